@@ -1,0 +1,13 @@
+/* app.h - the responder's request entry point and its handlers. */
+#ifndef IG_APP_H
+#define IG_APP_H
+
+#include "http.h"
+
+/* Routes and answers one request; always sends exactly one response. */
+void app_handle(struct http_req *r);
+
+enum ig_err handle_health_live(struct http_req *r);
+enum ig_err handle_health(struct http_req *r);
+
+#endif

@@ -1,0 +1,43 @@
+/* cfg.h - configuration from the environment and an optional env file. */
+#ifndef IG_CFG_H
+#define IG_CFG_H
+
+#include <stddef.h>
+
+#include "log.h"
+
+struct cfg {
+	char *database_url;		/* DATABASE_URL (required) */
+	int db_connect_timeout;		/* IMAGEGEN_DB_CONNECT_TIMEOUT, seconds */
+	int statement_timeout_ms;	/* IMAGEGEN_STATEMENT_TIMEOUT_MS */
+	size_t max_body_bytes;		/* IMAGEGEN_MAX_BODY_BYTES */
+	enum ig_log_level log_level;	/* IMAGEGEN_LOG_LEVEL */
+	char *jwt_secret;		/* SUPABASE_JWT_SECRET (may be NULL) */
+	char *jwt_issuer;		/* SUPABASE_JWT_ISSUER or derived */
+	char *supabase_url;		/* SUPABASE_URL (may be NULL) */
+};
+
+/* What cfg_load() needs: which variables are required. */
+enum cfg_need { CFG_NEED_DB = 1 };
+
+/*
+ * Loads the configuration: the process environment wins over env_file
+ * (KEY=VALUE lines; may be NULL). On error writes one line naming the
+ * variable into err and returns -1, leaving *out zeroed. Caller frees with
+ * cfg_free().
+ */
+int cfg_load(struct cfg *out, const char *env_file, int need, char *err,
+    size_t errlen);
+/* Accepts a zeroed or loaded cfg. */
+void cfg_free(struct cfg *c);
+
+/*
+ * Parses one env-file line. Returns 1 and sets *key and *val (pointers into
+ * line, which is modified) for an assignment, 0 for a blank or comment
+ * line, -1 for a malformed one.
+ */
+int cfg_parse_line(char *line, char **key, char **val);
+/* Strict integer in [min, max]; 0 on success, -1 otherwise. */
+int cfg_parse_long(const char *s, long min, long max, long *out);
+
+#endif

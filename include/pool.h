@@ -1,0 +1,40 @@
+/* pool.h - listening sockets, the prefork master and the worker loop. */
+#ifndef IG_POOL_H
+#define IG_POOL_H
+
+#include <sys/types.h>
+
+#include "cfg.h"
+
+struct pool_opts {
+	int listen_fd;
+	int workers;			/* 0: no master, serve in this process */
+	long max_requests;		/* 0: unlimited */
+	int drain_timeout;		/* seconds before TERM, then KILL */
+	const char *env_file;		/* re-read on SIGHUP; may be NULL */
+	const char *pid_file;		/* may be NULL */
+};
+
+/*
+ * Opens a listening socket on a unix path (contains '/') or HOST:PORT.
+ * A unix socket gets mode and, when uid is not -1, owner uid:gid; an
+ * existing socket that still answers is refused, a stale one replaced.
+ * Returns the fd, or -1 with a reason in err.
+ */
+int pool_listen(const char *spec, int mode, uid_t uid, gid_t gid, char *err,
+    size_t errlen);
+/* 0 when fd is a listening stream socket. */
+int pool_check_listener(int fd);
+/*
+ * Runs the master: forks o->workers children serving o->listen_fd, keeps
+ * them alive and handles HUP/TERM/INT/QUIT (docs/RUNNING.md). *c may be
+ * replaced on reload. Returns the exit status for main().
+ */
+int pool_run_master(const struct pool_opts *o, struct cfg *c);
+/* Serves requests on fd until told to stop, max_requests is reached, or
+ * (parent != 0) the parent is gone.
+ * Returns the exit status. */
+int pool_run_worker(int fd, const struct cfg *c, long max_requests,
+    pid_t parent);
+
+#endif

@@ -1,0 +1,312 @@
+/* cfg.c - configuration: the environment over an optional env file. */
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cfg.h"
+
+#define ENVFILE_MAX (256 * 1024)
+
+struct kv {
+	char *key;
+	char *val;
+};
+
+struct envsrc {
+	struct kv *kv;
+	size_t n;
+	char *text;		/* the file's text; kv points into it */
+};
+
+int
+cfg_parse_line(char *line, char **key, char **val)
+{
+	char *p = line, *k, *v, *end;
+	size_t len;
+
+	while (isspace((unsigned char)*p))
+		p++;
+	if (*p == '\0' || *p == '#')
+		return 0;
+	if (strncmp(p, "export", 6) == 0 && isspace((unsigned char)p[6])) {
+		p += 6;
+		while (isspace((unsigned char)*p))
+			p++;
+	}
+	k = p;
+	if (!(isalpha((unsigned char)*p) || *p == '_'))
+		return -1;
+	while (isalnum((unsigned char)*p) || *p == '_')
+		p++;
+	end = p;
+	while (*p == ' ' || *p == '\t')
+		p++;
+	if (*p != '=')
+		return -1;
+	*end = '\0';
+	p++;
+	while (*p == ' ' || *p == '\t')
+		p++;
+	v = p;
+	len = strlen(v);
+	while (len > 0 && isspace((unsigned char)v[len - 1]))
+		v[--len] = '\0';
+	if (len > 0 && (v[0] == '"' || v[0] == '\'')) {
+		if (len < 2 || v[len - 1] != v[0])
+			return -1;
+		v[len - 1] = '\0';
+		v++;
+	} else if (strchr(v, '#') != NULL) {
+		/* Unquoted: a " #" starts a comment. */
+		char *h = strstr(v, " #");
+		if (h != NULL) {
+			*h = '\0';
+			len = strlen(v);
+			while (len > 0 && isspace((unsigned char)v[len - 1]))
+				v[--len] = '\0';
+		}
+	}
+	*key = k;
+	*val = v;
+	return 1;
+}
+
+int
+cfg_parse_long(const char *s, long min, long max, long *out)
+{
+	char *end;
+	long v;
+
+	if (s == NULL || *s == '\0' || isspace((unsigned char)*s))
+		return -1;
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno != 0 || *end != '\0' || v < min || v > max)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+static void
+envsrc_free(struct envsrc *s)
+{
+	free(s->kv);
+	free(s->text);
+	s->kv = NULL;
+	s->text = NULL;
+	s->n = 0;
+}
+
+/* Reads path into s. -1 with a reason in err. */
+static int
+envsrc_read(struct envsrc *s, const char *path, char *err, size_t errlen)
+{
+	FILE *f = NULL;
+	char *line, *next, *k, *v;
+	size_t len, cap = 0, lineno = 0;
+	int rc = -1, r;
+
+	memset(s, 0, sizeof(*s));
+	f = fopen(path, "r");
+	if (f == NULL) {
+		snprintf(err, errlen, "IMAGEGEN_ENV_FILE: cannot open %s: %s",
+		    path, strerror(errno));
+		goto out;
+	}
+	s->text = malloc(ENVFILE_MAX + 1);
+	if (s->text == NULL) {
+		snprintf(err, errlen, "out of memory");
+		goto out;
+	}
+	len = fread(s->text, 1, ENVFILE_MAX + 1, f);
+	if (len > ENVFILE_MAX) {
+		snprintf(err, errlen, "IMAGEGEN_ENV_FILE: %s is larger than %d bytes",
+		    path, ENVFILE_MAX);
+		goto out;
+	}
+	s->text[len] = '\0';
+	for (line = s->text; line != NULL; line = next) {
+		lineno++;
+		next = strchr(line, '\n');
+		if (next != NULL)
+			*next++ = '\0';
+		r = cfg_parse_line(line, &k, &v);
+		if (r < 0) {
+			snprintf(err, errlen, "IMAGEGEN_ENV_FILE: %s line %zu is not KEY=VALUE",
+			    path, lineno);
+			goto out;
+		}
+		if (r == 0)
+			continue;
+		if (s->n == cap) {
+			struct kv *nkv;
+
+			cap = cap ? cap * 2 : 16;
+			nkv = realloc(s->kv, cap * sizeof(*nkv));
+			if (nkv == NULL) {
+				snprintf(err, errlen, "out of memory");
+				goto out;
+			}
+			s->kv = nkv;
+		}
+		s->kv[s->n].key = k;
+		s->kv[s->n].val = v;
+		s->n++;
+	}
+	rc = 0;
+out:
+	if (f != NULL)
+		fclose(f);
+	if (rc != 0)
+		envsrc_free(s);
+	return rc;
+}
+
+/* The process environment first, then the file (the last assignment of a
+ * key in the file wins). NULL when unset or empty. */
+static const char *
+envsrc_get(const struct envsrc *s, const char *key)
+{
+	const char *v = getenv(key);
+	size_t i;
+
+	if (v != NULL && *v != '\0')
+		return v;
+	v = NULL;
+	for (i = 0; i < s->n; i++)
+		if (strcmp(s->kv[i].key, key) == 0)
+			v = s->kv[i].val;
+	return v != NULL && *v != '\0' ? v : NULL;
+}
+
+static int
+get_long(const struct envsrc *s, const char *key, long def, long min,
+    long max, long *out, char *err, size_t errlen)
+{
+	const char *v = envsrc_get(s, key);
+
+	if (v == NULL) {
+		*out = def;
+		return 0;
+	}
+	if (cfg_parse_long(v, min, max, out) != 0) {
+		snprintf(err, errlen, "%s: expected a whole number from %ld to %ld, got '%.40s'",
+		    key, min, max, v);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+dup_opt(const struct envsrc *s, const char *key, char **out, char *err,
+    size_t errlen)
+{
+	const char *v = envsrc_get(s, key);
+
+	*out = NULL;
+	if (v == NULL)
+		return 0;
+	*out = strdup(v);
+	if (*out == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	return 0;
+}
+
+int
+cfg_load(struct cfg *out, const char *env_file, int need, char *err,
+    size_t errlen)
+{
+	struct envsrc src = { 0 };
+	struct cfg c = { 0 };
+	const char *v;
+	long n;
+	int rc = -1;
+
+	memset(out, 0, sizeof(*out));
+	if (env_file == NULL)
+		env_file = getenv("IMAGEGEN_ENV_FILE");
+	if (env_file != NULL && *env_file != '\0' &&
+	    envsrc_read(&src, env_file, err, errlen) != 0)
+		goto out;
+
+	if (dup_opt(&src, "DATABASE_URL", &c.database_url, err, errlen) != 0)
+		goto out;
+	if ((need & CFG_NEED_DB) && c.database_url == NULL) {
+		snprintf(err, errlen, "DATABASE_URL is not set (a libpq URI such as postgresql://imagegen_app@/imagegen?host=/path/to/socketdir)");
+		goto out;
+	}
+	if (get_long(&src, "IMAGEGEN_DB_CONNECT_TIMEOUT", 2, 1, 60, &n, err,
+	    errlen) != 0)
+		goto out;
+	c.db_connect_timeout = (int)n;
+	if (get_long(&src, "IMAGEGEN_STATEMENT_TIMEOUT_MS", 5000, 100, 600000,
+	    &n, err, errlen) != 0)
+		goto out;
+	c.statement_timeout_ms = (int)n;
+	if (get_long(&src, "IMAGEGEN_MAX_BODY_BYTES", 1048576, 1024, 64L << 20,
+	    &n, err, errlen) != 0)
+		goto out;
+	c.max_body_bytes = (size_t)n;
+	c.log_level = IG_LOG_INFO;
+	v = envsrc_get(&src, "IMAGEGEN_LOG_LEVEL");
+	if (v != NULL && log_parse_level(v, &c.log_level) != 0) {
+		snprintf(err, errlen, "IMAGEGEN_LOG_LEVEL: expected debug, info, warn or error, got '%.40s'",
+		    v);
+		goto out;
+	}
+	if (dup_opt(&src, "SUPABASE_JWT_SECRET", &c.jwt_secret, err, errlen) != 0 ||
+	    dup_opt(&src, "SUPABASE_URL", &c.supabase_url, err, errlen) != 0 ||
+	    dup_opt(&src, "SUPABASE_JWT_ISSUER", &c.jwt_issuer, err, errlen) != 0)
+		goto out;
+	if (c.supabase_url != NULL) {
+		if (strncmp(c.supabase_url, "https://", 8) != 0 &&
+		    strncmp(c.supabase_url, "http://", 7) != 0) {
+			snprintf(err, errlen, "SUPABASE_URL: expected an http(s) URL, got '%.60s'",
+			    c.supabase_url);
+			goto out;
+		}
+		if (c.jwt_issuer == NULL) {
+			size_t len = strlen(c.supabase_url);
+
+			while (len > 0 && c.supabase_url[len - 1] == '/')
+				len--;
+			c.jwt_issuer = malloc(len + sizeof("/auth/v1"));
+			if (c.jwt_issuer == NULL) {
+				snprintf(err, errlen, "out of memory");
+				goto out;
+			}
+			memcpy(c.jwt_issuer, c.supabase_url, len);
+			memcpy(c.jwt_issuer + len, "/auth/v1", sizeof("/auth/v1"));
+		}
+	}
+	*out = c;
+	memset(&c, 0, sizeof(c));
+	rc = 0;
+out:
+	cfg_free(&c);
+	envsrc_free(&src);
+	return rc;
+}
+
+void
+cfg_free(struct cfg *c)
+{
+	if (c == NULL)
+		return;
+	free(c->database_url);
+	if (c->jwt_secret != NULL) {
+		/* Leave no secret behind in freed memory. */
+		volatile char *p = c->jwt_secret;
+		while (*p != '\0')
+			*p++ = '\0';
+	}
+	free(c->jwt_secret);
+	free(c->jwt_issuer);
+	free(c->supabase_url);
+	memset(c, 0, sizeof(*c));
+}

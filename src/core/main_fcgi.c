@@ -1,0 +1,206 @@
+/* main_fcgi.c - imagegen-fcgi: the FastCGI responder and its pool. */
+#include <errno.h>
+#include <getopt.h>
+#include <grp.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "cfg.h"
+#include "log.h"
+#include "pool.h"
+
+static void
+usage(FILE *f)
+{
+	fprintf(f,
+"usage: imagegen-fcgi [--listen SOCK|HOST:PORT] [--workers N] [--max-requests N]\n"
+"                     [--user USER] [--socket-mode MODE] [--pid-file FILE]\n"
+"                     [--env-file FILE] [--drain-timeout SEC]\n"
+"\n"
+"The imagegen FastCGI responder. Without --listen it serves the listening\n"
+"socket on fd 0 (spawn-fcgi): one responder, or with --workers a supervised\n"
+"pool. With --listen it opens the socket and runs a pool (2 workers unless\n"
+"--workers says otherwise).\n"
+"\n"
+"  --listen SPEC        a unix socket path (contains '/') or HOST:PORT\n"
+"  --workers N          run a master supervising N children (1-256)\n"
+"  --max-requests N     a child exits after N requests and is replaced (0: never)\n"
+"  --user USER          started as root: own the socket as USER and drop to it\n"
+"  --socket-mode MODE   octal mode of a unix socket (default 0660)\n"
+"  --pid-file FILE      write the master's pid there\n"
+"  --env-file FILE      KEY=VALUE settings (also IMAGEGEN_ENV_FILE); the\n"
+"                       environment wins; re-read on SIGHUP\n"
+"  --drain-timeout SEC  on SIGTERM, wait this long for requests to finish\n"
+"                       before TERM, then KILL (default 10)\n"
+"  --help, --version\n"
+"\n"
+"Signals to the master: HUP reload with no failed request; TERM/INT drain\n"
+"and exit. Settings: DATABASE_URL (required), IMAGEGEN_DB_CONNECT_TIMEOUT,\n"
+"IMAGEGEN_STATEMENT_TIMEOUT_MS, IMAGEGEN_MAX_BODY_BYTES, IMAGEGEN_LOG_LEVEL;\n"
+"see docs/RUNNING.md.\n");
+}
+
+static int
+opt_long(const char *name, const char *s, long min, long max, long *out)
+{
+	if (cfg_parse_long(s, min, max, out) != 0) {
+		fprintf(stderr, "imagegen-fcgi: %s: expected a whole number from %ld to %ld, got '%s'\n",
+		    name, min, max, s);
+		return -1;
+	}
+	return 0;
+}
+
+/* Drops root for good. 0 on success, -1 (logged) otherwise. */
+static int
+drop_privileges(const struct passwd *pw)
+{
+	if (initgroups(pw->pw_name, pw->pw_gid) != 0 ||
+	    setgid(pw->pw_gid) != 0 || setuid(pw->pw_uid) != 0) {
+		fprintf(stderr, "imagegen-fcgi: cannot switch to user %s: %s\n",
+		    pw->pw_name, strerror(errno));
+		return -1;
+	}
+	if (setuid(0) == 0) {
+		fprintf(stderr, "imagegen-fcgi: still able to regain root, refusing to run\n");
+		return -1;
+	}
+	return 0;
+}
+
+static int
+write_pid_file(const char *path)
+{
+	FILE *f = fopen(path, "w");
+
+	if (f == NULL || fprintf(f, "%d\n", (int)getpid()) < 0 || fclose(f) != 0) {
+		fprintf(stderr, "imagegen-fcgi: --pid-file %s: %s\n", path,
+		    strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "listen", required_argument, NULL, 'l' },
+		{ "workers", required_argument, NULL, 'w' },
+		{ "max-requests", required_argument, NULL, 'm' },
+		{ "user", required_argument, NULL, 'u' },
+		{ "socket-mode", required_argument, NULL, 's' },
+		{ "pid-file", required_argument, NULL, 'p' },
+		{ "env-file", required_argument, NULL, 'e' },
+		{ "drain-timeout", required_argument, NULL, 'd' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 }
+	};
+	struct pool_opts po = { .listen_fd = 0, .drain_timeout = 10 };
+	struct cfg cfg = { 0 };
+	struct passwd *pw = NULL;
+	const char *listen_spec = NULL, *user = NULL;
+	char err[512], *end;
+	long workers = -1, v;
+	int ch, mode = 0660, rc = 2, fd = -1;
+
+	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'l': listen_spec = optarg; break;
+		case 'w':
+			if (opt_long("--workers", optarg, 1, 256, &workers) != 0)
+				goto out;
+			break;
+		case 'm':
+			if (opt_long("--max-requests", optarg, 0, 1000000000L,
+			    &po.max_requests) != 0)
+				goto out;
+			break;
+		case 'u': user = optarg; break;
+		case 's':
+			errno = 0;
+			v = strtol(optarg, &end, 8);
+			if (errno != 0 || *end != '\0' || v < 0 || v > 0777) {
+				fprintf(stderr, "imagegen-fcgi: --socket-mode: expected an octal mode such as 0660, got '%s'\n",
+				    optarg);
+				goto out;
+			}
+			mode = (int)v;
+			break;
+		case 'p': po.pid_file = optarg; break;
+		case 'e': po.env_file = optarg; break;
+		case 'd':
+			if (opt_long("--drain-timeout", optarg, 1, 3600, &v) != 0)
+				goto out;
+			po.drain_timeout = (int)v;
+			break;
+		case 'h': usage(stdout); rc = 0; goto out;
+		case 'V': printf("imagegen-fcgi %s\n", VERSION); rc = 0; goto out;
+		default: usage(stderr); goto out;
+		}
+	}
+	if (optind != argc) {
+		fprintf(stderr, "imagegen-fcgi: unexpected argument '%s'\n", argv[optind]);
+		usage(stderr);
+		goto out;
+	}
+	if (cfg_load(&cfg, po.env_file, CFG_NEED_DB, err, sizeof(err)) != 0) {
+		fprintf(stderr, "imagegen-fcgi: %s\n", err);
+		goto out;
+	}
+	log_set_level(cfg.log_level);
+	if (user != NULL) {
+		pw = getpwnam(user);
+		if (pw == NULL) {
+			fprintf(stderr, "imagegen-fcgi: --user: no such user '%s'\n", user);
+			goto out;
+		}
+		if (geteuid() != 0 && pw->pw_uid != geteuid()) {
+			fprintf(stderr, "imagegen-fcgi: --user %s needs root (running as uid %d)\n",
+			    user, (int)geteuid());
+			goto out;
+		}
+	} else if (geteuid() == 0) {
+		fprintf(stderr, "imagegen-fcgi: refusing to serve as root: give --user USER\n");
+		goto out;
+	}
+	if (listen_spec != NULL) {
+		fd = pool_listen(listen_spec, mode,
+		    pw != NULL && geteuid() == 0 ? pw->pw_uid : (uid_t)-1,
+		    pw != NULL ? pw->pw_gid : (gid_t)-1, err, sizeof(err));
+		if (fd < 0) {
+			fprintf(stderr, "imagegen-fcgi: %s\n", err);
+			goto out;
+		}
+		po.listen_fd = fd;
+		if (workers < 0)
+			workers = 2;
+	} else if (pool_check_listener(0) != 0) {
+		fprintf(stderr, "imagegen-fcgi: fd 0 is not a listening socket: run under spawn-fcgi, or give --listen\n");
+		goto out;
+	}
+	po.workers = workers < 0 ? 0 : (int)workers;
+	if (po.pid_file != NULL && write_pid_file(po.pid_file) != 0)
+		goto out;
+	if (pw != NULL && geteuid() == 0 && drop_privileges(pw) != 0)
+		goto out;
+	if (po.workers > 0)
+		rc = pool_run_master(&po, &cfg);
+	else
+		rc = pool_run_worker(po.listen_fd, &cfg, po.max_requests, 0);
+	if (po.pid_file != NULL)
+		unlink(po.pid_file);
+	if (listen_spec != NULL && strchr(listen_spec, '/') != NULL)
+		unlink(listen_spec);
+out:
+	if (fd >= 0)
+		close(fd);
+	cfg_free(&cfg);
+	return rc;
+}

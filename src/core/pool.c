@@ -1,0 +1,611 @@
+/* pool.c - listening sockets, the prefork master, and the worker loop. */
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <fcgiapp.h>
+
+#include "app.h"
+#include "arena.h"
+#include "db.h"
+#include "http.h"
+#include "log.h"
+#include "pool.h"
+
+#define POOL_MAX_CHILDREN 512
+#define STORM_EXITS 5		/* abnormal exits … */
+#define STORM_WINDOW_MS 10000	/* … within this window throttle respawns */
+#define STORM_BACKOFF_MAX_MS 5000
+#define KILL_AFTER_TERM_MS 1000
+
+/* Set by the handlers, read by the loops. */
+static volatile sig_atomic_t got_stop;
+static volatile sig_atomic_t got_hup;
+static volatile sig_atomic_t got_chld;
+static int self_pipe[2] = { -1, -1 };
+
+static void
+on_signal(int signo)
+{
+	int saved = errno;
+
+	if (signo == SIGCHLD)
+		got_chld = 1;
+	else if (signo == SIGHUP)
+		got_hup = 1;
+	else
+		got_stop = signo;
+	if (self_pipe[1] >= 0 && write(self_pipe[1], "", 1) < 0) {
+		/* The pipe is full: a wake-up is already pending. */
+	}
+	errno = saved;
+}
+
+static long long
+mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int
+set_flags(int fd, int fl)
+{
+	int cur = fcntl(fd, F_GETFL);
+
+	return cur < 0 ? -1 : fcntl(fd, F_SETFL, cur | fl);
+}
+
+/* A fresh self-pipe for this process (a child must not share its
+ * parent's). 0 on success. */
+static int
+self_pipe_open(void)
+{
+	if (self_pipe[0] >= 0)
+		close(self_pipe[0]);
+	if (self_pipe[1] >= 0)
+		close(self_pipe[1]);
+	self_pipe[0] = self_pipe[1] = -1;
+	if (pipe(self_pipe) != 0)
+		return -1;
+	if (set_flags(self_pipe[0], O_NONBLOCK) != 0 ||
+	    set_flags(self_pipe[1], O_NONBLOCK) != 0)
+		return -1;
+	fcntl(self_pipe[0], F_SETFD, FD_CLOEXEC);
+	fcntl(self_pipe[1], F_SETFD, FD_CLOEXEC);
+	return 0;
+}
+
+static void
+self_pipe_drain(void)
+{
+	char buf[64];
+
+	while (read(self_pipe[0], buf, sizeof(buf)) > 0)
+		;
+}
+
+static void
+handle(int signo, void (*fn)(int))
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = fn;
+	sigemptyset(&sa.sa_mask);
+	/* Restart interrupted calls: a request in progress is never cut by
+	 * a signal; the loops wake through the self-pipe instead. */
+	sa.sa_flags = SA_RESTART;
+	if (signo == SIGCHLD)
+		sa.sa_flags |= SA_NOCLDSTOP;
+	sigaction(signo, &sa, NULL);
+}
+
+/* ---- listening sockets ------------------------------------------------ */
+
+static int
+listen_unix(const char *path, int mode, uid_t uid, gid_t gid, char *err,
+    size_t errlen)
+{
+	struct sockaddr_un sun;
+	struct stat st;
+	mode_t old;
+	int fd = -1, probe = -1, rc = -1;
+
+	if (strlen(path) >= sizeof(sun.sun_path)) {
+		snprintf(err, errlen, "--listen: socket path longer than %zu bytes",
+		    sizeof(sun.sun_path) - 1);
+		goto out;
+	}
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	memcpy(sun.sun_path, path, strlen(path) + 1);
+	if (lstat(path, &st) == 0) {
+		if (!S_ISSOCK(st.st_mode)) {
+			snprintf(err, errlen, "--listen: %s exists and is not a socket",
+			    path);
+			goto out;
+		}
+		probe = socket(AF_UNIX, SOCK_STREAM, 0);
+		if (probe >= 0 &&
+		    connect(probe, (struct sockaddr *)&sun, sizeof(sun)) == 0) {
+			snprintf(err, errlen, "--listen: %s is in use by a running server",
+			    path);
+			goto out;
+		}
+		unlink(path);	/* stale, from a process that died */
+	}
+	fd = socket(AF_UNIX, SOCK_STREAM, 0);
+	if (fd < 0) {
+		snprintf(err, errlen, "socket: %s", strerror(errno));
+		goto out;
+	}
+	old = umask(0177);
+	if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) != 0) {
+		umask(old);
+		snprintf(err, errlen, "--listen: bind %s: %s", path, strerror(errno));
+		goto out;
+	}
+	umask(old);
+	if (uid != (uid_t)-1 && chown(path, uid, gid) != 0) {
+		snprintf(err, errlen, "--listen: chown %s: %s", path, strerror(errno));
+		goto out;
+	}
+	if (chmod(path, (mode_t)mode) != 0) {
+		snprintf(err, errlen, "--listen: chmod %s: %s", path, strerror(errno));
+		goto out;
+	}
+	if (listen(fd, 1024) != 0) {
+		snprintf(err, errlen, "--listen: listen %s: %s", path, strerror(errno));
+		goto out;
+	}
+	rc = fd;
+	fd = -1;
+out:
+	if (probe >= 0)
+		close(probe);
+	if (fd >= 0)
+		close(fd);
+	return rc;
+}
+
+static int
+listen_tcp(const char *spec, char *err, size_t errlen)
+{
+	struct addrinfo hints, *res = NULL, *ai;
+	char host[256];
+	const char *colon, *port;
+	size_t hlen;
+	int fd = -1, one = 1, gai, rc = -1;
+
+	colon = strrchr(spec, ':');
+	if (colon == NULL || colon[1] == '\0') {
+		snprintf(err, errlen, "--listen: expected a socket path or HOST:PORT, got '%.80s'",
+		    spec);
+		goto out;
+	}
+	port = colon + 1;
+	hlen = (size_t)(colon - spec);
+	if (hlen >= 2 && spec[0] == '[' && spec[hlen - 1] == ']') {
+		spec++;
+		hlen -= 2;
+	}
+	if (hlen >= sizeof(host)) {
+		snprintf(err, errlen, "--listen: host name too long");
+		goto out;
+	}
+	memcpy(host, spec, hlen);
+	host[hlen] = '\0';
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+	gai = getaddrinfo(hlen ? host : NULL, port, &hints, &res);
+	if (gai != 0) {
+		snprintf(err, errlen, "--listen: %s: %s", spec, gai_strerror(gai));
+		goto out;
+	}
+	for (ai = res; ai != NULL; ai = ai->ai_next) {
+		fd = socket(ai->ai_family, ai->ai_socktype, ai->ai_protocol);
+		if (fd < 0)
+			continue;
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+		if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 &&
+		    listen(fd, 1024) == 0)
+			break;
+		snprintf(err, errlen, "--listen: bind %s: %s", spec, strerror(errno));
+		close(fd);
+		fd = -1;
+	}
+	if (fd < 0)
+		goto out;
+	rc = fd;
+out:
+	if (res != NULL)
+		freeaddrinfo(res);
+	return rc;
+}
+
+int
+pool_listen(const char *spec, int mode, uid_t uid, gid_t gid, char *err,
+    size_t errlen)
+{
+	if (strchr(spec, '/') != NULL)
+		return listen_unix(spec, mode, uid, gid, err, errlen);
+	return listen_tcp(spec, err, errlen);
+}
+
+int
+pool_check_listener(int fd)
+{
+	struct stat st;
+	int acc = 0;
+	socklen_t len = sizeof(acc);
+
+	if (fstat(fd, &st) != 0 || !S_ISSOCK(st.st_mode))
+		return -1;
+	if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &acc, &len) != 0 || !acc)
+		return -1;
+	return 0;
+}
+
+/* ---- the worker ------------------------------------------------------- */
+
+static void
+serve_one(FCGX_Request *f, struct arena *a, const struct cfg *c)
+{
+	struct http_req r;
+	enum ig_err e;
+	long long t0 = mono_ms();
+
+	e = http_req_read(&r, f, a, c);
+	log_set_request_id(r.request_id);
+	if (e != IG_OK)
+		http_send_error(&r, e, r.err_msg);
+	else
+		app_handle(&r);
+	log_debug("%s %.200s %d %lldms", r.method, r.path, r.status,
+	    mono_ms() - t0);
+	log_set_request_id(NULL);
+}
+
+int
+pool_run_worker(int fd, const struct cfg *c, long max_requests, pid_t parent)
+{
+	FCGX_Request req;
+	struct pollfd pfd[2];
+	struct arena *a = NULL;
+	long served = 0;
+	int rc = 1, n, req_ready = 0;
+
+	got_stop = got_hup = got_chld = 0;
+	if (self_pipe_open() != 0) {
+		log_error("self-pipe: %s", strerror(errno));
+		goto out;
+	}
+	handle(SIGTERM, on_signal);
+	handle(SIGQUIT, on_signal);
+	handle(SIGINT, on_signal);
+	signal(SIGHUP, SIG_IGN);
+	signal(SIGPIPE, SIG_IGN);
+	signal(SIGCHLD, SIG_DFL);
+	/* The listening socket is non-blocking (shared by every worker):
+	 * a worker that loses the race for a connection gets EAGAIN and goes
+	 * back to poll(), so a stop request is never stuck behind accept(). */
+	if (set_flags(fd, O_NONBLOCK) != 0) {
+		log_error("listening socket: %s", strerror(errno));
+		goto out;
+	}
+	a = arena_new(16384);
+	if (a == NULL || FCGX_Init() != 0 || FCGX_InitRequest(&req, fd, 0) != 0) {
+		log_error("cannot initialise the FastCGI request");
+		goto out;
+	}
+	req_ready = 1;
+	db_init_child(c, "imagegen-fcgi");
+	log_debug("worker ready");
+	while (!got_stop) {
+		if (max_requests > 0 && served >= max_requests) {
+			log_info("served %ld requests, recycling", served);
+			break;
+		}
+		pfd[0].fd = fd;
+		pfd[0].events = POLLIN;
+		pfd[1].fd = self_pipe[0];
+		pfd[1].events = POLLIN;
+		n = poll(pfd, 2, 1000);
+		if (n < 0 && errno != EINTR) {
+			log_error("poll: %s", strerror(errno));
+			goto out;
+		}
+		if (n > 0 && (pfd[1].revents & POLLIN))
+			self_pipe_drain();
+		if (got_stop)
+			break;
+		if (parent != 0 && getppid() != parent) {
+			log_warn("master is gone, exiting");
+			break;
+		}
+		if (n <= 0 || !(pfd[0].revents & POLLIN))
+			continue;
+		n = FCGX_Accept_r(&req);
+		if (n < 0) {
+			if (n != -EAGAIN && n != -EWOULDBLOCK && n != -EINTR &&
+			    n != -ECONNABORTED)
+				log_warn("accept: %s", n > -4096 ? strerror(-n) : "failed");
+			continue;
+		}
+		serve_one(&req, a, c);
+		FCGX_Finish_r(&req);
+		arena_reset(a);
+		served++;
+	}
+	rc = 0;
+out:
+	if (req_ready)
+		FCGX_Free(&req, 1);
+	db_close();
+	arena_free(a);
+	return rc;
+}
+
+/* ---- the master ------------------------------------------------------- */
+
+struct child {
+	pid_t pid;
+	unsigned gen;
+};
+
+struct master {
+	const struct pool_opts *o;
+	struct cfg *cfg;
+	struct child kids[POOL_MAX_CHILDREN];
+	int nkids;
+	unsigned gen;
+	pid_t self;
+	long long exits[STORM_EXITS];	/* times of recent abnormal exits */
+	int nexits;
+	long long backoff_ms;
+	long long respawn_at;		/* 0: respawn now when short */
+	int stopping;
+	long long term_at, kill_at;
+	int sent_term, sent_kill;
+};
+
+static void
+signal_kids(struct master *m, int signo, int only_old)
+{
+	int i;
+
+	for (i = 0; i < m->nkids; i++)
+		if (!only_old || m->kids[i].gen != m->gen)
+			kill(m->kids[i].pid, signo);
+}
+
+static int
+spawn_one(struct master *m)
+{
+	sigset_t all, old;
+	pid_t pid;
+
+	if (m->nkids == POOL_MAX_CHILDREN) {
+		log_error("child table full (%d)", POOL_MAX_CHILDREN);
+		return -1;
+	}
+	sigfillset(&all);
+	sigprocmask(SIG_BLOCK, &all, &old);
+	pid = fork();
+	if (pid == 0) {
+		/* Child: its own handlers and pipe before signals flow again. */
+		prctl(PR_SET_PDEATHSIG, SIGTERM);
+		signal(SIGCHLD, SIG_DFL);
+		close(self_pipe[0]);
+		close(self_pipe[1]);
+		self_pipe[0] = self_pipe[1] = -1;
+		sigprocmask(SIG_SETMASK, &old, NULL);
+		if (getppid() != m->self)
+			_exit(0);
+		_exit(pool_run_worker(m->o->listen_fd, m->cfg, m->o->max_requests,
+		    m->self));
+	}
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	if (pid < 0) {
+		log_error("fork: %s", strerror(errno));
+		return -1;
+	}
+	m->kids[m->nkids].pid = pid;
+	m->kids[m->nkids].gen = m->gen;
+	m->nkids++;
+	log_debug("started child %d (generation %u)", (int)pid, m->gen);
+	return 0;
+}
+
+static int
+current_kids(const struct master *m)
+{
+	int i, n = 0;
+
+	for (i = 0; i < m->nkids; i++)
+		if (m->kids[i].gen == m->gen)
+			n++;
+	return n;
+}
+
+/* Crash-storm throttle: STORM_EXITS abnormal exits within the window
+ * delay the next respawn, doubling up to STORM_BACKOFF_MAX_MS. */
+static void
+note_abnormal_exit(struct master *m, long long now)
+{
+	int i;
+
+	if (m->nexits == STORM_EXITS) {
+		for (i = 1; i < STORM_EXITS; i++)
+			m->exits[i - 1] = m->exits[i];
+		m->nexits--;
+	}
+	m->exits[m->nexits++] = now;
+	if (m->nexits == STORM_EXITS && now - m->exits[0] < STORM_WINDOW_MS) {
+		m->backoff_ms = m->backoff_ms ? m->backoff_ms * 2 : 250;
+		if (m->backoff_ms > STORM_BACKOFF_MAX_MS)
+			m->backoff_ms = STORM_BACKOFF_MAX_MS;
+		m->respawn_at = now + m->backoff_ms;
+		log_error("crash storm: %d abnormal exits in %lld ms, next respawn in %lld ms",
+		    STORM_EXITS, now - m->exits[0], m->backoff_ms);
+	} else if (m->nexits < STORM_EXITS || now - m->exits[0] >= STORM_WINDOW_MS) {
+		m->backoff_ms = 0;
+	}
+}
+
+static void
+reap(struct master *m)
+{
+	long long now = mono_ms();
+	pid_t pid;
+	int st, i;
+
+	while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
+		for (i = 0; i < m->nkids; i++)
+			if (m->kids[i].pid == pid)
+				break;
+		if (i == m->nkids)
+			continue;
+		m->kids[i] = m->kids[--m->nkids];
+		if (WIFSIGNALED(st) && !m->stopping) {
+			log_warn("child %d killed by signal %d", (int)pid, WTERMSIG(st));
+			note_abnormal_exit(m, now);
+		} else if (WIFEXITED(st) && WEXITSTATUS(st) != 0 && !m->stopping) {
+			log_warn("child %d exited with status %d", (int)pid,
+			    WEXITSTATUS(st));
+			note_abnormal_exit(m, now);
+		} else {
+			log_debug("child %d exited", (int)pid);
+		}
+	}
+}
+
+static void
+reload(struct master *m)
+{
+	struct cfg nc;
+	char err[512];
+
+	if (cfg_load(&nc, m->o->env_file, CFG_NEED_DB, err, sizeof(err)) != 0) {
+		log_error("reload refused, keeping the running configuration: %s",
+		    err);
+		return;
+	}
+	cfg_free(m->cfg);
+	*m->cfg = nc;
+	log_set_level(m->cfg->log_level);
+	m->gen++;
+	m->respawn_at = 0;
+	log_info("starting generation %u", m->gen);
+	while (current_kids(m) < m->o->workers && spawn_one(m) == 0)
+		;
+	/* The new generation is accepting; the old one finishes its requests. */
+	signal_kids(m, SIGQUIT, 1);
+}
+
+static int
+next_timeout(const struct master *m, long long now)
+{
+	long long t = 1000;
+
+	if (m->stopping) {
+		if (!m->sent_term)
+			t = m->term_at - now;
+		else if (!m->sent_kill)
+			t = m->kill_at - now;
+	} else if (m->respawn_at > now) {
+		t = m->respawn_at - now;
+	}
+	if (t < 0)
+		t = 0;
+	return t > 1000 ? 1000 : (int)t;
+}
+
+int
+pool_run_master(const struct pool_opts *o, struct cfg *c)
+{
+	static struct master m;
+	struct pollfd pfd;
+	long long now;
+	int n;
+
+	memset(&m, 0, sizeof(m));
+	m.o = o;
+	m.cfg = c;
+	m.gen = 1;
+	m.self = getpid();
+	got_stop = got_hup = got_chld = 0;
+	if (self_pipe_open() != 0) {
+		log_error("self-pipe: %s", strerror(errno));
+		return 1;
+	}
+	handle(SIGCHLD, on_signal);
+	handle(SIGHUP, on_signal);
+	handle(SIGTERM, on_signal);
+	handle(SIGINT, on_signal);
+	handle(SIGQUIT, on_signal);
+	signal(SIGPIPE, SIG_IGN);
+	log_info("master %d: %d workers, max-requests %ld", (int)m.self,
+	    o->workers, o->max_requests);
+	for (;;) {
+		now = mono_ms();
+		if (got_chld) {
+			got_chld = 0;
+			reap(&m);
+		}
+		if (got_stop && !m.stopping) {
+			m.stopping = 1;
+			m.term_at = now + (long long)o->drain_timeout * 1000;
+			log_info("signal %d: draining %d children", (int)got_stop,
+			    m.nkids);
+			signal_kids(&m, SIGQUIT, 0);
+		}
+		if (got_hup) {
+			got_hup = 0;
+			if (!m.stopping)
+				reload(&m);
+		}
+		if (m.stopping) {
+			if (m.nkids == 0)
+				break;
+			if (!m.sent_term && now >= m.term_at) {
+				log_warn("drain timeout: TERM to %d children", m.nkids);
+				signal_kids(&m, SIGTERM, 0);
+				m.sent_term = 1;
+				m.kill_at = now + KILL_AFTER_TERM_MS;
+			} else if (m.sent_term && !m.sent_kill && now >= m.kill_at) {
+				log_warn("KILL to %d children", m.nkids);
+				signal_kids(&m, SIGKILL, 0);
+				m.sent_kill = 1;
+			}
+		} else if (now >= m.respawn_at) {
+			m.respawn_at = 0;
+			while (current_kids(&m) < o->workers && spawn_one(&m) == 0)
+				;
+		}
+		pfd.fd = self_pipe[0];
+		pfd.events = POLLIN;
+		n = poll(&pfd, 1, next_timeout(&m, mono_ms()));
+		if (n > 0)
+			self_pipe_drain();
+	}
+	log_info("master %d: all children gone, exiting", (int)m.self);
+	return 0;
+}

@@ -1,0 +1,170 @@
+/* db.c - one persistent PostgreSQL connection per process, made after fork. */
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "db.h"
+#include "log.h"
+
+#define DB_RETRY_MS 500
+
+static const struct cfg *db_cfg;
+static const char *db_appname = "imagegen";
+static PGconn *db_conn;
+static long long db_last_fail_ms = -1;
+
+static long long
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* libpq's messages end in newlines and may span lines: keep the first. */
+static void
+first_line(char *dst, size_t n, const char *src)
+{
+	size_t i;
+
+	snprintf(dst, n, "%s", src != NULL ? src : "unknown error");
+	for (i = 0; dst[i] != '\0'; i++) {
+		if (dst[i] == '\n') {
+			dst[i] = '\0';
+			break;
+		}
+	}
+}
+
+PGconn *
+db_connect(const struct cfg *c, const char *appname, char *err, size_t errlen)
+{
+	char timeout[16], stmt[64];
+	const char *keys[] = { "dbname", "connect_timeout", "application_name",
+		"keepalives", "keepalives_idle", "keepalives_interval",
+		"keepalives_count", NULL };
+	const char *vals[8];
+	PGconn *conn = NULL;
+	PGresult *res = NULL;
+
+	snprintf(timeout, sizeof(timeout), "%d", c->db_connect_timeout);
+	vals[0] = c->database_url;
+	vals[1] = timeout;
+	vals[2] = appname;
+	vals[3] = "1";
+	vals[4] = "10";
+	vals[5] = "5";
+	vals[6] = "3";
+	vals[7] = NULL;
+	conn = PQconnectdbParams(keys, vals, 1);
+	if (conn == NULL) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
+	if (PQstatus(conn) != CONNECTION_OK) {
+		first_line(err, errlen, PQerrorMessage(conn));
+		goto fail;
+	}
+	/* Set after connecting rather than as a startup option, so poolers
+	 * that refuse startup options (PgBouncer) still get it. */
+	snprintf(stmt, sizeof(stmt), "SET statement_timeout = %d",
+	    c->statement_timeout_ms);
+	res = PQexec(conn, stmt);
+	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+		first_line(err, errlen, PQerrorMessage(conn));
+		goto fail;
+	}
+	PQclear(res);
+	return conn;
+fail:
+	PQclear(res);
+	PQfinish(conn);
+	return NULL;
+}
+
+void
+db_init_child(const struct cfg *c, const char *appname)
+{
+	db_cfg = c;
+	db_appname = appname;
+	db_conn = NULL;
+	db_last_fail_ms = -1;
+}
+
+PGconn *
+db_get(enum ig_err *e)
+{
+	char err[256];
+	long long now;
+
+	if (db_conn != NULL && PQstatus(db_conn) == CONNECTION_OK) {
+		*e = IG_OK;
+		return db_conn;
+	}
+	db_close();
+	now = now_ms();
+	if (db_last_fail_ms >= 0 && now - db_last_fail_ms < DB_RETRY_MS) {
+		*e = IG_EUNAVAILABLE;
+		return NULL;
+	}
+	db_conn = db_connect(db_cfg, db_appname, err, sizeof(err));
+	if (db_conn == NULL) {
+		db_last_fail_ms = now_ms();
+		log_warn("database unavailable: %s", err);
+		*e = IG_EUNAVAILABLE;
+		return NULL;
+	}
+	if (db_last_fail_ms >= 0)
+		log_info("database connection re-established");
+	db_last_fail_ms = -1;
+	*e = IG_OK;
+	return db_conn;
+}
+
+void
+db_check(PGconn *conn)
+{
+	if (conn != NULL && conn == db_conn && PQstatus(conn) != CONNECTION_OK) {
+		log_warn("database connection lost");
+		db_close();
+		db_last_fail_ms = -1;
+	}
+}
+
+enum ig_err
+db_ping(void)
+{
+	PGresult *res = NULL;
+	PGconn *conn;
+	enum ig_err e;
+	int attempt;
+
+	/* A connection broken by a server restart fails its first query:
+	 * reconnect once before calling the database down. */
+	for (attempt = 0; attempt < 2; attempt++) {
+		conn = db_get(&e);
+		if (conn == NULL)
+			return e;
+		res = PQexec(conn, "SELECT 1");
+		if (PQresultStatus(res) == PGRES_TUPLES_OK) {
+			PQclear(res);
+			return IG_OK;
+		}
+		log_warn("health query failed: %.200s", PQerrorMessage(conn));
+		PQclear(res);
+		if (PQstatus(conn) == CONNECTION_OK)
+			return IG_EUNAVAILABLE;
+		db_check(conn);
+	}
+	return IG_EUNAVAILABLE;
+}
+
+void
+db_close(void)
+{
+	if (db_conn != NULL) {
+		PQfinish(db_conn);
+		db_conn = NULL;
+	}
+}

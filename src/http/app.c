@@ -1,0 +1,34 @@
+/* app.c - the route table and the one place requests are answered. */
+#include <string.h>
+
+#include "app.h"
+#include "log.h"
+#include "router.h"
+
+static const struct route app_routes[] = {
+	{ "GET", "/api/health/live", handle_health_live },
+	{ "GET", "/api/health", handle_health },
+};
+
+void
+app_handle(struct http_req *r)
+{
+	enum ig_err e;
+	route_fn fn;
+
+	fn = router_match(app_routes, sizeof(app_routes) / sizeof(app_routes[0]),
+	    r, &e);
+	if (fn != NULL)
+		e = fn(r);
+	if (e == IG_ENOTFOUND && r->err_msg == NULL)
+		r->err_msg = arena_printf(r->arena, "no route for %s %.200s",
+		    r->method, r->path);
+	if (!r->responded) {
+		if (e == IG_OK) {
+			log_error("handler for %s %s sent no response", r->method,
+			    r->path);
+			e = IG_EINTERNAL;
+		}
+		http_send_error(r, e, r->err_msg);
+	}
+}
