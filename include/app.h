@@ -9,5 +9,6 @@ void app_handle(struct http_req *r);
 
 enum ig_err handle_health_live(struct http_req *r);
 enum ig_err handle_health(struct http_req *r);
+enum ig_err handle_me(struct http_req *r);
 
 #endif

@@ -15,6 +15,11 @@ struct cfg {
 	char *jwt_secret;		/* SUPABASE_JWT_SECRET (may be NULL) */
 	char *jwt_issuer;		/* SUPABASE_JWT_ISSUER or derived */
 	char *supabase_url;		/* SUPABASE_URL (may be NULL) */
+	char *jwks_url;			/* SUPABASE_JWKS_URL or derived (may be NULL) */
+	long jwt_leeway;		/* IMAGEGEN_JWT_LEEWAY, seconds */
+	long jwks_ttl;			/* IMAGEGEN_JWKS_TTL, seconds */
+	long jwks_min_refresh;		/* IMAGEGEN_JWKS_MIN_REFRESH, seconds */
+	int token_cache_size;		/* IMAGEGEN_TOKEN_CACHE_SIZE, 0: off */
 };
 
 /* What cfg_load() needs: which variables are required. */

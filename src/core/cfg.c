@@ -261,8 +261,32 @@ cfg_load(struct cfg *out, const char *env_file, int need, char *err,
 	}
 	if (dup_opt(&src, "SUPABASE_JWT_SECRET", &c.jwt_secret, err, errlen) != 0 ||
 	    dup_opt(&src, "SUPABASE_URL", &c.supabase_url, err, errlen) != 0 ||
-	    dup_opt(&src, "SUPABASE_JWT_ISSUER", &c.jwt_issuer, err, errlen) != 0)
+	    dup_opt(&src, "SUPABASE_JWT_ISSUER", &c.jwt_issuer, err, errlen) != 0 ||
+	    dup_opt(&src, "SUPABASE_JWKS_URL", &c.jwks_url, err, errlen) != 0)
 		goto out;
+	if (c.jwt_secret != NULL && strlen(c.jwt_secret) < 32) {
+		snprintf(err, errlen, "SUPABASE_JWT_SECRET: must be at least 32 characters");
+		goto out;
+	}
+	if (c.jwks_url != NULL && c.jwks_url[0] != '/' &&
+	    strncmp(c.jwks_url, "https://", 8) != 0 &&
+	    strncmp(c.jwks_url, "http://", 7) != 0 &&
+	    strncmp(c.jwks_url, "file://", 7) != 0) {
+		snprintf(err, errlen, "SUPABASE_JWKS_URL: expected an http(s) or file URL or an absolute path, got '%.60s'",
+		    c.jwks_url);
+		goto out;
+	}
+	if (get_long(&src, "IMAGEGEN_JWT_LEEWAY", 30, 0, 300, &c.jwt_leeway,
+	    err, errlen) != 0 ||
+	    get_long(&src, "IMAGEGEN_JWKS_TTL", 600, 1, 86400, &c.jwks_ttl, err,
+	    errlen) != 0 ||
+	    get_long(&src, "IMAGEGEN_JWKS_MIN_REFRESH", 30, 0, 3600,
+	    &c.jwks_min_refresh, err, errlen) != 0)
+		goto out;
+	if (get_long(&src, "IMAGEGEN_TOKEN_CACHE_SIZE", 1024, 0, 1000000, &n,
+	    err, errlen) != 0)
+		goto out;
+	c.token_cache_size = (int)n;
 	if (c.supabase_url != NULL) {
 		if (strncmp(c.supabase_url, "https://", 8) != 0 &&
 		    strncmp(c.supabase_url, "http://", 7) != 0) {
@@ -270,11 +294,11 @@ cfg_load(struct cfg *out, const char *env_file, int need, char *err,
 			    c.supabase_url);
 			goto out;
 		}
-		if (c.jwt_issuer == NULL) {
-			size_t len = strlen(c.supabase_url);
+		size_t len = strlen(c.supabase_url);
 
-			while (len > 0 && c.supabase_url[len - 1] == '/')
-				len--;
+		while (len > 0 && c.supabase_url[len - 1] == '/')
+			len--;
+		if (c.jwt_issuer == NULL) {
 			c.jwt_issuer = malloc(len + sizeof("/auth/v1"));
 			if (c.jwt_issuer == NULL) {
 				snprintf(err, errlen, "out of memory");
@@ -282,6 +306,17 @@ cfg_load(struct cfg *out, const char *env_file, int need, char *err,
 			}
 			memcpy(c.jwt_issuer, c.supabase_url, len);
 			memcpy(c.jwt_issuer + len, "/auth/v1", sizeof("/auth/v1"));
+		}
+		if (c.jwks_url == NULL) {
+			/* Supabase publishes its signing keys under auth/v1. */
+			c.jwks_url = malloc(len + sizeof("/auth/v1/.well-known/jwks.json"));
+			if (c.jwks_url == NULL) {
+				snprintf(err, errlen, "out of memory");
+				goto out;
+			}
+			memcpy(c.jwks_url, c.supabase_url, len);
+			memcpy(c.jwks_url + len, "/auth/v1/.well-known/jwks.json",
+			    sizeof("/auth/v1/.well-known/jwks.json"));
 		}
 	}
 	*out = c;
@@ -308,5 +343,6 @@ cfg_free(struct cfg *c)
 	free(c->jwt_secret);
 	free(c->jwt_issuer);
 	free(c->supabase_url);
+	free(c->jwks_url);
 	memset(c, 0, sizeof(*c));
 }

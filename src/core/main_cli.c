@@ -27,8 +27,10 @@ usage(FILE *f)
 "      table owner in DATABASE_URL (DIR: IMAGEGEN_SQL_DIR, else %s);\n"
 "      --status lists each file as applied or pending\n"
 "  token --sub UUID [--email EMAIL] [--ttl SECONDS] [--role ROLE]\n"
-"      print a development access token signed HS256 with SUPABASE_JWT_SECRET\n"
-"      (issuer SUPABASE_JWT_ISSUER, or derived from SUPABASE_URL when set)\n"
+"        [--alg HS256|ES256|RS256] [--key FILE] [--kid KID]\n"
+"      print a development access token: HS256 with SUPABASE_JWT_SECRET, or\n"
+"      ES256/RS256 with the PEM private key in FILE (issuer\n"
+"      SUPABASE_JWT_ISSUER, or derived from SUPABASE_URL when set)\n"
 "\n"
 "  --help, --version\n"
 "\n"
@@ -93,6 +95,31 @@ out:
 	return rc;
 }
 
+/* The whole of a small file, NUL-terminated; caller frees. NULL on error. */
+static char *
+read_small_file(const char *path, size_t *len)
+{
+	char *buf = NULL;
+	FILE *f = fopen(path, "rb");
+	size_t n;
+
+	if (f == NULL)
+		return NULL;
+	buf = malloc(65537);
+	if (buf != NULL) {
+		n = fread(buf, 1, 65536, f);
+		if (ferror(f) || !feof(f)) {
+			free(buf);
+			buf = NULL;
+		} else {
+			buf[n] = '\0';
+			*len = n;
+		}
+	}
+	fclose(f);
+	return buf;
+}
+
 static int
 cmd_token(int argc, char **argv)
 {
@@ -101,12 +128,19 @@ cmd_token(int argc, char **argv)
 		{ "email", required_argument, NULL, 'e' },
 		{ "ttl", required_argument, NULL, 't' },
 		{ "role", required_argument, NULL, 'r' },
+		{ "alg", required_argument, NULL, 'a' },
+		{ "key", required_argument, NULL, 'k' },
+		{ "kid", required_argument, NULL, 'i' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
 	struct jwt_mint m = { .ttl = 3600 };
+	struct jwt_key key = { 0 };
 	struct cfg c = { 0 };
-	char *tok = NULL;
+	const char *alg_s = NULL, *key_file = NULL, *kid = NULL, *why = "";
+	enum jwt_alg alg = JWT_HS256;
+	char *tok = NULL, *pem = NULL;
+	size_t pem_len = 0;
 	int ch, rc = 2;
 
 	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -114,6 +148,9 @@ cmd_token(int argc, char **argv)
 		case 's': m.sub = optarg; break;
 		case 'e': m.email = optarg; break;
 		case 'r': m.role = optarg; break;
+		case 'a': alg_s = optarg; break;
+		case 'k': key_file = optarg; break;
+		case 'i': kid = optarg; break;
 		case 't':
 			if (cfg_parse_long(optarg, 1, 31L * 86400, &m.ttl) != 0) {
 				fprintf(stderr, "imagegen: token: --ttl: expected seconds from 1 to 2678400, got '%s'\n",
@@ -129,15 +166,50 @@ cmd_token(int argc, char **argv)
 		fprintf(stderr, "imagegen: token: --sub UUID is required\n");
 		return 2;
 	}
+	if (alg_s != NULL) {
+		alg = jwt_alg_parse(alg_s);
+		if (alg == JWT_ALG_UNKNOWN) {
+			fprintf(stderr, "imagegen: token: --alg: expected HS256, ES256 or RS256, got '%s'\n",
+			    alg_s);
+			return 2;
+		}
+	}
+	if (alg != JWT_HS256 && key_file == NULL) {
+		fprintf(stderr, "imagegen: token: --alg %s needs --key FILE (a PEM private key)\n",
+		    alg_s);
+		return 2;
+	}
 	if (load_cfg(&c, 0) != 0)
 		goto out;
-	if (c.jwt_secret == NULL) {
-		fprintf(stderr, "imagegen: token: SUPABASE_JWT_SECRET is not set\n");
-		goto out;
-	}
 	m.issuer = c.jwt_issuer;
-	tok = jwt_sign_hs256(&m, (const unsigned char *)c.jwt_secret,
-	    strlen(c.jwt_secret));
+	if (key_file != NULL) {
+		pem = read_small_file(key_file, &pem_len);
+		if (pem == NULL) {
+			fprintf(stderr, "imagegen: token: --key: cannot read %s\n", key_file);
+			goto out;
+		}
+		if (jwt_key_from_pem(&key, kid, pem, pem_len, &why) != 0 ||
+		    key.pkey == NULL) {
+			fprintf(stderr, "imagegen: token: --key %s: %s\n", key_file, why);
+			goto out;
+		}
+		if (alg_s != NULL && key.alg != alg) {
+			fprintf(stderr, "imagegen: token: --key %s is an %s key, not %s\n",
+			    key_file, jwt_alg_name(key.alg), alg_s);
+			goto out;
+		}
+	} else {
+		if (c.jwt_secret == NULL) {
+			fprintf(stderr, "imagegen: token: SUPABASE_JWT_SECRET is not set\n");
+			goto out;
+		}
+		if (jwt_key_hs256(&key, kid, (const unsigned char *)c.jwt_secret,
+		    strlen(c.jwt_secret)) != 0) {
+			fprintf(stderr, "imagegen: token: out of memory\n");
+			goto out;
+		}
+	}
+	tok = jwt_sign(&m, &key);
 	if (tok == NULL) {
 		fprintf(stderr, "imagegen: token: cannot sign\n");
 		rc = 1;
@@ -147,6 +219,8 @@ cmd_token(int argc, char **argv)
 	rc = 0;
 out:
 	free(tok);
+	free(pem);
+	jwt_key_clear(&key);
 	cfg_free(&c);
 	return rc;
 }

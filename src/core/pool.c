@@ -19,6 +19,7 @@
 
 #include "app.h"
 #include "arena.h"
+#include "auth.h"
 #include "db.h"
 #include "http.h"
 #include "log.h"
@@ -317,6 +318,10 @@ pool_run_worker(int fd, const struct cfg *c, long max_requests, pid_t parent)
 	}
 	req_ready = 1;
 	db_init_child(c, "imagegen-fcgi");
+	if (auth_init_child(c) != 0) {
+		log_error("cannot initialise authentication (out of memory)");
+		goto out;
+	}
 	log_debug("worker ready");
 	while (!got_stop) {
 		if (max_requests > 0 && served >= max_requests) {
@@ -359,6 +364,7 @@ out:
 	if (req_ready)
 		FCGX_Free(&req, 1);
 	db_close();
+	auth_cleanup();
 	arena_free(a);
 	return rc;
 }

@@ -8,6 +8,7 @@
 static const struct route app_routes[] = {
 	{ "GET", "/api/health/live", handle_health_live },
 	{ "GET", "/api/health", handle_health },
+	{ "GET", "/api/me", handle_me },
 };
 
 void

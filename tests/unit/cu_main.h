@@ -6,13 +6,15 @@
 
 #include <CUnit/Basic.h>
 
-/* Runs the suite's tests and prints CUnit's summary and a closing line.
- * Returns the exit status: 0 when every test passed. */
+/* Runs the suite's tests between init and cleanup (either may be NULL; a
+ * failing init fails every test) and prints CUnit's summary and a closing
+ * line. Returns the exit status: 0 when every test passed. */
 static int
-cu_run(const char *suite, CU_TestInfo *tests)
+cu_run_fixture(const char *suite, CU_TestInfo *tests, CU_InitializeFunc init,
+    CU_CleanupFunc cleanup)
 {
 	CU_SuiteInfo suites[] = {
-		{ (char *)suite, NULL, NULL, NULL, NULL, tests },
+		{ (char *)suite, init, cleanup, NULL, NULL, tests },
 		CU_SUITE_INFO_NULL
 	};
 	unsigned run, failed;
@@ -29,7 +31,17 @@ cu_run(const char *suite, CU_TestInfo *tests)
 	failed = CU_get_number_of_tests_failed();
 	CU_cleanup_registry();
 	printf("%s: %u passed, %u failed\n", suite, run - failed, failed);
+	if (CU_get_number_of_suites_failed() > 0) {
+		printf("%s: suite set-up or clean-up failed\n", suite);
+		failed++;
+	}
 	return failed == 0 && run > 0 ? 0 : 1;
+}
+
+static __attribute__((unused)) int
+cu_run(const char *suite, CU_TestInfo *tests)
+{
+	return cu_run_fixture(suite, tests, NULL, NULL);
 }
 
 #endif
