@@ -27,6 +27,23 @@ PGconn *db_get(enum ig_err *e);
 void db_check(PGconn *conn);
 /* Round trip; IG_OK or IG_EUNAVAILABLE. */
 enum ig_err db_ping(void);
+/*
+ * BEGIN a transaction that runs as the request's user: SET LOCAL ROLE
+ * authenticated and request.jwt.claims = claims, so row-level security
+ * holds even if a query forgets its owner check. IG_OK, or
+ * IG_EUNAVAILABLE/IG_EINTERNAL (logged) with the transaction rolled back.
+ */
+enum ig_err db_begin_user(PGconn *conn, const char *claims);
+/* BEGIN as service_role, for executors and sweepers (no user). */
+enum ig_err db_begin_service(PGconn *conn);
+/* COMMIT; IG_OK or the mapped failure. */
+enum ig_err db_commit(PGconn *conn);
+/* ROLLBACK, ignoring errors. */
+void db_rollback(PGconn *conn);
+/* Maps a failed result to IG_EUNAVAILABLE (connection, timeout, shutdown)
+ * or IG_EINTERNAL, logging it. */
+enum ig_err db_error(PGconn *conn, PGresult *res, const char *what);
+
 /* Closes the process's connection (safe when none). */
 void db_close(void);
 

@@ -44,6 +44,7 @@ struct jwt_key {
 	char kid[JWT_MAX_KID + 1];	/* "" when none */
 	enum jwt_alg alg;
 	EVP_PKEY *pkey;			/* ES256, RS256 */
+	EVP_PKEY_CTX *vctx;		/* pkey's verify context, made once */
 	unsigned char *secret;		/* HS256 */
 	size_t secret_len;
 };

@@ -14,6 +14,7 @@
 #include <openssl/hmac.h>
 #include <openssl/param_build.h>
 #include <openssl/pem.h>
+#include <openssl/rsa.h>
 
 #include "b64.h"
 #include "json_strict.h"
@@ -125,6 +126,7 @@ jwt_key_clear(struct jwt_key *k)
 	if (k->secret != NULL)
 		OPENSSL_cleanse(k->secret, k->secret_len);
 	free(k->secret);
+	EVP_PKEY_CTX_free(k->vctx);
 	EVP_PKEY_free(k->pkey);
 	memset(k, 0, sizeof(*k));
 }
@@ -155,6 +157,24 @@ pkey_alg(EVP_PKEY *pkey, const char **why)
 	}
 	*why = "unsupported key type";
 	return JWT_ALG_UNKNOWN;
+}
+
+/*
+ * The key's verify context, made once: a fresh context per token costs
+ * as much as the ECDSA verification itself in OpenSSL 3. RSA contexts are
+ * fixed to PKCS#1 v1.5 with a SHA-256 DigestInfo. 0, or -1.
+ */
+static int
+key_verify_ctx(struct jwt_key *k)
+{
+	k->vctx = EVP_PKEY_CTX_new_from_pkey(NULL, k->pkey, NULL);
+	if (k->vctx == NULL || EVP_PKEY_verify_init(k->vctx) != 1)
+		return -1;
+	if (k->alg == JWT_RS256 &&
+	    (EVP_PKEY_CTX_set_rsa_padding(k->vctx, RSA_PKCS1_PADDING) != 1 ||
+	    EVP_PKEY_CTX_set_signature_md(k->vctx, EVP_sha256()) != 1))
+		return -1;
+	return 0;
 }
 
 /* Decodes the base64url member name of o into buf (at most cap bytes).
@@ -339,6 +359,11 @@ jwt_key_from_jwk(struct jwt_key *k, const void *jwk_obj, const char **why)
 	k->pkey = pkey;
 	k->alg = want;
 	set_kid(k, kid);
+	if (key_verify_ctx(k) != 0) {
+		*why = "cannot make a verify context";
+		jwt_key_clear(k);
+		return -1;
+	}
 	return 0;
 }
 
@@ -375,32 +400,41 @@ jwt_key_from_pem(struct jwt_key *k, const char *kid, const char *pem,
 		return -1;
 	}
 	k->pkey = pkey;
+	if (key_verify_ctx(k) != 0) {
+		*why = "cannot make a verify context";
+		jwt_key_clear(k);
+		return -1;
+	}
 	return 0;
 }
 
 /* ---- signatures -------------------------------------------------------- */
 
-static enum jwt_reason
-verify_pkey(EVP_PKEY *pkey, const unsigned char *msg, size_t msglen,
-    const unsigned char *sig, size_t siglen)
+/* SHA-256 of msg with the digest fetched once. 0, or -1. */
+static int
+sha256(const unsigned char *msg, size_t len, unsigned char out[32])
 {
-	EVP_MD_CTX *md = EVP_MD_CTX_new();
-	enum jwt_reason r = JWT_EINTERNAL;
-	int ok;
+	static EVP_MD *md;
 
 	if (md == NULL)
-		return JWT_EINTERNAL;
-	if (EVP_DigestVerifyInit(md, NULL, EVP_sha256(), NULL, pkey) != 1)
-		goto out;
-	ok = EVP_DigestVerify(md, sig, siglen, msg, msglen);
-	r = ok == 1 ? JWT_OK : JWT_ESIGNATURE;
-out:
-	EVP_MD_CTX_free(md);
-	return r;
+		md = EVP_MD_fetch(NULL, "SHA256", NULL);
+	return md != NULL && EVP_Digest(msg, len, out, NULL, md, NULL) == 1 ? 0 : -1;
 }
 
 static enum jwt_reason
-verify_es256(EVP_PKEY *pkey, const unsigned char *msg, size_t msglen,
+verify_ctx(EVP_PKEY_CTX *ctx, const unsigned char *msg, size_t msglen,
+    const unsigned char *sig, size_t siglen)
+{
+	unsigned char dgst[32];
+
+	if (ctx == NULL || sha256(msg, msglen, dgst) != 0)
+		return JWT_EINTERNAL;
+	return EVP_PKEY_verify(ctx, sig, siglen, dgst, sizeof(dgst)) == 1 ?
+	    JWT_OK : JWT_ESIGNATURE;
+}
+
+static enum jwt_reason
+verify_es256(EVP_PKEY_CTX *ctx, const unsigned char *msg, size_t msglen,
     const unsigned char *sig, size_t siglen)
 {
 	ECDSA_SIG *es = NULL;
@@ -428,7 +462,7 @@ verify_es256(EVP_PKEY *pkey, const unsigned char *msg, size_t msglen,
 	derlen = i2d_ECDSA_SIG(es, &der);
 	if (derlen <= 0)
 		goto out;
-	rc = verify_pkey(pkey, msg, msglen, der, (size_t)derlen);
+	rc = verify_ctx(ctx, msg, msglen, der, (size_t)derlen);
 out:
 	OPENSSL_free(der);
 	ECDSA_SIG_free(es);
@@ -453,11 +487,11 @@ jwt_verify_sig(const struct jwt_key *k, const unsigned char *msg, size_t msglen,
 			return JWT_EINTERNAL;
 		return CRYPTO_memcmp(mac, sig, 32) == 0 ? JWT_OK : JWT_ESIGNATURE;
 	case JWT_ES256:
-		return verify_es256(k->pkey, msg, msglen, sig, siglen);
+		return verify_es256(k->vctx, msg, msglen, sig, siglen);
 	case JWT_RS256:
 		if (siglen != (size_t)EVP_PKEY_get_size(k->pkey))
 			return JWT_ESIG_LENGTH;
-		return verify_pkey(k->pkey, msg, msglen, sig, siglen);
+		return verify_ctx(k->vctx, msg, msglen, sig, siglen);
 	default:
 		return JWT_EALG;
 	}

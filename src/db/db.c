@@ -160,6 +160,85 @@ db_ping(void)
 	return IG_EUNAVAILABLE;
 }
 
+enum ig_err
+db_error(PGconn *conn, PGresult *res, const char *what)
+{
+	const char *state = res != NULL ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+
+	log_warn("%s failed: %.300s", what, PQerrorMessage(conn));
+	db_check(conn);
+	if (PQstatus(conn) != CONNECTION_OK || state == NULL)
+		return IG_EUNAVAILABLE;
+	/* 57014 statement timeout, 57P0x shutdown, 53xxx resources,
+	 * 08xxx connection: the database can't answer now. */
+	if (strcmp(state, "57014") == 0 || strncmp(state, "57P", 3) == 0 ||
+	    strncmp(state, "53", 2) == 0 || strncmp(state, "08", 2) == 0)
+		return IG_EUNAVAILABLE;
+	return IG_EINTERNAL;
+}
+
+static enum ig_err
+exec_simple(PGconn *conn, const char *sql)
+{
+	PGresult *res = PQexec(conn, sql);
+	enum ig_err e = IG_OK;
+
+	if (PQresultStatus(res) != PGRES_COMMAND_OK &&
+	    PQresultStatus(res) != PGRES_TUPLES_OK)
+		e = db_error(conn, res, sql);
+	PQclear(res);
+	return e;
+}
+
+static enum ig_err
+begin_as(PGconn *conn, const char *role, const char *claims)
+{
+	const char *params[2] = { role, claims != NULL ? claims : "" };
+	PGresult *res;
+	enum ig_err e;
+
+	e = exec_simple(conn, "BEGIN");
+	if (e != IG_OK)
+		return e;
+	/* set_config(..., true) is SET LOCAL: gone at COMMIT or ROLLBACK,
+	 * so nothing of one request's identity survives into the next. */
+	res = PQexecParams(conn, "SELECT set_config('role', $1, true), "
+	    "set_config('request.jwt.claims', $2, true)", 2, NULL, params, NULL,
+	    NULL, 0);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		e = db_error(conn, res, "set role");
+		PQclear(res);
+		db_rollback(conn);
+		return e;
+	}
+	PQclear(res);
+	return IG_OK;
+}
+
+enum ig_err
+db_begin_user(PGconn *conn, const char *claims)
+{
+	return begin_as(conn, "authenticated", claims);
+}
+
+enum ig_err
+db_begin_service(PGconn *conn)
+{
+	return begin_as(conn, "service_role", NULL);
+}
+
+enum ig_err
+db_commit(PGconn *conn)
+{
+	return exec_simple(conn, "COMMIT");
+}
+
+void
+db_rollback(PGconn *conn)
+{
+	PQclear(PQexec(conn, "ROLLBACK"));
+}
+
 void
 db_close(void)
 {
