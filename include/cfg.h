@@ -20,6 +20,19 @@ struct cfg {
 	long jwks_ttl;			/* IMAGEGEN_JWKS_TTL, seconds */
 	long jwks_min_refresh;		/* IMAGEGEN_JWKS_MIN_REFRESH, seconds */
 	int token_cache_size;		/* IMAGEGEN_TOKEN_CACHE_SIZE, 0: off */
+	/* jobs */
+	char *provider;			/* IMAGEGEN_PROVIDER: gemini|openai|local */
+	char *model;			/* NANO_BANANA_MODEL, or the provider's own */
+	char *storage;			/* IMAGEGEN_STORAGE: local|supabase|s3 */
+	char *storage_dir;		/* IMAGEGEN_STORAGE_DIR (local backend) */
+	char *bucket;			/* IMAGEGEN_BUCKET */
+	char *public_base_url;		/* IMAGEGEN_PUBLIC_BASE_URL, no trailing / */
+	char *slot_dir;			/* IMAGEGEN_SLOT_DIR */
+	long local_delay_ms;		/* IMAGEGEN_LOCAL_DELAY_MS */
+	long max_running_jobs;		/* IMAGEGEN_MAX_RUNNING_JOBS */
+	long job_timeout;		/* IMAGEGEN_JOB_TIMEOUT, seconds */
+	long max_attempts;		/* IMAGEGEN_MAX_ATTEMPTS */
+	long sweep_interval;		/* IMAGEGEN_SWEEP_INTERVAL, seconds */
 };
 
 /* What cfg_load() needs: which variables are required. */

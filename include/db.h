@@ -44,6 +44,9 @@ void db_rollback(PGconn *conn);
  * or IG_EINTERNAL, logging it. */
 enum ig_err db_error(PGconn *conn, PGresult *res, const char *what);
 
+/* In a forked child: forgets the parent's connection without touching
+ * its socket (PQfinish would say goodbye on the parent's behalf). */
+void db_forget(void);
 /* Closes the process's connection (safe when none). */
 void db_close(void);
 

@@ -37,6 +37,8 @@ struct http_req {
 	const char *err_msg;		/* message for the error response */
 	int responded;
 	int status;			/* status sent, for the access log */
+	char spawn_job[37];		/* job to hand to an executor after the
+					 * response is finished; "" for none */
 };
 
 /*
@@ -57,6 +59,14 @@ enum ig_err http_fail(struct http_req *r, enum ig_err e, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* Sends status and obj (not consumed) as JSON. Once per request. */
 void http_send_json(struct http_req *r, int status, struct json_object *obj);
+/* Sends status and an already-encoded JSON text. Once per request. */
+void http_send_json_text(struct http_req *r, int status, const char *json);
+/* The query parameter name, percent-decoded (arena), or NULL when absent;
+ * a value that decodes to a NUL or invalid escape counts as absent and
+ * sets *bad when bad is not NULL. */
+const char *http_query_param(struct http_req *r, const char *name, int *bad);
+/* 1 when the request's Content-Type is application/json (any params). */
+int http_is_json(const struct http_req *r);
 /* Sends the error body {"error":{"code","message"}} of e; adds Retry-After
  * to 503 and 429 when the handler did not. */
 void http_send_error(struct http_req *r, enum ig_err e, const char *message);

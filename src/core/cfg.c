@@ -217,6 +217,93 @@ dup_opt(const struct envsrc *s, const char *key, char **out, char *err,
 	return 0;
 }
 
+static int
+dup_default(const struct envsrc *s, const char *key, const char *def,
+    char **out, char *err, size_t errlen)
+{
+	if (dup_opt(s, key, out, err, errlen) != 0)
+		return -1;
+	if (*out == NULL && def != NULL) {
+		*out = strdup(def);
+		if (*out == NULL) {
+			snprintf(err, errlen, "out of memory");
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static int
+one_of(const char *key, const char *v, const char *const *allowed, char *err,
+    size_t errlen)
+{
+	size_t i;
+
+	for (i = 0; allowed[i] != NULL; i++)
+		if (strcmp(v, allowed[i]) == 0)
+			return 0;
+	snprintf(err, errlen, "%s: unknown value '%.40s'", key, v);
+	return -1;
+}
+
+/* The job settings: providers, storage, the executor's limits. */
+static int
+load_jobs(const struct envsrc *s, struct cfg *c, char *err, size_t errlen)
+{
+	static const char *const providers[] = { "gemini", "openai", "local", NULL };
+	static const char *const storages[] = { "local", "supabase", "s3", NULL };
+	const char *prov_def, *stor_def;
+	char *p;
+	size_t i;
+
+	prov_def = envsrc_get(s, "NANO_BANANA_API_KEY") != NULL ? "gemini" : "local";
+	stor_def = envsrc_get(s, "SUPABASE_URL") != NULL &&
+	    envsrc_get(s, "SUPABASE_SERVICE_ROLE_KEY") != NULL ? "supabase" : "local";
+	if (dup_default(s, "IMAGEGEN_PROVIDER", prov_def, &c->provider, err, errlen) != 0 ||
+	    one_of("IMAGEGEN_PROVIDER", c->provider, providers, err, errlen) != 0 ||
+	    dup_default(s, "NANO_BANANA_MODEL", strcmp(c->provider, "local") == 0 ?
+	    "local-renderer-1" : "gemini-2.5-flash-image", &c->model, err, errlen) != 0 ||
+	    dup_default(s, "IMAGEGEN_STORAGE", stor_def, &c->storage, err, errlen) != 0 ||
+	    one_of("IMAGEGEN_STORAGE", c->storage, storages, err, errlen) != 0 ||
+	    dup_default(s, "IMAGEGEN_STORAGE_DIR", "var/storage", &c->storage_dir, err, errlen) != 0 ||
+	    dup_default(s, "IMAGEGEN_BUCKET", "asset-images", &c->bucket, err, errlen) != 0 ||
+	    dup_default(s, "IMAGEGEN_PUBLIC_BASE_URL", "/storage/v1/object/public",
+	    &c->public_base_url, err, errlen) != 0 ||
+	    dup_opt(s, "IMAGEGEN_SLOT_DIR", &c->slot_dir, err, errlen) != 0)
+		return -1;
+	/* A bucket name goes into paths and URLs: keep it to S3's rules. */
+	for (i = 0; c->bucket[i] != '\0'; i++) {
+		char ch = c->bucket[i];
+
+		if (!((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ||
+		    ch == '-' || ch == '.') || i >= 63) {
+			snprintf(err, errlen, "IMAGEGEN_BUCKET: expected 3-63 of [a-z0-9.-], got '%.70s'",
+			    c->bucket);
+			return -1;
+		}
+	}
+	if (i < 3) {
+		snprintf(err, errlen, "IMAGEGEN_BUCKET: expected 3-63 of [a-z0-9.-], got '%s'",
+		    c->bucket);
+		return -1;
+	}
+	for (p = c->public_base_url + strlen(c->public_base_url);
+	    p > c->public_base_url && p[-1] == '/'; p--)
+		p[-1] = '\0';
+	if (get_long(s, "IMAGEGEN_LOCAL_DELAY_MS", 0, 0, 600000,
+	    &c->local_delay_ms, err, errlen) != 0 ||
+	    get_long(s, "IMAGEGEN_MAX_RUNNING_JOBS", 4, 1, 1024,
+	    &c->max_running_jobs, err, errlen) != 0 ||
+	    get_long(s, "IMAGEGEN_JOB_TIMEOUT", 300, 5, 86400, &c->job_timeout,
+	    err, errlen) != 0 ||
+	    get_long(s, "IMAGEGEN_MAX_ATTEMPTS", 3, 1, 100, &c->max_attempts,
+	    err, errlen) != 0 ||
+	    get_long(s, "IMAGEGEN_SWEEP_INTERVAL", 5, 1, 3600,
+	    &c->sweep_interval, err, errlen) != 0)
+		return -1;
+	return 0;
+}
+
 int
 cfg_load(struct cfg *out, const char *env_file, int need, char *err,
     size_t errlen)
@@ -287,6 +374,8 @@ cfg_load(struct cfg *out, const char *env_file, int need, char *err,
 	    err, errlen) != 0)
 		goto out;
 	c.token_cache_size = (int)n;
+	if (load_jobs(&src, &c, err, errlen) != 0)
+		goto out;
 	if (c.supabase_url != NULL) {
 		if (strncmp(c.supabase_url, "https://", 8) != 0 &&
 		    strncmp(c.supabase_url, "http://", 7) != 0) {
@@ -344,5 +433,12 @@ cfg_free(struct cfg *c)
 	free(c->jwt_issuer);
 	free(c->supabase_url);
 	free(c->jwks_url);
+	free(c->provider);
+	free(c->model);
+	free(c->storage);
+	free(c->storage_dir);
+	free(c->bucket);
+	free(c->public_base_url);
+	free(c->slot_dir);
 	memset(c, 0, sizeof(*c));
 }

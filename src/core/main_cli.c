@@ -1,5 +1,10 @@
 /* main_cli.c - imagegen: the operator's command line. */
+#include <errno.h>
 #include <getopt.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
 #include <libpq-fe.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,7 +14,10 @@
 #include "cfg.h"
 #include "db.h"
 #include "jwt.h"
+#include "exec.h"
+#include "log.h"
 #include "migrate.h"
+#include "storage.h"
 
 #ifndef IMAGEGEN_SQL_DIR
 #define IMAGEGEN_SQL_DIR "/usr/local/share/imagegen/sql"
@@ -26,6 +34,19 @@ usage(FILE *f)
 "      apply the pending sql/NNN_*.sql migrations in order, each once, as the\n"
 "      table owner in DATABASE_URL (DIR: IMAGEGEN_SQL_DIR, else %s);\n"
 "      --status lists each file as applied or pending\n"
+"  setup-bucket\n"
+"      create the bucket (IMAGEGEN_BUCKET, public read) in the configured\n"
+"      storage backend; harmless when it exists\n"
+"  sweep\n"
+"      one recovery pass: requeue or fail jobs whose executor is gone or\n"
+"      late, then start executors for queued jobs while slots are free\n"
+"  worker\n"
+"      keep doing that: on every queued job (LISTEN image_jobs) and every\n"
+"      IMAGEGEN_SWEEP_INTERVAL seconds, until SIGTERM/SIGINT (for\n"
+"      spawn-fcgi deployments and for more machines)\n"
+"  stats\n"
+"      cost per job type (completed jobs) and count and mean duration per\n"
+"      status over the last 24 hours\n"
 "  token --sub UUID [--email EMAIL] [--ttl SECONDS] [--role ROLE]\n"
 "        [--alg HS256|ES256|RS256] [--key FILE] [--kid KID]\n"
 "      print a development access token: HS256 with SUPABASE_JWT_SECRET, or\n"
@@ -225,6 +246,176 @@ out:
 	return rc;
 }
 
+static volatile sig_atomic_t cli_stop;
+
+static void
+on_stop(int signo)
+{
+	cli_stop = signo;
+}
+
+static int
+cmd_setup_bucket(void)
+{
+	struct storage sg;
+	struct cfg c = { 0 };
+	char err[512];
+	int rc = 1;
+
+	if (load_cfg(&c, 0) != 0)
+		return 2;
+	if (storage_open(&sg, &c, err, sizeof(err)) != 0) {
+		fprintf(stderr, "imagegen: setup-bucket: %s\n", err);
+		goto out;
+	}
+	if (storage_setup(&sg, err, sizeof(err)) != STOR_OK) {
+		fprintf(stderr, "imagegen: setup-bucket: %s\n", err);
+	} else {
+		printf("bucket %s ready (%s storage)\n", c.bucket, c.storage);
+		rc = 0;
+	}
+	storage_close(&sg);
+out:
+	cfg_free(&c);
+	return rc;
+}
+
+static int
+cmd_sweep(void)
+{
+	struct sweep_stats st;
+	struct cfg c = { 0 };
+	int rc;
+
+	if (load_cfg(&c, CFG_NEED_DB) != 0)
+		return 2;
+	log_set_level(c.log_level);
+	rc = exec_sweep_and_kick(&c, &st);
+	if (rc == 0)
+		printf("requeued %d, failed %d, queued %d\n", st.requeued, st.failed,
+		    st.queued_left);
+	cfg_free(&c);
+	return rc == 0 ? 0 : 1;
+}
+
+/* Sweeps on every notification and every interval; executors it starts
+ * are reaped here (subreaper), so none is left a zombie. */
+static int
+cmd_worker(void)
+{
+	struct sigaction sa;
+	struct sweep_stats st;
+	struct pollfd pfd;
+	struct cfg c = { 0 };
+	PGconn *listen = NULL;
+	PGnotify *n;
+	char err[512];
+	int rc = 1;
+
+	if (load_cfg(&c, CFG_NEED_DB) != 0)
+		return 2;
+	log_set_level(c.log_level);
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_stop;
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	prctl(PR_SET_CHILD_SUBREAPER, 1);
+	log_info("worker: cap %ld, sweep every %ld s", c.max_running_jobs,
+	    c.sweep_interval);
+	while (!cli_stop) {
+		if (listen == NULL) {
+			listen = db_connect(&c, "imagegen-worker", err, sizeof(err));
+			if (listen != NULL)
+				PQclear(PQexec(listen, "LISTEN image_jobs"));
+			else
+				log_warn("worker cannot connect: %s", err);
+		}
+		exec_sweep_and_kick(&c, &st);
+		while (waitpid(-1, NULL, WNOHANG) > 0)
+			;
+		pfd.fd = listen != NULL ? PQsocket(listen) : -1;
+		pfd.events = POLLIN;
+		if (poll(&pfd, pfd.fd >= 0 ? 1 : 0, (int)c.sweep_interval * 1000) > 0) {
+			if (PQconsumeInput(listen) == 0) {
+				PQfinish(listen);
+				listen = NULL;
+			} else {
+				/* any notification means: sweep and kick again now */
+				for (n = PQnotifies(listen); n != NULL; n = PQnotifies(listen))
+					PQfreemem(n);
+			}
+		}
+	}
+	log_info("worker: signal %d, exiting", (int)cli_stop);
+	rc = 0;
+	PQfinish(listen);
+	cfg_free(&c);
+	return rc;
+}
+
+static int
+print_query(PGconn *conn, const char *title, const char *sql)
+{
+	PGresult *r = PQexec(conn, sql);
+	int i, j;
+
+	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+		fprintf(stderr, "imagegen: stats: %s", PQerrorMessage(conn));
+		PQclear(r);
+		return -1;
+	}
+	printf("%s\n", title);
+	for (j = 0; j < PQnfields(r); j++)
+		printf("%s%-18s", j ? " " : "  ", PQfname(r, j));
+	printf("\n");
+	for (i = 0; i < PQntuples(r); i++) {
+		for (j = 0; j < PQnfields(r); j++)
+			printf("%s%-18s", j ? " " : "  ", PQgetvalue(r, i, j));
+		printf("\n");
+	}
+	PQclear(r);
+	return 0;
+}
+
+/* The product guide's two monitoring queries, verbatim in substance. */
+static int
+cmd_stats(void)
+{
+	struct cfg c = { 0 };
+	PGconn *conn = NULL;
+	char err[512];
+	int rc = 1;
+
+	if (load_cfg(&c, CFG_NEED_DB) != 0)
+		return 2;
+	conn = db_connect(&c, "imagegen-stats", err, sizeof(err));
+	if (conn == NULL) {
+		fprintf(stderr, "imagegen: stats: cannot connect: %s\n", err);
+		goto out;
+	}
+	PQclear(PQexec(conn, "SET ROLE service_role"));
+	if (print_query(conn, "Cost per job type (completed jobs):",
+	    "SELECT job_type, round(AVG(cost_credits), 6) AS avg_cost,"
+	    " SUM(cost_credits) AS total_cost, COUNT(*) AS job_count"
+	    " FROM image_generation_jobs WHERE status = 'completed'"
+	    " GROUP BY job_type ORDER BY job_type") != 0)
+		goto out;
+	printf("\n");
+	if (print_query(conn, "Jobs by status, last 24 hours:",
+	    "SELECT status, COUNT(*) AS count,"
+	    " round(AVG(EXTRACT(EPOCH FROM (completed_at - created_at))), 3)"
+	    " AS avg_duration_sec FROM image_generation_jobs"
+	    " WHERE created_at > NOW() - INTERVAL '24 hours'"
+	    " GROUP BY status ORDER BY status") != 0)
+		goto out;
+	rc = 0;
+out:
+	PQfinish(conn);
+	cfg_free(&c);
+	return rc;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -244,6 +435,14 @@ main(int argc, char **argv)
 		return cmd_migrate(argc - 1, argv + 1);
 	if (strcmp(argv[1], "token") == 0)
 		return cmd_token(argc - 1, argv + 1);
+	if (strcmp(argv[1], "setup-bucket") == 0)
+		return cmd_setup_bucket();
+	if (strcmp(argv[1], "sweep") == 0)
+		return cmd_sweep();
+	if (strcmp(argv[1], "worker") == 0)
+		return cmd_worker();
+	if (strcmp(argv[1], "stats") == 0)
+		return cmd_stats();
 	fprintf(stderr, "imagegen: unknown command '%s' (try imagegen --help)\n",
 	    argv[1]);
 	return 2;

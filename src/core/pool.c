@@ -21,6 +21,7 @@
 #include "arena.h"
 #include "auth.h"
 #include "db.h"
+#include "exec.h"
 #include "http.h"
 #include "log.h"
 #include "pool.h"
@@ -266,8 +267,9 @@ pool_check_listener(int fd)
 
 /* ---- the worker ------------------------------------------------------- */
 
+/* Answers one request; a job to hand to an executor is copied to spawn. */
 static void
-serve_one(FCGX_Request *f, struct arena *a, const struct cfg *c)
+serve_one(FCGX_Request *f, struct arena *a, const struct cfg *c, char spawn[37])
 {
 	struct http_req r;
 	enum ig_err e;
@@ -281,6 +283,7 @@ serve_one(FCGX_Request *f, struct arena *a, const struct cfg *c)
 		app_handle(&r);
 	log_debug("%s %.200s %d %lldms", r.method, r.path, r.status,
 	    mono_ms() - t0);
+	memcpy(spawn, r.spawn_job, 37);
 	log_set_request_id(NULL);
 }
 
@@ -289,7 +292,10 @@ pool_run_worker(int fd, const struct cfg *c, long max_requests, pid_t parent)
 {
 	FCGX_Request req;
 	struct pollfd pfd[2];
+	struct timespec tick = { 1, 0 };
+	sigset_t stops, waiting;
 	struct arena *a = NULL;
+	char spawn[37];
 	long served = 0;
 	int rc = 1, n, req_ready = 0;
 
@@ -304,9 +310,21 @@ pool_run_worker(int fd, const struct cfg *c, long max_requests, pid_t parent)
 	signal(SIGHUP, SIG_IGN);
 	signal(SIGPIPE, SIG_IGN);
 	signal(SIGCHLD, SIG_DFL);
+	/* Stop signals are delivered only while the worker waits in ppoll():
+	 * libfcgi's accept path select()s on a new unix connection and drops
+	 * it when that select() is interrupted, so a signal arriving mid-accept
+	 * would cost nginx a 502. Blocked, they wait for the next ppoll(). */
+	sigemptyset(&stops);
+	sigaddset(&stops, SIGTERM);
+	sigaddset(&stops, SIGQUIT);
+	sigaddset(&stops, SIGINT);
+	sigprocmask(SIG_BLOCK, &stops, &waiting);
+	sigdelset(&waiting, SIGTERM);
+	sigdelset(&waiting, SIGQUIT);
+	sigdelset(&waiting, SIGINT);
 	/* The listening socket is non-blocking (shared by every worker):
 	 * a worker that loses the race for a connection gets EAGAIN and goes
-	 * back to poll(), so a stop request is never stuck behind accept(). */
+	 * back to ppoll(), so a stop request is never stuck behind accept(). */
 	if (set_flags(fd, O_NONBLOCK) != 0) {
 		log_error("listening socket: %s", strerror(errno));
 		goto out;
@@ -332,9 +350,9 @@ pool_run_worker(int fd, const struct cfg *c, long max_requests, pid_t parent)
 		pfd[0].events = POLLIN;
 		pfd[1].fd = self_pipe[0];
 		pfd[1].events = POLLIN;
-		n = poll(pfd, 2, 1000);
+		n = ppoll(pfd, 2, &tick, &waiting);
 		if (n < 0 && errno != EINTR) {
-			log_error("poll: %s", strerror(errno));
+			log_error("ppoll: %s", strerror(errno));
 			goto out;
 		}
 		if (n > 0 && (pfd[1].revents & POLLIN))
@@ -354,10 +372,13 @@ pool_run_worker(int fd, const struct cfg *c, long max_requests, pid_t parent)
 				log_warn("accept: %s", n > -4096 ? strerror(-n) : "failed");
 			continue;
 		}
-		serve_one(&req, a, c);
+		serve_one(&req, a, c, spawn);
 		FCGX_Finish_r(&req);
 		arena_reset(a);
 		served++;
+		/* After the answer is out: the client never waits on the fork. */
+		if (spawn[0] != '\0')
+			exec_spawn(c, spawn);
 	}
 	rc = 0;
 out:
@@ -390,6 +411,8 @@ struct master {
 	int stopping;
 	long long term_at, kill_at;
 	int sent_term, sent_kill;
+	pid_t sweeper;			/* the running sweep child, 0: none */
+	long long next_sweep;
 };
 
 static void
@@ -487,8 +510,12 @@ reap(struct master *m)
 		for (i = 0; i < m->nkids; i++)
 			if (m->kids[i].pid == pid)
 				break;
-		if (i == m->nkids)
+		if (i == m->nkids) {
+			/* the sweeper, or an executor orphaned to us */
+			if (pid == m->sweeper)
+				m->sweeper = 0;
 			continue;
+		}
 		m->kids[i] = m->kids[--m->nkids];
 		if (WIFSIGNALED(st) && !m->stopping) {
 			log_warn("child %d killed by signal %d", (int)pid, WTERMSIG(st));
@@ -501,6 +528,36 @@ reap(struct master *m)
 			log_debug("child %d exited", (int)pid);
 		}
 	}
+}
+
+/* Every IMAGEGEN_SWEEP_INTERVAL seconds a short-lived child recovers
+ * stuck jobs and starts executors for queued ones; the master itself never
+ * blocks on the database. */
+static void
+sweep_tick(struct master *m, long long now)
+{
+	struct sweep_stats st;
+	pid_t pid;
+
+	if (now < m->next_sweep || m->sweeper != 0)
+		return;
+	m->next_sweep = now + m->cfg->sweep_interval * 1000;
+	pid = fork();
+	if (pid == 0) {
+		signal(SIGCHLD, SIG_DFL);
+		signal(SIGTERM, SIG_DFL);
+		signal(SIGINT, SIG_DFL);
+		signal(SIGQUIT, SIG_DFL);
+		signal(SIGHUP, SIG_IGN);
+		close(self_pipe[0]);
+		close(self_pipe[1]);
+		close(m->o->listen_fd);
+		_exit(exec_sweep_and_kick(m->cfg, &st) == 0 ? 0 : 1);
+	}
+	if (pid < 0)
+		log_error("fork sweeper: %s", strerror(errno));
+	else
+		m->sweeper = pid;
 }
 
 static void
@@ -568,6 +625,10 @@ pool_run_master(const struct pool_opts *o, struct cfg *c)
 	handle(SIGINT, on_signal);
 	handle(SIGQUIT, on_signal);
 	signal(SIGPIPE, SIG_IGN);
+	/* Executors are double-forked away from the responders; as subreaper
+	 * the master inherits and reaps them, so none is left a zombie. */
+	prctl(PR_SET_CHILD_SUBREAPER, 1);
+	m.next_sweep = mono_ms() + 1000;
 	log_info("master %d: %d workers, max-requests %ld", (int)m.self,
 	    o->workers, o->max_requests);
 	for (;;) {
@@ -601,10 +662,13 @@ pool_run_master(const struct pool_opts *o, struct cfg *c)
 				signal_kids(&m, SIGKILL, 0);
 				m.sent_kill = 1;
 			}
-		} else if (now >= m.respawn_at) {
-			m.respawn_at = 0;
-			while (current_kids(&m) < o->workers && spawn_one(&m) == 0)
-				;
+		} else {
+			if (now >= m.respawn_at) {
+				m.respawn_at = 0;
+				while (current_kids(&m) < o->workers && spawn_one(&m) == 0)
+					;
+			}
+			sweep_tick(&m, now);
 		}
 		pfd.fd = self_pipe[0];
 		pfd.events = POLLIN;

@@ -240,6 +240,12 @@ db_rollback(PGconn *conn)
 }
 
 void
+db_forget(void)
+{
+	db_conn = NULL;
+}
+
+void
 db_close(void)
 {
 	if (db_conn != NULL) {

@@ -9,6 +9,11 @@ static const struct route app_routes[] = {
 	{ "GET", "/api/health/live", handle_health_live },
 	{ "GET", "/api/health", handle_health },
 	{ "GET", "/api/me", handle_me },
+	{ "POST", "/api/images/generate", handle_generate },
+	{ "GET", "/api/images/jobs", handle_job_list },
+	{ "GET", "/api/images/jobs/{jobId}", handle_job_get },
+	{ "POST", "/api/images/jobs/{jobId}/cancel", handle_job_cancel },
+	{ "POST", "/api/images/jobs/{jobId}/retry", handle_job_retry },
 };
 
 void

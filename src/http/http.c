@@ -246,6 +246,77 @@ http_send_json(struct http_req *r, int status, struct json_object *obj)
 }
 
 void
+http_send_json_text(struct http_req *r, int status, const char *json)
+{
+	send_raw(r, status, json, strlen(json));
+}
+
+static int
+hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+const char *
+http_query_param(struct http_req *r, const char *name, int *bad)
+{
+	const char *p = r->query, *amp, *eq;
+	size_t nlen = strlen(name), i, o;
+	char *v;
+	int hi, lo;
+
+	while (*p != '\0') {
+		amp = strchr(p, '&');
+		if (amp == NULL)
+			amp = p + strlen(p);
+		eq = memchr(p, '=', (size_t)(amp - p));
+		if (eq != NULL && (size_t)(eq - p) == nlen && memcmp(p, name, nlen) == 0) {
+			v = arena_alloc(r->arena, (size_t)(amp - eq));
+			if (v == NULL)
+				return NULL;
+			for (i = 1, o = 0; eq + i < amp; i++) {
+				if (eq[i] == '+') {
+					v[o++] = ' ';
+				} else if (eq[i] == '%') {
+					hi = eq + i + 2 < amp ? hexval(eq[i + 1]) : -1;
+					lo = hi >= 0 ? hexval(eq[i + 2]) : -1;
+					if (lo < 0 || (hi == 0 && lo == 0)) {
+						if (bad != NULL)
+							*bad = 1;
+						return NULL;
+					}
+					v[o++] = (char)(hi << 4 | lo);
+					i += 2;
+				} else {
+					v[o++] = eq[i];
+				}
+			}
+			v[o] = '\0';
+			return v;
+		}
+		p = *amp == '&' ? amp + 1 : amp;
+	}
+	return NULL;
+}
+
+int
+http_is_json(const struct http_req *r)
+{
+	const char *ct = r->content_type;
+	size_t n = sizeof("application/json") - 1;
+
+	if (ct == NULL || strncasecmp(ct, "application/json", n) != 0)
+		return 0;
+	return ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ';
+}
+
+void
 http_send_error(struct http_req *r, enum ig_err e, const char *message)
 {
 	struct json_object *root, *err;

@@ -1,0 +1,41 @@
+/* exec.h - running jobs: slots, the double fork, the executor, the sweeper. */
+#ifndef IG_EXEC_H
+#define IG_EXEC_H
+
+#include <libpq-fe.h>
+
+#include "cfg.h"
+
+/*
+ * Hands job_id (or, when NULL, the oldest queued job) to a new executor
+ * process if one of the host's IMAGEGEN_MAX_RUNNING_JOBS slots is free:
+ * fork, fork again, the grandchild closes every inherited descriptor,
+ * setsid()s and runs exec_run(); the middle child is reaped at once. With
+ * no free slot the job stays queued for a finishing executor or the
+ * sweeper. Returns 1 when an executor was started, 0 when no slot was
+ * free, -1 on error (logged). Never blocks on the job.
+ */
+int exec_spawn(const struct cfg *c, const char *job_id);
+/*
+ * The executor: claims job_id (or the oldest queued job), runs it through
+ * generating, uploading and completed, then keeps taking queued jobs
+ * until there are none. slot_fd is the flock'd slot it holds (kept until
+ * exit). Returns the process exit status.
+ */
+int exec_run(const struct cfg *c, const char *job_id, int slot_fd);
+
+struct sweep_stats {
+	int requeued, failed, queued_left;
+};
+/*
+ * One recovery pass (SPEC §5): a running job whose executor is gone (its
+ * advisory lock is free) or that overran its deadline is requeued while
+ * attempts remain, else failed at the stage it reached (WORKER_LOST,
+ * JOB_TIMEOUT). conn is a service connection. 0, or -1 (logged).
+ */
+int exec_sweep(PGconn *conn, const struct cfg *c, struct sweep_stats *st);
+/* Sweeps, then starts executors for queued jobs while slots are free.
+ * Connects on its own. 0, or -1 when the database can't be reached. */
+int exec_sweep_and_kick(const struct cfg *c, struct sweep_stats *st);
+
+#endif

@@ -1,0 +1,80 @@
+/* jobs.h - image jobs: the request, its persistence, its execution. */
+#ifndef IG_JOBS_H
+#define IG_JOBS_H
+
+#include <stddef.h>
+
+#include <libpq-fe.h>
+
+#include "arena.h"
+#include "cfg.h"
+#include "err.h"
+
+#define JOB_PROMPT_MAX 4000		/* characters */
+#define JOB_IDEM_KEY_MAX 255
+
+/* A validated POST /api/images/generate body. Strings live in an arena;
+ * optional ones are NULL when absent. UUIDs are lower-cased. */
+struct job_request {
+	const char *project_id, *branch_id, *job_type, *prompt;
+	int width, height;
+	const char *capsule_id, *asset_id, *scene_id, *shot_id;
+	const char *source_url, *mask_url;
+	const char *idem_key;
+	char fingerprint[65];		/* SHA-256 hex of the normalised request */
+};
+
+/*
+ * Validates a request body (SPEC §3) into *out. header_key is the
+ * Idempotency-Key header or NULL. bucket_prefix is
+ * "{public_base_url}/{bucket}/": source and mask URLs must point under it.
+ * IG_OK, or IG_EVALIDATION with *msg (arena) naming the offending field.
+ */
+enum ig_err jobreq_parse(struct arena *a, const char *body, size_t len,
+    const char *header_key, const char *bucket_prefix, struct job_request *out,
+    const char **msg);
+/* 1 when s (n bytes) is valid UTF-8 of 1..max characters (code points). */
+int jobreq_utf8_ok(const char *s, size_t n, size_t max);
+
+/* The result of creating a job. */
+struct job_created {
+	char id[37];
+	char status[16];
+	int replayed;			/* an idempotent replay of an earlier job */
+};
+
+/*
+ * Inserts the job as the request's user (inside db_begin_user()): checks
+ * the project is the caller's, the branch in it and the capsule visible,
+ * then inserts with the idempotency key. IG_OK (created or replayed),
+ * IG_EFORBIDDEN (ownership, with *msg), IG_EIDEM_REUSED (same key, other
+ * request), IG_EUNAVAILABLE/IG_EINTERNAL.
+ */
+enum ig_err jobsdb_create(PGconn *c, struct arena *a, const char *user_id,
+    const struct job_request *jr, const char *provider, const char *model,
+    double estimated_cost, long max_attempts, struct job_created *out,
+    const char **msg);
+/* The job's JSON text (arena) or NULL with IG_ENOTFOUND in *e. */
+const char *jobsdb_get_json(PGconn *c, struct arena *a, const char *id,
+    enum ig_err *e);
+/*
+ * One page of the caller's jobs, newest first: {"jobs":[…],"nextCursor":…}
+ * (arena). project_id and status may be NULL; cursor is NULL or a value
+ * from an earlier page. NULL with *e (IG_EVALIDATION for a bad cursor).
+ */
+const char *jobsdb_list(PGconn *c, struct arena *a, const char *project_id,
+    const char *status, long limit, const char *cursor, enum ig_err *e,
+    const char **msg);
+/* Cancels: queued → canceled at once; running → cancel_requested. The
+ * job's JSON afterwards, or NULL with *e (IG_ENOTFOUND; IG_EVALIDATION
+ * with *msg when it already ended). */
+const char *jobsdb_cancel(PGconn *c, struct arena *a, const char *id,
+    enum ig_err *e, const char **msg);
+/* A failed or canceled job again, as a new job (retry_of = id) for the
+ * current provider and model, estimated at the job's resolution. Its
+ * creation, or IG_ENOTFOUND / IG_EVALIDATION (not failed or canceled). */
+enum ig_err jobsdb_retry(PGconn *c, struct arena *a, const char *user_id,
+    const char *id, const char *provider, const char *model,
+    long max_attempts, struct job_created *out, const char **msg);
+
+#endif

@@ -1,0 +1,106 @@
+/* provider.h - image models behind one interface (SPEC §6). */
+#ifndef IG_PROVIDER_H
+#define IG_PROVIDER_H
+
+#include <stddef.h>
+
+#include "cfg.h"
+
+/* The classification of SPEC §6; the wire code is prov_err_code(). */
+enum prov_err {
+	PROV_OK = 0,
+	PROV_AUTH_ERROR,	/* 401/403 */
+	PROV_RATE_LIMIT,	/* 429 */
+	PROV_TEMPORARY,		/* 5xx, connection errors */
+	PROV_TIMEOUT,
+	PROV_INVALID_REQUEST,	/* 400 */
+	PROV_CONTENT_POLICY,	/* safety blocks */
+	PROV_NO_IMAGE,		/* a reply without an image */
+	PROV_PROVIDER_ERROR,	/* an unreadable reply */
+	PROV_ERR_COUNT
+};
+
+/* "AUTH_ERROR", …; "PROVIDER_ERROR" for an out-of-range value. */
+const char *prov_err_code(enum prov_err e);
+/* 1 for RATE_LIMIT, TEMPORARY and TIMEOUT: the only ones retried. */
+int prov_err_retryable(enum prov_err e);
+
+struct prov_request {
+	const char *job_type;		/* master_asset|start_frame|end_frame|inpaint */
+	const char *prompt;		/* the final prompt */
+	int width, height;		/* requested, 64-4096 */
+	const unsigned char *source;	/* inpaint input image, or NULL */
+	size_t source_len;
+	const char *source_mime;
+	const unsigned char *mask;	/* inpaint mask, or NULL */
+	size_t mask_len;
+	const char *mask_mime;
+	long long deadline_ms;		/* CLOCK_MONOTONIC ms to give up at; 0: none */
+};
+
+struct prov_result {
+	unsigned char *data;		/* the image (malloc'd) */
+	size_t len;
+	char mime[32];			/* image/png, image/jpeg, image/webp */
+	int width, height;		/* the image's real size */
+	double cost_usd;		/* actual, from the reported usage; < 0 unknown */
+	long input_tokens, output_tokens;	/* -1 when not reported */
+	char message[512];		/* on failure: what the provider said, no secrets */
+	long retry_after_ms;		/* RATE_LIMIT/TEMPORARY hint; 0 when none */
+};
+
+struct provider;
+
+struct provider_ops {
+	const char *name;		/* "local", "gemini", "openai" */
+	/* After fork: reads its settings from c. 0, or -1 with err naming
+	 * the variable at fault. */
+	int (*open)(struct provider *p, const struct cfg *c, char *err,
+	    size_t errlen);
+	void (*close)(struct provider *p);
+	/* One attempt, no retries (the runner retries). Fills *res: on
+	 * PROV_OK data/len/mime/width/height, cost_usd; otherwise message. */
+	enum prov_err (*generate)(struct provider *p,
+	    const struct prov_request *req, struct prov_result *res);
+};
+
+struct provider {
+	const struct provider_ops *ops;
+	char model[64];			/* recorded on the job */
+	void *state;
+};
+
+/*
+ * Opens the provider the configuration names (IMAGEGEN_PROVIDER; default
+ * gemini when NANO_BANANA_API_KEY is set, else local). 0, or -1 with err.
+ * Close with provider_close().
+ */
+int provider_open(struct provider *p, const struct cfg *c, char *err,
+    size_t errlen);
+void provider_close(struct provider *p);
+/* One attempt through p->ops->generate; res is zeroed first. */
+enum prov_err provider_generate(struct provider *p,
+    const struct prov_request *req, struct prov_result *res);
+/* Frees res->data; accepts a zeroed result. */
+void prov_result_free(struct prov_result *res);
+
+/*
+ * Estimated cost in USD from the price table: Gemini 2.5 Flash Image
+ * $0.039 per image; Gemini 3 Pro Image $0.134 at 1K/2K, $0.24 at 4K
+ * (longer side over 2048); local 0; unknown models of a known provider
+ * use that provider's default. Can't fail.
+ */
+double cost_estimate(const char *provider, const char *model, int width,
+    int height);
+
+/*
+ * The image's type and size from its bytes: PNG, JPEG or WebP by magic
+ * (and their headers for width and height). 0 with mime ("image/png"…)
+ * and *w, *h set; -1 when the bytes are none of the three.
+ */
+int image_sniff(const unsigned char *data, size_t len, const char **mime,
+    int *w, int *h);
+
+extern const struct provider_ops provider_local;
+
+#endif

@@ -1,0 +1,14 @@
+/* slots.h - host-local executor slots (flock on slot files). */
+#ifndef IG_SLOTS_H
+#define IG_SLOTS_H
+
+#include "cfg.h"
+
+/* Locks a free slot of c->max_running_jobs: returns its fd (the lock lives
+ * as long as any copy of the fd, so it dies with its last holder), -2 when
+ * every slot is taken, -1 on error (logged). */
+int slot_acquire(const struct cfg *c);
+/* How many slots are free now (a snapshot). */
+int slot_free_count(const struct cfg *c);
+
+#endif

@@ -1,0 +1,372 @@
+/* jobs_db.c - image jobs in Postgres, as the request's user (RLS applies). */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "b64.h"
+#include "db.h"
+#include "jobs.h"
+#include "jwt.h"
+#include "provider.h"
+
+static const char *const job_states[] = { "queued", "processing", "generating",
+	"uploading", "completed", "failed", "canceled", NULL };
+
+/* Runs a parameterised query; NULL (logged, mapped into *e) on failure.
+ * Caller PQclear()s. */
+static PGresult *
+q(PGconn *c, const char *sql, int n, const char *const *params, enum ig_err *e,
+    ExecStatusType want)
+{
+	PGresult *r = PQexecParams(c, sql, n, NULL, params, NULL, NULL, 0);
+
+	if (PQresultStatus(r) != want) {
+		*e = db_error(c, r, "job query");
+		PQclear(r);
+		return NULL;
+	}
+	*e = IG_OK;
+	return r;
+}
+
+static const char *
+num(struct arena *a, double v)
+{
+	return arena_printf(a, "%.6f", v);
+}
+
+static const char *
+lng(struct arena *a, long v)
+{
+	return arena_printf(a, "%ld", v);
+}
+
+enum ig_err
+jobsdb_create(PGconn *c, struct arena *a, const char *user_id,
+    const struct job_request *jr, const char *provider, const char *model,
+    double estimated_cost, long max_attempts, struct job_created *out,
+    const char **msg)
+{
+	const char *p[19];
+	PGresult *r;
+	enum ig_err e;
+
+	memset(out, 0, sizeof(*out));
+	/* Ownership, under row-level security: another user's project or
+	 * capsule is simply not visible. */
+	p[0] = jr->project_id;
+	p[1] = jr->branch_id;
+	p[2] = jr->capsule_id;
+	r = q(c, "SELECT EXISTS (SELECT 1 FROM public.projects WHERE id = $1),"
+	    " EXISTS (SELECT 1 FROM public.branches WHERE id = $2 AND project_id = $1),"
+	    " $3::uuid IS NULL OR EXISTS (SELECT 1 FROM public.visual_style_capsules"
+	    "  WHERE id = $3)", 3, p, &e, PGRES_TUPLES_OK);
+	if (r == NULL)
+		return e;
+	if (strcmp(PQgetvalue(r, 0, 0), "t") != 0) {
+		*msg = "projectId: no such project of yours";
+		e = IG_EFORBIDDEN;
+	} else if (strcmp(PQgetvalue(r, 0, 1), "t") != 0) {
+		*msg = "branchId: not a branch of this project";
+		e = IG_EFORBIDDEN;
+	} else if (strcmp(PQgetvalue(r, 0, 2), "t") != 0) {
+		*msg = "visualStyleCapsuleId: no such capsule visible to you";
+		e = IG_EFORBIDDEN;
+	}
+	PQclear(r);
+	if (e != IG_OK)
+		return e;
+
+	p[0] = user_id;
+	p[1] = jr->project_id;
+	p[2] = jr->branch_id;
+	p[3] = jr->job_type;
+	p[4] = jr->prompt;
+	p[5] = lng(a, jr->width);
+	p[6] = lng(a, jr->height);
+	p[7] = jr->capsule_id;
+	p[8] = jr->asset_id;
+	p[9] = jr->scene_id;
+	p[10] = jr->shot_id;
+	p[11] = jr->source_url;
+	p[12] = jr->mask_url;
+	p[13] = jr->idem_key;
+	p[14] = jr->fingerprint;
+	p[15] = provider;
+	p[16] = model;
+	p[17] = num(a, estimated_cost);
+	p[18] = lng(a, max_attempts);
+	/* The unique (user_id, idempotency_key) index decides between
+	 * concurrent first requests: the loser waits for the winner's commit,
+	 * inserts nothing, and replays the winner's job below. */
+	r = q(c, "INSERT INTO public.image_generation_jobs (user_id, project_id,"
+	    " branch_id, job_type, prompt, width, height, visual_style_capsule_id,"
+	    " asset_id, scene_id, shot_id, source_image_url, mask_image_url,"
+	    " idempotency_key, request_fingerprint, provider, model, estimated_cost,"
+	    " max_attempts) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11,"
+	    " $12, $13, $14, $15, $16, $17, $18, $19)"
+	    " ON CONFLICT (user_id, idempotency_key) WHERE idempotency_key IS NOT NULL"
+	    " DO NOTHING RETURNING id, status", 19, p, &e, PGRES_TUPLES_OK);
+	if (r == NULL)
+		return e;
+	if (PQntuples(r) == 1) {
+		snprintf(out->id, sizeof(out->id), "%s", PQgetvalue(r, 0, 0));
+		snprintf(out->status, sizeof(out->status), "%s", PQgetvalue(r, 0, 1));
+		PQclear(r);
+		return IG_OK;
+	}
+	PQclear(r);
+	p[1] = jr->idem_key;
+	r = q(c, "SELECT id, status, request_fingerprint FROM public.image_generation_jobs"
+	    " WHERE user_id = $1 AND idempotency_key = $2", 2, p, &e,
+	    PGRES_TUPLES_OK);
+	if (r == NULL)
+		return e;
+	if (PQntuples(r) != 1) {
+		PQclear(r);
+		*msg = "idempotency key conflict, try again";
+		return IG_EIDEM_IN_FLIGHT;
+	}
+	if (strcmp(PQgetvalue(r, 0, 2), jr->fingerprint) != 0) {
+		PQclear(r);
+		*msg = "idempotencyKey: already used with a different request";
+		return IG_EIDEM_REUSED;
+	}
+	snprintf(out->id, sizeof(out->id), "%s", PQgetvalue(r, 0, 0));
+	snprintf(out->status, sizeof(out->status), "%s", PQgetvalue(r, 0, 1));
+	out->replayed = 1;
+	PQclear(r);
+	return IG_OK;
+}
+
+const char *
+jobsdb_get_json(PGconn *c, struct arena *a, const char *id, enum ig_err *e)
+{
+	const char *p[1] = { id };
+	const char *json = NULL;
+	PGresult *r;
+
+	r = q(c, "SELECT public.image_job_json(j)::text"
+	    " FROM public.image_generation_jobs j WHERE j.id = $1", 1, p, e,
+	    PGRES_TUPLES_OK);
+	if (r == NULL)
+		return NULL;
+	if (PQntuples(r) == 1)
+		json = arena_strdup(a, PQgetvalue(r, 0, 0));
+	else
+		*e = IG_ENOTFOUND;
+	PQclear(r);
+	if (json == NULL && *e == IG_OK)
+		*e = IG_EINTERNAL;
+	return json;
+}
+
+/* cursor = base64url("<created_at in µs since the epoch>.<job uuid>") */
+static int
+cursor_decode(struct arena *a, const char *cur, const char **us,
+    const char **id)
+{
+	unsigned char buf[128];
+	char *s, *dot;
+	long n;
+	size_t i;
+
+	if (strlen(cur) > 120)
+		return -1;
+	n = b64url_decode(cur, strlen(cur), buf);
+	if (n < 38 || n > 80)
+		return -1;
+	s = arena_strndup(a, (const char *)buf, (size_t)n);
+	if (s == NULL || (dot = strchr(s, '.')) == NULL)
+		return -1;
+	*dot = '\0';
+	for (i = 0; s[i] != '\0'; i++)
+		if (s[i] < '0' || s[i] > '9' || i > 18)
+			return -1;
+	if (i == 0 || strlen(dot + 1) != 36 || !jwt_is_uuid(dot + 1))
+		return -1;
+	*us = s;
+	*id = dot + 1;
+	return 0;
+}
+
+static char *
+cursor_encode(struct arena *a, const char *us, const char *id)
+{
+	char *raw = arena_printf(a, "%s.%s", us, id), *out;
+
+	if (raw == NULL)
+		return NULL;
+	out = arena_alloc(a, b64url_encoded_len(strlen(raw)) + 1);
+	if (out != NULL)
+		b64url_encode((const unsigned char *)raw, strlen(raw), out);
+	return out;
+}
+
+const char *
+jobsdb_list(PGconn *c, struct arena *a, const char *project_id,
+    const char *status, long limit, const char *cursor, enum ig_err *e,
+    const char **msg)
+{
+	const char *p[5] = { project_id, status, NULL, NULL, NULL };
+	size_t i, total = 32, off = 0;
+	PGresult *r;
+	char *out, *next = NULL;
+	int n, rows;
+
+	if (status != NULL) {
+		for (i = 0; job_states[i] != NULL; i++)
+			if (strcmp(status, job_states[i]) == 0)
+				break;
+		if (job_states[i] == NULL) {
+			*e = IG_EVALIDATION;
+			*msg = "status: must be one of queued, processing, generating, uploading, completed, failed, canceled";
+			return NULL;
+		}
+	}
+	if (cursor != NULL && cursor_decode(a, cursor, &p[2], &p[3]) != 0) {
+		*e = IG_EVALIDATION;
+		*msg = "cursor: not a cursor from an earlier page";
+		return NULL;
+	}
+	p[4] = lng(a, limit + 1);
+	/* Keyset pagination on (created_at, id): rows inserted meanwhile land
+	 * before the first page, never between pages. user_id = auth.uid()
+	 * repeats what RLS enforces so the planner can use the index. */
+	r = q(c, "SELECT public.image_job_json(j)::text,"
+	    " (EXTRACT(EPOCH FROM j.created_at) * 1000000)::bigint, j.id"
+	    " FROM public.image_generation_jobs j"
+	    " WHERE j.user_id = auth.uid()"
+	    " AND ($1::uuid IS NULL OR j.project_id = $1)"
+	    " AND ($2::text IS NULL OR j.status = $2)"
+	    " AND ($3::bigint IS NULL OR (j.created_at, j.id) <"
+	    "  ('epoch'::timestamptz + $3::bigint * interval '1 microsecond', $4::uuid))"
+	    " ORDER BY j.created_at DESC, j.id DESC LIMIT $5", 5, p, e,
+	    PGRES_TUPLES_OK);
+	if (r == NULL)
+		return NULL;
+	rows = PQntuples(r);
+	n = rows > limit ? (int)limit : rows;
+	for (i = 0; i < (size_t)n; i++)
+		total += (size_t)PQgetlength(r, (int)i, 0) + 1;
+	if (rows > limit)
+		next = cursor_encode(a, PQgetvalue(r, n - 1, 1), PQgetvalue(r, n - 1, 2));
+	total += next != NULL ? strlen(next) : 0;
+	out = arena_alloc(a, total + 32);
+	if (out == NULL) {
+		PQclear(r);
+		*e = IG_EINTERNAL;
+		return NULL;
+	}
+	off += (size_t)sprintf(out, "{\"jobs\":[");
+	for (i = 0; i < (size_t)n; i++) {
+		if (i > 0)
+			out[off++] = ',';
+		memcpy(out + off, PQgetvalue(r, (int)i, 0),
+		    (size_t)PQgetlength(r, (int)i, 0));
+		off += (size_t)PQgetlength(r, (int)i, 0);
+	}
+	if (next != NULL)
+		sprintf(out + off, "],\"nextCursor\":\"%s\"}", next);
+	else
+		sprintf(out + off, "],\"nextCursor\":null}");
+	PQclear(r);
+	*e = IG_OK;
+	return out;
+}
+
+const char *
+jobsdb_cancel(PGconn *c, struct arena *a, const char *id, enum ig_err *e,
+    const char **msg)
+{
+	const char *p[1] = { id };
+	const char *json = NULL;
+	PGresult *r;
+
+	/* queued: canceled at once; running: flagged, and the executor stops
+	 * at its next stage boundary. */
+	r = q(c, "UPDATE public.image_generation_jobs j SET"
+	    " status = CASE WHEN j.status = 'queued' THEN 'canceled' ELSE j.status END,"
+	    " cancel_requested = true"
+	    " WHERE j.id = $1 AND j.status IN ('queued', 'processing', 'generating', 'uploading')"
+	    " RETURNING public.image_job_json(j)::text", 1, p, e, PGRES_TUPLES_OK);
+	if (r == NULL)
+		return NULL;
+	if (PQntuples(r) == 1) {
+		json = arena_strdup(a, PQgetvalue(r, 0, 0));
+		PQclear(r);
+		return json;
+	}
+	PQclear(r);
+	r = q(c, "SELECT status, public.image_job_json(j)::text"
+	    " FROM public.image_generation_jobs j WHERE j.id = $1", 1, p, e,
+	    PGRES_TUPLES_OK);
+	if (r == NULL)
+		return NULL;
+	if (PQntuples(r) == 0) {
+		*e = IG_ENOTFOUND;
+	} else if (strcmp(PQgetvalue(r, 0, 0), "canceled") == 0) {
+		json = arena_strdup(a, PQgetvalue(r, 0, 1));	/* already: no-op */
+	} else {
+		*e = IG_EVALIDATION;
+		*msg = arena_printf(a, "jobId: the job has already %s",
+		    PQgetvalue(r, 0, 0));
+	}
+	PQclear(r);
+	return json;
+}
+
+enum ig_err
+jobsdb_retry(PGconn *c, struct arena *a, const char *user_id, const char *id,
+    const char *provider, const char *model, long max_attempts,
+    struct job_created *out, const char **msg)
+{
+	const char *p[6] = { id, user_id, NULL, NULL, provider, model };
+	const char *status;
+	PGresult *r;
+	enum ig_err e;
+
+	memset(out, 0, sizeof(*out));
+	/* FOR UPDATE: two retries of one job at once make two jobs, but each
+	 * sees the job as it is, and the estimate uses its resolution. */
+	r = q(c, "SELECT status, width, height FROM public.image_generation_jobs"
+	    " WHERE id = $1 FOR UPDATE", 1, p, &e, PGRES_TUPLES_OK);
+	if (r == NULL)
+		return e;
+	if (PQntuples(r) == 0) {
+		PQclear(r);
+		return IG_ENOTFOUND;
+	}
+	status = PQgetvalue(r, 0, 0);
+	if (strcmp(status, "failed") != 0 && strcmp(status, "canceled") != 0) {
+		*msg = arena_printf(a, "jobId: only failed or canceled jobs can be retried (this one is %s)",
+		    status);
+		PQclear(r);
+		return IG_EVALIDATION;
+	}
+	p[2] = num(a, cost_estimate(provider, model, atoi(PQgetvalue(r, 0, 1)),
+	    atoi(PQgetvalue(r, 0, 2))));
+	p[3] = lng(a, max_attempts);
+	PQclear(r);
+	r = q(c, "INSERT INTO public.image_generation_jobs (user_id, project_id,"
+	    " branch_id, job_type, prompt, width, height, visual_style_capsule_id,"
+	    " asset_id, scene_id, shot_id, source_image_url, mask_image_url,"
+	    " provider, model, estimated_cost, max_attempts, retry_of)"
+	    " SELECT $2, project_id, branch_id, job_type, prompt, width, height,"
+	    " visual_style_capsule_id, asset_id, scene_id, shot_id, source_image_url,"
+	    " mask_image_url, $5, $6, $3, $4, id"
+	    " FROM public.image_generation_jobs WHERE id = $1 RETURNING id, status",
+	    6, p, &e, PGRES_TUPLES_OK);
+	if (r == NULL)
+		return e;
+	if (PQntuples(r) == 1) {
+		snprintf(out->id, sizeof(out->id), "%s", PQgetvalue(r, 0, 0));
+		snprintf(out->status, sizeof(out->status), "%s", PQgetvalue(r, 0, 1));
+		e = IG_OK;
+	} else {
+		e = IG_EINTERNAL;
+	}
+	PQclear(r);
+	return e;
+}

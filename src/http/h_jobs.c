@@ -1,0 +1,216 @@
+/* h_jobs.c - /api/images/generate and /api/images/jobs… (SPEC §3). */
+#include <string.h>
+
+#include "app.h"
+#include "auth.h"
+#include "db.h"
+#include "jobs.h"
+#include "jwt.h"
+#include "log.h"
+#include "provider.h"
+
+/* Authenticates, then opens the request's transaction as the caller. On
+ * IG_OK the caller must db_commit() or db_rollback() *conn. */
+static enum ig_err
+begin(struct http_req *r, struct auth_user *u, PGconn **conn)
+{
+	enum ig_err e;
+
+	e = auth_request(r, u);
+	if (e != IG_OK)
+		return e;
+	*conn = db_get(&e);
+	if (*conn == NULL)
+		return http_fail(r, e, "database unavailable");
+	e = db_begin_user(*conn, u->claims);
+	if (e != IG_OK)
+		return http_fail(r, e, "database unavailable");
+	return IG_OK;
+}
+
+static enum ig_err
+finish(struct http_req *r, PGconn *conn, enum ig_err e)
+{
+	if (e != IG_OK) {
+		db_rollback(conn);
+		return e;
+	}
+	e = db_commit(conn);
+	if (e != IG_OK)
+		return http_fail(r, e, "could not commit");
+	return IG_OK;
+}
+
+static const char *
+job_id_param(struct http_req *r)
+{
+	const char *id = r->nparams > 0 ? r->params[0] : "";
+
+	return strlen(id) == 36 && jwt_is_uuid(id) ? id : NULL;
+}
+
+static void
+send_created(struct http_req *r, const struct job_created *jc)
+{
+	char body[128];
+
+	snprintf(body, sizeof(body), "{\"jobId\":\"%s\",\"status\":\"%s\"}", jc->id,
+	    jc->status);
+	if (jc->replayed)
+		http_add_header(r, "Idempotent-Replayed", "true");
+	else
+		memcpy(r->spawn_job, jc->id, sizeof(r->spawn_job));
+	http_send_json_text(r, jc->replayed ? 200 : 202, body);
+}
+
+/* POST /api/images/generate */
+enum ig_err
+handle_generate(struct http_req *r)
+{
+	struct job_request jr;
+	struct job_created jc;
+	struct auth_user u;
+	const char *msg = NULL, *prefix;
+	PGconn *conn;
+	enum ig_err e;
+
+	e = auth_request(r, &u);
+	if (e != IG_OK)
+		return e;
+	if (!http_is_json(r))
+		return http_fail(r, IG_EMEDIA_TYPE, "Content-Type must be application/json");
+	prefix = arena_printf(r->arena, "%s/%s/", r->cfg->public_base_url,
+	    r->cfg->bucket);
+	e = jobreq_parse(r->arena, r->body, r->body_len,
+	    http_param(r, "HTTP_IDEMPOTENCY_KEY"), prefix, &jr, &msg);
+	if (e != IG_OK)
+		return http_fail(r, e, "%s", msg != NULL ? msg : "invalid request");
+	conn = db_get(&e);
+	if (conn == NULL)
+		return http_fail(r, e, "database unavailable");
+	e = db_begin_user(conn, u.claims);
+	if (e != IG_OK)
+		return http_fail(r, e, "database unavailable");
+	e = jobsdb_create(conn, r->arena, u.sub, &jr, r->cfg->provider,
+	    r->cfg->model, cost_estimate(r->cfg->provider, r->cfg->model, jr.width,
+	    jr.height), r->cfg->max_attempts, &jc, &msg);
+	if (e != IG_OK && msg != NULL)
+		http_fail(r, e, "%s", msg);
+	e = finish(r, conn, e);
+	if (e != IG_OK)
+		return e;
+	send_created(r, &jc);
+	return IG_OK;
+}
+
+/* GET /api/images/jobs/{jobId} */
+enum ig_err
+handle_job_get(struct http_req *r)
+{
+	const char *id = job_id_param(r), *json;
+	struct auth_user u;
+	PGconn *conn;
+	enum ig_err e;
+
+	e = begin(r, &u, &conn);
+	if (e != IG_OK)
+		return e;
+	if (id == NULL)
+		return finish(r, conn, http_fail(r, IG_EVALIDATION, "jobId: must be a UUID"));
+	json = jobsdb_get_json(conn, r->arena, id, &e);
+	e = finish(r, conn, e);
+	if (e != IG_OK)
+		return e;
+	http_send_json_text(r, 200, json);
+	return IG_OK;
+}
+
+/* GET /api/images/jobs?projectId=&status=&limit=&cursor= */
+enum ig_err
+handle_job_list(struct http_req *r)
+{
+	const char *project, *status, *limit_s, *cursor, *json, *msg = NULL;
+	struct auth_user u;
+	PGconn *conn;
+	enum ig_err e;
+	long limit = 20;
+	int bad = 0;
+
+	e = auth_request(r, &u);
+	if (e != IG_OK)
+		return e;
+	project = http_query_param(r, "projectId", &bad);
+	status = http_query_param(r, "status", &bad);
+	limit_s = http_query_param(r, "limit", &bad);
+	cursor = http_query_param(r, "cursor", &bad);
+	if (bad)
+		return http_fail(r, IG_EVALIDATION, "query: malformed percent-encoding");
+	if (project != NULL && (strlen(project) != 36 || !jwt_is_uuid(project)))
+		return http_fail(r, IG_EVALIDATION, "projectId: must be a UUID");
+	if (limit_s != NULL && cfg_parse_long(limit_s, 1, 100, &limit) != 0)
+		return http_fail(r, IG_EVALIDATION, "limit: must be a whole number from 1 to 100");
+	conn = db_get(&e);
+	if (conn == NULL)
+		return http_fail(r, e, "database unavailable");
+	e = db_begin_user(conn, u.claims);
+	if (e != IG_OK)
+		return http_fail(r, e, "database unavailable");
+	json = jobsdb_list(conn, r->arena, project, status, limit, cursor, &e, &msg);
+	if (e != IG_OK && msg != NULL)
+		http_fail(r, e, "%s", msg);
+	e = finish(r, conn, e);
+	if (e != IG_OK)
+		return e;
+	http_send_json_text(r, 200, json);
+	return IG_OK;
+}
+
+/* POST /api/images/jobs/{jobId}/cancel */
+enum ig_err
+handle_job_cancel(struct http_req *r)
+{
+	const char *id = job_id_param(r), *json, *msg = NULL;
+	struct auth_user u;
+	PGconn *conn;
+	enum ig_err e;
+
+	e = begin(r, &u, &conn);
+	if (e != IG_OK)
+		return e;
+	if (id == NULL)
+		return finish(r, conn, http_fail(r, IG_EVALIDATION, "jobId: must be a UUID"));
+	json = jobsdb_cancel(conn, r->arena, id, &e, &msg);
+	if (e != IG_OK && msg != NULL)
+		http_fail(r, e, "%s", msg);
+	e = finish(r, conn, e);
+	if (e != IG_OK)
+		return e;
+	http_send_json_text(r, 200, json);
+	return IG_OK;
+}
+
+/* POST /api/images/jobs/{jobId}/retry */
+enum ig_err
+handle_job_retry(struct http_req *r)
+{
+	const char *id = job_id_param(r), *msg = NULL;
+	struct job_created jc;
+	struct auth_user u;
+	PGconn *conn;
+	enum ig_err e;
+
+	e = begin(r, &u, &conn);
+	if (e != IG_OK)
+		return e;
+	if (id == NULL)
+		return finish(r, conn, http_fail(r, IG_EVALIDATION, "jobId: must be a UUID"));
+	e = jobsdb_retry(conn, r->arena, u.sub, id, r->cfg->provider,
+	    r->cfg->model, r->cfg->max_attempts, &jc, &msg);
+	if (e != IG_OK && msg != NULL)
+		http_fail(r, e, "%s", msg);
+	e = finish(r, conn, e);
+	if (e != IG_OK)
+		return e;
+	send_created(r, &jc);
+	return IG_OK;
+}

@@ -1,0 +1,280 @@
+/* storage.c - the backend table, object paths and public URLs (SPEC §7). */
+#include <ctype.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <openssl/rand.h>
+
+#include "jwt.h"
+#include "log.h"
+#include "storage.h"
+
+#define STORAGE_PATH_MAX 1024
+
+/* A new backend is one file and one entry here; storage_open() needs no
+ * other change. */
+static const struct storage_ops *const backends[] = {
+	&storage_local,
+	NULL
+};
+
+int
+storage_open(struct storage *s, const struct cfg *c, char *err,
+    size_t errlen)
+{
+	const struct storage_ops *ops = NULL;
+	const char *name, *bucket, *base;
+	size_t i;
+	int rc = -1;
+
+	memset(s, 0, sizeof(*s));
+	name = c->storage != NULL ? c->storage : "local";
+	bucket = c->bucket != NULL ? c->bucket : "asset-images";
+	base = c->public_base_url != NULL ? c->public_base_url :
+	    "/storage/v1/object/public";
+	for (i = 0; backends[i] != NULL; i++) {
+		if (strcmp(backends[i]->name, name) == 0) {
+			ops = backends[i];
+			break;
+		}
+	}
+	if (ops == NULL) {
+		snprintf(err, errlen,
+		    "IMAGEGEN_STORAGE: backend '%.40s' is not available in this build",
+		    name);
+		goto out;
+	}
+	/* The bucket becomes a directory and a URL segment: one safe
+	 * segment, whatever the configuration loader let through. */
+	if (strlen(bucket) >= sizeof(s->bucket) || strchr(bucket, '/') != NULL ||
+	    !storage_path_ok(bucket)) {
+		snprintf(err, errlen, "IMAGEGEN_BUCKET: not a valid bucket name");
+		goto out;
+	}
+	if (strlen(base) >= sizeof(s->public_base)) {
+		snprintf(err, errlen,
+		    "IMAGEGEN_PUBLIC_BASE_URL: longer than %zu bytes",
+		    sizeof(s->public_base) - 1);
+		goto out;
+	}
+	memcpy(s->bucket, bucket, strlen(bucket) + 1);
+	memcpy(s->public_base, base, strlen(base) + 1);
+	s->ops = ops;
+	if (ops->open != NULL && ops->open(s, c, err, errlen) != 0)
+		goto out;
+	log_info("storage %s, bucket %s", ops->name, s->bucket);
+	rc = 0;
+out:
+	if (rc != 0)
+		memset(s, 0, sizeof(*s));
+	return rc;
+}
+
+void
+storage_close(struct storage *s)
+{
+	if (s == NULL)
+		return;
+	if (s->ops != NULL && s->ops->close != NULL)
+		s->ops->close(s);
+	memset(s, 0, sizeof(*s));
+}
+
+/* The file extension for a mime type we store, or NULL. */
+static const char *
+storage_ext(const char *mime)
+{
+	static const struct { const char *mime, *ext; } exts[] = {
+		{ "image/png", "png" },
+		{ "image/jpeg", "jpg" },
+		{ "image/webp", "webp" },
+	};
+	size_t i;
+
+	if (mime == NULL)
+		return NULL;
+	for (i = 0; i < sizeof(exts) / sizeof(exts[0]); i++)
+		if (strcmp(mime, exts[i].mime) == 0)
+			return exts[i].ext;
+	return NULL;
+}
+
+enum stor_err
+storage_put(struct storage *s, const char *path, const unsigned char *data,
+    size_t len, const char *mime, char *msg, size_t msglen)
+{
+	if (s == NULL || s->ops == NULL || s->ops->put == NULL) {
+		snprintf(msg, msglen, "storage is not open");
+		return STOR_ERROR;
+	}
+	if (!storage_path_ok(path)) {
+		snprintf(msg, msglen, "invalid object path");
+		return STOR_ERROR;
+	}
+	if (data == NULL && len != 0) {
+		snprintf(msg, msglen, "no data");
+		return STOR_ERROR;
+	}
+	/* The bucket holds pictures only; a backend may send mime on. */
+	if (storage_ext(mime) == NULL) {
+		snprintf(msg, msglen, "unsupported type");
+		return STOR_ERROR;
+	}
+	return s->ops->put(s, path, data, len, mime, msg, msglen);
+}
+
+enum stor_err
+storage_delete(struct storage *s, const char *path, char *msg, size_t msglen)
+{
+	if (s == NULL || s->ops == NULL || s->ops->del == NULL) {
+		snprintf(msg, msglen, "storage is not open");
+		return STOR_ERROR;
+	}
+	if (!storage_path_ok(path)) {
+		snprintf(msg, msglen, "invalid object path");
+		return STOR_ERROR;
+	}
+	return s->ops->del(s, path, msg, msglen);
+}
+
+/* Also -1 for a path storage_path_ok() refuses: it goes into the URL as
+ * is, and only the characters it allows need no escaping. */
+enum stor_err
+storage_setup(struct storage *s, char *msg, size_t msglen)
+{
+	return s->ops->setup(s, msg, msglen);
+}
+
+int
+storage_public_url(const struct storage *s, const char *path, char *out,
+    size_t outlen)
+{
+	int n;
+
+	if (outlen == 0)
+		return -1;
+	out[0] = '\0';
+	if (!storage_path_ok(path))
+		return -1;
+	n = snprintf(out, outlen, "%s/%s/%s", s->public_base, s->bucket, path);
+	if (n < 0 || (size_t)n >= outlen) {
+		out[0] = '\0';
+		return -1;
+	}
+	return 0;
+}
+
+/* An id that goes into a path: NULL and "" are "none" (0); a UUID copied
+ * in lower case, as Postgres prints it, into out[37] (1); anything else
+ * refused (-1). */
+static int
+storage_id(const char *id, char out[37])
+{
+	size_t i;
+
+	if (id == NULL || id[0] == '\0')
+		return 0;
+	if (!jwt_is_uuid(id))
+		return -1;
+	for (i = 0; i < 36; i++)
+		out[i] = (char)tolower((unsigned char)id[i]);
+	out[36] = '\0';
+	return 1;
+}
+
+int
+storage_path_for(char *out, size_t outlen, const char *job_type,
+    const char *project_id, const char *branch_id, const char *job_id,
+    const char *asset_id, const char *scene_id, const char *shot_id,
+    long long ts_ms, const char *mime)
+{
+	char project[37], branch[37], job[37], asset[37], scene[37], shot[37];
+	unsigned char rnd[4];
+	char rand_hex[9];
+	const char *ext, *name, *dir;
+	int n = -1, has_job, has_asset, has_scene, has_shot, rc = -1;
+
+	if (out == NULL || outlen == 0)
+		return -1;
+	out[0] = '\0';
+	ext = storage_ext(mime);
+	if (job_type == NULL || ext == NULL || ts_ms < 0)
+		goto out;
+	/* Every id given is checked, used here or not: a bad one is a bug
+	 * upstream that we would rather see than paper over. */
+	has_job = storage_id(job_id, job);
+	has_asset = storage_id(asset_id, asset);
+	has_scene = storage_id(scene_id, scene);
+	has_shot = storage_id(shot_id, shot);
+	if (storage_id(project_id, project) != 1 ||
+	    storage_id(branch_id, branch) != 1 || has_job < 0 ||
+	    has_asset < 0 || has_scene < 0 || has_shot < 0)
+		goto out;
+	if (RAND_bytes(rnd, sizeof(rnd)) != 1) {
+		log_warn("RAND_bytes failed");
+		goto out;
+	}
+	snprintf(rand_hex, sizeof(rand_hex), "%02x%02x%02x%02x", rnd[0], rnd[1],
+	    rnd[2], rnd[3]);
+	if (strcmp(job_type, "master_asset") == 0 ||
+	    strcmp(job_type, "inpaint") == 0) {
+		dir = strcmp(job_type, "inpaint") == 0 ? "inpaint" :
+		    "master-assets";
+		if (has_asset == 1)
+			name = asset;
+		else if (has_job == 1)
+			name = job;
+		else
+			goto out;
+		n = snprintf(out, outlen, "project_%s/branch_%s/%s/%s_%lld_%s.%s",
+		    project, branch, dir, name, ts_ms, rand_hex, ext);
+	} else if (strcmp(job_type, "start_frame") == 0 ||
+	    strcmp(job_type, "end_frame") == 0) {
+		if (has_scene != 1 || has_shot != 1)
+			goto out;
+		n = snprintf(out, outlen,
+		    "project_%s/branch_%s/scene_%s/shot_%s/%s_%lld_%s.%s",
+		    project, branch, scene, shot, job_type, ts_ms, rand_hex, ext);
+	} else {
+		goto out;
+	}
+	if (n < 0 || (size_t)n >= outlen || n > STORAGE_PATH_MAX)
+		goto out;
+	rc = 0;
+out:
+	if (rc != 0)
+		out[0] = '\0';
+	return rc;
+}
+
+int
+storage_path_ok(const char *path)
+{
+	size_t i, seg = 0, seglen = 0;
+
+	if (path == NULL || path[0] == '\0')
+		return 0;
+	for (i = 0; path[i] != '\0'; i++) {
+		char ch = path[i];
+
+		if (i >= STORAGE_PATH_MAX)
+			return 0;
+		if (ch == '/') {
+			/* empty, "." or ".." segment */
+			if (seglen == 0 || (seglen <= 2 &&
+			    strncmp(path + seg, "..", seglen) == 0))
+				return 0;
+			seg = i + 1;
+			seglen = 0;
+			continue;
+		}
+		if (!((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') ||
+		    (ch >= '0' && ch <= '9') || ch == '.' || ch == '_' ||
+		    ch == '-'))
+			return 0;
+		seglen++;
+	}
+	if (seglen == 0 || (seglen <= 2 && strncmp(path + seg, "..", seglen) == 0))
+		return 0;
+	return 1;
+}

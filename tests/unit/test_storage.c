@@ -1,0 +1,533 @@
+/* test_storage.c - object paths, URLs and the directory backend. */
+#include <ctype.h>
+#include <dirent.h>
+#include <ftw.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cu_main.h"
+#include "storage.h"
+
+#define P_ID "0b0e8f5e-3c1a-4c55-9d5e-0a6f5d8e1b21"
+#define B_ID "1c1f9a6f-4d2b-4d66-8e6f-1b7a6e9f2c32"
+#define J_ID "2d2a0b7a-5e3c-4e77-9f7a-2c8b7fa03d43"
+#define A_ID "3e3b1c8b-6f4d-4f88-8a8b-3d9c8ab14e54"
+#define S_ID "4f4c2d9c-7a5e-4a99-9b9c-4eadb9c25f65"
+#define H_ID "5a5d3ead-8b6f-4baa-acad-5fbecad36a76"
+#define TS 1700000000123LL
+
+static char tmpdir[64];		/* /tmp/test_storage.XXXXXX */
+
+static int
+rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *f)
+{
+	(void)sb;
+	(void)flag;
+	(void)f;
+	return remove(path);
+}
+
+static int
+suite_init(void)
+{
+	snprintf(tmpdir, sizeof(tmpdir), "/tmp/test_storage.XXXXXX");
+	return mkdtemp(tmpdir) == NULL ? -1 : 0;
+}
+
+static int
+suite_cleanup(void)
+{
+	return nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* Checks that path is prefix, 8 lower-case hex digits, then suffix. */
+static void
+check_path(const char *path, const char *prefix, const char *suffix)
+{
+	size_t pl = strlen(prefix), i;
+
+	CU_ASSERT_EQUAL_FATAL(strlen(path), pl + 8 + strlen(suffix));
+	CU_ASSERT_NSTRING_EQUAL(path, prefix, pl);
+	for (i = 0; i < 8; i++)
+		CU_ASSERT(isxdigit((unsigned char)path[pl + i]) &&
+		    !isupper((unsigned char)path[pl + i]));
+	CU_ASSERT_STRING_EQUAL(path + pl + 8, suffix);
+	CU_ASSERT(storage_path_ok(path));
+}
+
+/* ---- storage_path_for ------------------------------------------------- */
+
+static void
+test_path_for_each_job_type(void)
+{
+	char out[512], again[512];
+
+	CU_ASSERT_EQUAL(storage_path_for(out, sizeof(out), "master_asset", P_ID,
+	    B_ID, J_ID, A_ID, NULL, NULL, TS, "image/png"), 0);
+	check_path(out, "project_" P_ID "/branch_" B_ID "/master-assets/" A_ID
+	    "_1700000000123_", ".png");
+
+	/* no asset: the job id names the file */
+	CU_ASSERT_EQUAL(storage_path_for(out, sizeof(out), "master_asset", P_ID,
+	    B_ID, J_ID, NULL, NULL, NULL, TS, "image/png"), 0);
+	check_path(out, "project_" P_ID "/branch_" B_ID "/master-assets/" J_ID
+	    "_1700000000123_", ".png");
+	CU_ASSERT_EQUAL(storage_path_for(out, sizeof(out), "master_asset", P_ID,
+	    B_ID, J_ID, "", NULL, NULL, TS, "image/png"), 0);
+	check_path(out, "project_" P_ID "/branch_" B_ID "/master-assets/" J_ID
+	    "_1700000000123_", ".png");
+
+	CU_ASSERT_EQUAL(storage_path_for(out, sizeof(out), "start_frame", P_ID,
+	    B_ID, J_ID, NULL, S_ID, H_ID, TS, "image/jpeg"), 0);
+	check_path(out, "project_" P_ID "/branch_" B_ID "/scene_" S_ID "/shot_"
+	    H_ID "/start_frame_1700000000123_", ".jpg");
+
+	CU_ASSERT_EQUAL(storage_path_for(out, sizeof(out), "end_frame", P_ID,
+	    B_ID, J_ID, NULL, S_ID, H_ID, TS, "image/webp"), 0);
+	check_path(out, "project_" P_ID "/branch_" B_ID "/scene_" S_ID "/shot_"
+	    H_ID "/end_frame_1700000000123_", ".webp");
+
+	CU_ASSERT_EQUAL(storage_path_for(out, sizeof(out), "inpaint", P_ID,
+	    B_ID, J_ID, A_ID, NULL, NULL, TS, "image/png"), 0);
+	check_path(out, "project_" P_ID "/branch_" B_ID "/inpaint/" A_ID
+	    "_1700000000123_", ".png");
+	CU_ASSERT_EQUAL(storage_path_for(out, sizeof(out), "inpaint", P_ID,
+	    B_ID, J_ID, NULL, NULL, NULL, 0, "image/png"), 0);
+	check_path(out, "project_" P_ID "/branch_" B_ID "/inpaint/" J_ID
+	    "_0_", ".png");
+
+	/* ids in upper case come out as Postgres prints them */
+	CU_ASSERT_EQUAL(storage_path_for(out, sizeof(out), "master_asset",
+	    "0B0E8F5E-3C1A-4C55-9D5E-0A6F5D8E1B21", B_ID, J_ID, A_ID, NULL,
+	    NULL, TS, "image/png"), 0);
+	check_path(out, "project_" P_ID "/branch_" B_ID "/master-assets/" A_ID
+	    "_1700000000123_", ".png");
+
+	/* the random part differs from call to call */
+	CU_ASSERT_EQUAL(storage_path_for(again, sizeof(again), "master_asset",
+	    P_ID, B_ID, J_ID, A_ID, NULL, NULL, TS, "image/png"), 0);
+	CU_ASSERT_STRING_NOT_EQUAL(out, again);
+}
+
+static void
+test_path_for_refuses_bad_ids(void)
+{
+	static const char *const bad[] = {
+		"../x", "1' OR '1", "", "x",
+		P_ID "/..", P_ID "x", "0b0e8f5e-3c1a-4c55-9d5e-0a6f5d8e1b2",
+		"0b0e8f5e_3c1a_4c55_9d5e_0a6f5d8e1b21",
+		"0b0e8f5e-3c1a-4c55-9d5e-0a6f5d8e1b2g",
+		"{0b0e8f5e-3c1a-4c55-9d5e-0a6f5d8e1b2}",
+	};
+	char out[512];
+	size_t i;
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		/* project and branch are required: "" is as bad as junk */
+		CU_ASSERT_EQUAL(storage_path_for(out, sizeof(out),
+		    "master_asset", bad[i], B_ID, J_ID, A_ID, NULL, NULL, TS,
+		    "image/png"), -1);
+		CU_ASSERT_STRING_EQUAL(out, "");
+		CU_ASSERT_EQUAL(storage_path_for(out, sizeof(out),
+		    "master_asset", P_ID, bad[i], J_ID, A_ID, NULL, NULL, TS,
+		    "image/png"), -1);
+		CU_ASSERT_EQUAL(storage_path_for(out, sizeof(out),
+		    "start_frame", P_ID, B_ID, J_ID, NULL, S_ID, bad[i], TS,
+		    "image/png"), -1);
+		CU_ASSERT_EQUAL(storage_path_for(out, sizeof(out),
+		    "start_frame", P_ID, B_ID, J_ID, NULL, bad[i], H_ID, TS,
+		    "image/png"), -1);
+		if (bad[i][0] == '\0')
+			continue;	/* "" is "no asset" */
+		CU_ASSERT_EQUAL(storage_path_for(out, sizeof(out),
+		    "master_asset", P_ID, B_ID, J_ID, bad[i], NULL, NULL, TS,
+		    "image/png"), -1);
+		/* an id given but unused is still checked */
+		CU_ASSERT_EQUAL(storage_path_for(out, sizeof(out),
+		    "master_asset", P_ID, B_ID, bad[i], A_ID, NULL, NULL, TS,
+		    "image/png"), -1);
+	}
+	CU_ASSERT_EQUAL(storage_path_for(out, sizeof(out), "master_asset", NULL,
+	    B_ID, J_ID, A_ID, NULL, NULL, TS, "image/png"), -1);
+	/* neither asset nor job */
+	CU_ASSERT_EQUAL(storage_path_for(out, sizeof(out), "master_asset", P_ID,
+	    B_ID, NULL, NULL, NULL, NULL, TS, "image/png"), -1);
+	/* a frame needs its scene and shot */
+	CU_ASSERT_EQUAL(storage_path_for(out, sizeof(out), "end_frame", P_ID,
+	    B_ID, J_ID, NULL, S_ID, NULL, TS, "image/png"), -1);
+	CU_ASSERT_EQUAL(storage_path_for(out, sizeof(out), "end_frame", P_ID,
+	    B_ID, J_ID, NULL, NULL, H_ID, TS, "image/png"), -1);
+	/* unknown type or mime, negative time, no room */
+	CU_ASSERT_EQUAL(storage_path_for(out, sizeof(out), "video", P_ID, B_ID,
+	    J_ID, A_ID, NULL, NULL, TS, "image/png"), -1);
+	CU_ASSERT_EQUAL(storage_path_for(out, sizeof(out), NULL, P_ID, B_ID,
+	    J_ID, A_ID, NULL, NULL, TS, "image/png"), -1);
+	CU_ASSERT_EQUAL(storage_path_for(out, sizeof(out), "master_asset", P_ID,
+	    B_ID, J_ID, A_ID, NULL, NULL, TS, "image/gif"), -1);
+	CU_ASSERT_EQUAL(storage_path_for(out, sizeof(out), "master_asset", P_ID,
+	    B_ID, J_ID, A_ID, NULL, NULL, TS, NULL), -1);
+	CU_ASSERT_EQUAL(storage_path_for(out, sizeof(out), "master_asset", P_ID,
+	    B_ID, J_ID, A_ID, NULL, NULL, -1, "image/png"), -1);
+	CU_ASSERT_EQUAL(storage_path_for(out, 100, "master_asset", P_ID, B_ID,
+	    J_ID, A_ID, NULL, NULL, TS, "image/png"), -1);
+	CU_ASSERT_STRING_EQUAL(out, "");
+}
+
+static void
+test_path_ok_table(void)
+{
+	static const struct { const char *path; int ok; } v[] = {
+		{ "a", 1 },
+		{ "a/b.png", 1 },
+		{ "project_x/branch_y/master-assets/f_1_ab.png", 1 },
+		{ "a..b/c", 1 },
+		{ ".hidden/x", 1 },
+		{ "...", 1 },
+		{ "A-Z_0.9", 1 },
+		{ "", 0 },
+		{ "/a", 0 },
+		{ "a/", 0 },
+		{ "a//b", 0 },
+		{ ".", 0 },
+		{ "..", 0 },
+		{ "../x", 0 },
+		{ "a/../b", 0 },
+		{ "./a", 0 },
+		{ "a/.", 0 },
+		{ "a/..", 0 },
+		{ "a b", 0 },
+		{ "a\\b", 0 },
+		{ "a%2e", 0 },
+		{ "a?b", 0 },
+		{ "a\nb", 0 },
+		{ "caf\xc3\xa9", 0 },
+	};
+	char longp[1100];
+	size_t i;
+
+	for (i = 0; i < sizeof(v) / sizeof(v[0]); i++)
+		CU_ASSERT_EQUAL(storage_path_ok(v[i].path), v[i].ok);
+	CU_ASSERT_EQUAL(storage_path_ok(NULL), 0);
+	memset(longp, 'a', sizeof(longp));
+	longp[1024] = '\0';
+	CU_ASSERT_EQUAL(storage_path_ok(longp), 1);
+	longp[1024] = 'a';
+	longp[1025] = '\0';
+	CU_ASSERT_EQUAL(storage_path_ok(longp), 0);
+}
+
+/* ---- storage_open and URLs -------------------------------------------- */
+
+static void
+cfg_for(struct cfg *c, const char *backend, const char *dir)
+{
+	memset(c, 0, sizeof(*c));
+	c->storage = (char *)backend;
+	c->storage_dir = (char *)dir;
+	c->bucket = "asset-images";
+	c->public_base_url = "/storage/v1/object/public";
+}
+
+static void
+test_storage_open_table(void)
+{
+	static const char *const absent[] = { "supabase", "s3", "nonesuch" };
+	struct storage s;
+	struct cfg c;
+	char err[256], want[256];
+	size_t i;
+
+	for (i = 0; i < sizeof(absent) / sizeof(absent[0]); i++) {
+		cfg_for(&c, absent[i], tmpdir);
+		err[0] = '\0';
+		CU_ASSERT_EQUAL(storage_open(&s, &c, err, sizeof(err)), -1);
+		snprintf(want, sizeof(want),
+		    "IMAGEGEN_STORAGE: backend '%s' is not available in this build",
+		    absent[i]);
+		CU_ASSERT_STRING_EQUAL(err, want);
+		CU_ASSERT_PTR_NULL(s.ops);
+		storage_close(&s);
+	}
+	cfg_for(&c, "local", tmpdir);
+	c.bucket = "../x";
+	CU_ASSERT_EQUAL(storage_open(&s, &c, err, sizeof(err)), -1);
+	c.bucket = "a/b";
+	CU_ASSERT_EQUAL(storage_open(&s, &c, err, sizeof(err)), -1);
+	cfg_for(&c, "local", "");
+	CU_ASSERT_EQUAL(storage_open(&s, &c, err, sizeof(err)), -1);
+	CU_ASSERT_NSTRING_EQUAL(err, "IMAGEGEN_STORAGE_DIR", 20);
+
+	cfg_for(&c, "local", tmpdir);
+	c.bucket = "other-bucket";
+	c.public_base_url = "https://cdn.example.com/storage/v1/object/public";
+	CU_ASSERT_EQUAL_FATAL(storage_open(&s, &c, err, sizeof(err)), 0);
+	CU_ASSERT_PTR_EQUAL(s.ops, &storage_local);
+	CU_ASSERT_STRING_EQUAL(s.bucket, "other-bucket");
+	CU_ASSERT_STRING_EQUAL(s.public_base,
+	    "https://cdn.example.com/storage/v1/object/public");
+	storage_close(&s);
+	CU_ASSERT_PTR_NULL(s.ops);
+	storage_close(&s);
+	storage_close(NULL);
+}
+
+static void
+test_storage_public_url(void)
+{
+	struct storage s;
+	struct cfg c;
+	char err[256], url[256];
+
+	cfg_for(&c, "local", tmpdir);
+	CU_ASSERT_EQUAL_FATAL(storage_open(&s, &c, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL(storage_public_url(&s, "project_a/x.png", url,
+	    sizeof(url)), 0);
+	CU_ASSERT_STRING_EQUAL(url,
+	    "/storage/v1/object/public/asset-images/project_a/x.png");
+	/* exactly fitting, one byte short */
+	CU_ASSERT_EQUAL(storage_public_url(&s, "project_a/x.png", url,
+	    strlen("/storage/v1/object/public/asset-images/project_a/x.png") +
+	    1), 0);
+	CU_ASSERT_EQUAL(storage_public_url(&s, "project_a/x.png", url,
+	    strlen("/storage/v1/object/public/asset-images/project_a/x.png")),
+	    -1);
+	CU_ASSERT_STRING_EQUAL(url, "");
+	CU_ASSERT_EQUAL(storage_public_url(&s, "../x.png", url, sizeof(url)),
+	    -1);
+	storage_close(&s);
+
+	c.public_base_url = "https://example.supabase.co/storage/v1/object/public";
+	CU_ASSERT_EQUAL_FATAL(storage_open(&s, &c, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL(storage_public_url(&s, "a/b.webp", url, sizeof(url)), 0);
+	CU_ASSERT_STRING_EQUAL(url, "https://example.supabase.co/storage/v1/"
+	    "object/public/asset-images/a/b.webp");
+	storage_close(&s);
+}
+
+/* ---- the local backend ------------------------------------------------ */
+
+/* Reads the whole file at path into buf; its length, or -1. */
+static long
+slurp(const char *path, char *buf, size_t cap)
+{
+	FILE *f = fopen(path, "rb");
+	size_t n;
+
+	if (f == NULL)
+		return -1;
+	n = fread(buf, 1, cap, f);
+	fclose(f);
+	return (long)n;
+}
+
+/* Entries in dir whose name starts with ".tmp". */
+static int
+count_tmp(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	int n = 0;
+
+	if (d == NULL)
+		return -1;
+	for (e = readdir(d); e != NULL; e = readdir(d))
+		if (strncmp(e->d_name, ".tmp", 4) == 0)
+			n++;
+	closedir(d);
+	return n;
+}
+
+static void
+test_local_backend(void)
+{
+	static const unsigned char one[] = "first picture";
+	static const unsigned char two[] = "second picture";
+	const char *obj = "project_a/branch_b/master-assets/f_1_deadbeef.png";
+	char root[PATH_MAX], p[PATH_MAX + 128], msg[256], buf[64];
+	struct storage s;
+	struct stat sb;
+	struct cfg c;
+	mode_t old;
+
+	snprintf(root, sizeof(root), "%s/store", tmpdir);
+	cfg_for(&c, "local", root);
+	CU_ASSERT_EQUAL_FATAL(storage_open(&s, &c, msg, sizeof(msg)), 0);
+
+	/* before setup: a clear refusal, nothing created */
+	CU_ASSERT_EQUAL(storage_put(&s, obj, one, sizeof(one), "image/png", msg,
+	    sizeof(msg)), STOR_ERROR);
+	CU_ASSERT_PTR_NOT_NULL(strstr(msg, "setup-bucket"));
+	CU_ASSERT_EQUAL(storage_delete(&s, obj, msg, sizeof(msg)), STOR_OK);
+
+	/* setup, twice: harmless */
+	CU_ASSERT_EQUAL(s.ops->setup(&s, msg, sizeof(msg)), STOR_OK);
+	CU_ASSERT_EQUAL(s.ops->setup(&s, msg, sizeof(msg)), STOR_OK);
+	snprintf(p, sizeof(p), "%s/asset-images", root);
+	CU_ASSERT(stat(p, &sb) == 0 && S_ISDIR(sb.st_mode));
+
+	/* put under a strict umask: still 0644 files and 0755 directories,
+	 * which nginx needs */
+	old = umask(077);
+	CU_ASSERT_EQUAL(storage_put(&s, obj, one, sizeof(one), "image/png", msg,
+	    sizeof(msg)), STOR_OK);
+	umask(old);
+	snprintf(p, sizeof(p), "%s/asset-images/%s", root, obj);
+	CU_ASSERT_EQUAL(slurp(p, buf, sizeof(buf)), (long)sizeof(one));
+	CU_ASSERT(memcmp(buf, one, sizeof(one)) == 0);
+	CU_ASSERT(stat(p, &sb) == 0 && (sb.st_mode & 07777) == 0644);
+	snprintf(p, sizeof(p), "%s/asset-images/project_a/branch_b", root);
+	CU_ASSERT(stat(p, &sb) == 0 && (sb.st_mode & 07777) == 0755);
+	snprintf(p, sizeof(p), "%s/asset-images/project_a/branch_b/master-assets",
+	    root);
+	CU_ASSERT_EQUAL(count_tmp(p), 0);
+
+	/* never overwritten */
+	CU_ASSERT_EQUAL(storage_put(&s, obj, two, sizeof(two), "image/png", msg,
+	    sizeof(msg)), STOR_ERROR);
+	CU_ASSERT_STRING_EQUAL(msg, "object exists");
+	snprintf(p, sizeof(p), "%s/asset-images/%s", root, obj);
+	CU_ASSERT_EQUAL(slurp(p, buf, sizeof(buf)), (long)sizeof(one));
+	CU_ASSERT(memcmp(buf, one, sizeof(one)) == 0);
+	snprintf(p, sizeof(p), "%s/asset-images/project_a/branch_b/master-assets",
+	    root);
+	CU_ASSERT_EQUAL(count_tmp(p), 0);
+
+	/* a second object beside it, then delete, delete again, delete in
+	 * a directory that does not exist */
+	CU_ASSERT_EQUAL(storage_put(&s, "project_a/branch_b/master-assets/g.png",
+	    two, sizeof(two), "image/png", msg, sizeof(msg)), STOR_OK);
+	CU_ASSERT_EQUAL(storage_delete(&s, obj, msg, sizeof(msg)), STOR_OK);
+	snprintf(p, sizeof(p), "%s/asset-images/%s", root, obj);
+	CU_ASSERT_EQUAL(access(p, F_OK), -1);
+	CU_ASSERT_EQUAL(storage_delete(&s, obj, msg, sizeof(msg)), STOR_OK);
+	CU_ASSERT_EQUAL(storage_delete(&s, "project_z/none/x.png", msg,
+	    sizeof(msg)), STOR_OK);
+	/* put after delete: the name is free again */
+	CU_ASSERT_EQUAL(storage_put(&s, obj, two, sizeof(two), "image/png", msg,
+	    sizeof(msg)), STOR_OK);
+	/* an empty object is still an object */
+	CU_ASSERT_EQUAL(storage_put(&s, "empty.png", one, 0, "image/png", msg,
+	    sizeof(msg)), STOR_OK);
+
+	/* invalid paths never reach the backend */
+	CU_ASSERT_EQUAL(storage_put(&s, "../escape.png", one, sizeof(one),
+	    "image/png", msg, sizeof(msg)), STOR_ERROR);
+	CU_ASSERT_STRING_EQUAL(msg, "invalid object path");
+	snprintf(p, sizeof(p), "%s/escape.png", root);
+	CU_ASSERT_EQUAL(access(p, F_OK), -1);
+	CU_ASSERT_EQUAL(storage_delete(&s, "/etc/passwd", msg, sizeof(msg)),
+	    STOR_ERROR);
+	CU_ASSERT_EQUAL(storage_put(&s, "a//b", one, sizeof(one), "image/png",
+	    msg, sizeof(msg)), STOR_ERROR);
+	CU_ASSERT_EQUAL(storage_put(&s, "x.gif", one, sizeof(one), "image/gif",
+	    msg, sizeof(msg)), STOR_ERROR);
+	CU_ASSERT_STRING_EQUAL(msg, "unsupported type");
+	storage_close(&s);
+}
+
+/* Guards O_NOFOLLOW: a symlink inside the bucket never leads out of it. */
+static void
+test_local_backend_symlink_escape(void)
+{
+	static const unsigned char data[] = "payload";
+	char root[PATH_MAX], outside[PATH_MAX], p[PATH_MAX + 128], msg[256];
+	char buf[64];
+	struct storage s;
+	struct cfg c;
+
+	snprintf(root, sizeof(root), "%s/store2", tmpdir);
+	snprintf(outside, sizeof(outside), "%s/outside", tmpdir);
+	CU_ASSERT_EQUAL_FATAL(mkdir(outside, 0755), 0);
+	cfg_for(&c, "local", root);
+	CU_ASSERT_EQUAL_FATAL(storage_open(&s, &c, msg, sizeof(msg)), 0);
+	CU_ASSERT_EQUAL_FATAL(s.ops->setup(&s, msg, sizeof(msg)), STOR_OK);
+
+	/* a directory symlink in the path */
+	snprintf(p, sizeof(p), "%s/asset-images/project_s", root);
+	CU_ASSERT_EQUAL_FATAL(symlink(outside, p), 0);
+	CU_ASSERT_EQUAL(storage_put(&s, "project_s/x.png", data, sizeof(data),
+	    "image/png", msg, sizeof(msg)), STOR_ERROR);
+	snprintf(p, sizeof(p), "%s/x.png", outside);
+	CU_ASSERT_EQUAL(access(p, F_OK), -1);
+	CU_ASSERT_EQUAL(storage_put(&s, "project_s/deeper/x.png", data,
+	    sizeof(data), "image/png", msg, sizeof(msg)), STOR_ERROR);
+	snprintf(p, sizeof(p), "%s/deeper", outside);
+	CU_ASSERT_EQUAL(access(p, F_OK), -1);
+
+	/* a file outside, reachable through the link: delete must not
+	 * touch it */
+	snprintf(p, sizeof(p), "%s/victim.png", outside);
+	{
+		FILE *f = fopen(p, "wb");
+
+		CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+		fputs("keep", f);
+		fclose(f);
+	}
+	CU_ASSERT_NOT_EQUAL(storage_delete(&s, "project_s/victim.png", msg,
+	    sizeof(msg)), STOR_OK);
+	CU_ASSERT_EQUAL(access(p, F_OK), 0);
+
+	/* a symlink as the object: put refuses, delete drops the link only */
+	snprintf(p, sizeof(p), "%s/asset-images/link.png", root);
+	snprintf(buf, sizeof(buf), "../../outside/victim.png");
+	CU_ASSERT_EQUAL_FATAL(symlink(buf, p), 0);
+	CU_ASSERT_EQUAL(storage_put(&s, "link.png", data, sizeof(data),
+	    "image/png", msg, sizeof(msg)), STOR_ERROR);
+	CU_ASSERT_STRING_EQUAL(msg, "object exists");
+	CU_ASSERT_EQUAL(storage_delete(&s, "link.png", msg, sizeof(msg)),
+	    STOR_OK);
+	snprintf(p, sizeof(p), "%s/victim.png", outside);
+	CU_ASSERT_EQUAL(slurp(p, buf, sizeof(buf)), 4);
+	storage_close(&s);
+}
+
+/* A relative IMAGEGEN_STORAGE_DIR is pinned at open: a later chdir()
+ * does not move the store. */
+static void
+test_local_backend_relative_dir(void)
+{
+	static const unsigned char data[] = "rel";
+	char cwd[PATH_MAX], p[PATH_MAX + 128], msg[256];
+	struct storage s;
+	struct cfg c;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(getcwd(cwd, sizeof(cwd)));
+	CU_ASSERT_EQUAL_FATAL(chdir(tmpdir), 0);
+	cfg_for(&c, "local", "rel/store");
+	CU_ASSERT_EQUAL(storage_open(&s, &c, msg, sizeof(msg)), 0);
+	CU_ASSERT_EQUAL(chdir("/"), 0);
+	if (s.ops != NULL) {
+		CU_ASSERT_EQUAL(s.ops->setup(&s, msg, sizeof(msg)), STOR_OK);
+		CU_ASSERT_EQUAL(storage_put(&s, "x.png", data, sizeof(data),
+		    "image/png", msg, sizeof(msg)), STOR_OK);
+		snprintf(p, sizeof(p), "%s/rel/store/asset-images/x.png",
+		    tmpdir);
+		CU_ASSERT_EQUAL(access(p, F_OK), 0);
+	}
+	storage_close(&s);
+	CU_ASSERT_EQUAL(chdir(cwd), 0);
+}
+
+int
+main(void)
+{
+	CU_TestInfo tests[] = {
+		{ "path_for_each_job_type", test_path_for_each_job_type },
+		{ "path_for_refuses_bad_ids", test_path_for_refuses_bad_ids },
+		{ "path_ok_table", test_path_ok_table },
+		{ "storage_open_table", test_storage_open_table },
+		{ "storage_public_url", test_storage_public_url },
+		{ "local_backend", test_local_backend },
+		{ "local_backend_symlink_escape",
+		    test_local_backend_symlink_escape },
+		{ "local_backend_relative_dir", test_local_backend_relative_dir },
+		CU_TEST_INFO_NULL
+	};
+
+	return cu_run_fixture("storage", tests, suite_init, suite_cleanup);
+}
