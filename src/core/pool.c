@@ -552,6 +552,7 @@ sweep_tick(struct master *m, long long now)
 		close(self_pipe[0]);
 		close(self_pipe[1]);
 		close(m->o->listen_fd);
+		prctl(PR_SET_NAME, "ig-sweeper");
 		_exit(exec_sweep_and_kick(m->cfg, &st) == 0 ? 0 : 1);
 	}
 	if (pid < 0)

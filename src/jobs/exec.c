@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -107,6 +108,7 @@ exec_spawn(const struct cfg *c, const char *job_id)
 		signal(SIGCHLD, SIG_DFL);
 		sigprocmask(SIG_SETMASK, &old, NULL);
 		db_forget();
+		prctl(PR_SET_NAME, "ig-executor");	/* /proc/PID/comm, for operators */
 		fd = detach(slot);
 		if (fd < 0) {
 			log_error("cannot detach the executor: %s", strerror(errno));
