@@ -21,6 +21,7 @@ IG_NGINX=$IG_VAR/nginx            # nginx prefix: nginx.conf, logs/, temp/
 IG_NGINX_PID=$IG_NGINX/logs/nginx.pid   # the "pid" line of nginx/dev.conf.in
 IG_TLS=$IG_VAR/tls
 IG_STACK_ENV=$IG_VAR/stack.env
+IG_SLOTS=$IG_VAR/run/slots         # executor slots (IMAGEGEN_MAX_RUNNING_JOBS)
 IG_STORAGE=${IMAGEGEN_STORAGE_DIR:-$IG_VAR/storage}
 case $IG_STORAGE in /*) ;; *) IG_STORAGE=$PWD/$IG_STORAGE ;; esac
 
