@@ -1,4 +1,4 @@
-/* bench_jwt.c - ES256 verifications per second (key cached, no token
+/* jwt_rate.c - ES256 verifications per second (key cached, no token
  * cache) and the verified-token cache's rate. Prints one line each:
  *   es256_verify_per_s N
  *   token_cache_per_s N
