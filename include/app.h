@@ -10,6 +10,7 @@ void app_handle(struct http_req *r);
 enum ig_err handle_health_live(struct http_req *r);
 enum ig_err handle_health(struct http_req *r);
 enum ig_err handle_me(struct http_req *r);
+enum ig_err handle_metrics(struct http_req *r);
 enum ig_err handle_generate(struct http_req *r);
 enum ig_err handle_job_get(struct http_req *r);
 enum ig_err handle_job_list(struct http_req *r);

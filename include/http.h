@@ -59,6 +59,9 @@ enum ig_err http_fail(struct http_req *r, enum ig_err e, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* Sends status and obj (not consumed) as JSON. Once per request. */
 void http_send_json(struct http_req *r, int status, struct json_object *obj);
+/* Sends status and text with the given Content-Type. Once per request. */
+void http_send_text(struct http_req *r, int status, const char *type,
+    const char *text);
 /* Sends status and an already-encoded JSON text. Once per request. */
 void http_send_json_text(struct http_req *r, int status, const char *json);
 /* The query parameter name, percent-decoded (arena), or NULL when absent;

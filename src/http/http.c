@@ -194,7 +194,8 @@ has_header(const struct http_req *r, const char *name)
 }
 
 static void
-send_raw(struct http_req *r, int status, const char *body, size_t len)
+send_typed(struct http_req *r, int status, const char *type, const char *body,
+    size_t len)
 {
 	const struct http_header *h;
 	FCGX_Stream *out = r->fcgi->out;
@@ -210,11 +211,11 @@ send_raw(struct http_req *r, int status, const char *body, size_t len)
 	r->status = status;
 	/* libfcgi's FCGX_FPrintF has its own formatter (no %zu): format here. */
 	n = snprintf(head, sizeof(head), "Status: %d %s\r\n"
-	    "Content-Type: application/json; charset=utf-8\r\n"
+	    "Content-Type: %s\r\n"
 	    "Cache-Control: no-store\r\n"
 	    "X-Request-Id: %s\r\n"
 	    "Content-Length: %zu\r\n",
-	    status, err_reason_phrase(status), r->request_id, len);
+	    status, err_reason_phrase(status), type, r->request_id, len);
 	FCGX_PutStr(head, n, out);
 	for (h = r->headers; h != NULL; h = h->next) {
 		FCGX_PutS(h->name, out);
@@ -225,6 +226,19 @@ send_raw(struct http_req *r, int status, const char *body, size_t len)
 	FCGX_PutStr("\r\n", 2, out);
 	if (strcmp(r->method, "HEAD") != 0 && len > 0)
 		FCGX_PutStr(body, (int)len, out);
+}
+
+static void
+send_raw(struct http_req *r, int status, const char *body, size_t len)
+{
+	send_typed(r, status, "application/json; charset=utf-8", body, len);
+}
+
+void
+http_send_text(struct http_req *r, int status, const char *type,
+    const char *text)
+{
+	send_typed(r, status, type, text, strlen(text));
 }
 
 void
