@@ -33,6 +33,18 @@ struct cfg {
 	long job_timeout;		/* IMAGEGEN_JOB_TIMEOUT, seconds */
 	long max_attempts;		/* IMAGEGEN_MAX_ATTEMPTS */
 	long sweep_interval;		/* IMAGEGEN_SWEEP_INTERVAL, seconds */
+	/* providers (SPEC §6) */
+	char *api_key;			/* NANO_BANANA_API_KEY (secret) */
+	char *api_url;			/* NANO_BANANA_API_URL, no trailing / */
+	long provider_timeout_ms;	/* IMAGEGEN_PROVIDER_TIMEOUT_MS, one call */
+	long provider_max_bytes;	/* IMAGEGEN_PROVIDER_MAX_BYTES, one reply */
+	/* storage backends (SPEC §7) */
+	char *service_role_key;		/* SUPABASE_SERVICE_ROLE_KEY (secret) */
+	char *s3_endpoint;		/* S3_ENDPOINT, no trailing / */
+	char *s3_region;		/* S3_REGION */
+	char *s3_access_key;		/* S3_ACCESS_KEY_ID */
+	char *s3_secret_key;		/* S3_SECRET_ACCESS_KEY (secret) */
+	char *s3_session_token;		/* S3_SESSION_TOKEN (secret, optional) */
 };
 
 /* What cfg_load() needs: which variables are required. */

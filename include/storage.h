@@ -24,6 +24,10 @@ struct storage_ops {
 	enum stor_err (*put)(struct storage *s, const char *path,
 	    const unsigned char *data, size_t len, const char *mime, char *msg,
 	    size_t msglen);
+	/* Reads the object (at most max bytes) into a malloc'd *data (caller
+	 * frees); a missing object or one over max is STOR_ERROR. */
+	enum stor_err (*get)(struct storage *s, const char *path, size_t max,
+	    unsigned char **data, size_t *len, char *msg, size_t msglen);
 	/* Removes the object; a missing object is STOR_OK. */
 	enum stor_err (*del)(struct storage *s, const char *path, char *msg,
 	    size_t msglen);
@@ -49,6 +53,16 @@ enum stor_err storage_put(struct storage *s, const char *path,
     size_t msglen);
 enum stor_err storage_delete(struct storage *s, const char *path, char *msg,
     size_t msglen);
+/* Reads an object of this bucket (path checked as for put). */
+enum stor_err storage_get(struct storage *s, const char *path, size_t max,
+    unsigned char **data, size_t *len, char *msg, size_t msglen);
+/*
+ * The object path a public URL of this bucket names ("{public_base}/
+ * {bucket}/" then a path storage_path_ok accepts; when public_base is a
+ * bare path, any http(s) URL whose path starts with it). NULL otherwise.
+ * The result points into url.
+ */
+const char *storage_path_of_url(const struct storage *s, const char *url);
 /* Creates the bucket (public read); harmless when it exists. */
 enum stor_err storage_setup(struct storage *s, char *msg, size_t msglen);
 /* "{public_base}/{bucket}/{path}" into out; -1 when it does not fit. */

@@ -246,6 +246,74 @@ one_of(const char *key, const char *v, const char *const *allowed, char *err,
 	return -1;
 }
 
+static void
+strip_slash(char *u)
+{
+	size_t n = u != NULL ? strlen(u) : 0;
+
+	while (n > 0 && u[n - 1] == '/')
+		u[--n] = '\0';
+}
+
+static int
+http_url(const char *key, const char *v, char *err, size_t errlen)
+{
+	if (v != NULL && strncmp(v, "https://", 8) != 0 &&
+	    strncmp(v, "http://", 7) != 0) {
+		snprintf(err, errlen, "%s: expected an http(s) URL, got '%.60s'", key, v);
+		return -1;
+	}
+	return 0;
+}
+
+/* Provider and storage backend settings; an explicitly chosen provider or
+ * backend without what it needs is an error naming the variable. */
+static int
+load_backends(const struct envsrc *s, struct cfg *c, char *err, size_t errlen)
+{
+	const char *url_def = strcmp(c->provider, "openai") == 0 ?
+	    "https://api.openai.com" :
+	    "https://generativelanguage.googleapis.com/v1beta";
+
+	if (dup_opt(s, "NANO_BANANA_API_KEY", &c->api_key, err, errlen) != 0 ||
+	    dup_default(s, "NANO_BANANA_API_URL", url_def, &c->api_url, err, errlen) != 0 ||
+	    http_url("NANO_BANANA_API_URL", c->api_url, err, errlen) != 0 ||
+	    dup_opt(s, "SUPABASE_SERVICE_ROLE_KEY", &c->service_role_key, err, errlen) != 0 ||
+	    dup_opt(s, "S3_ENDPOINT", &c->s3_endpoint, err, errlen) != 0 ||
+	    http_url("S3_ENDPOINT", c->s3_endpoint, err, errlen) != 0 ||
+	    dup_default(s, "S3_REGION", "us-east-1", &c->s3_region, err, errlen) != 0 ||
+	    dup_opt(s, "S3_ACCESS_KEY_ID", &c->s3_access_key, err, errlen) != 0 ||
+	    dup_opt(s, "S3_SECRET_ACCESS_KEY", &c->s3_secret_key, err, errlen) != 0 ||
+	    dup_opt(s, "S3_SESSION_TOKEN", &c->s3_session_token, err, errlen) != 0)
+		return -1;
+	strip_slash(c->api_url);
+	strip_slash(c->s3_endpoint);
+	if (get_long(s, "IMAGEGEN_PROVIDER_TIMEOUT_MS", 120000, 1000, 900000,
+	    &c->provider_timeout_ms, err, errlen) != 0 ||
+	    get_long(s, "IMAGEGEN_PROVIDER_MAX_BYTES", 32L << 20, 1024, 256L << 20,
+	    &c->provider_max_bytes, err, errlen) != 0)
+		return -1;
+	if (strcmp(c->provider, "local") != 0 && c->api_key == NULL) {
+		snprintf(err, errlen, "NANO_BANANA_API_KEY is not set (needed by IMAGEGEN_PROVIDER=%s)",
+		    c->provider);
+		return -1;
+	}
+	if (strcmp(c->storage, "supabase") == 0 &&
+	    (c->supabase_url == NULL || c->service_role_key == NULL)) {
+		snprintf(err, errlen, "%s is not set (needed by IMAGEGEN_STORAGE=supabase)",
+		    c->supabase_url == NULL ? "SUPABASE_URL" : "SUPABASE_SERVICE_ROLE_KEY");
+		return -1;
+	}
+	if (strcmp(c->storage, "s3") == 0 && (c->s3_endpoint == NULL ||
+	    c->s3_access_key == NULL || c->s3_secret_key == NULL)) {
+		snprintf(err, errlen, "%s is not set (needed by IMAGEGEN_STORAGE=s3)",
+		    c->s3_endpoint == NULL ? "S3_ENDPOINT" : c->s3_access_key == NULL ?
+		    "S3_ACCESS_KEY_ID" : "S3_SECRET_ACCESS_KEY");
+		return -1;
+	}
+	return 0;
+}
+
 /* The job settings: providers, storage, the executor's limits. */
 static int
 load_jobs(const struct envsrc *s, struct cfg *c, char *err, size_t errlen)
@@ -290,6 +358,8 @@ load_jobs(const struct envsrc *s, struct cfg *c, char *err, size_t errlen)
 	for (p = c->public_base_url + strlen(c->public_base_url);
 	    p > c->public_base_url && p[-1] == '/'; p--)
 		p[-1] = '\0';
+	if (load_backends(s, c, err, errlen) != 0)
+		return -1;
 	if (get_long(s, "IMAGEGEN_LOCAL_DELAY_MS", 0, 0, 600000,
 	    &c->local_delay_ms, err, errlen) != 0 ||
 	    get_long(s, "IMAGEGEN_MAX_RUNNING_JOBS", 4, 1, 1024,
@@ -417,19 +487,32 @@ out:
 	return rc;
 }
 
+/* Frees a secret, leaving nothing of it behind in freed memory. */
+static void
+free_secret(char *s)
+{
+	volatile char *p = s;
+
+	while (p != NULL && *p != '\0')
+		*p++ = '\0';
+	free(s);
+}
+
 void
 cfg_free(struct cfg *c)
 {
 	if (c == NULL)
 		return;
 	free(c->database_url);
-	if (c->jwt_secret != NULL) {
-		/* Leave no secret behind in freed memory. */
-		volatile char *p = c->jwt_secret;
-		while (*p != '\0')
-			*p++ = '\0';
-	}
-	free(c->jwt_secret);
+	free_secret(c->jwt_secret);
+	free_secret(c->api_key);
+	free_secret(c->service_role_key);
+	free_secret(c->s3_secret_key);
+	free_secret(c->s3_session_token);
+	free(c->api_url);
+	free(c->s3_endpoint);
+	free(c->s3_region);
+	free(c->s3_access_key);
 	free(c->jwt_issuer);
 	free(c->supabase_url);
 	free(c->jwks_url);

@@ -453,11 +453,75 @@ local_close(struct storage *s)
 	s->state = NULL;
 }
 
+static enum stor_err
+local_get(struct storage *s, const char *path, size_t max, unsigned char **data,
+    size_t *len, char *msg, size_t msglen)
+{
+	char buf[LOCAL_PATH_MAX + 1];
+	const char *leaf;
+	unsigned char *out = NULL;
+	enum stor_err rc = STOR_ERROR;
+	struct stat st;
+	int bfd, dfd = -1, fd = -1;
+	ssize_t n;
+	size_t got = 0;
+
+	if (strlen(path) > LOCAL_PATH_MAX) {
+		snprintf(msg, msglen, "path too long");
+		goto out;
+	}
+	memcpy(buf, path, strlen(path) + 1);
+	bfd = local_open_bucket(s, &rc, msg, msglen);
+	if (bfd < 0)
+		goto out;
+	dfd = local_walk(bfd, buf, 0, &leaf);
+	if (dfd < 0) {
+		rc = local_fail(errno, "directory", msg, msglen);
+		goto out;
+	}
+	fd = openat(dfd, leaf, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+		rc = local_fail(fd < 0 ? errno : EINVAL, "open", msg, msglen);
+		goto out;
+	}
+	if ((size_t)st.st_size > max) {
+		snprintf(msg, msglen, "object larger than %zu bytes", max);
+		rc = STOR_ERROR;
+		goto out;
+	}
+	out = malloc((size_t)st.st_size + 1);
+	if (out == NULL) {
+		snprintf(msg, msglen, "out of memory");
+		rc = STOR_TEMPORARY;
+		goto out;
+	}
+	while (got < (size_t)st.st_size) {
+		n = read(fd, out + got, (size_t)st.st_size - got);
+		if (n <= 0) {
+			rc = local_fail(n < 0 ? errno : EIO, "read", msg, msglen);
+			goto out;
+		}
+		got += (size_t)n;
+	}
+	*data = out;
+	*len = got;
+	out = NULL;
+	rc = STOR_OK;
+out:
+	free(out);
+	if (fd >= 0)
+		close(fd);
+	if (dfd >= 0)
+		close(dfd);
+	return rc;
+}
+
 const struct storage_ops storage_local = {
 	.name = "local",
 	.open = local_open,
 	.close = local_close,
 	.put = local_put,
+	.get = local_get,
 	.del = local_del,
 	.setup = local_setup,
 };

@@ -140,6 +140,40 @@ storage_delete(struct storage *s, const char *path, char *msg, size_t msglen)
 /* Also -1 for a path storage_path_ok() refuses: it goes into the URL as
  * is, and only the characters it allows need no escaping. */
 enum stor_err
+storage_get(struct storage *s, const char *path, size_t max,
+    unsigned char **data, size_t *len, char *msg, size_t msglen)
+{
+	*data = NULL;
+	*len = 0;
+	if (!storage_path_ok(path)) {
+		snprintf(msg, msglen, "invalid object path");
+		return STOR_ERROR;
+	}
+	return s->ops->get(s, path, max, data, len, msg, msglen);
+}
+
+const char *
+storage_path_of_url(const struct storage *s, const char *url)
+{
+	size_t bl = strlen(s->public_base), kl = strlen(s->bucket);
+	const char *rest = NULL, *path;
+
+	if (strncmp(url, s->public_base, bl) == 0) {
+		rest = url + bl;
+	} else if (s->public_base[0] == '/' && (strncmp(url, "https://", 8) == 0 ||
+	    strncmp(url, "http://", 7) == 0)) {
+		path = strchr(strstr(url, "://") + 3, '/');
+		if (path != NULL && strncmp(path, s->public_base, bl) == 0)
+			rest = path + bl;
+	}
+	if (rest == NULL || rest[0] != '/' || strncmp(rest + 1, s->bucket, kl) != 0 ||
+	    rest[1 + kl] != '/')
+		return NULL;
+	rest += 2 + kl;
+	return storage_path_ok(rest) ? rest : NULL;
+}
+
+enum stor_err
 storage_setup(struct storage *s, char *msg, size_t msglen)
 {
 	return s->ops->setup(s, msg, msglen);

@@ -56,6 +56,13 @@ clear_env(void)
 	unsetenv("SUPABASE_URL");
 	unsetenv("SUPABASE_JWT_SECRET");
 	unsetenv("SUPABASE_JWT_ISSUER");
+	unsetenv("IMAGEGEN_PROVIDER");
+	unsetenv("IMAGEGEN_STORAGE");
+	unsetenv("NANO_BANANA_API_URL");
+	unsetenv("NANO_BANANA_API_KEY");
+	unsetenv("IMAGEGEN_BUCKET");
+	unsetenv("IMAGEGEN_MAX_RUNNING_JOBS");
+	unsetenv("IMAGEGEN_JOB_TIMEOUT");
 }
 
 static void
@@ -83,6 +90,15 @@ test_cfg_bad_value_named(void)
 		{ "IMAGEGEN_STATEMENT_TIMEOUT_MS", "-5" },
 		{ "IMAGEGEN_LOG_LEVEL", "loud" },
 		{ "SUPABASE_URL", "ftp://x" },
+		{ "IMAGEGEN_PROVIDER", "gemini" },	/* without NANO_BANANA_API_KEY */
+		{ "IMAGEGEN_PROVIDER", "dall-e" },
+		{ "IMAGEGEN_STORAGE", "s3" },		/* without S3_ENDPOINT */
+		{ "IMAGEGEN_STORAGE", "supabase" },	/* without SUPABASE_URL */
+		{ "IMAGEGEN_STORAGE", "ftp" },
+		{ "NANO_BANANA_API_URL", "ftp://x" },
+		{ "IMAGEGEN_BUCKET", "Asset_Images" },
+		{ "IMAGEGEN_MAX_RUNNING_JOBS", "0" },
+		{ "IMAGEGEN_JOB_TIMEOUT", "1" },
 	};
 	struct cfg c;
 	char err[512];

@@ -513,10 +513,57 @@ test_local_backend_relative_dir(void)
 	CU_ASSERT_EQUAL(chdir(cwd), 0);
 }
 
+/* storage_get reads back what put wrote, bounded; storage_path_of_url
+ * accepts only our own bucket's URLs. */
+static void
+test_local_get_and_path_of_url(void)
+{
+	static const unsigned char pic[] = "a picture";
+	const char *obj = "project_a/branch_b/inpaint/src_1_deadbeef.png";
+	char root[PATH_MAX], msg[256];
+	unsigned char *data = NULL;
+	struct storage s;
+	struct cfg c;
+	size_t len = 0;
+
+	snprintf(root, sizeof(root), "%s/getstore", tmpdir);
+	cfg_for(&c, "local", root);
+	CU_ASSERT_EQUAL_FATAL(storage_open(&s, &c, msg, sizeof(msg)), 0);
+	CU_ASSERT_EQUAL_FATAL(storage_setup(&s, msg, sizeof(msg)), STOR_OK);
+	CU_ASSERT_EQUAL_FATAL(storage_put(&s, obj, pic, sizeof(pic), "image/png", msg,
+	    sizeof(msg)), STOR_OK);
+	CU_ASSERT_EQUAL(storage_get(&s, obj, 1024, &data, &len, msg, sizeof(msg)), STOR_OK);
+	CU_ASSERT_EQUAL(len, sizeof(pic));
+	CU_ASSERT(data != NULL && memcmp(data, pic, sizeof(pic)) == 0);
+	free(data);
+	data = NULL;
+	CU_ASSERT_EQUAL(storage_get(&s, obj, 4, &data, &len, msg, sizeof(msg)), STOR_ERROR);
+	CU_ASSERT_PTR_NULL(data);
+	CU_ASSERT_EQUAL(storage_get(&s, "project_a/none.png", 1024, &data, &len, msg,
+	    sizeof(msg)), STOR_ERROR);
+	CU_ASSERT_EQUAL(storage_get(&s, "../etc/passwd", 1024, &data, &len, msg,
+	    sizeof(msg)), STOR_ERROR);
+
+	CU_ASSERT_STRING_EQUAL(storage_path_of_url(&s,
+	    "/storage/v1/object/public/asset-images/project_a/x.png"), "project_a/x.png");
+	CU_ASSERT_STRING_EQUAL(storage_path_of_url(&s,
+	    "https://localhost:8443/storage/v1/object/public/asset-images/project_a/x.png"),
+	    "project_a/x.png");
+	CU_ASSERT_PTR_NULL(storage_path_of_url(&s,
+	    "https://evil.example/storage/v1/object/public/other-bucket/x.png"));
+	CU_ASSERT_PTR_NULL(storage_path_of_url(&s,
+	    "/storage/v1/object/public/asset-images/../secret.png"));
+	CU_ASSERT_PTR_NULL(storage_path_of_url(&s,
+	    "/storage/v1/object/public/asset-imagesX/a.png"));
+	CU_ASSERT_PTR_NULL(storage_path_of_url(&s, "ftp://h/storage/v1/object/public/asset-images/a.png"));
+	storage_close(&s);
+}
+
 int
 main(void)
 {
 	CU_TestInfo tests[] = {
+		{ "local_get_and_path_of_url", test_local_get_and_path_of_url },
 		{ "path_for_each_job_type", test_path_for_each_job_type },
 		{ "path_for_refuses_bad_ids", test_path_for_refuses_bad_ids },
 		{ "path_ok_table", test_path_ok_table },
