@@ -9,16 +9,13 @@
 #include "log.h"
 #include "provider.h"
 
-/* Authenticates, then opens the request's transaction as the caller. On
- * IG_OK the caller must db_commit() or db_rollback() *conn. */
+/* Opens the request's transaction as the caller u. On IG_OK the caller
+ * ends it with finish(). */
 static enum ig_err
-begin(struct http_req *r, struct auth_user *u, PGconn **conn)
+open_tx(struct http_req *r, const struct auth_user *u, PGconn **conn)
 {
 	enum ig_err e;
 
-	e = auth_request(r, u);
-	if (e != IG_OK)
-		return e;
 	*conn = db_get(&e);
 	if (*conn == NULL)
 		return http_fail(r, e, "database unavailable");
@@ -28,10 +25,14 @@ begin(struct http_req *r, struct auth_user *u, PGconn **conn)
 	return IG_OK;
 }
 
+/* Commits after success, rolls back after e; msg (when set) is the
+ * message of a failure. */
 static enum ig_err
-finish(struct http_req *r, PGconn *conn, enum ig_err e)
+finish(struct http_req *r, PGconn *conn, enum ig_err e, const char *msg)
 {
 	if (e != IG_OK) {
+		if (msg != NULL)
+			http_fail(r, e, "%s", msg);
 		db_rollback(conn);
 		return e;
 	}
@@ -85,21 +86,58 @@ handle_generate(struct http_req *r)
 	    http_param(r, "HTTP_IDEMPOTENCY_KEY"), prefix, &jr, &msg);
 	if (e != IG_OK)
 		return http_fail(r, e, "%s", msg != NULL ? msg : "invalid request");
-	conn = db_get(&e);
-	if (conn == NULL)
-		return http_fail(r, e, "database unavailable");
-	e = db_begin_user(conn, u.claims);
+	e = open_tx(r, &u, &conn);
 	if (e != IG_OK)
-		return http_fail(r, e, "database unavailable");
+		return e;
 	e = jobsdb_create(conn, r->arena, u.sub, &jr, r->cfg->provider,
 	    r->cfg->model, cost_estimate(r->cfg->provider, r->cfg->model, jr.width,
 	    jr.height), r->cfg->max_attempts, &jc, &msg);
-	if (e != IG_OK && msg != NULL)
-		http_fail(r, e, "%s", msg);
-	e = finish(r, conn, e);
+	e = finish(r, conn, e, msg);
 	if (e != IG_OK)
 		return e;
 	send_created(r, &jc);
+	return IG_OK;
+}
+
+enum job_op { JOB_GET, JOB_CANCEL, JOB_RETRY };
+
+/* GET …/{jobId}, POST …/{jobId}/cancel and …/retry: one shape. */
+static enum ig_err
+job_by_id(struct http_req *r, enum job_op op)
+{
+	const char *id = job_id_param(r), *json = NULL, *msg = NULL;
+	struct job_created jc;
+	struct auth_user u;
+	PGconn *conn;
+	enum ig_err e;
+
+	e = auth_request(r, &u);
+	if (e != IG_OK)
+		return e;
+	if (id == NULL)
+		return http_fail(r, IG_EVALIDATION, "jobId: must be a UUID");
+	e = open_tx(r, &u, &conn);
+	if (e != IG_OK)
+		return e;
+	switch (op) {
+	case JOB_GET:
+		json = jobsdb_get_json(conn, r->arena, id, &e);
+		break;
+	case JOB_CANCEL:
+		json = jobsdb_cancel(conn, r->arena, id, &e, &msg);
+		break;
+	case JOB_RETRY:
+		e = jobsdb_retry(conn, r->arena, u.sub, id, r->cfg->provider,
+		    r->cfg->model, r->cfg->max_attempts, &jc, &msg);
+		break;
+	}
+	e = finish(r, conn, e, msg);
+	if (e != IG_OK)
+		return e;
+	if (op == JOB_RETRY)
+		send_created(r, &jc);
+	else
+		http_send_json_text(r, 200, json);
 	return IG_OK;
 }
 
@@ -107,22 +145,21 @@ handle_generate(struct http_req *r)
 enum ig_err
 handle_job_get(struct http_req *r)
 {
-	const char *id = job_id_param(r), *json;
-	struct auth_user u;
-	PGconn *conn;
-	enum ig_err e;
+	return job_by_id(r, JOB_GET);
+}
 
-	e = begin(r, &u, &conn);
-	if (e != IG_OK)
-		return e;
-	if (id == NULL)
-		return finish(r, conn, http_fail(r, IG_EVALIDATION, "jobId: must be a UUID"));
-	json = jobsdb_get_json(conn, r->arena, id, &e);
-	e = finish(r, conn, e);
-	if (e != IG_OK)
-		return e;
-	http_send_json_text(r, 200, json);
-	return IG_OK;
+/* POST /api/images/jobs/{jobId}/cancel */
+enum ig_err
+handle_job_cancel(struct http_req *r)
+{
+	return job_by_id(r, JOB_CANCEL);
+}
+
+/* POST /api/images/jobs/{jobId}/retry */
+enum ig_err
+handle_job_retry(struct http_req *r)
+{
+	return job_by_id(r, JOB_RETRY);
 }
 
 /* GET /api/images/jobs?projectId=&status=&limit=&cursor= */
@@ -149,68 +186,13 @@ handle_job_list(struct http_req *r)
 		return http_fail(r, IG_EVALIDATION, "projectId: must be a UUID");
 	if (limit_s != NULL && cfg_parse_long(limit_s, 1, 100, &limit) != 0)
 		return http_fail(r, IG_EVALIDATION, "limit: must be a whole number from 1 to 100");
-	conn = db_get(&e);
-	if (conn == NULL)
-		return http_fail(r, e, "database unavailable");
-	e = db_begin_user(conn, u.claims);
+	e = open_tx(r, &u, &conn);
 	if (e != IG_OK)
-		return http_fail(r, e, "database unavailable");
+		return e;
 	json = jobsdb_list(conn, r->arena, project, status, limit, cursor, &e, &msg);
-	if (e != IG_OK && msg != NULL)
-		http_fail(r, e, "%s", msg);
-	e = finish(r, conn, e);
+	e = finish(r, conn, e, msg);
 	if (e != IG_OK)
 		return e;
 	http_send_json_text(r, 200, json);
-	return IG_OK;
-}
-
-/* POST /api/images/jobs/{jobId}/cancel */
-enum ig_err
-handle_job_cancel(struct http_req *r)
-{
-	const char *id = job_id_param(r), *json, *msg = NULL;
-	struct auth_user u;
-	PGconn *conn;
-	enum ig_err e;
-
-	e = begin(r, &u, &conn);
-	if (e != IG_OK)
-		return e;
-	if (id == NULL)
-		return finish(r, conn, http_fail(r, IG_EVALIDATION, "jobId: must be a UUID"));
-	json = jobsdb_cancel(conn, r->arena, id, &e, &msg);
-	if (e != IG_OK && msg != NULL)
-		http_fail(r, e, "%s", msg);
-	e = finish(r, conn, e);
-	if (e != IG_OK)
-		return e;
-	http_send_json_text(r, 200, json);
-	return IG_OK;
-}
-
-/* POST /api/images/jobs/{jobId}/retry */
-enum ig_err
-handle_job_retry(struct http_req *r)
-{
-	const char *id = job_id_param(r), *msg = NULL;
-	struct job_created jc;
-	struct auth_user u;
-	PGconn *conn;
-	enum ig_err e;
-
-	e = begin(r, &u, &conn);
-	if (e != IG_OK)
-		return e;
-	if (id == NULL)
-		return finish(r, conn, http_fail(r, IG_EVALIDATION, "jobId: must be a UUID"));
-	e = jobsdb_retry(conn, r->arena, u.sub, id, r->cfg->provider,
-	    r->cfg->model, r->cfg->max_attempts, &jc, &msg);
-	if (e != IG_OK && msg != NULL)
-		http_fail(r, e, "%s", msg);
-	e = finish(r, conn, e);
-	if (e != IG_OK)
-		return e;
-	send_created(r, &jc);
 	return IG_OK;
 }
