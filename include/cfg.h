@@ -27,6 +27,7 @@ struct cfg {
 	char *storage_dir;		/* IMAGEGEN_STORAGE_DIR (local backend) */
 	char *bucket;			/* IMAGEGEN_BUCKET */
 	char *public_base_url;		/* IMAGEGEN_PUBLIC_BASE_URL, no trailing / */
+	int public_base_url_set;	/* 1: given, so remote backends keep it */
 	char *slot_dir;			/* IMAGEGEN_SLOT_DIR */
 	long local_delay_ms;		/* IMAGEGEN_LOCAL_DELAY_MS */
 	long max_running_jobs;		/* IMAGEGEN_MAX_RUNNING_JOBS */

@@ -57,10 +57,9 @@ enum stor_err storage_delete(struct storage *s, const char *path, char *msg,
 enum stor_err storage_get(struct storage *s, const char *path, size_t max,
     unsigned char **data, size_t *len, char *msg, size_t msglen);
 /*
- * The object path a public URL of this bucket names ("{public_base}/
- * {bucket}/" then a path storage_path_ok accepts; when public_base is a
- * bare path, any http(s) URL whose path starts with it). NULL otherwise.
- * The result points into url.
+ * The object path a public URL of this bucket names: exactly
+ * "{public_base}/{bucket}/" then a path storage_path_ok accepts. NULL
+ * otherwise. The result points into url.
  */
 const char *storage_path_of_url(const struct storage *s, const char *url);
 /* Creates the bucket (public read); harmless when it exists. */
@@ -88,5 +87,7 @@ int storage_path_for(char *out, size_t outlen, const char *job_type,
 int storage_path_ok(const char *path);
 
 extern const struct storage_ops storage_local;
+extern const struct storage_ops storage_supabase;
+extern const struct storage_ops storage_s3;
 
 #endif

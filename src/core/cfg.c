@@ -358,6 +358,7 @@ load_jobs(const struct envsrc *s, struct cfg *c, char *err, size_t errlen)
 	for (p = c->public_base_url + strlen(c->public_base_url);
 	    p > c->public_base_url && p[-1] == '/'; p--)
 		p[-1] = '\0';
+	c->public_base_url_set = envsrc_get(s, "IMAGEGEN_PUBLIC_BASE_URL") != NULL;
 	if (load_backends(s, c, err, errlen) != 0)
 		return -1;
 	if (get_long(s, "IMAGEGEN_LOCAL_DELAY_MS", 0, 0, 600000,

@@ -36,7 +36,9 @@ usage(FILE *f)
 "      --status lists each file as applied or pending\n"
 "  setup-bucket\n"
 "      create the bucket (IMAGEGEN_BUCKET, public read) in the configured\n"
-"      storage backend; harmless when it exists\n"
+"      storage backend; harmless when it exists; then print the storage\n"
+"      policies of storage_policies.sql (in IMAGEGEN_SQL_DIR, else the\n"
+"      directory above) and how to apply them\n"
 "  sweep\n"
 "      one recovery pass: requeue or fail jobs whose executor is gone or\n"
 "      late, then start executors for queued jobs while slots are free\n"
@@ -254,6 +256,45 @@ on_stop(int signo)
 	cli_stop = signo;
 }
 
+/* Prints sql/storage_policies.sql and how to apply it. -1 when the file
+ * cannot be read. */
+static int
+print_storage_policies(const struct cfg *c)
+{
+	const char *dir = getenv("IMAGEGEN_SQL_DIR");
+	char path[4096];
+	char *text;
+	size_t len = 0;
+
+	if (dir == NULL || *dir == '\0')
+		dir = IMAGEGEN_SQL_DIR;
+	snprintf(path, sizeof(path), "%s/storage_policies.sql", dir);
+	text = read_small_file(path, &len);
+	if (text == NULL) {
+		fprintf(stderr, "imagegen: setup-bucket: cannot read %s (set IMAGEGEN_SQL_DIR)\n",
+		    path);
+		return -1;
+	}
+	printf("\nThe storage policies (%s)%s:\n\n", path,
+	    strcmp(c->storage, "supabase") == 0 ? "" :
+	    ", for when the bucket lives on Supabase Storage");
+	fwrite(text, 1, len, stdout);
+	if (len > 0 && text[len - 1] != '\n')
+		putchar('\n');
+	printf("\nApply them once per Supabase project, as the postgres role: paste the\n"
+	    "file into the Dashboard's SQL Editor and run it, or\n"
+	    "  psql \"postgresql://postgres:PASSWORD@db.PROJECT.supabase.co:5432/postgres\" \\\n"
+	    "      -v ON_ERROR_STOP=1 -f %s\n"
+	    "Running it again is harmless (each policy is dropped and recreated).\n", path);
+	if (strcmp(c->bucket, "asset-images") != 0)
+		printf("IMAGEGEN_BUCKET is %s: replace every 'asset-images' in the file with it.\n",
+		    c->bucket);
+	if (strcmp(c->storage, "local") == 0)
+		printf("The local backend itself needs none of this (nginx serves the directory).\n");
+	free(text);
+	return 0;
+}
+
 static int
 cmd_setup_bucket(void)
 {
@@ -264,6 +305,7 @@ cmd_setup_bucket(void)
 
 	if (load_cfg(&c, 0) != 0)
 		return 2;
+	log_set_level(c.log_level);
 	if (storage_open(&sg, &c, err, sizeof(err)) != 0) {
 		fprintf(stderr, "imagegen: setup-bucket: %s\n", err);
 		goto out;
@@ -272,7 +314,8 @@ cmd_setup_bucket(void)
 		fprintf(stderr, "imagegen: setup-bucket: %s\n", err);
 	} else {
 		printf("bucket %s ready (%s storage)\n", c.bucket, c.storage);
-		rc = 0;
+		fflush(stdout);
+		rc = print_storage_policies(&c) == 0 ? 0 : 1;
 	}
 	storage_close(&sg);
 out:

@@ -15,6 +15,8 @@
  * other change. */
 static const struct storage_ops *const backends[] = {
 	&storage_local,
+	&storage_supabase,
+	&storage_s3,
 	NULL
 };
 
@@ -156,17 +158,13 @@ const char *
 storage_path_of_url(const struct storage *s, const char *url)
 {
 	size_t bl = strlen(s->public_base), kl = strlen(s->bucket);
-	const char *rest = NULL, *path;
+	const char *rest;
 
-	if (strncmp(url, s->public_base, bl) == 0) {
-		rest = url + bl;
-	} else if (s->public_base[0] == '/' && (strncmp(url, "https://", 8) == 0 ||
-	    strncmp(url, "http://", 7) == 0)) {
-		path = strchr(strstr(url, "://") + 3, '/');
-		if (path != NULL && strncmp(path, s->public_base, bl) == 0)
-			rest = path + bl;
-	}
-	if (rest == NULL || rest[0] != '/' || strncmp(rest + 1, s->bucket, kl) != 0 ||
+	/* the exact public prefix only, as jobreq_parse accepts them */
+	if (strncmp(url, s->public_base, bl) != 0)
+		return NULL;
+	rest = url + bl;
+	if (rest[0] != '/' || strncmp(rest + 1, s->bucket, kl) != 0 ||
 	    rest[1 + kl] != '/')
 		return NULL;
 	rest += 2 + kl;

@@ -1,0 +1,792 @@
+/*
+ * s3.c - the S3 backend: path-style requests signed with AWS Signature
+ * Version 4 (src/storage/sigv4.c), for AWS S3, MinIO, Cloudflare R2 and
+ * Supabase Storage's S3 endpoint (SPEC §7).
+ *
+ *   upload  PUT    {S3_ENDPOINT}/{bucket}/{path}  (If-None-Match: *)
+ *   read    GET    {S3_ENDPOINT}/{bucket}/{path}
+ *   delete  DELETE {S3_ENDPOINT}/{bucket}/{path}
+ *   setup   PUT    {S3_ENDPOINT}/{bucket}, then PUT …/{bucket}?policy with
+ *           a public-read policy (s3:GetObject for everyone)
+ *   public  {IMAGEGEN_PUBLIC_BASE_URL}/{bucket}/{path} when given; else
+ *           the endpoint itself (path style), or for Supabase's
+ *           …/storage/v1/s3 endpoint its …/storage/v1/object/public.
+ *
+ * Every request signs host, x-amz-content-sha256 (the real SHA-256 of the
+ * body, never UNSIGNED-PAYLOAD), x-amz-date, x-amz-security-token when
+ * S3_SESSION_TOKEN is set, and the request's own headers (content-type,
+ * cache-control, if-none-match, content-md5). The endpoint may carry a
+ * path (Supabase: /storage/v1/s3); it is part of what is signed.
+ *
+ * Errors are S3's XML <Error><Code>…: SlowDown, InternalError,
+ * ServiceUnavailable, RequestTimeout, OperationAborted,
+ * ConditionalRequestConflict, HTTP 408, 429, 5xx (but 501) and transport
+ * failures are STOR_TEMPORARY; the rest (SignatureDoesNotMatch,
+ * AccessDenied, NoSuchBucket, EntityTooLarge, PreconditionFailed: the key
+ * exists, …) STOR_ERROR.
+ *
+ * One curl easy handle per process, made in open() (after fork); no
+ * redirects, http(s) only, IMAGEGEN_PROVIDER_TIMEOUT_MS per request,
+ * response bodies bounded. Keys are never logged, and wiped on close.
+ */
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <curl/curl.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+
+#include "log.h"
+#include "sigv4.h"
+#include "storage.h"
+
+#define S3_MAX_OBJECT (50L << 20)	/* a picture; S3's own limit is 5 GiB */
+#define S3_ERR_BODY_MAX 16384		/* an XML answer */
+#define S3_CONNECT_MS 10000L
+#define S3_MAX_EXTRA 4			/* a request's own signed headers */
+
+struct s3_st {
+	CURL *curl;
+	char *origin;		/* "http://127.0.0.1:9000": scheme, authority */
+	char *host;		/* the authority, lower case: the Host header */
+	char *prefix;		/* the endpoint's path ("" or "/storage/v1/s3") */
+	char *access_key;
+	char *secret_key;	/* secret */
+	char *session_token;	/* secret; NULL when none */
+	char *region;
+	long timeout_ms;
+	int no_conditional;	/* the endpoint answered If-None-Match with 501 */
+};
+
+struct s3_body {
+	unsigned char *p;
+	size_t len, cap, max;
+	int over;
+};
+
+/* The HTTP status and the <Code> and <Message> of an error answer. */
+struct s3_answer {
+	long status;
+	char code[64];
+	char message[200];
+};
+
+static size_t
+s3_on_body(char *ptr, size_t size, size_t nmemb, void *ud)
+{
+	struct s3_body *b = ud;
+	size_t n = size * nmemb, ncap;
+	unsigned char *np;
+
+	if (n > b->max - b->len) {
+		b->over = 1;
+		return 0;	/* curl stops with CURLE_WRITE_ERROR */
+	}
+	if (b->len + n + 1 > b->cap) {
+		ncap = b->cap ? b->cap : 4096;
+		while (ncap < b->len + n + 1)
+			ncap *= 2;
+		if (ncap > b->max + 1)
+			ncap = b->max + 1;
+		np = realloc(b->p, ncap);
+		if (np == NULL)
+			return 0;
+		b->p = np;
+		b->cap = ncap;
+	}
+	memcpy(b->p + b->len, ptr, n);
+	b->len += n;
+	b->p[b->len] = '\0';
+	return n;
+}
+
+static enum stor_err
+s3_curl_class(CURLcode cc)
+{
+	switch (cc) {
+	case CURLE_OPERATION_TIMEDOUT:
+	case CURLE_COULDNT_CONNECT:
+	case CURLE_COULDNT_RESOLVE_HOST:
+	case CURLE_COULDNT_RESOLVE_PROXY:
+	case CURLE_GOT_NOTHING:
+	case CURLE_SEND_ERROR:
+	case CURLE_RECV_ERROR:
+	case CURLE_PARTIAL_FILE:
+	case CURLE_SSL_CONNECT_ERROR:
+	case CURLE_HTTP2:
+	case CURLE_HTTP2_STREAM:
+	case CURLE_OUT_OF_MEMORY:
+		return STOR_TEMPORARY;
+	default:
+		return STOR_ERROR;
+	}
+}
+
+static enum stor_err
+s3_status_class(const struct s3_answer *a)
+{
+	static const char *const temporary[] = {
+		"SlowDown", "InternalError", "ServiceUnavailable",
+		"RequestTimeout", "OperationAborted",
+		"ConditionalRequestConflict", NULL
+	};
+	size_t i;
+
+	for (i = 0; temporary[i] != NULL; i++)
+		if (strcmp(a->code, temporary[i]) == 0)
+			return STOR_TEMPORARY;
+	if (a->status == 408 || a->status == 429 ||
+	    (a->status >= 500 && a->status != 501 && a->status != 505))
+		return STOR_TEMPORARY;
+	return STOR_ERROR;
+}
+
+/* The text of the first <tag>…</tag> in xml into out, control
+ * characters made spaces; "" when there is none. */
+static void
+s3_xml_text(const char *xml, const char *tag, char *out, size_t outlen)
+{
+	char open[32], close[32];
+	const char *b, *e;
+	size_t i;
+
+	out[0] = '\0';
+	snprintf(open, sizeof(open), "<%s>", tag);
+	snprintf(close, sizeof(close), "</%s>", tag);
+	b = strstr(xml, open);
+	if (b == NULL)
+		return;
+	b += strlen(open);
+	e = strstr(b, close);
+	if (e == NULL)
+		return;
+	for (i = 0; b + i < e && i + 1 < outlen; i++)
+		out[i] = (unsigned char)b[i] < 32 || b[i] == 127 ? ' ' : b[i];
+	out[i] = '\0';
+}
+
+static void
+s3_parse_error(const struct s3_body *body, struct s3_answer *a)
+{
+	a->code[0] = a->message[0] = '\0';
+	if (body->p == NULL || body->over)
+		return;
+	s3_xml_text((const char *)body->p, "Code", a->code, sizeof(a->code));
+	s3_xml_text((const char *)body->p, "Message", a->message,
+	    sizeof(a->message));
+}
+
+/* "what: 403 SignatureDoesNotMatch: …" into msg; the class of a. */
+static enum stor_err
+s3_fail(const struct s3_answer *a, const char *what, char *msg, size_t msglen)
+{
+	snprintf(msg, msglen, "%s: %ld%s%s%s%s", what, a->status,
+	    a->code[0] ? " " : "", a->code, a->message[0] ? ": " : "", a->message);
+	return s3_status_class(a);
+}
+
+/* "Name: value" into a malloc'd line appended to *l. -1 out of memory. */
+static int
+s3_add_header(struct curl_slist **l, const char *name, const char *value)
+{
+	struct curl_slist *n;
+	size_t len = strlen(name) + strlen(value) + 3;
+	char *line = malloc(len);
+
+	if (line == NULL)
+		return -1;
+	snprintf(line, len, "%s: %s", name, value);
+	n = curl_slist_append(*l, line);
+	OPENSSL_cleanse(line, len);	/* may hold the session token */
+	free(line);
+	if (n == NULL)
+		return -1;
+	*l = n;
+	return 0;
+}
+
+/*
+ * One signed request: method to {prefix}{path} (not yet encoded; starts
+ * with '/') with query (NULL for none), extra signed headers (n of them),
+ * and a body (NULL for none). The answer's body goes into out. STOR_OK
+ * when an HTTP answer came (its status in a), else the transport failure,
+ * classified, with msg set.
+ */
+static enum stor_err
+s3_call(struct s3_st *st, const char *method, const char *path,
+    const char *query, const struct sigv4_header *extra, size_t n,
+    const void *body, size_t len, int head, struct s3_body *out,
+    struct s3_answer *a, char *msg, size_t msglen)
+{
+	struct sigv4_header h[4 + S3_MAX_EXTRA];
+	struct sigv4_request r;
+	struct sigv4_key k;
+	struct curl_slist *hdrs = NULL;
+	char date[17], hash[65];
+	char *full = NULL, *enc = NULL, *url = NULL, *authz = NULL;
+	size_t nh = 0, i, flen, ulen;
+	int has_ctype = 0;
+	CURLcode cc;
+	enum stor_err rc = STOR_TEMPORARY;
+
+	memset(a, 0, sizeof(*a));
+	if (n > S3_MAX_EXTRA || sigv4_amz_date(time(NULL), date) != 0 ||
+	    sigv4_sha256_hex(body != NULL ? body : "", body != NULL ? len : 0,
+	    hash) != 0) {
+		snprintf(msg, msglen, "cannot sign the request");
+		goto out;
+	}
+	flen = strlen(st->prefix) + strlen(path) + 1;
+	full = malloc(flen);
+	if (full == NULL)
+		goto oom;
+	snprintf(full, flen, "%s%s", st->prefix, path);
+	enc = sigv4_uri_encode(full, strlen(full), 1);
+	if (enc == NULL)
+		goto oom;
+	ulen = strlen(st->origin) + strlen(enc) + (query != NULL ?
+	    strlen(query) + 1 : 0) + 1;
+	url = malloc(ulen);
+	if (url == NULL)
+		goto oom;
+	snprintf(url, ulen, "%s%s%s%s", st->origin, enc, query != NULL ? "?" : "",
+	    query != NULL ? query : "");
+
+	h[nh++] = (struct sigv4_header){ "host", st->host };
+	h[nh++] = (struct sigv4_header){ "x-amz-content-sha256", hash };
+	h[nh++] = (struct sigv4_header){ "x-amz-date", date };
+	if (st->session_token != NULL)
+		h[nh++] = (struct sigv4_header){ "x-amz-security-token",
+		    st->session_token };
+	for (i = 0; i < n; i++) {
+		h[nh++] = extra[i];
+		if (strcmp(extra[i].name, "content-type") == 0)
+			has_ctype = 1;
+	}
+	memset(&r, 0, sizeof(r));
+	r.method = method;
+	r.path = full;
+	r.query = query;
+	r.headers = h;
+	r.nheaders = nh;
+	r.payload_hash = hash;
+	r.normalize_path = 0;	/* S3 signs keys as they are */
+	k.access_key = st->access_key;
+	k.secret_key = st->secret_key;
+	k.region = st->region;
+	k.service = "s3";
+	authz = sigv4_authorization(&r, &k, date);
+	if (authz == NULL) {
+		snprintf(msg, msglen, "cannot sign the request");
+		goto out;
+	}
+	for (i = 0; i < nh; i++)
+		if (s3_add_header(&hdrs, h[i].name, h[i].value) != 0)
+			goto oom;
+	if (s3_add_header(&hdrs, "Authorization", authz) != 0)
+		goto oom;
+	/* No 100-continue wait, and no form type curl would add to a body:
+	 * an object keeps exactly the type it was given. */
+	if (curl_slist_append(hdrs, "Expect:") == NULL ||
+	    (!has_ctype && curl_slist_append(hdrs, "Content-Type:") == NULL))
+		goto oom;
+
+	curl_easy_reset(st->curl);
+	curl_easy_setopt(st->curl, CURLOPT_URL, url);
+	curl_easy_setopt(st->curl, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(st->curl, CURLOPT_FOLLOWLOCATION, 0L);
+	curl_easy_setopt(st->curl, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(st->curl, CURLOPT_CONNECTTIMEOUT_MS,
+	    st->timeout_ms < S3_CONNECT_MS ? st->timeout_ms : S3_CONNECT_MS);
+	curl_easy_setopt(st->curl, CURLOPT_TIMEOUT_MS, st->timeout_ms);
+	curl_easy_setopt(st->curl, CURLOPT_USERAGENT, "imagegen-storage/1");
+	curl_easy_setopt(st->curl, CURLOPT_HTTPHEADER, hdrs);
+	curl_easy_setopt(st->curl, CURLOPT_WRITEFUNCTION, s3_on_body);
+	curl_easy_setopt(st->curl, CURLOPT_WRITEDATA, out);
+	if (head) {
+		curl_easy_setopt(st->curl, CURLOPT_NOBODY, 1L);
+	} else if (strcmp(method, "PUT") == 0 || strcmp(method, "POST") == 0) {
+		/* Always a body, empty or not: S3 wants a Content-Length. */
+		curl_easy_setopt(st->curl, CURLOPT_POSTFIELDS,
+		    body != NULL ? body : "");
+		curl_easy_setopt(st->curl, CURLOPT_POSTFIELDSIZE_LARGE,
+		    (curl_off_t)(body != NULL ? len : 0));
+	}
+	if (!head && strcmp(method, "GET") != 0)
+		curl_easy_setopt(st->curl, CURLOPT_CUSTOMREQUEST, method);
+	cc = curl_easy_perform(st->curl);
+	curl_easy_getinfo(st->curl, CURLINFO_RESPONSE_CODE, &a->status);
+	if (cc != CURLE_OK && !(cc == CURLE_WRITE_ERROR && out->over)) {
+		snprintf(msg, msglen, "s3 %s: %s", method, curl_easy_strerror(cc));
+		rc = s3_curl_class(cc);
+		goto out;
+	}
+	rc = STOR_OK;
+	goto out;
+oom:
+	snprintf(msg, msglen, "out of memory");
+	rc = STOR_TEMPORARY;
+out:
+	curl_slist_free_all(hdrs);
+	free(full);
+	free(enc);
+	free(url);
+	free(authz);
+	return rc;
+}
+
+/* "/{bucket}/{path}" or "/{bucket}" (path NULL), malloc'd; NULL out of
+ * memory. */
+static char *
+s3_path(const struct storage *s, const char *path)
+{
+	size_t n = strlen(s->bucket) + (path != NULL ? strlen(path) : 0) + 3;
+	char *p = malloc(n);
+
+	if (p != NULL)
+		snprintf(p, n, "/%s%s%s", s->bucket, path != NULL ? "/" : "",
+		    path != NULL ? path : "");
+	return p;
+}
+
+static const char *
+s3_object_reason(const struct s3_answer *a)
+{
+	if (a->status == 412 || strcmp(a->code, "PreconditionFailed") == 0)
+		return "object already exists";
+	if (strcmp(a->code, "NoSuchBucket") == 0)
+		return "bucket not found (run imagegen setup-bucket)";
+	if (a->status == 413 || strcmp(a->code, "EntityTooLarge") == 0)
+		return "object too large";
+	if (a->status == 401 || a->status == 403)
+		return "refused (check S3_ACCESS_KEY_ID, S3_SECRET_ACCESS_KEY, S3_REGION)";
+	return "upload failed";
+}
+
+static enum stor_err
+s3_put(struct storage *s, const char *path, const unsigned char *data,
+    size_t len, const char *mime, char *msg, size_t msglen)
+{
+	struct s3_st *st = s->state;
+	struct s3_body body = { .max = S3_ERR_BODY_MAX };
+	struct s3_answer a;
+	struct sigv4_header h[3];
+	char *p = NULL;
+	size_t nh;
+	enum stor_err rc = STOR_ERROR;
+
+	/* Checked here, before anything is sent. */
+	if (len == 0 || len > (size_t)S3_MAX_OBJECT) {
+		snprintf(msg, msglen, "object of %zu bytes: outside 1 to %ld bytes",
+		    len, S3_MAX_OBJECT);
+		goto out;
+	}
+	p = s3_path(s, path);
+	if (p == NULL) {
+		snprintf(msg, msglen, "out of memory");
+		rc = STOR_TEMPORARY;
+		goto out;
+	}
+	for (;;) {
+		nh = 0;
+		h[nh++] = (struct sigv4_header){ "content-type", mime };
+		h[nh++] = (struct sigv4_header){ "cache-control", "max-age=3600" };
+		/* Never overwrite: S3 (since 2024), MinIO and R2 refuse a PUT
+		 * onto an existing key with 412. */
+		if (!st->no_conditional)
+			h[nh++] = (struct sigv4_header){ "if-none-match", "*" };
+		free(body.p);
+		memset(&body, 0, sizeof(body));
+		body.max = S3_ERR_BODY_MAX;
+		rc = s3_call(st, "PUT", p, NULL, h, nh, data, len, 0, &body, &a,
+		    msg, msglen);
+		if (rc != STOR_OK || (a.status >= 200 && a.status < 300))
+			goto out;
+		s3_parse_error(&body, &a);
+		if (a.status != 501 || st->no_conditional)
+			break;
+		/* An endpoint without conditional writes: the key carries a
+		 * timestamp and 32 random bits, so go on without. */
+		log_warn("S3_ENDPOINT does not implement If-None-Match (%s); "
+		    "uploading without it", a.code);
+		st->no_conditional = 1;
+	}
+	rc = s3_fail(&a, s3_object_reason(&a), msg, msglen);
+	log_warn("upload of %s: %s", path, msg);
+out:
+	free(p);
+	free(body.p);
+	return rc;
+}
+
+static enum stor_err
+s3_del(struct storage *s, const char *path, char *msg, size_t msglen)
+{
+	struct s3_st *st = s->state;
+	struct s3_body body = { .max = S3_ERR_BODY_MAX };
+	struct s3_answer a;
+	char *p = s3_path(s, path);
+	enum stor_err rc = STOR_TEMPORARY;
+
+	if (p == NULL) {
+		snprintf(msg, msglen, "out of memory");
+		goto out;
+	}
+	rc = s3_call(st, "DELETE", p, NULL, NULL, 0, NULL, 0, 0, &body, &a, msg,
+	    msglen);
+	if (rc != STOR_OK || (a.status >= 200 && a.status < 300))
+		goto out;
+	s3_parse_error(&body, &a);
+	/* S3 answers 204 for a missing key; some others 404. */
+	if (a.status == 404)
+		goto out;
+	rc = s3_fail(&a, "delete failed", msg, msglen);
+out:
+	free(p);
+	free(body.p);
+	return rc;
+}
+
+static enum stor_err
+s3_get(struct storage *s, const char *path, size_t max, unsigned char **data,
+    size_t *len, char *msg, size_t msglen)
+{
+	struct s3_st *st = s->state;
+	struct s3_body body = { .max = max };
+	struct s3_answer a;
+	char *p = s3_path(s, path);
+	enum stor_err rc = STOR_TEMPORARY;
+
+	if (p == NULL) {
+		snprintf(msg, msglen, "out of memory");
+		goto out;
+	}
+	rc = s3_call(st, "GET", p, NULL, NULL, 0, NULL, 0, 0, &body, &a, msg,
+	    msglen);
+	if (rc != STOR_OK)
+		goto out;
+	if (a.status >= 200 && a.status < 300) {
+		if (body.over) {
+			snprintf(msg, msglen, "object larger than %zu bytes", max);
+			rc = STOR_ERROR;
+			goto out;
+		}
+		if (body.p == NULL)
+			body.p = malloc(1);	/* an empty object */
+		if (body.p == NULL) {
+			snprintf(msg, msglen, "out of memory");
+			rc = STOR_TEMPORARY;
+			goto out;
+		}
+		*data = body.p;
+		*len = body.len;
+		body.p = NULL;
+		goto out;
+	}
+	s3_parse_error(&body, &a);
+	rc = s3_fail(&a, a.status == 404 ? "no such object" : "read failed", msg,
+	    msglen);
+out:
+	free(p);
+	free(body.p);
+	return rc;
+}
+
+/* The bucket's public-read policy (s3:GetObject for everyone), with its
+ * Content-MD5, which S3 requires of PutBucketPolicy. */
+static enum stor_err
+s3_put_policy(struct storage *s, int *unsupported, char *msg, size_t msglen)
+{
+	struct s3_st *st = s->state;
+	struct s3_body body = { .max = S3_ERR_BODY_MAX };
+	struct s3_answer a;
+	struct sigv4_header h[2];
+	unsigned char md5[16];
+	char policy[512], md5b64[32];
+	char *p = NULL;
+	int tries;
+	enum stor_err rc = STOR_ERROR;
+
+	*unsupported = 0;
+	snprintf(policy, sizeof(policy),
+	    "{\"Version\":\"2012-10-17\",\"Statement\":[{\"Sid\":\"PublicRead\","
+	    "\"Effect\":\"Allow\",\"Principal\":\"*\",\"Action\":[\"s3:GetObject\"],"
+	    "\"Resource\":[\"arn:aws:s3:::%s/*\"]}]}", s->bucket);
+	if (EVP_Digest(policy, strlen(policy), md5, NULL, EVP_md5(), NULL) != 1) {
+		snprintf(msg, msglen, "MD5 of the policy failed");
+		goto out;
+	}
+	EVP_EncodeBlock((unsigned char *)md5b64, md5, sizeof(md5));
+	h[0] = (struct sigv4_header){ "content-md5", md5b64 };
+	h[1] = (struct sigv4_header){ "content-type", "application/json" };
+	p = s3_path(s, NULL);
+	if (p == NULL) {
+		snprintf(msg, msglen, "out of memory");
+		rc = STOR_TEMPORARY;
+		goto out;
+	}
+	for (tries = 0; tries < 2; tries++) {
+		free(body.p);
+		memset(&body, 0, sizeof(body));
+		body.max = S3_ERR_BODY_MAX;
+		rc = s3_call(st, "PUT", p, "policy", h, 2, policy, strlen(policy), 0,
+		    &body, &a, msg, msglen);
+		if (rc != STOR_OK || (a.status >= 200 && a.status < 300))
+			goto out;
+		s3_parse_error(&body, &a);
+		if (a.status == 501 || strcmp(a.code, "NotImplemented") == 0) {
+			/* R2, and some S3 look-alikes: no bucket policies. */
+			*unsupported = 1;
+			rc = STOR_OK;
+			goto out;
+		}
+		if (tries > 0 || a.status != 403)
+			break;
+		/* AWS: new buckets block public policies. This bucket holds
+		 * only public pictures: lift the block, then try once more. */
+		free(body.p);
+		memset(&body, 0, sizeof(body));
+		body.max = S3_ERR_BODY_MAX;
+		log_info("bucket %s: removing its public access block", s->bucket);
+		rc = s3_call(st, "DELETE", p, "publicAccessBlock", NULL, 0, NULL, 0,
+		    0, &body, &a, msg, msglen);
+		if (rc != STOR_OK)
+			goto out;
+	}
+	rc = s3_fail(&a, "public-read policy refused", msg, msglen);
+out:
+	free(p);
+	free(body.p);
+	return rc;
+}
+
+static enum stor_err
+s3_setup(struct storage *s, char *msg, size_t msglen)
+{
+	struct s3_st *st = s->state;
+	struct s3_body body = { .max = S3_ERR_BODY_MAX };
+	struct s3_answer a;
+	struct sigv4_header h[1];
+	char conf[256];
+	char *p = s3_path(s, NULL);
+	size_t nh = 0;
+	int unsupported = 0;
+	enum stor_err rc = STOR_TEMPORARY;
+
+	if (p == NULL) {
+		snprintf(msg, msglen, "out of memory");
+		goto out;
+	}
+	conf[0] = '\0';
+	/* us-east-1 is the default location and refuses being named. */
+	if (strcmp(st->region, "us-east-1") != 0 && strcmp(st->region, "auto") != 0) {
+		snprintf(conf, sizeof(conf),
+		    "<CreateBucketConfiguration xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">"
+		    "<LocationConstraint>%s</LocationConstraint></CreateBucketConfiguration>",
+		    st->region);
+		h[nh++] = (struct sigv4_header){ "content-type", "application/xml" };
+	}
+	rc = s3_call(st, "PUT", p, NULL, h, nh, conf[0] ? conf : NULL,
+	    strlen(conf), 0, &body, &a, msg, msglen);
+	if (rc != STOR_OK)
+		goto out;
+	s3_parse_error(&body, &a);
+	if (a.status >= 200 && a.status < 300) {
+		log_info("bucket %s created", s->bucket);
+	} else if (strcmp(a.code, "BucketAlreadyOwnedByYou") == 0) {
+		log_info("bucket %s exists", s->bucket);
+	} else if (a.status == 409) {
+		/* BucketAlreadyExists: ours (some servers say so for their
+		 * own) or another account's. A HEAD tells. */
+		free(body.p);
+		memset(&body, 0, sizeof(body));
+		body.max = S3_ERR_BODY_MAX;
+		rc = s3_call(st, "HEAD", p, NULL, NULL, 0, NULL, 0, 1, &body, &a, msg,
+		    msglen);
+		if (rc != STOR_OK)
+			goto out;
+		if (a.status < 200 || a.status >= 300) {
+			snprintf(msg, msglen,
+			    "bucket %s exists and is not ours (HEAD: %ld): choose another IMAGEGEN_BUCKET",
+			    s->bucket, a.status);
+			rc = STOR_ERROR;
+			goto out;
+		}
+		log_info("bucket %s exists", s->bucket);
+	} else {
+		rc = s3_fail(&a, a.status == 403 ?
+		    "bucket creation refused (check S3_ACCESS_KEY_ID, S3_SECRET_ACCESS_KEY, S3_REGION)" :
+		    "bucket creation failed", msg, msglen);
+		goto out;
+	}
+	rc = s3_put_policy(s, &unsupported, msg, msglen);
+	if (rc == STOR_OK && unsupported)
+		log_warn("bucket %s: the endpoint has no bucket policies; make the "
+		    "bucket publicly readable with the provider's own settings "
+		    "(R2: a public r2.dev or custom domain, then IMAGEGEN_PUBLIC_BASE_URL)",
+		    s->bucket);
+	else if (rc == STOR_OK)
+		log_info("bucket %s: public-read policy set", s->bucket);
+out:
+	free(p);
+	free(body.p);
+	return rc;
+}
+
+static void
+s3_free_secret(char *p)
+{
+	if (p != NULL) {
+		OPENSSL_cleanse(p, strlen(p));
+		free(p);
+	}
+}
+
+static void
+s3_close(struct storage *s)
+{
+	struct s3_st *st = s->state;
+
+	if (st == NULL)
+		return;
+	if (st->curl != NULL)
+		curl_easy_cleanup(st->curl);
+	free(st->origin);
+	free(st->host);
+	free(st->prefix);
+	free(st->access_key);
+	s3_free_secret(st->secret_key);
+	s3_free_secret(st->session_token);
+	free(st->region);
+	free(st);
+	s->state = NULL;
+}
+
+/* Splits the endpoint "scheme://authority[/path]" into st. -1 with err
+ * when it is not one (userinfo, a query or a fragment, no host). */
+static int
+s3_parse_endpoint(struct s3_st *st, const char *ep, char *err, size_t errlen)
+{
+	const char *auth, *slash;
+	size_t i, alen, plen;
+
+	auth = strstr(ep, "://");
+	if (auth == NULL || (strncmp(ep, "http://", 7) != 0 &&
+	    strncmp(ep, "https://", 8) != 0)) {
+		snprintf(err, errlen, "S3_ENDPOINT: expected an http(s) URL");
+		return -1;
+	}
+	auth += 3;
+	slash = strchr(auth, '/');
+	alen = slash != NULL ? (size_t)(slash - auth) : strlen(auth);
+	if (alen == 0 || memchr(auth, '@', alen) != NULL ||
+	    strpbrk(ep, "?# \t\r\n") != NULL) {
+		snprintf(err, errlen,
+		    "S3_ENDPOINT: expected scheme://host[:port][/path], no user, query or fragment");
+		return -1;
+	}
+	plen = slash != NULL ? strlen(slash) : 0;
+	while (plen > 0 && slash[plen - 1] == '/')
+		plen--;
+	st->origin = strndup(ep, (size_t)(auth - ep) + alen);
+	st->host = strndup(auth, alen);
+	st->prefix = strndup(slash != NULL ? slash : "", plen);
+	if (st->origin == NULL || st->host == NULL || st->prefix == NULL) {
+		snprintf(err, errlen, "IMAGEGEN_STORAGE=s3: out of memory");
+		return -1;
+	}
+	for (i = 0; st->host[i] != '\0'; i++)
+		st->host[i] = (char)tolower((unsigned char)st->host[i]);
+	return 0;
+}
+
+static int
+s3_open(struct storage *s, const struct cfg *c, char *err, size_t errlen)
+{
+	static const char supa_s3[] = "/storage/v1/s3";
+	struct s3_st *st = NULL;
+	size_t plen;
+	int n, rc = -1;
+
+	if (c->s3_endpoint == NULL || c->s3_access_key == NULL ||
+	    c->s3_secret_key == NULL) {
+		snprintf(err, errlen, "%s is not set (needed by IMAGEGEN_STORAGE=s3)",
+		    c->s3_endpoint == NULL ? "S3_ENDPOINT" : c->s3_access_key == NULL ?
+		    "S3_ACCESS_KEY_ID" : "S3_SECRET_ACCESS_KEY");
+		goto out;
+	}
+	/* Each goes into a header line. */
+	if (strpbrk(c->s3_access_key, "\r\n/ ") != NULL ||
+	    (c->s3_session_token != NULL &&
+	    strpbrk(c->s3_session_token, "\r\n") != NULL)) {
+		snprintf(err, errlen, "%s: contains a space, '/' or a line break",
+		    strpbrk(c->s3_access_key, "\r\n/ ") != NULL ? "S3_ACCESS_KEY_ID" :
+		    "S3_SESSION_TOKEN");
+		goto out;
+	}
+	st = calloc(1, sizeof(*st));
+	if (st == NULL)
+		goto oom;
+	if (s3_parse_endpoint(st, c->s3_endpoint, err, errlen) != 0)
+		goto out;
+	st->access_key = strdup(c->s3_access_key);
+	st->secret_key = strdup(c->s3_secret_key);
+	st->region = strdup(c->s3_region != NULL ? c->s3_region : "us-east-1");
+	if (st->access_key == NULL || st->secret_key == NULL || st->region == NULL)
+		goto oom;
+	if (c->s3_session_token != NULL) {
+		st->session_token = strdup(c->s3_session_token);
+		if (st->session_token == NULL)
+			goto oom;
+	}
+	st->timeout_ms = c->provider_timeout_ms > 0 ? c->provider_timeout_ms :
+	    120000;
+	st->curl = curl_easy_init();
+	if (st->curl == NULL) {
+		snprintf(err, errlen, "IMAGEGEN_STORAGE=s3: curl_easy_init failed");
+		goto out;
+	}
+	if (!c->public_base_url_set) {
+		/* Supabase's S3 endpoint: its objects are public under
+		 * /storage/v1/object/public; any other endpoint serves a
+		 * public bucket path style at the endpoint itself. */
+		plen = strlen(st->prefix);
+		if (plen >= sizeof(supa_s3) - 1 &&
+		    strcmp(st->prefix + plen - (sizeof(supa_s3) - 1), supa_s3) == 0)
+			n = snprintf(s->public_base, sizeof(s->public_base),
+			    "%s%.*s/storage/v1/object/public", st->origin,
+			    (int)(plen - (sizeof(supa_s3) - 1)), st->prefix);
+		else
+			n = snprintf(s->public_base, sizeof(s->public_base), "%s%s",
+			    st->origin, st->prefix);
+		if (n < 0 || (size_t)n >= sizeof(s->public_base)) {
+			snprintf(err, errlen, "S3_ENDPOINT: too long for a public URL base");
+			goto out;
+		}
+	}
+	s->state = st;
+	st = NULL;
+	rc = 0;
+	goto out;
+oom:
+	snprintf(err, errlen, "IMAGEGEN_STORAGE=s3: out of memory");
+out:
+	if (st != NULL) {
+		s->state = st;
+		s3_close(s);
+	}
+	return rc;
+}
+
+const struct storage_ops storage_s3 = {
+	.name = "s3",
+	.open = s3_open,
+	.close = s3_close,
+	.put = s3_put,
+	.get = s3_get,
+	.del = s3_del,
+	.setup = s3_setup,
+};
