@@ -16,10 +16,18 @@ open_tx(struct http_req *r, const struct auth_user *u, PGconn **conn)
 {
 	enum ig_err e;
 
-	*conn = db_get(&e);
-	if (*conn == NULL)
-		return http_fail(r, e, "database unavailable");
-	e = db_begin_user(*conn, u->claims);
+	int attempt;
+
+	/* A connection broken by a server restart fails its first statement:
+	 * nothing of the request has run yet, so reconnect once and go on. */
+	for (attempt = 0; attempt < 2; attempt++) {
+		*conn = db_get(&e);
+		if (*conn == NULL)
+			break;
+		e = db_begin_user(*conn, u->claims);
+		if (e == IG_OK || PQstatus(*conn) == CONNECTION_OK)
+			break;
+	}
 	if (e != IG_OK)
 		return http_fail(r, e, "database unavailable");
 	return IG_OK;

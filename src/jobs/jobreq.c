@@ -136,24 +136,15 @@ opt_dimension(struct json_object *o, const char *name, int *out,
 	return 0;
 }
 
-/* A URL under our own bucket: the exact public prefix, or, when the public
- * base is a path, any http(s) URL whose path starts with it. The object
- * path after the prefix must be one we could have written. */
+/* A URL under our own bucket: exactly "{public_base}/{bucket}/" followed by
+ * an object path we could have written. With a bare-path public base only
+ * such paths match: no host can be told to be ours. */
 static int
 in_bucket(const char *url, const char *prefix)
 {
-	const char *rest = NULL, *path;
 	size_t plen = strlen(prefix);
 
-	if (strncmp(url, prefix, plen) == 0) {
-		rest = url + plen;
-	} else if (prefix[0] == '/' && (strncmp(url, "https://", 8) == 0 ||
-	    strncmp(url, "http://", 7) == 0)) {
-		path = strchr(strstr(url, "://") + 3, '/');
-		if (path != NULL && strncmp(path, prefix, plen) == 0)
-			rest = path + plen;
-	}
-	return rest != NULL && storage_path_ok(rest);
+	return strncmp(url, prefix, plen) == 0 && storage_path_ok(url + plen);
 }
 
 static void
