@@ -92,6 +92,14 @@ void prov_result_free(struct prov_result *res);
  */
 double cost_estimate(const char *provider, const char *model, int width,
     int height);
+/*
+ * Actual cost in USD from reported token usage, by the same price table's
+ * per-million-token rates: input text and image tokens, output text
+ * (thinking included) and image tokens. -1 when the model has no token
+ * prices there (the caller then keeps the estimate). Can't fail.
+ */
+double cost_from_usage(const char *provider, const char *model, long in_text,
+    long in_image, long out_text, long out_image);
 
 /*
  * The image's type and size from its bytes: PNG, JPEG or WebP by magic
@@ -102,5 +110,7 @@ int image_sniff(const unsigned char *data, size_t len, const char **mime,
     int *w, int *h);
 
 extern const struct provider_ops provider_local;
+extern const struct provider_ops provider_gemini;
+extern const struct provider_ops provider_openai;
 
 #endif

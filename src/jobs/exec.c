@@ -15,20 +15,34 @@
 #include "db.h"
 #include "exec.h"
 #include "log.h"
+#include "prompt.h"
 #include "provider.h"
 #include "slots.h"
 #include "storage.h"
+
+/* A capsule is applied when the job's owner may read it: their own, or a
+ * shared one (no owner, or public); the same rule as its RLS policy. */
+#define CAPSULE_VISIBLE " AND (s.user_id = j.user_id OR s.user_id IS NULL OR s.is_public)"
 
 /* Serialises claims so the running-jobs cap is exact across executors. */
 #define CLAIM_LOCK_KEY "7596237913650"
 #define PERSIST_TRIES 3
 #define DEADLINE_GRACE_S 10	/* past the deadline, the executor is dead */
+#define GEN_MAX_TRIES 4		/* provider calls per job attempt */
+#define GEN_BACKOFF_MS 500	/* first wait, doubled each retry … */
+#define GEN_BACKOFF_MAX_MS 8000	/* … up to this */
 
 struct job {
 	char id[37], project_id[37], branch_id[37], job_type[16];
 	char asset_id[37], scene_id[37], shot_id[37];
 	char *prompt, *style;
 	int width, height, attempts, max_attempts;
+	/* The capsule applied (caller's or shared), when style is set. */
+	char capsule_id[37];
+	char *capsule_name;
+	int capsule_shared;
+	/* inpaint: public URLs of our own bucket */
+	char *source_url, *mask_url;
 };
 
 static long long
@@ -148,6 +162,9 @@ job_free(struct job *j)
 {
 	free(j->prompt);
 	free(j->style);
+	free(j->capsule_name);
+	free(j->source_url);
+	free(j->mask_url);
 	memset(j, 0, sizeof(*j));
 }
 
@@ -194,8 +211,16 @@ claim(PGconn *c, const struct cfg *cf, const char *job_id, struct job *j)
 	    " RETURNING j.id, j.project_id, j.branch_id, j.job_type, j.prompt,"
 	    "  j.width, j.height, j.asset_id, j.scene_id, j.shot_id, j.attempts,"
 	    "  j.max_attempts, (SELECT s.style_text FROM public.visual_style_capsules s"
-	    "  WHERE s.id = j.visual_style_capsule_id),"
-	    "  pg_advisory_lock(hashtextextended(j.id::text, 0))", 3, p);
+	    "  WHERE s.id = j.visual_style_capsule_id" CAPSULE_VISIBLE "),"
+	    "  pg_advisory_lock(hashtextextended(j.id::text, 0)),"
+	    "  (SELECT s.id FROM public.visual_style_capsules s"
+	    "  WHERE s.id = j.visual_style_capsule_id" CAPSULE_VISIBLE "),"
+	    "  (SELECT s.name FROM public.visual_style_capsules s"
+	    "  WHERE s.id = j.visual_style_capsule_id" CAPSULE_VISIBLE "),"
+	    "  (SELECT s.user_id IS DISTINCT FROM j.user_id"
+	    "  FROM public.visual_style_capsules s"
+	    "  WHERE s.id = j.visual_style_capsule_id" CAPSULE_VISIBLE "),"
+	    "  j.source_image_url, j.mask_image_url", 3, p);
 	if (r == NULL)
 		goto out;
 	if (PQntuples(r) == 0) {
@@ -215,7 +240,13 @@ claim(PGconn *c, const struct cfg *cf, const char *job_id, struct job *j)
 	j->attempts = atoi(PQgetvalue(r, 0, 10));
 	j->max_attempts = atoi(PQgetvalue(r, 0, 11));
 	j->style = PQgetisnull(r, 0, 12) ? NULL : strdup(PQgetvalue(r, 0, 12));
-	if (j->prompt == NULL) {
+	cpy(j->capsule_id, sizeof(j->capsule_id), r, 14);
+	j->capsule_name = PQgetisnull(r, 0, 15) ? NULL : strdup(PQgetvalue(r, 0, 15));
+	j->capsule_shared = strcmp(PQgetvalue(r, 0, 16), "t") == 0;
+	j->source_url = PQgetisnull(r, 0, 17) ? NULL : strdup(PQgetvalue(r, 0, 17));
+	j->mask_url = PQgetisnull(r, 0, 18) ? NULL : strdup(PQgetvalue(r, 0, 18));
+	if (j->prompt == NULL || (!PQgetisnull(r, 0, 17) && j->source_url == NULL) ||
+	    (!PQgetisnull(r, 0, 18) && j->mask_url == NULL)) {
 		job_free(j);
 		goto out;
 	}
@@ -282,46 +313,103 @@ fail_job(PGconn *c, const struct job *j, const char *from, const char *stage,
 
 /* ---- the stages ------------------------------------------------------- */
 
-static char *
-compose_prompt(const struct job *j)
+/* The audit trail of the capsule the final prompt used. 0, or -1 when
+ * the database failed. */
+static int
+record_capsule(PGconn *c, const struct job *j)
 {
-	size_t n;
-	char *s;
+	const char *p[5] = { j->id, j->capsule_id, j->capsule_name,
+		j->capsule_shared ? "true" : "false", j->style };
+	PGresult *r;
 
-	if (j->style == NULL || j->style[0] == '\0')
-		return strdup(j->prompt);
-	n = strlen(j->prompt) + strlen(j->style) + 16;
-	s = malloc(n);
-	if (s != NULL)
-		snprintf(s, n, "%s\n\nStyle: %s", j->prompt, j->style);
-	return s;
+	if (j->capsule_id[0] == '\0' || j->style == NULL)
+		return 0;
+	r = exec_q(c, "INSERT INTO public.image_generation_job_events"
+	    " (job_id, event, detail) VALUES ($1, 'style_capsule_applied',"
+	    " jsonb_build_object('capsuleId', $2::uuid, 'name', $3::text,"
+	    " 'shared', $4::boolean, 'styleText', $5::text))", 5, p);
+	if (r == NULL)
+		return -1;
+	PQclear(r);
+	log_info("job %s: style capsule %s applied", j->id, j->capsule_id);
+	return 0;
 }
 
-/* The provider, with capped exponential backoff and jitter for the
- * retryable classes, never past the deadline. */
+/*
+ * Reads an inpaint input (the source or the mask, named by what) from our
+ * own bucket: NULL with *data (malloc'd, caller frees), *len and *mime,
+ * or the error code to fail the job with and msg.
+ */
+static const char *
+load_input(struct storage *sg, const struct cfg *cf, const char *what,
+    const char *url, unsigned char **data, size_t *len, const char **mime,
+    char *msg, size_t msglen)
+{
+	const char *path;
+	enum stor_err se;
+	char smsg[256];
+	int w, h;
+
+	*data = NULL;
+	*len = 0;
+	path = storage_path_of_url(sg, url);
+	if (path == NULL) {
+		snprintf(msg, msglen, "%s: not an object of this service's bucket", what);
+		return "INVALID_REQUEST";
+	}
+	se = storage_get(sg, path, (size_t)cf->provider_max_bytes, data, len, smsg,
+	    sizeof(smsg));
+	if (se != STOR_OK) {
+		snprintf(msg, msglen, "%s: %s", what, smsg);
+		return se == STOR_TEMPORARY ? "TEMPORARY" : "INVALID_REQUEST";
+	}
+	if (image_sniff(*data, *len, mime, &w, &h) != 0) {
+		free(*data);
+		*data = NULL;
+		snprintf(msg, msglen, "%s: not a PNG, JPEG or WebP image", what);
+		return "INVALID_REQUEST";
+	}
+	return NULL;
+}
+
+/*
+ * The provider, at most GEN_MAX_TRIES calls: only RATE_LIMIT, TEMPORARY
+ * and TIMEOUT are retried. The wait is what the provider asked for
+ * (Retry-After, RetryInfo), exactly; else a capped exponential backoff
+ * with up to +50% jitter. A wait that would pass the deadline is not
+ * taken: the last error stands.
+ */
 static enum prov_err
 generate(struct provider *pv, const struct prov_request *req,
     struct prov_result *res, const struct job *j)
 {
 	enum prov_err e;
-	long long wait, backoff = 500;
+	long long wait, backoff = GEN_BACKOFF_MS;
 	unsigned char rnd;
 	int attempt;
 
 	for (attempt = 1;; attempt++) {
 		prov_result_free(res);
 		e = provider_generate(pv, req, res);
-		if (e == PROV_OK || !prov_err_retryable(e) || attempt >= 4)
+		if (e == PROV_OK || !prov_err_retryable(e) || attempt >= GEN_MAX_TRIES)
 			return e;
-		wait = res->retry_after_ms > 0 ? res->retry_after_ms : backoff;
-		if (RAND_bytes(&rnd, 1) == 1)
-			wait += wait * rnd / 512;	/* up to +50% jitter */
-		if (req->deadline_ms != 0 && mono_ms() + wait >= req->deadline_ms)
+		if (res->retry_after_ms > 0) {
+			wait = res->retry_after_ms;
+		} else {
+			wait = backoff;
+			if (RAND_bytes(&rnd, 1) == 1)
+				wait += wait * rnd / 512;
+		}
+		if (req->deadline_ms != 0 && mono_ms() + wait >= req->deadline_ms) {
+			log_info("job %s: %s, no retry: a %lld ms wait passes the deadline",
+			    j->id, prov_err_code(e), wait);
 			return e;
+		}
 		log_info("job %s: %s, retry %d in %lld ms", j->id, prov_err_code(e),
 		    attempt, wait);
 		sleep_ms(wait);
-		backoff = backoff * 2 > 8000 ? 8000 : backoff * 2;
+		backoff = backoff * 2 > GEN_BACKOFF_MAX_MS ? GEN_BACKOFF_MAX_MS :
+		    backoff * 2;
 	}
 }
 
@@ -333,10 +421,12 @@ run_one(PGconn *c, const struct cfg *cf, struct provider *pv,
 {
 	struct prov_request req;
 	struct prov_result res;
+	struct prompt_in pin;
 	struct timespec now;
 	char path[1024], url[2048], msg[512], cost[32], w[16], h[16];
-	const char *p[9];
+	const char *p[9], *code;
 	char *final_prompt = NULL;
+	unsigned char *source = NULL, *mask = NULL;
 	enum step s = STEP_DB;
 	enum stor_err se;
 	enum prov_err pe;
@@ -344,21 +434,43 @@ run_one(PGconn *c, const struct cfg *cf, struct provider *pv,
 	int try;
 
 	memset(&res, 0, sizeof(res));
+	memset(&req, 0, sizeof(req));
 	/* A hard stop past the deadline: the sweeper then recovers the job. */
 	alarm((unsigned)(cf->job_timeout + DEADLINE_GRACE_S / 2));
-	final_prompt = compose_prompt(j);
+	memset(&pin, 0, sizeof(pin));
+	pin.job_type = j->job_type;
+	pin.prompt = j->prompt;
+	pin.style = j->style;
+	pin.has_mask = j->mask_url != NULL;
+	final_prompt = prompt_compose(&pin);
 	if (final_prompt == NULL)
 		goto out;
 	s = advance(c, j, "processing", "generating", final_prompt);
 	if (s != STEP_OK)
 		goto out;
+	if (record_capsule(c, j) != 0) {
+		s = STEP_DB;
+		goto out;
+	}
 
-	memset(&req, 0, sizeof(req));
 	req.job_type = j->job_type;
 	req.prompt = final_prompt;
 	req.width = j->width;
 	req.height = j->height;
 	req.deadline_ms = mono_ms() + cf->job_timeout * 1000;
+	if (strcmp(j->job_type, "inpaint") == 0 && j->source_url != NULL) {
+		code = load_input(sg, cf, "sourceImageUrl", j->source_url, &source,
+		    &req.source_len, &req.source_mime, msg, sizeof(msg));
+		if (code == NULL && j->mask_url != NULL)
+			code = load_input(sg, cf, "maskImageUrl", j->mask_url, &mask,
+			    &req.mask_len, &req.mask_mime, msg, sizeof(msg));
+		if (code != NULL) {
+			s = fail_job(c, j, "generating", "generating", code, msg);
+			goto out;
+		}
+		req.source = source;
+		req.mask = mask;
+	}
 	pe = generate(pv, &req, &res, j);
 	if (pe != PROV_OK) {
 		s = fail_job(c, j, "generating", "generating", prov_err_code(pe),
@@ -435,6 +547,8 @@ out:
 	alarm(0);
 	prov_result_free(&res);
 	free(final_prompt);
+	free(source);
+	free(mask);
 	return s;
 }
 
@@ -543,7 +657,7 @@ exec_sweep(PGconn *conn, const struct cfg *c, struct sweep_stats *st)
 			    "UPDATE public.image_generation_jobs SET status = 'failed',"
 			    " error_code = $3, failure_stage = $4,"
 			    " error_message = 'executor lost and no attempts left'"
-			    " WHERE id = $1 AND status = $2", 4, q);
+			    " WHERE id = $1 AND status = $2", requeue ? 3 : 4, q);
 		}
 		if (u != NULL && atoi(PQcmdTuples(u)) == 1) {
 			log_warn("job %s (%s): %s, %s", id, status, code,

@@ -12,6 +12,8 @@
  * other change. */
 static const struct provider_ops *const providers[] = {
 	&provider_local,
+	&provider_gemini,
+	&provider_openai,
 	NULL
 };
 
@@ -29,38 +31,46 @@ static const char *const prov_err_codes[PROV_ERR_COUNT] = {
 };
 
 /*
- * The price table, USD per generated image, first matching row wins.
- * provider NULL matches any provider, model NULL any model, max_side 0 any
- * size (else the longer side must be at most max_side).
+ * The price table, first matching row wins. provider NULL matches any
+ * provider, model NULL any model, max_side 0 any size (else the longer
+ * side must be at most max_side). usd is the estimate per generated image;
+ * the four rates (USD per million tokens: input text, input image, output
+ * text and thinking, output image) turn reported usage into the actual
+ * cost, -1 where we do not know them (the estimate then stands).
  *
  * - local renders offline: free whatever the model is called.
- * - Gemini 2.5 Flash Image: $0.039 an image (1290 output tokens at $30/M).
+ * - Gemini 2.5 Flash Image: $0.039 an image (1290 output tokens at $30/M);
+ *   input $0.30/M, text output $2.50/M.
  * - Gemini 3 Pro Image: $0.134 at 1K and 2K, $0.24 at 4K (1120 and 2000
- *   output tokens at $120/M).
- * - The Gemini model rows match any provider, because an OpenAI-compatible
+ *   output tokens at $120/M); input $2/M, text and thinking $12/M.
+ * - GPT Image 1 (medium quality): $0.042 at 1024x1024, $0.063 larger; text
+ *   input $5/M, image input $10/M, image output $40/M.
+ * - The named model rows match any provider, because an OpenAI-compatible
  *   gateway in front of Nano Banana passes Google's model names through and
  *   bills about what Google bills.
  * - Any other model of gemini, openai or an unknown provider: the Flash
  *   price. For openai we know neither the gateway nor its markup, and Flash
- *   is what "Nano Banana" most often means; this is an estimate only, the
- *   actual cost comes from the reported usage.
+ *   is what "Nano Banana" most often means; this is an estimate only.
  */
 static const struct price {
 	const char *provider;
 	const char *model;
 	int max_side;
 	double usd;
+	double in_text, in_image, out_text, out_image;	/* per 1M tokens */
 } prices[] = {
-	{ "local", NULL, 0, 0.0 },
-	{ NULL, "gemini-2.5-flash-image", 0, 0.039 },
-	{ NULL, "gemini-2.5-flash-image-preview", 0, 0.039 },
-	{ NULL, "gemini-3-pro-image-preview", 2048, 0.134 },
-	{ NULL, "gemini-3-pro-image-preview", 0, 0.24 },
-	{ NULL, "gemini-3-pro-image", 2048, 0.134 },
-	{ NULL, "gemini-3-pro-image", 0, 0.24 },
-	{ "gemini", NULL, 0, 0.039 },
-	{ "openai", NULL, 0, 0.039 },
-	{ NULL, NULL, 0, 0.039 },
+	{ "local", NULL, 0, 0.0, 0, 0, 0, 0 },
+	{ NULL, "gemini-2.5-flash-image", 0, 0.039, 0.30, 0.30, 2.50, 30 },
+	{ NULL, "gemini-2.5-flash-image-preview", 0, 0.039, 0.30, 0.30, 2.50, 30 },
+	{ NULL, "gemini-3-pro-image-preview", 2048, 0.134, 2, 2, 12, 120 },
+	{ NULL, "gemini-3-pro-image-preview", 0, 0.24, 2, 2, 12, 120 },
+	{ NULL, "gemini-3-pro-image", 2048, 0.134, 2, 2, 12, 120 },
+	{ NULL, "gemini-3-pro-image", 0, 0.24, 2, 2, 12, 120 },
+	{ NULL, "gpt-image-1", 1024, 0.042, 5, 10, 40, 40 },
+	{ NULL, "gpt-image-1", 0, 0.063, 5, 10, 40, 40 },
+	{ "gemini", NULL, 0, 0.039, -1, -1, -1, -1 },
+	{ "openai", NULL, 0, 0.039, -1, -1, -1, -1 },
+	{ NULL, NULL, 0, 0.039, -1, -1, -1, -1 },
 };
 
 const char *
@@ -210,6 +220,30 @@ cost_estimate(const char *provider, const char *model, int width,
 	}
 	/* Not reached: the last row matches everything. */
 	return prices[sizeof(prices) / sizeof(prices[0]) - 1].usd;
+}
+
+double
+cost_from_usage(const char *provider, const char *model, long in_text,
+    long in_image, long out_text, long out_image)
+{
+	const struct price *p;
+	size_t i;
+
+	/* Token rates do not depend on the size: the first row of the model. */
+	for (i = 0; i < sizeof(prices) / sizeof(prices[0]); i++) {
+		p = &prices[i];
+		if (!price_str_match(p->provider, provider) ||
+		    !price_str_match(p->model, model))
+			continue;
+		if (p->in_text < 0 || p->in_image < 0 || p->out_text < 0 ||
+		    p->out_image < 0)
+			return -1;
+		return ((in_text > 0 ? (double)in_text : 0) * p->in_text +
+		    (in_image > 0 ? (double)in_image : 0) * p->in_image +
+		    (out_text > 0 ? (double)out_text : 0) * p->out_text +
+		    (out_image > 0 ? (double)out_image : 0) * p->out_image) / 1e6;
+	}
+	return -1;
 }
 
 /* ---- image_sniff ------------------------------------------------------- */

@@ -181,7 +181,8 @@ test_cost_estimate_table(void)
 		/* unknown model of a known provider: its default */
 		{ "gemini", "gemini-9-ultra-image", 4096, 4096, 0.039 },
 		{ "gemini", NULL, 1024, 1024, 0.039 },
-		{ "openai", "gpt-image-1", 1024, 1024, 0.039 },
+		{ "openai", "gpt-image-1", 1024, 1024, 0.042 },
+		{ "openai", "gpt-image-1", 1536, 1024, 0.063 },
 		{ "openai", NULL, 1024, 1024, 0.039 },
 		/* a gateway passing Google's model names through */
 		{ "openai", "gemini-3-pro-image-preview", 4096, 4096, 0.24 },
@@ -207,10 +208,11 @@ static void
 test_provider_open_table(void)
 {
 	static const struct { const char *name, *err; } bad[] = {
-		{ "gemini", "IMAGEGEN_PROVIDER: provider 'gemini' is not "
-		    "available in this build" },
-		{ "openai", "IMAGEGEN_PROVIDER: provider 'openai' is not "
-		    "available in this build" },
+		/* the remote providers need a key: the error names it */
+		{ "gemini", "NANO_BANANA_API_KEY is not set (needed by "
+		    "IMAGEGEN_PROVIDER=gemini)" },
+		{ "openai", "NANO_BANANA_API_KEY is not set (needed by "
+		    "IMAGEGEN_PROVIDER=openai)" },
 		{ "nonesuch", "IMAGEGEN_PROVIDER: provider 'nonesuch' is not "
 		    "available in this build" },
 	};

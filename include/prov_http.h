@@ -1,0 +1,160 @@
+/*
+ * prov_http.h - what the remote providers (gemini, openai) share: one
+ * libcurl client, the classification of SPEC §6, artifacts (base64, URL,
+ * raw bytes) and secret redaction. Also the providers' pure reply
+ * parsers, declared here so the unit suites can drive them with canned
+ * replies.
+ */
+#ifndef IG_PROV_HTTP_H
+#define IG_PROV_HTTP_H
+
+#include <stddef.h>
+#include <time.h>
+
+#include "cfg.h"
+#include "provider.h"
+
+#define PROV_HTTP_CONNECT_MS 10000	/* connect timeout cap, one call */
+#define PROV_URL_MAX_REDIRS 3		/* artifact downloads */
+
+/* One client per provider, made in its open() (after fork). */
+struct prov_http {
+	void *curl;			/* CURL *, reused between calls */
+	long timeout_ms;		/* IMAGEGEN_PROVIDER_TIMEOUT_MS */
+	size_t max_bytes;		/* IMAGEGEN_PROVIDER_MAX_BYTES */
+	char *secret;			/* the API key: redacted from messages */
+	char name[16];			/* "gemini", …: prefixes messages */
+};
+
+/* One HTTP answer. body is NUL-terminated (malloc'd, may be NULL when
+ * empty); free with prov_http_reply_free(). */
+struct prov_http_reply {
+	long status;
+	char *body;
+	size_t len;
+	long retry_after_ms;		/* Retry-After; 0 when absent */
+	char content_type[96];
+};
+
+/* 0, or -1 with err naming the variable at fault. secret is copied. */
+int prov_http_open(struct prov_http *h, const struct cfg *c, const char *name,
+    const char *secret, char *err, size_t errlen);
+/* Accepts a zeroed or closed client. */
+void prov_http_close(struct prov_http *h);
+void prov_http_reply_free(struct prov_http_reply *r);
+
+/*
+ * POSTs body (len bytes of JSON) to url with the extra header lines
+ * ("Name: value", NULL-terminated list). The total timeout is the smaller
+ * of the configured one and what is left before deadline_ms (monotonic;
+ * 0: none). PROV_OK when an HTTP answer of any status arrived whole
+ * (within max_bytes) into *rep; otherwise TIMEOUT, TEMPORARY (connection
+ * errors) or PROVIDER_ERROR (an oversized reply), with res->message set.
+ */
+enum prov_err prov_http_post(struct prov_http *h, const char *url,
+    const char *const *headers, const char *body, size_t len,
+    long long deadline_ms, struct prov_http_reply *rep, struct prov_result *res);
+
+/*
+ * Downloads an artifact URL into res->data: http or https only (redirects
+ * too, at most PROV_URL_MAX_REDIRS), at most max_bytes, within the timeout
+ * and deadline; no credentials are sent. The bytes are then checked as by
+ * prov_artifact_bytes(). PROV_OK or a classified failure with message.
+ */
+enum prov_err prov_http_fetch(struct prov_http *h, const char *url,
+    long long deadline_ms, struct prov_result *res);
+
+/* The class of an HTTP status (SPEC §6): 2xx OK, 401/403 AUTH_ERROR, 408
+ * TIMEOUT, 429 RATE_LIMIT, other 4xx INVALID_REQUEST, 5xx TEMPORARY,
+ * anything else PROVIDER_ERROR. Can't fail. */
+enum prov_err prov_http_class(long status);
+
+/*
+ * Artifacts. Each leaves a checked image in res->data/len (malloc'd) and
+ * returns PROV_OK, or PROVIDER_ERROR with res->message: base64 that is
+ * not strict standard base64 or decodes past max bytes (refused before
+ * decoding), bytes that are not a whole PNG, JPEG or WebP.
+ */
+enum prov_err prov_artifact_b64(const char *b64, size_t n, size_t max,
+    struct prov_result *res);
+enum prov_err prov_artifact_bytes(const unsigned char *data, size_t n,
+    size_t max, struct prov_result *res);
+/* 1 when the bytes are a PNG, JPEG or WebP by magic (image_sniff) and
+ * not cut short: PNG ends with IEND, JPEG with EOI, WebP's RIFF size is
+ * the byte count. Can't fail. */
+int prov_image_whole(const unsigned char *d, size_t n);
+
+/* Retry-After (RFC 9110 §10.2.3): delta-seconds or an HTTP-date against
+ * now, in ms; 0 when absent, malformed or in the past. Capped at a day. */
+long prov_retry_after_ms(const char *value, time_t now);
+/* A google.protobuf.Duration in JSON ("13s", "1.5s", "0.250s") in ms,
+ * rounded up; -1 when malformed. Capped at a day. */
+long prov_duration_ms(const char *s);
+
+/* Replaces every occurrence of secret in s (and anything shaped like a
+ * Google or OpenAI API key) with "[redacted]", in place, keeping s within
+ * its size. Accepts a NULL or empty secret. */
+void prov_redact(char *s, size_t size, const char *secret);
+/* Formats into res->message, then makes it one printable line with no
+ * secret in it. */
+void prov_msg(struct prov_result *res, const struct prov_http *h,
+    const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* ---- JSON replies (json-c) --------------------------------------------- */
+
+struct json_object;
+
+/* The JSON value that is exactly body (len bytes), NULL when it is not
+ * one well-formed value. Caller puts it with json_object_put(). */
+struct json_object *prov_json_parse(const char *body, size_t len);
+/* Members of an object, NULL (or -1, 0) when o is not an object or the
+ * member is absent or of another type. prov_json_count: a non-negative
+ * integer up to 1e9; prov_json_strlen: the byte length (strings may hold
+ * NUL bytes). */
+struct json_object *prov_json_get(struct json_object *o, const char *key,
+    int json_type);
+const char *prov_json_str(struct json_object *o, const char *key);
+size_t prov_json_strlen(struct json_object *o, const char *key);
+long prov_json_count(struct json_object *o, const char *key);
+
+/* ---- gemini (gemini.c), pure functions for the unit suite ------------ */
+
+/* The supported ratio ("1:1", "16:9", …) nearest width/height (by the
+ * log of the ratio; on a tie the squarer one). Can't fail. */
+const char *gemini_aspect_ratio(int width, int height);
+/* "1K", "2K" or "4K" for models that take imageConfig.imageSize (the
+ * smallest whose longer side covers the request), NULL for the others. */
+const char *gemini_image_size(const char *model, int width, int height);
+/*
+ * Reads a 200 reply: skips thought parts, takes the first inlineData
+ * image (decoded into res->data, checked), maps promptFeedback.blockReason
+ * and finishReason to CONTENT_POLICY or NO_IMAGE, and usageMetadata to
+ * res->cost_usd / tokens (the estimate for model at width/height when no
+ * usage is reported). max caps the decoded image.
+ */
+enum prov_err gemini_parse_reply(const char *body, size_t len,
+    const char *model, int width, int height, size_t max,
+    struct prov_result *res);
+/* Reads a non-2xx reply {"error":{code,message,status,details}}: the
+ * class (from status and the body), res->message, and
+ * res->retry_after_ms from RetryInfo.retryDelay (else retry_after_ms,
+ * the header's). */
+enum prov_err gemini_parse_error(long status, const char *body, size_t len,
+    long retry_after_ms, struct prov_result *res);
+/* The generateContent request body for req (malloc'd, caller frees):
+ * the prompt, inpaint's source and mask as inline_data, IMAGE modality,
+ * aspect ratio and, where the model takes it, image size. NULL when out
+ * of memory. */
+char *gemini_request_json(const struct prov_request *req, const char *model);
+
+/* ---- openai (openai.c) ------------------------------------------------ */
+
+/* The "size" to ask for: the nearest a known model supports, else the
+ * request's own "WxH". Writes into out. */
+void openai_size(const char *model, int width, int height, char *out,
+    size_t outlen);
+/* Reads an error reply {"error":{message,type,code}}. */
+enum prov_err openai_parse_error(long status, const char *body, size_t len,
+    long retry_after_ms, struct prov_result *res);
+
+#endif

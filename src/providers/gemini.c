@@ -1,0 +1,516 @@
+/*
+ * gemini.c - the real Nano Banana (SPEC §6): Google's generateContent.
+ *
+ *   POST {NANO_BANANA_API_URL}/models/{NANO_BANANA_MODEL}:generateContent
+ *   x-goog-api-key: {NANO_BANANA_API_KEY}
+ *   {"contents":[{"role":"user","parts":[{"text":…},{"inline_data":…}…]}],
+ *    "generationConfig":{"responseModalities":["IMAGE"],
+ *     "imageConfig":{"aspectRatio":"16:9","imageSize":"2K"}}}
+ *
+ * The reply's first candidate part that is not a thought and carries
+ * inlineData is the image; thought parts (Gemini 3 draws interim images
+ * while it thinks) and text parts are skipped. A blocked prompt
+ * (promptFeedback.blockReason) or a safety finishReason is
+ * CONTENT_POLICY, any other reply without an image NO_IMAGE. Errors come
+ * as {"error":{code,message,status,details}}; a google.rpc.RetryInfo
+ * detail's retryDelay is the wait before the next attempt.
+ */
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <json-c/json.h>
+
+#include "base64.h"
+#include "log.h"
+#include "prov_http.h"
+
+#define GEMINI_DEFAULT_URL "https://generativelanguage.googleapis.com/v1beta"
+#define GEMINI_DEFAULT_MODEL "gemini-2.5-flash-image"
+
+struct gemini_state {
+	struct prov_http http;
+	char *url;		/* the whole generateContent URL */
+	char *key_header;	/* "x-goog-api-key: …" (secret) */
+};
+
+/* The aspect ratios the image models accept, squarest first so that a
+ * tie goes to the squarer one. */
+static const struct gemini_ratio {
+	const char *name;
+	int w, h;
+} gemini_ratios[] = {
+	{ "1:1", 1, 1 },
+	{ "5:4", 5, 4 }, { "4:5", 4, 5 },
+	{ "4:3", 4, 3 }, { "3:4", 3, 4 },
+	{ "3:2", 3, 2 }, { "2:3", 2, 3 },
+	{ "16:9", 16, 9 }, { "9:16", 9, 16 },
+	{ "21:9", 21, 9 },
+};
+
+/* Models that take imageConfig.imageSize, by name prefix (Gemini 2.5
+ * Flash Image renders about 1 megapixel and refuses the field). */
+static const char *const gemini_sized_models[] = {
+	"gemini-3-pro-image",
+	"gemini-3.1-flash-image",
+	NULL
+};
+
+/* finishReason values that mean the output was blocked for its content;
+ * any other reason without an image is NO_IMAGE. */
+static const char *const gemini_blocked_reasons[] = {
+	"SAFETY", "RECITATION", "BLOCKLIST", "PROHIBITED_CONTENT", "SPII",
+	"IMAGE_SAFETY", "IMAGE_PROHIBITED_CONTENT", "IMAGE_RECITATION",
+	"MODEL_ARMOR",
+	NULL
+};
+
+const char *
+gemini_aspect_ratio(int width, int height)
+{
+	double want, d, best_d = 0;
+	size_t i, best = 0;
+
+	if (width <= 0 || height <= 0)
+		return gemini_ratios[0].name;
+	want = log((double)width / height);
+	for (i = 0; i < sizeof(gemini_ratios) / sizeof(gemini_ratios[0]); i++) {
+		d = fabs(want - log((double)gemini_ratios[i].w / gemini_ratios[i].h));
+		/* 1e-12: equal distances computed two ways stay a tie. */
+		if (i == 0 || d < best_d - 1e-12) {
+			best = i;
+			best_d = d;
+		}
+	}
+	return gemini_ratios[best].name;
+}
+
+const char *
+gemini_image_size(const char *model, int width, int height)
+{
+	int side = width > height ? width : height;
+	size_t i;
+
+	if (model == NULL)
+		return NULL;
+	for (i = 0; gemini_sized_models[i] != NULL; i++) {
+		if (strncmp(model, gemini_sized_models[i],
+		    strlen(gemini_sized_models[i])) == 0)
+			break;
+	}
+	if (gemini_sized_models[i] == NULL)
+		return NULL;
+	if (side <= 1024)
+		return "1K";
+	if (side <= 2048)
+		return "2K";
+	return "4K";
+}
+
+/* ---- the request ------------------------------------------------------- */
+
+/* Adds {"inline_data":{"mime_type":…,"data":base64}} to parts; -1 when
+ * out of memory. */
+static int
+add_inline(json_object *parts, const unsigned char *data, size_t len,
+    const char *mime)
+{
+	json_object *part, *inl;
+	size_t blen = 0;
+	char *b64;
+
+	b64 = base64_encode(data, len, &blen);
+	if (b64 == NULL)
+		return -1;
+	part = json_object_new_object();
+	inl = json_object_new_object();
+	json_object_object_add(inl, "mime_type", json_object_new_string(
+	    mime != NULL && mime[0] != '\0' ? mime : "image/png"));
+	json_object_object_add(inl, "data", json_object_new_string_len(b64,
+	    (int)blen));
+	json_object_object_add(part, "inline_data", inl);
+	json_object_array_add(parts, part);
+	free(b64);
+	return 0;
+}
+
+char *
+gemini_request_json(const struct prov_request *req, const char *model)
+{
+	json_object *root, *contents, *content, *parts, *part, *gc, *mods, *ic;
+	const char *size;
+	char *out = NULL;
+
+	root = json_object_new_object();
+	contents = json_object_new_array();
+	content = json_object_new_object();
+	parts = json_object_new_array();
+	json_object_object_add(content, "role", json_object_new_string("user"));
+	part = json_object_new_object();
+	json_object_object_add(part, "text", json_object_new_string(
+	    req->prompt != NULL ? req->prompt : ""));
+	json_object_array_add(parts, part);
+	/* The source, then the mask the instruction describes. */
+	if (req->source != NULL && req->source_len > 0 &&
+	    add_inline(parts, req->source, req->source_len, req->source_mime) != 0)
+		goto out;
+	if (req->mask != NULL && req->mask_len > 0 &&
+	    add_inline(parts, req->mask, req->mask_len, req->mask_mime) != 0)
+		goto out;
+	json_object_object_add(content, "parts", parts);
+	parts = NULL;
+	json_object_array_add(contents, content);
+	content = NULL;
+	json_object_object_add(root, "contents", contents);
+	contents = NULL;
+
+	gc = json_object_new_object();
+	mods = json_object_new_array();
+	json_object_array_add(mods, json_object_new_string("IMAGE"));
+	json_object_object_add(gc, "responseModalities", mods);
+	ic = json_object_new_object();
+	json_object_object_add(ic, "aspectRatio", json_object_new_string(
+	    gemini_aspect_ratio(req->width, req->height)));
+	size = gemini_image_size(model, req->width, req->height);
+	if (size != NULL)
+		json_object_object_add(ic, "imageSize", json_object_new_string(size));
+	json_object_object_add(gc, "imageConfig", ic);
+	json_object_object_add(root, "generationConfig", gc);
+	out = strdup(json_object_to_json_string_ext(root,
+	    JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+out:
+	json_object_put(parts);
+	json_object_put(content);
+	json_object_put(contents);
+	json_object_put(root);
+	return out;
+}
+
+/* ---- the reply --------------------------------------------------------- */
+
+static int
+is_blocked_reason(const char *r)
+{
+	size_t i;
+
+	for (i = 0; r != NULL && gemini_blocked_reasons[i] != NULL; i++) {
+		if (strcmp(r, gemini_blocked_reasons[i]) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+/* usageMetadata → tokens and cost; the estimate when none is reported. */
+static void
+gemini_usage(json_object *root, const char *model, int width, int height,
+    struct prov_result *res)
+{
+	json_object *um = prov_json_get(root, "usageMetadata", json_type_object);
+	json_object *det, *d;
+	long prompt, cand, thoughts, image = 0, n;
+	const char *mod;
+	size_t i;
+	int have_details = 0;
+	double cost = -1;
+
+	prompt = prov_json_count(um, "promptTokenCount");
+	cand = prov_json_count(um, "candidatesTokenCount");
+	thoughts = prov_json_count(um, "thoughtsTokenCount");
+	if (um != NULL && cand >= 0) {
+		det = prov_json_get(um, "candidatesTokensDetails", json_type_array);
+		for (i = 0; det != NULL && i < json_object_array_length(det); i++) {
+			d = json_object_array_get_idx(det, i);
+			mod = prov_json_str(d, "modality");
+			n = prov_json_count(d, "tokenCount");
+			have_details = 1;
+			if (mod != NULL && strcmp(mod, "IMAGE") == 0 && n > 0)
+				image += n;
+		}
+		/* Without a breakdown an image model's output is its image. */
+		if (!have_details)
+			image = cand;
+		if (image > cand)
+			image = cand;
+		res->input_tokens = prompt >= 0 ? prompt : 0;
+		res->output_tokens = cand + (thoughts > 0 ? thoughts : 0);
+		cost = cost_from_usage("gemini", model, res->input_tokens, 0,
+		    cand - image + (thoughts > 0 ? thoughts : 0), image);
+	}
+	res->cost_usd = cost >= 0 ? cost : cost_estimate("gemini", model, width,
+	    height);
+}
+
+enum prov_err
+gemini_parse_reply(const char *body, size_t len, const char *model,
+    int width, int height, size_t max, struct prov_result *res)
+{
+	json_object *root, *pf, *cands, *cand, *content, *parts, *part, *inl, *th;
+	const char *block, *reason, *first_reason = NULL, *blocked = NULL;
+	const char *text = NULL, *fmsg = NULL, *mime, *data;
+	enum prov_err e;
+	size_t i, k;
+
+	root = prov_json_parse(body, len);
+	if (root == NULL || !json_object_is_type(root, json_type_object)) {
+		prov_msg(res, NULL, "gemini: the reply is not a JSON object "
+		    "(%zu bytes)", len);
+		e = PROV_PROVIDER_ERROR;
+		goto out;
+	}
+	gemini_usage(root, model, width, height, res);
+	pf = prov_json_get(root, "promptFeedback", json_type_object);
+	block = prov_json_str(pf, "blockReason");
+	if (block != NULL && block[0] != '\0') {
+		fmsg = prov_json_str(pf, "blockReasonMessage");
+		prov_msg(res, NULL, "gemini: the prompt was blocked: %s%s%s", block,
+		    fmsg != NULL ? ": " : "", fmsg != NULL ? fmsg : "");
+		e = PROV_CONTENT_POLICY;
+		goto out;
+	}
+	cands = prov_json_get(root, "candidates", json_type_array);
+	for (i = 0; cands != NULL && i < json_object_array_length(cands); i++) {
+		cand = json_object_array_get_idx(cands, i);
+		reason = prov_json_str(cand, "finishReason");
+		if (first_reason == NULL && reason != NULL) {
+			first_reason = reason;
+			fmsg = prov_json_str(cand, "finishMessage");
+		}
+		if (is_blocked_reason(reason)) {
+			if (blocked == NULL)
+				blocked = reason;
+			continue;
+		}
+		content = prov_json_get(cand, "content", json_type_object);
+		parts = prov_json_get(content, "parts", json_type_array);
+		for (k = 0; parts != NULL && k < json_object_array_length(parts); k++) {
+			part = json_object_array_get_idx(parts, k);
+			th = prov_json_get(part, "thought", json_type_boolean);
+			if (th != NULL && json_object_get_boolean(th))
+				continue;
+			inl = prov_json_get(part, "inlineData", json_type_object);
+			if (inl == NULL)
+				inl = prov_json_get(part, "inline_data", json_type_object);
+			if (inl == NULL) {
+				if (text == NULL)
+					text = prov_json_str(part, "text");
+				continue;
+			}
+			mime = prov_json_str(inl, "mimeType");
+			if (mime == NULL)
+				mime = prov_json_str(inl, "mime_type");
+			/* Inline data that says it is not an image is not ours. */
+			if (mime != NULL && strncmp(mime, "image/", 6) != 0)
+				continue;
+			data = prov_json_str(inl, "data");
+			e = prov_artifact_b64(data, prov_json_strlen(inl, "data"), max, res);
+			if (e != PROV_OK) {
+				char why[sizeof(res->message)];
+
+				memcpy(why, res->message, sizeof(why));
+				prov_msg(res, NULL, "gemini: %.480s", why);
+			}
+			goto out;
+		}
+	}
+	if (blocked != NULL) {
+		prov_msg(res, NULL, "gemini: the image was blocked: %s%s%s", blocked,
+		    fmsg != NULL ? ": " : "", fmsg != NULL ? fmsg : "");
+		e = PROV_CONTENT_POLICY;
+		goto out;
+	}
+	if (cands == NULL || json_object_array_length(cands) == 0)
+		prov_msg(res, NULL, "gemini: the reply has no candidates");
+	else
+		prov_msg(res, NULL, "gemini: no image in the reply (finishReason %s)"
+		    "%s%.200s%s%.200s", first_reason != NULL ? first_reason : "none",
+		    fmsg != NULL ? ": " : "", fmsg != NULL ? fmsg : "",
+		    text != NULL ? "; the model said: " : "", text != NULL ? text : "");
+	e = PROV_NO_IMAGE;
+out:
+	json_object_put(root);
+	return e;
+}
+
+enum prov_err
+gemini_parse_error(long status, const char *body, size_t len,
+    long retry_after_ms, struct prov_result *res)
+{
+	json_object *root, *err, *details, *d;
+	const char *msg = NULL, *st = NULL, *type, *reason;
+	enum prov_err e = prov_http_class(status);
+	long delay = -1, v;
+	size_t i, n;
+	char snippet[201];
+
+	if (e == PROV_OK)
+		e = PROV_PROVIDER_ERROR;	/* not an error reply: a caller bug */
+	root = prov_json_parse(body, len);
+	err = prov_json_get(root, "error", json_type_object);
+	if (err != NULL) {
+		msg = prov_json_str(err, "message");
+		st = prov_json_str(err, "status");
+		details = prov_json_get(err, "details", json_type_array);
+		for (i = 0; details != NULL && i < json_object_array_length(details);
+		    i++) {
+			d = json_object_array_get_idx(details, i);
+			type = prov_json_str(d, "@type");
+			if (type == NULL)
+				continue;
+			n = strlen(type);
+			if (n >= 20 && strcmp(type + n - 20, "google.rpc.RetryInfo") == 0) {
+				v = prov_duration_ms(prov_json_str(d, "retryDelay"));
+				if (v >= 0)
+					delay = v;
+			} else if (n >= 20 &&
+			    strcmp(type + n - 20, "google.rpc.ErrorInfo") == 0) {
+				reason = prov_json_str(d, "reason");
+				/* A bad key is a 400 INVALID_ARGUMENT on this API. */
+				if (reason != NULL && strncmp(reason, "API_KEY_", 8) == 0)
+					e = PROV_AUTH_ERROR;
+			}
+		}
+		if (st != NULL && (strcmp(st, "UNAUTHENTICATED") == 0 ||
+		    strcmp(st, "PERMISSION_DENIED") == 0))
+			e = PROV_AUTH_ERROR;
+	}
+	if (msg != NULL || st != NULL) {
+		prov_msg(res, NULL, "gemini: HTTP %ld %s: %s", status,
+		    st != NULL ? st : "", msg != NULL ? msg : "(no message)");
+	} else {
+		n = body != NULL ? (len < 200 ? len : 200) : 0;
+		memcpy(snippet, body != NULL ? body : "", n);
+		snippet[n] = '\0';
+		prov_msg(res, NULL, "gemini: HTTP %ld%s%s", status,
+		    n != 0 ? ": " : "", snippet);
+	}
+	if (prov_err_retryable(e))
+		res->retry_after_ms = delay >= 0 ? delay : retry_after_ms;
+	json_object_put(root);
+	return e;
+}
+
+/* ---- the provider ------------------------------------------------------ */
+
+/* 1 when a model name is safe in the URL path: [A-Za-z0-9._-], 1-63. */
+static int
+model_ok(const char *m)
+{
+	size_t i;
+
+	for (i = 0; m[i] != '\0'; i++) {
+		if (!((m[i] >= 'a' && m[i] <= 'z') || (m[i] >= 'A' && m[i] <= 'Z') ||
+		    (m[i] >= '0' && m[i] <= '9') || m[i] == '.' || m[i] == '-' ||
+		    m[i] == '_'))
+			return 0;
+	}
+	return i > 0 && i < 64;
+}
+
+static void
+gemini_close(struct provider *p)
+{
+	struct gemini_state *st = p->state;
+
+	if (st == NULL)
+		return;
+	prov_http_close(&st->http);
+	free(st->url);
+	if (st->key_header != NULL) {
+		memset(st->key_header, 0, strlen(st->key_header));
+		free(st->key_header);
+	}
+	free(st);
+	p->state = NULL;
+}
+
+static int
+gemini_open(struct provider *p, const struct cfg *c, char *err, size_t errlen)
+{
+	struct gemini_state *st = NULL;
+	const char *model = c->model != NULL ? c->model : GEMINI_DEFAULT_MODEL;
+	const char *base = c->api_url != NULL ? c->api_url : GEMINI_DEFAULT_URL;
+	size_t n;
+
+	/* "models/x" as Google names models in its listings works too. */
+	if (strncmp(model, "models/", 7) == 0)
+		model += 7;
+	if (c->api_key == NULL || c->api_key[0] == '\0') {
+		snprintf(err, errlen, "NANO_BANANA_API_KEY is not set (needed by "
+		    "IMAGEGEN_PROVIDER=gemini)");
+		return -1;
+	}
+	if (!model_ok(model)) {
+		snprintf(err, errlen, "NANO_BANANA_MODEL: expected 1-63 of "
+		    "[A-Za-z0-9._-], got '%.64s'", model);
+		return -1;
+	}
+	st = calloc(1, sizeof(*st));
+	if (st == NULL)
+		goto oom;
+	p->state = st;
+	if (prov_http_open(&st->http, c, "gemini", c->api_key, err, errlen) != 0)
+		goto fail;
+	n = strlen(base) + strlen(model) + 32;
+	st->url = malloc(n);
+	if (st->url == NULL)
+		goto oom;
+	snprintf(st->url, n, "%s/models/%s:generateContent", base, model);
+	n = strlen(c->api_key) + 32;
+	st->key_header = malloc(n);
+	if (st->key_header == NULL)
+		goto oom;
+	snprintf(st->key_header, n, "x-goog-api-key: %s", c->api_key);
+	snprintf(p->model, sizeof(p->model), "%s", model);
+	return 0;
+oom:
+	snprintf(err, errlen, "IMAGEGEN_PROVIDER: out of memory");
+fail:
+	gemini_close(p);
+	return -1;
+}
+
+static enum prov_err
+gemini_generate(struct provider *p, const struct prov_request *req,
+    struct prov_result *res)
+{
+	struct gemini_state *st = p->state;
+	struct prov_http_reply rep;
+	const char *headers[3];
+	enum prov_err e;
+	char *body;
+
+	memset(&rep, 0, sizeof(rep));
+	body = gemini_request_json(req, p->model);
+	if (body == NULL) {
+		prov_msg(res, NULL, "gemini: out of memory building the request");
+		return PROV_PROVIDER_ERROR;
+	}
+	headers[0] = "Content-Type: application/json";
+	headers[1] = st->key_header;
+	headers[2] = NULL;
+	e = prov_http_post(&st->http, st->url, headers, body, strlen(body),
+	    req->deadline_ms, &rep, res);
+	free(body);
+	if (e != PROV_OK)
+		goto out;
+	if (rep.status < 200 || rep.status >= 300)
+		e = gemini_parse_error(rep.status, rep.body, rep.len,
+		    rep.retry_after_ms, res);
+	else
+		e = gemini_parse_reply(rep.body, rep.len, p->model, req->width,
+		    req->height, st->http.max_bytes, res);
+out:
+	/* Whatever the API echoed, the key does not leave this function. */
+	prov_redact(res->message, sizeof(res->message), st->http.secret);
+	prov_http_reply_free(&rep);
+	return e;
+}
+
+const struct provider_ops provider_gemini = {
+	.name = "gemini",
+	.open = gemini_open,
+	.close = gemini_close,
+	.generate = gemini_generate,
+};

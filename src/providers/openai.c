@@ -1,0 +1,341 @@
+/*
+ * openai.c - OpenAI-compatible image generation (SPEC §6), which OpenAI
+ * and many Nano Banana gateways speak:
+ *
+ *   POST {NANO_BANANA_API_URL}/v1/images/generations
+ *   Authorization: Bearer {NANO_BANANA_API_KEY}
+ *   {"model":…,"prompt":…,"n":1,"size":"1024x1024","response_format":"b64_json"}
+ *
+ * The reply's data[0] carries b64_json or a url to download; usage (the
+ * GPT image models, and gateways that pass Gemini's usage through) gives
+ * the actual cost, else the estimate stands. A base URL that already ends
+ * in /v1 is not given a second one.
+ */
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <json-c/json.h>
+
+#include "log.h"
+#include "prov_http.h"
+
+#define OPENAI_DEFAULT_URL "https://api.openai.com"
+
+struct openai_state {
+	struct prov_http http;
+	char *url;		/* the whole images/generations URL */
+	char *auth_header;	/* "Authorization: Bearer …" (secret) */
+};
+
+/* Sizes the OpenAI models accept, by model name prefix; a model not
+ * listed (a gateway's) gets the requested size as it is. */
+static const struct openai_sizes {
+	const char *prefix;
+	const char *sizes[4];
+	int by_area;		/* 1: smallest that covers; 0: nearest shape */
+} openai_sizes_table[] = {
+	{ "gpt-image-", { "1024x1024", "1536x1024", "1024x1536", NULL }, 0 },
+	{ "dall-e-3", { "1024x1024", "1792x1024", "1024x1792", NULL }, 0 },
+	{ "dall-e-2", { "256x256", "512x512", "1024x1024", NULL }, 1 },
+};
+
+void
+openai_size(const char *model, int width, int height, char *out,
+    size_t outlen)
+{
+	const struct openai_sizes *t = NULL;
+	double want, d, best_d = 0;
+	int w, h, side = width > height ? width : height;
+	size_t i;
+	const char *best = NULL;
+
+	for (i = 0; model != NULL &&
+	    i < sizeof(openai_sizes_table) / sizeof(openai_sizes_table[0]); i++) {
+		if (strncmp(model, openai_sizes_table[i].prefix,
+		    strlen(openai_sizes_table[i].prefix)) == 0) {
+			t = &openai_sizes_table[i];
+			break;
+		}
+	}
+	if (t == NULL || width <= 0 || height <= 0) {
+		snprintf(out, outlen, "%dx%d", width, height);
+		return;
+	}
+	want = log((double)width / height);
+	for (i = 0; t->sizes[i] != NULL; i++) {
+		if (sscanf(t->sizes[i], "%dx%d", &w, &h) != 2)
+			continue;
+		if (t->by_area) {
+			best = t->sizes[i];
+			if (w >= side)
+				break;
+			continue;
+		}
+		d = fabs(want - log((double)w / h));
+		if (best == NULL || d < best_d - 1e-12) {
+			best = t->sizes[i];
+			best_d = d;
+		}
+	}
+	snprintf(out, outlen, "%s", best != NULL ? best : t->sizes[0]);
+}
+
+/* ---- errors ------------------------------------------------------------ */
+
+/* 1 when an error code or type says the prompt or image was refused for
+ * its content. */
+static int
+policy_refusal(const char *s)
+{
+	return s != NULL && (strstr(s, "content_policy") != NULL ||
+	    strstr(s, "moderation") != NULL || strstr(s, "safety") != NULL);
+}
+
+enum prov_err
+openai_parse_error(long status, const char *body, size_t len,
+    long retry_after_ms, struct prov_result *res)
+{
+	json_object *root, *err;
+	const char *msg = NULL, *type = NULL, *code = NULL;
+	enum prov_err e = prov_http_class(status);
+	char snippet[201];
+	size_t n;
+
+	if (e == PROV_OK)
+		e = PROV_PROVIDER_ERROR;	/* a 2xx carrying an error object */
+	root = prov_json_parse(body, len);
+	err = prov_json_get(root, "error", json_type_object);
+	if (err != NULL) {
+		msg = prov_json_str(err, "message");
+		type = prov_json_str(err, "type");
+		code = prov_json_str(err, "code");
+		if (e != PROV_RATE_LIMIT && e != PROV_TEMPORARY &&
+		    (policy_refusal(code) || policy_refusal(type)))
+			e = PROV_CONTENT_POLICY;
+		if (code != NULL && strcmp(code, "invalid_api_key") == 0)
+			e = PROV_AUTH_ERROR;
+	}
+	if (msg != NULL || code != NULL || type != NULL) {
+		prov_msg(res, NULL, "openai: HTTP %ld %s: %s", status,
+		    code != NULL ? code : type != NULL ? type : "",
+		    msg != NULL ? msg : "(no message)");
+	} else {
+		n = body != NULL ? (len < 200 ? len : 200) : 0;
+		memcpy(snippet, body != NULL ? body : "", n);
+		snippet[n] = '\0';
+		prov_msg(res, NULL, "openai: HTTP %ld%s%s", status,
+		    n != 0 ? ": " : "", snippet);
+	}
+	if (prov_err_retryable(e))
+		res->retry_after_ms = retry_after_ms;
+	json_object_put(root);
+	return e;
+}
+
+/* ---- the provider ------------------------------------------------------ */
+
+static char *
+openai_request_json(const struct prov_request *req, const char *model)
+{
+	json_object *root = json_object_new_object();
+	char size[32];
+	char *out;
+
+	openai_size(model, req->width, req->height, size, sizeof(size));
+	json_object_object_add(root, "model", json_object_new_string(model));
+	json_object_object_add(root, "prompt", json_object_new_string(
+	    req->prompt != NULL ? req->prompt : ""));
+	json_object_object_add(root, "n", json_object_new_int(1));
+	json_object_object_add(root, "size", json_object_new_string(size));
+	/* The GPT image models always answer in base64 and refuse the field. */
+	if (strncmp(model, "gpt-image-", 10) != 0)
+		json_object_object_add(root, "response_format",
+		    json_object_new_string("b64_json"));
+	out = strdup(json_object_to_json_string_ext(root,
+	    JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+	json_object_put(root);
+	return out;
+}
+
+/* A 2xx reply: data[0].b64_json or data[0].url, then usage → cost. */
+static enum prov_err
+openai_reply(struct openai_state *st, const char *model,
+    const struct prov_request *req, const struct prov_http_reply *rep,
+    struct prov_result *res)
+{
+	json_object *root, *data, *item, *usage, *det;
+	const char *b64, *url;
+	long in, out, in_text, in_image;
+	enum prov_err e;
+	double cost = -1;
+	char why[sizeof(res->message)];
+
+	root = prov_json_parse(rep->body, rep->len);
+	if (root == NULL || !json_object_is_type(root, json_type_object)) {
+		prov_msg(res, NULL, "openai: the reply is not a JSON object "
+		    "(%zu bytes)", rep->len);
+		e = PROV_PROVIDER_ERROR;
+		goto out;
+	}
+	data = prov_json_get(root, "data", json_type_array);
+	if (data == NULL && prov_json_get(root, "error", json_type_object) != NULL) {
+		e = openai_parse_error(rep->status, rep->body, rep->len, 0, res);
+		goto out;
+	}
+	item = data != NULL && json_object_array_length(data) > 0 ?
+	    json_object_array_get_idx(data, 0) : NULL;
+	b64 = prov_json_str(item, "b64_json");
+	url = prov_json_str(item, "url");
+	if (b64 != NULL) {
+		e = prov_artifact_b64(b64, prov_json_strlen(item, "b64_json"),
+		    st->http.max_bytes, res);
+	} else if (url != NULL) {
+		e = prov_http_fetch(&st->http, url, req->deadline_ms, res);
+	} else {
+		prov_msg(res, NULL, "openai: no image in the reply");
+		e = PROV_NO_IMAGE;
+		goto out;
+	}
+	if (e != PROV_OK) {
+		memcpy(why, res->message, sizeof(why));
+		prov_msg(res, NULL, "%s%.480s", strncmp(why, "openai:", 7) == 0 ?
+		    "" : "openai: ", why);
+		goto out;
+	}
+	usage = prov_json_get(root, "usage", json_type_object);
+	in = prov_json_count(usage, "input_tokens");
+	out = prov_json_count(usage, "output_tokens");
+	if (usage != NULL && out >= 0) {
+		det = prov_json_get(usage, "input_tokens_details", json_type_object);
+		in_text = prov_json_count(det, "text_tokens");
+		in_image = prov_json_count(det, "image_tokens");
+		if (in_text < 0 && in_image < 0) {
+			in_text = in >= 0 ? in : 0;
+			in_image = 0;
+		}
+		if (in_text < 0)
+			in_text = 0;
+		if (in_image < 0)
+			in_image = 0;
+		res->input_tokens = in >= 0 ? in : in_text + in_image;
+		res->output_tokens = out;
+		cost = cost_from_usage("openai", model, in_text, in_image, 0, out);
+	}
+	res->cost_usd = cost >= 0 ? cost : cost_estimate("openai", model,
+	    req->width, req->height);
+out:
+	json_object_put(root);
+	return e;
+}
+
+static void
+openai_close(struct provider *p)
+{
+	struct openai_state *st = p->state;
+
+	if (st == NULL)
+		return;
+	prov_http_close(&st->http);
+	free(st->url);
+	if (st->auth_header != NULL) {
+		memset(st->auth_header, 0, strlen(st->auth_header));
+		free(st->auth_header);
+	}
+	free(st);
+	p->state = NULL;
+}
+
+static int
+openai_open(struct provider *p, const struct cfg *c, char *err, size_t errlen)
+{
+	struct openai_state *st;
+	const char *base = c->api_url != NULL ? c->api_url : OPENAI_DEFAULT_URL;
+	const char *model = c->model != NULL ? c->model : "gpt-image-1";
+	size_t n, bl = strlen(base);
+	int has_v1 = bl >= 3 && strcmp(base + bl - 3, "/v1") == 0;
+
+	if (c->api_key == NULL || c->api_key[0] == '\0') {
+		snprintf(err, errlen, "NANO_BANANA_API_KEY is not set (needed by "
+		    "IMAGEGEN_PROVIDER=openai)");
+		return -1;
+	}
+	if (model[0] == '\0' || strlen(model) >= sizeof(p->model)) {
+		snprintf(err, errlen, "NANO_BANANA_MODEL: expected 1-63 "
+		    "characters, got '%.64s'", model);
+		return -1;
+	}
+	st = calloc(1, sizeof(*st));
+	if (st == NULL)
+		goto oom;
+	p->state = st;
+	if (prov_http_open(&st->http, c, "openai", c->api_key, err, errlen) != 0)
+		goto fail;
+	n = bl + 32;
+	st->url = malloc(n);
+	if (st->url == NULL)
+		goto oom;
+	snprintf(st->url, n, "%s%s/images/generations", base, has_v1 ? "" : "/v1");
+	n = strlen(c->api_key) + 32;
+	st->auth_header = malloc(n);
+	if (st->auth_header == NULL)
+		goto oom;
+	snprintf(st->auth_header, n, "Authorization: Bearer %s", c->api_key);
+	snprintf(p->model, sizeof(p->model), "%s", model);
+	return 0;
+oom:
+	snprintf(err, errlen, "IMAGEGEN_PROVIDER: out of memory");
+fail:
+	openai_close(p);
+	return -1;
+}
+
+static enum prov_err
+openai_generate(struct provider *p, const struct prov_request *req,
+    struct prov_result *res)
+{
+	struct openai_state *st = p->state;
+	struct prov_http_reply rep;
+	const char *headers[3];
+	enum prov_err e;
+	char *body = NULL;
+
+	memset(&rep, 0, sizeof(rep));
+	if (req->source != NULL) {
+		/* Edits are multipart /v1/images/edits: not spoken here. */
+		prov_msg(res, NULL, "openai: inpaint is not supported by the openai "
+		    "provider (use gemini)");
+		return PROV_INVALID_REQUEST;
+	}
+	body = openai_request_json(req, p->model);
+	if (body == NULL) {
+		prov_msg(res, NULL, "openai: out of memory building the request");
+		return PROV_PROVIDER_ERROR;
+	}
+	headers[0] = "Content-Type: application/json";
+	headers[1] = st->auth_header;
+	headers[2] = NULL;
+	e = prov_http_post(&st->http, st->url, headers, body, strlen(body),
+	    req->deadline_ms, &rep, res);
+	free(body);
+	if (e != PROV_OK)
+		goto out;
+	if (rep.status < 200 || rep.status >= 300)
+		e = openai_parse_error(rep.status, rep.body, rep.len,
+		    rep.retry_after_ms, res);
+	else
+		e = openai_reply(st, p->model, req, &rep, res);
+out:
+	prov_redact(res->message, sizeof(res->message), st->http.secret);
+	prov_http_reply_free(&rep);
+	return e;
+}
+
+const struct provider_ops provider_openai = {
+	.name = "openai",
+	.open = openai_open,
+	.close = openai_close,
+	.generate = openai_generate,
+};
