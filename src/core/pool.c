@@ -20,6 +20,7 @@
 #include "app.h"
 #include "arena.h"
 #include "auth.h"
+#include "clock.h"
 #include "db.h"
 #include "exec.h"
 #include "http.h"
@@ -53,15 +54,6 @@ on_signal(int signo)
 		/* The pipe is full: a wake-up is already pending. */
 	}
 	errno = saved;
-}
-
-static long long
-mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static int
@@ -273,7 +265,7 @@ serve_one(FCGX_Request *f, struct arena *a, const struct cfg *c, char spawn[37])
 {
 	struct http_req r;
 	enum ig_err e;
-	long long t0 = mono_ms();
+	long long t0 = clock_mono_ms();
 
 	e = http_req_read(&r, f, a, c);
 	log_set_request_id(r.request_id);
@@ -282,7 +274,7 @@ serve_one(FCGX_Request *f, struct arena *a, const struct cfg *c, char spawn[37])
 	else
 		app_handle(&r);
 	log_debug("%s %.200s %d %lldms", r.method, r.path, r.status,
-	    mono_ms() - t0);
+	    clock_mono_ms() - t0);
 	memcpy(spawn, r.spawn_job, 37);
 	log_set_request_id(NULL);
 }
@@ -502,7 +494,7 @@ note_abnormal_exit(struct master *m, long long now)
 static void
 reap(struct master *m)
 {
-	long long now = mono_ms();
+	long long now = clock_mono_ms();
 	pid_t pid;
 	int st, i;
 
@@ -629,11 +621,11 @@ pool_run_master(const struct pool_opts *o, struct cfg *c)
 	/* Executors are double-forked away from the responders; as subreaper
 	 * the master inherits and reaps them, so none is left a zombie. */
 	prctl(PR_SET_CHILD_SUBREAPER, 1);
-	m.next_sweep = mono_ms() + 1000;
+	m.next_sweep = clock_mono_ms() + 1000;
 	log_info("master %d: %d workers, max-requests %ld", (int)m.self,
 	    o->workers, o->max_requests);
 	for (;;) {
-		now = mono_ms();
+		now = clock_mono_ms();
 		if (got_chld) {
 			got_chld = 0;
 			reap(&m);
@@ -673,7 +665,7 @@ pool_run_master(const struct pool_opts *o, struct cfg *c)
 		}
 		pfd.fd = self_pipe[0];
 		pfd.events = POLLIN;
-		n = poll(&pfd, 1, next_timeout(&m, mono_ms()));
+		n = poll(&pfd, 1, next_timeout(&m, clock_mono_ms()));
 		if (n > 0)
 			self_pipe_drain();
 	}

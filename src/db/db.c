@@ -4,6 +4,7 @@
 #include <time.h>
 
 #include "db.h"
+#include "clock.h"
 #include "log.h"
 
 #define DB_RETRY_MS 500
@@ -12,15 +13,6 @@ static const struct cfg *db_cfg;
 static const char *db_appname = "imagegen";
 static PGconn *db_conn;
 static long long db_last_fail_ms = -1;
-
-static long long
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* libpq's messages end in newlines and may span lines: keep the first. */
 static void
@@ -103,14 +95,14 @@ db_get(enum ig_err *e)
 		return db_conn;
 	}
 	db_close();
-	now = now_ms();
+	now = clock_mono_ms();
 	if (db_last_fail_ms >= 0 && now - db_last_fail_ms < DB_RETRY_MS) {
 		*e = IG_EUNAVAILABLE;
 		return NULL;
 	}
 	db_conn = db_connect(db_cfg, db_appname, err, sizeof(err));
 	if (db_conn == NULL) {
-		db_last_fail_ms = now_ms();
+		db_last_fail_ms = clock_mono_ms();
 		log_warn("database unavailable: %s", err);
 		*e = IG_EUNAVAILABLE;
 		return NULL;

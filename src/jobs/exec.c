@@ -13,6 +13,7 @@
 #include <openssl/rand.h>
 
 #include "db.h"
+#include "clock.h"
 #include "exec.h"
 #include "log.h"
 #include "prompt.h"
@@ -44,24 +45,6 @@ struct job {
 	/* inpaint: public URLs of our own bucket */
 	char *source_url, *mask_url;
 };
-
-static long long
-mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void
-sleep_ms(long long ms)
-{
-	struct timespec ts = { (time_t)(ms / 1000), (long)(ms % 1000) * 1000000L };
-
-	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-		;
-}
 
 /* ---- spawning --------------------------------------------------------- */
 
@@ -400,14 +383,14 @@ generate(struct provider *pv, const struct prov_request *req,
 			if (RAND_bytes(&rnd, 1) == 1)
 				wait += wait * rnd / 512;
 		}
-		if (req->deadline_ms != 0 && mono_ms() + wait >= req->deadline_ms) {
+		if (req->deadline_ms != 0 && clock_mono_ms() + wait >= req->deadline_ms) {
 			log_info("job %s: %s, no retry: a %lld ms wait passes the deadline",
 			    j->id, prov_err_code(e), wait);
 			return e;
 		}
 		log_info("job %s: %s, retry %d in %lld ms", j->id, prov_err_code(e),
 		    attempt, wait);
-		sleep_ms(wait);
+		clock_sleep_ms(wait);
 		backoff = backoff * 2 > GEN_BACKOFF_MAX_MS ? GEN_BACKOFF_MAX_MS :
 		    backoff * 2;
 	}
@@ -457,7 +440,7 @@ run_one(PGconn *c, const struct cfg *cf, struct provider *pv,
 	req.prompt = final_prompt;
 	req.width = j->width;
 	req.height = j->height;
-	req.deadline_ms = mono_ms() + cf->job_timeout * 1000;
+	req.deadline_ms = clock_mono_ms() + cf->job_timeout * 1000;
 	if (strcmp(j->job_type, "inpaint") == 0 && j->source_url != NULL) {
 		code = load_input(sg, cf, "sourceImageUrl", j->source_url, &source,
 		    &req.source_len, &req.source_mime, msg, sizeof(msg));
@@ -495,7 +478,7 @@ run_one(PGconn *c, const struct cfg *cf, struct provider *pv,
 		se = storage_put(sg, path, res.data, res.len, res.mime, msg, sizeof(msg));
 		if (se != STOR_TEMPORARY || try == 3)
 			break;
-		sleep_ms(250LL << try);
+		clock_sleep_ms(250LL << try);
 	}
 	if (se != STOR_OK) {
 		s = fail_job(c, j, "uploading", "uploading", "STORAGE_ERROR", msg);
@@ -521,7 +504,7 @@ run_one(PGconn *c, const struct cfg *cf, struct provider *pv,
 			break;
 		if (PQstatus(c) != CONNECTION_OK)
 			break;
-		sleep_ms(200);
+		clock_sleep_ms(200);
 	}
 	if (r != NULL && atoi(PQcmdTuples(r)) == 1) {
 		PQclear(r);

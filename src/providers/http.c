@@ -19,6 +19,7 @@
 #include "base64.h"
 #include "log.h"
 #include "prov_http.h"
+#include "clock.h"
 
 #define PROV_MAX_DELAY_MS (86400L * 1000)	/* any longer hint is a day */
 #define PROV_REDACTED "[redacted]"
@@ -36,15 +37,6 @@ struct http_hdrs {
 	char content_type[96];
 	time_t now;
 };
-
-static long long
-http_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 int
 prov_http_open(struct prov_http *h, const struct cfg *c, const char *name,
@@ -481,7 +473,7 @@ http_perform(struct prov_http *h, const char *what, long long deadline_ms,
 	CURLcode cc;
 
 	if (deadline_ms != 0) {
-		left = deadline_ms - http_now_ms();
+		left = deadline_ms - clock_mono_ms();
 		if (left <= 0) {
 			prov_msg(res, h, "%s: the job's deadline passed before %s",
 			    h->name, what);

@@ -21,6 +21,7 @@
 #include <png.h>
 
 #include "log.h"
+#include "clock.h"
 #include "provider.h"
 
 #define LOCAL_MODEL "local-renderer-1"
@@ -46,15 +47,6 @@ struct local_membuf {
 	unsigned char *data;
 	size_t len, cap;
 };
-
-static long long
-local_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* Sleeps until CLOCK_MONOTONIC reaches at_ms, resuming after signals. */
 static void
@@ -339,7 +331,7 @@ local_generate(struct provider *p, const struct prov_request *req,
 	struct local_scene sc;
 	const char *code = NULL;
 	size_t codelen = 0;
-	long long start = local_now_ms();
+	long long start = clock_mono_ms();
 	enum prov_err e;
 
 	if (req->deadline_ms != 0 && start >= req->deadline_ms) {
@@ -394,7 +386,7 @@ local_generate(struct provider *p, const struct prov_request *req,
 		e = PROV_PROVIDER_ERROR;
 		goto out;
 	}
-	if (req->deadline_ms != 0 && local_now_ms() > req->deadline_ms) {
+	if (req->deadline_ms != 0 && clock_mono_ms() > req->deadline_ms) {
 		snprintf(res->message, sizeof(res->message),
 		    "local provider: rendering passed the deadline");
 		e = PROV_TIMEOUT;
