@@ -19,8 +19,9 @@ int exec_spawn(const struct cfg *c, const char *job_id);
 /*
  * The executor: claims job_id (or the oldest queued job), runs it through
  * generating, uploading and completed, then keeps taking queued jobs
- * until there are none. slot_fd is the flock'd slot it holds (kept until
- * exit). Returns the process exit status.
+ * until there are none. slot_fd is the flock'd slot it holds; it is given
+ * back before a last look for queued work, and taken again when there is
+ * some. Returns the process exit status.
  */
 int exec_run(const struct cfg *c, const char *job_id, int slot_fd);
 

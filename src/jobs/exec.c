@@ -535,6 +535,21 @@ out:
 	return s;
 }
 
+/* Jobs waiting now; -1 on error. */
+static int
+queued_count(PGconn *c)
+{
+	PGresult *r = exec_q(c, "SELECT count(*) FROM public.image_generation_jobs"
+	    " WHERE status = 'queued'", 0, NULL);
+	int n;
+
+	if (r == NULL)
+		return -1;
+	n = atoi(PQgetvalue(r, 0, 0));
+	PQclear(r);
+	return n;
+}
+
 int
 exec_run(const struct cfg *c, const char *job_id, int slot_fd)
 {
@@ -546,7 +561,6 @@ exec_run(const struct cfg *c, const char *job_id, int slot_fd)
 	char err[512];
 	int rc = 1, got, opened_p = 0, opened_s = 0, done = 0;
 
-	(void)slot_fd;	/* held, not used: the lock ends with the process */
 	conn = db_connect(c, "imagegen-executor", err, sizeof(err));
 	if (conn == NULL) {
 		log_warn("executor cannot connect, job stays queued: %s", err);
@@ -575,8 +589,21 @@ exec_run(const struct cfg *c, const char *job_id, int slot_fd)
 			job_id = NULL;	/* taken by another executor: take the next */
 			continue;
 		}
-		if (got == 0)
-			break;
+		if (got == 0) {
+			/* Give the slot back before the last look: a responder that
+			 * found every slot taken while we held ours committed its job
+			 * before it tried, so it is queued by now and we see it. */
+			if (slot_fd >= 0) {
+				close(slot_fd);
+				slot_fd = -1;
+			}
+			if (queued_count(conn) <= 0)
+				break;
+			slot_fd = slot_acquire(c);
+			if (slot_fd < 0)
+				break;	/* another executor has it */
+			continue;
+		}
 		job_id = NULL;
 		if (run_one(conn, c, &pv, &sg, &j) == STEP_DB) {
 			job_free(&j);
@@ -591,6 +618,8 @@ exec_run(const struct cfg *c, const char *job_id, int slot_fd)
 	log_debug("executor done after %d jobs", done);
 	rc = 0;
 out:
+	if (slot_fd >= 0)
+		close(slot_fd);
 	if (opened_s)
 		storage_close(&sg);
 	if (opened_p)
