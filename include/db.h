@@ -44,6 +44,16 @@ void db_rollback(PGconn *conn);
  * or IG_EINTERNAL, logging it. */
 enum ig_err db_error(PGconn *conn, PGresult *res, const char *what);
 
+/*
+ * Runs a parameterised statement, prepared once per connection: sql must
+ * be a string constant (its address names the statement), the result as
+ * PQexecParams would give it. Planning a statement under row-level
+ * security costs more than running it; prepared, it is planned once.
+ * Caller PQclear()s.
+ */
+PGresult *db_exec(PGconn *conn, const char *sql, int n,
+    const char *const *params);
+
 /* In a forked child: forgets the parent's connection without touching
  * its socket (PQfinish would say goodbye on the parent's behalf). */
 void db_forget(void);

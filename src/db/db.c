@@ -9,7 +9,13 @@
 
 #define DB_RETRY_MS 500
 
+#define DB_PREPARED_MAX 64
+
 static const struct cfg *db_cfg;
+/* Statements prepared on this process's current connection, by the
+ * address of their SQL text; forgotten whenever a connection is made. */
+static const char *db_prepared[DB_PREPARED_MAX];
+static int db_nprepared;
 static const char *db_appname = "imagegen";
 static PGconn *db_conn;
 static long long db_last_fail_ms = -1;
@@ -49,6 +55,7 @@ db_connect(const struct cfg *c, const char *appname, char *err, size_t errlen)
 	vals[5] = "5";
 	vals[6] = "3";
 	vals[7] = NULL;
+	db_nprepared = 0;	/* a new session has no prepared statements */
 	conn = PQconnectdbParams(keys, vals, 1);
 	if (conn == NULL) {
 		snprintf(err, errlen, "out of memory");
@@ -194,9 +201,8 @@ begin_as(PGconn *conn, const char *role, const char *claims)
 		return e;
 	/* set_config(..., true) is SET LOCAL: gone at COMMIT or ROLLBACK,
 	 * so nothing of one request's identity survives into the next. */
-	res = PQexecParams(conn, "SELECT set_config('role', $1, true), "
-	    "set_config('request.jwt.claims', $2, true)", 2, NULL, params, NULL,
-	    NULL, 0);
+	res = db_exec(conn, "SELECT set_config('role', $1, true), "
+	    "set_config('request.jwt.claims', $2, true)", 2, params);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
 		e = db_error(conn, res, "set role");
 		PQclear(res);
@@ -235,6 +241,30 @@ void
 db_forget(void)
 {
 	db_conn = NULL;
+	db_nprepared = 0;
+}
+
+PGresult *
+db_exec(PGconn *conn, const char *sql, int n, const char *const *params)
+{
+	char name[16];
+	PGresult *r;
+	int i;
+
+	for (i = 0; i < db_nprepared; i++)
+		if (db_prepared[i] == sql)
+			break;
+	if (i == DB_PREPARED_MAX)
+		return PQexecParams(conn, sql, n, NULL, params, NULL, NULL, 0);
+	snprintf(name, sizeof(name), "ig%d", i);
+	if (i == db_nprepared) {
+		r = PQprepare(conn, name, sql, n, NULL);
+		if (PQresultStatus(r) != PGRES_COMMAND_OK)
+			return r;	/* the caller sees why, as from PQexecParams */
+		PQclear(r);
+		db_prepared[db_nprepared++] = sql;
+	}
+	return PQexecPrepared(conn, name, n, params, NULL, NULL, 0);
 }
 
 void

@@ -19,7 +19,7 @@ static PGresult *
 q(PGconn *c, const char *sql, int n, const char *const *params, enum ig_err *e,
     ExecStatusType want)
 {
-	PGresult *r = PQexecParams(c, sql, n, NULL, params, NULL, NULL, 0);
+	PGresult *r = db_exec(c, sql, n, params);
 
 	if (PQresultStatus(r) != want) {
 		*e = db_error(c, r, "job query");

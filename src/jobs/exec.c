@@ -129,7 +129,7 @@ exec_spawn(const struct cfg *c, const char *job_id)
 static PGresult *
 exec_q(PGconn *c, const char *sql, int n, const char *const *p)
 {
-	PGresult *r = PQexecParams(c, sql, n, NULL, p, NULL, NULL, 0);
+	PGresult *r = db_exec(c, sql, n, p);
 	ExecStatusType s = PQresultStatus(r);
 
 	if (s != PGRES_TUPLES_OK && s != PGRES_COMMAND_OK) {
