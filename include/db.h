@@ -54,6 +54,17 @@ enum ig_err db_error(PGconn *conn, PGresult *res, const char *what);
 PGresult *db_exec(PGconn *conn, const char *sql, int n,
     const char *const *params);
 
+/*
+ * Runs one read-only statement as the request's user in a single round
+ * trip: set_config(role authenticated, request.jwt.claims) and sql are
+ * pipelined into one implicit transaction (the settings end with it). The
+ * statement's result (PGRES_TUPLES_OK), or its first failure, or NULL when
+ * the connection could not even send; caller PQclear()s and, on failure,
+ * db_error()s.
+ */
+PGresult *db_read_as_user(PGconn *conn, const char *claims, const char *sql,
+    int n, const char *const *params);
+
 /* In a forked child: forgets the parent's connection without touching
  * its socket (PQfinish would say goodbye on the parent's behalf). */
 void db_forget(void);

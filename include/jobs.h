@@ -54,9 +54,10 @@ enum ig_err jobsdb_create(PGconn *c, struct arena *a, const char *user_id,
     const struct job_request *jr, const char *provider, const char *model,
     double estimated_cost, long max_attempts, struct job_created *out,
     const char **msg);
-/* The job's JSON text (arena) or NULL with IG_ENOTFOUND in *e. */
-const char *jobsdb_get_json(PGconn *c, struct arena *a, const char *id,
-    enum ig_err *e);
+/* The job's JSON text (arena), read as the user of claims in one round
+ * trip (no transaction of the caller's), or NULL with *e (IG_ENOTFOUND). */
+const char *jobsdb_get_json(PGconn *c, struct arena *a, const char *claims,
+    const char *id, enum ig_err *e);
 /*
  * One page of the caller's jobs, newest first: {"jobs":[…],"nextCursor":…}
  * (arena). project_id and status may be NULL; cursor is NULL or a value

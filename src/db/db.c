@@ -19,6 +19,9 @@ static int db_nprepared;
 static const char *db_appname = "imagegen";
 static PGconn *db_conn;
 static long long db_last_fail_ms = -1;
+/* Who a request's statements run as, for the rest of its transaction. */
+static const char db_set_user[] = "SELECT set_config('role', $1, true), "
+    "set_config('request.jwt.claims', $2, true)";
 
 /* libpq's messages end in newlines and may span lines: keep the first. */
 static void
@@ -201,8 +204,7 @@ begin_as(PGconn *conn, const char *role, const char *claims)
 		return e;
 	/* set_config(..., true) is SET LOCAL: gone at COMMIT or ROLLBACK,
 	 * so nothing of one request's identity survives into the next. */
-	res = db_exec(conn, "SELECT set_config('role', $1, true), "
-	    "set_config('request.jwt.claims', $2, true)", 2, params);
+	res = db_exec(conn, db_set_user, 2, params);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
 		e = db_error(conn, res, "set role");
 		PQclear(res);
@@ -244,10 +246,12 @@ db_forget(void)
 	db_nprepared = 0;
 }
 
-PGresult *
-db_exec(PGconn *conn, const char *sql, int n, const char *const *params)
+/* Prepares sql on this connection unless it already is; its name goes to
+ * name (16 bytes). 0, -1 when the table is full (run it unprepared), or
+ * -2 with the failed result in *err (caller PQclear()s). */
+static int
+prepare_once(PGconn *conn, const char *sql, int n, char *name, PGresult **err)
 {
-	char name[16];
 	PGresult *r;
 	int i;
 
@@ -255,16 +259,86 @@ db_exec(PGconn *conn, const char *sql, int n, const char *const *params)
 		if (db_prepared[i] == sql)
 			break;
 	if (i == DB_PREPARED_MAX)
-		return PQexecParams(conn, sql, n, NULL, params, NULL, NULL, 0);
-	snprintf(name, sizeof(name), "ig%d", i);
+		return -1;
+	snprintf(name, 16, "ig%d", i);
 	if (i == db_nprepared) {
 		r = PQprepare(conn, name, sql, n, NULL);
-		if (PQresultStatus(r) != PGRES_COMMAND_OK)
-			return r;	/* the caller sees why, as from PQexecParams */
+		if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+			*err = r;
+			return -2;
+		}
 		PQclear(r);
 		db_prepared[db_nprepared++] = sql;
 	}
-	return PQexecPrepared(conn, name, n, params, NULL, NULL, 0);
+	return 0;
+}
+
+PGresult *
+db_exec(PGconn *conn, const char *sql, int n, const char *const *params)
+{
+	PGresult *err = NULL;
+	char name[16];
+
+	switch (prepare_once(conn, sql, n, name, &err)) {
+	case -1:
+		return PQexecParams(conn, sql, n, NULL, params, NULL, NULL, 0);
+	case -2:
+		return err;	/* the caller sees why, as from PQexecParams */
+	default:
+		return PQexecPrepared(conn, name, n, params, NULL, NULL, 0);
+	}
+}
+
+PGresult *
+db_read_as_user(PGconn *conn, const char *claims, const char *sql, int n,
+    const char *const *params)
+{
+	const char *who[2] = { "authenticated", claims };
+	PGresult *r, *res = NULL, *err = NULL;
+	char n1[16], n2[16];
+	int aborted = 0, stmt = 0;
+
+	if (prepare_once(conn, db_set_user, 2, n1, &err) == -2 ||
+	    prepare_once(conn, sql, n, n2, &err) == -2)
+		return err;
+	if (db_nprepared == DB_PREPARED_MAX || PQenterPipelineMode(conn) != 1)
+		return NULL;
+	/* Between two Syncs the statements are one implicit transaction, so
+	 * the SET LOCAL-like set_config holds for the query and ends with it. */
+	if (PQsendQueryPrepared(conn, n1, 2, who, NULL, NULL, 0) != 1 ||
+	    PQsendQueryPrepared(conn, n2, n, params, NULL, NULL, 0) != 1 ||
+	    PQpipelineSync(conn) != 1) {
+		PQexitPipelineMode(conn);
+		return NULL;
+	}
+	/* In order: statement 0's result and a NULL, statement 1's result and
+	 * a NULL, then the sync. A dead connection ends the loop. */
+	for (;;) {
+		r = PQgetResult(conn);
+		if (r == NULL) {
+			if (++stmt > 2 || PQstatus(conn) != CONNECTION_OK)
+				break;
+			continue;
+		}
+		if (PQresultStatus(r) == PGRES_PIPELINE_SYNC) {
+			PQclear(r);
+			break;
+		}
+		if (PQresultStatus(r) == PGRES_FATAL_ERROR && err == NULL) {
+			err = r;	/* the first failure says why */
+			aborted = 1;
+		} else if (stmt == 1 && res == NULL && !aborted) {
+			res = r;	/* the query's, not set_config's */
+		} else {
+			PQclear(r);
+		}
+	}
+	PQexitPipelineMode(conn);
+	if (aborted || res == NULL) {
+		PQclear(res);
+		return err;
+	}
+	return res;
 }
 
 void

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "b64.h"
+#include "base64.h"
 #include "db.h"
 #include "jobs.h"
 #include "jwt.h"
@@ -141,17 +141,22 @@ jobsdb_create(PGconn *c, struct arena *a, const char *user_id,
 }
 
 const char *
-jobsdb_get_json(PGconn *c, struct arena *a, const char *id, enum ig_err *e)
+jobsdb_get_json(PGconn *c, struct arena *a, const char *claims, const char *id,
+    enum ig_err *e)
 {
 	const char *p[1] = { id };
 	const char *json = NULL;
 	PGresult *r;
 
-	r = q(c, "SELECT public.image_job_json(j)::text"
-	    " FROM public.image_generation_jobs j WHERE j.id = $1", 1, p, e,
-	    PGRES_TUPLES_OK);
-	if (r == NULL)
+	/* Read-only and one statement: one round trip, no BEGIN or COMMIT. */
+	r = db_read_as_user(c, claims, "SELECT public.image_job_json(j)::text"
+	    " FROM public.image_generation_jobs j WHERE j.id = $1", 1, p);
+	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+		*e = db_error(c, r, "job query");
+		PQclear(r);
 		return NULL;
+	}
+	*e = IG_OK;
 	if (PQntuples(r) == 1)
 		json = arena_strdup(a, PQgetvalue(r, 0, 0));
 	else

@@ -109,6 +109,31 @@ handle_generate(struct http_req *r)
 
 enum job_op { JOB_GET, JOB_CANCEL, JOB_RETRY };
 
+/* The poll every client makes: one pipelined round trip, no transaction;
+ * reconnects once when a restarted server broke the connection. */
+static enum ig_err
+job_get(struct http_req *r, const struct auth_user *u, const char *id)
+{
+	const char *json = NULL;
+	PGconn *conn;
+	enum ig_err e = IG_EUNAVAILABLE;
+	int attempt;
+
+	for (attempt = 0; attempt < 2; attempt++) {
+		conn = db_get(&e);
+		if (conn == NULL)
+			break;
+		json = jobsdb_get_json(conn, r->arena, u->claims, id, &e);
+		if (e != IG_EUNAVAILABLE || PQstatus(conn) == CONNECTION_OK)
+			break;
+	}
+	if (e != IG_OK)
+		return http_fail(r, e, "%s", e == IG_EUNAVAILABLE ? "database unavailable" :
+		    e == IG_ENOTFOUND ? "no such job" : "internal error");
+	http_send_json_text(r, 200, json);
+	return IG_OK;
+}
+
 /* GET …/{jobId}, POST …/{jobId}/cancel and …/retry: one shape. */
 static enum ig_err
 job_by_id(struct http_req *r, enum job_op op)
@@ -124,12 +149,13 @@ job_by_id(struct http_req *r, enum job_op op)
 		return e;
 	if (id == NULL)
 		return http_fail(r, IG_EVALIDATION, "jobId: must be a UUID");
+	if (op == JOB_GET)
+		return job_get(r, &u, id);
 	e = open_tx(r, &u, &conn);
 	if (e != IG_OK)
 		return e;
 	switch (op) {
-	case JOB_GET:
-		json = jobsdb_get_json(conn, r->arena, id, &e);
+	case JOB_GET:	/* job_get() above */
 		break;
 	case JOB_CANCEL:
 		json = jobsdb_cancel(conn, r->arena, id, &e, &msg);
