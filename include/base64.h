@@ -1,8 +1,14 @@
-/* base64.h - standard base64 (RFC 4648 §4) with padding, strict. */
+/*
+ * base64.h - base64 (RFC 4648), strict both ways: standard base64 with
+ * padding (§4) for image payloads, and base64url without padding (§5,
+ * RFC 7515 §2) for tokens and cursors.
+ */
 #ifndef IG_BASE64_H
 #define IG_BASE64_H
 
 #include <stddef.h>
+
+/* ---- standard base64, padded ------------------------------------------ */
 
 /* The encoded length of n bytes, padding included, without the NUL;
  * SIZE_MAX when it would not fit a size_t. Can't fail. */
@@ -32,5 +38,18 @@ long base64_decoded_len(const char *in, size_t n);
  */
 int base64_decode(const char *in, size_t n, size_t max, unsigned char **out,
     size_t *outlen);
+
+/* ---- base64url, unpadded ---------------------------------------------- */
+
+/* Encodes n bytes as base64url without padding into out, which must hold
+ * b64url_encoded_len(n) + 1 bytes. Returns the length written. */
+size_t b64url_encode(const unsigned char *in, size_t n, char *out);
+size_t b64url_encoded_len(size_t n);
+/*
+ * Strict decode: only [A-Za-z0-9_-], no padding, no impossible trailing
+ * bits. out must hold n * 3 / 4 + 1 bytes. Returns the decoded length, or
+ * -1 on any bad input.
+ */
+long b64url_decode(const char *in, size_t n, unsigned char *out);
 
 #endif

@@ -1,9 +1,9 @@
 /*
- * prov_http.h - what the remote providers (gemini, openai) share: one
- * libcurl client, the classification of SPEC §6, artifacts (base64, URL,
- * raw bytes) and secret redaction. Also the providers' pure reply
- * parsers, declared here so the unit suites can drive them with canned
- * replies.
+ * prov_http.h - what the remote providers (gemini, openai) share: their
+ * open, close and generate around one httpc client, the classification of
+ * SPEC §6, artifacts (base64, URL, raw bytes) and secret redaction. Also
+ * the providers' pure reply parsers, declared here so the unit suites can
+ * drive them with canned replies.
  */
 #ifndef IG_PROV_HTTP_H
 #define IG_PROV_HTTP_H
@@ -12,48 +12,73 @@
 #include <time.h>
 
 #include "cfg.h"
+#include "httpc.h"
 #include "provider.h"
 
-#define PROV_HTTP_CONNECT_MS 10000	/* connect timeout cap, one call */
 #define PROV_URL_MAX_REDIRS 3		/* artifact downloads */
 
-/* One client per provider, made in its open() (after fork). */
+/* A remote provider's state (its p->state), made in its open() (after
+ * fork) by prov_remote_open(). */
 struct prov_http {
-	void *curl;			/* CURL *, reused between calls */
+	struct httpc client;		/* one handle, reused between calls */
 	long timeout_ms;		/* IMAGEGEN_PROVIDER_TIMEOUT_MS */
 	size_t max_bytes;		/* IMAGEGEN_PROVIDER_MAX_BYTES */
 	char *secret;			/* the API key: redacted from messages */
+	char *url;			/* the endpoint generate() posts to */
+	char *key_header;		/* the header line with the key (secret) */
 	char name[16];			/* "gemini", …: prefixes messages */
 };
 
 /* One HTTP answer. body is NUL-terminated (malloc'd, may be NULL when
- * empty); free with prov_http_reply_free(). */
+ * empty). */
 struct prov_http_reply {
 	long status;
 	char *body;
 	size_t len;
 	long retry_after_ms;		/* Retry-After; 0 when absent */
-	char content_type[96];
 };
 
-/* 0, or -1 with err naming the variable at fault. secret is copied. */
-int prov_http_open(struct prov_http *h, const struct cfg *c, const char *name,
-    const char *secret, char *err, size_t errlen);
-/* Accepts a zeroed or closed client. */
-void prov_http_close(struct prov_http *h);
-void prov_http_reply_free(struct prov_http_reply *r);
+/* What sets one remote provider apart, for prov_remote_open(). */
+struct prov_api {
+	const char *name;		/* "gemini": IMAGEGEN_PROVIDER, messages */
+	const char *model;		/* the model, recorded on jobs */
+	const char *model_rule;		/* NULL when model will do; else what
+					 * NANO_BANANA_MODEL must be */
+	const char *const *url;		/* the endpoint in pieces, NULL-ended */
+	const char *key_prefix;		/* the key's header line, less the key */
+};
 
 /*
- * POSTs body (len bytes of JSON) to url with the extra header lines
- * ("Name: value", NULL-terminated list). The total timeout is the smaller
- * of the configured one and what is left before deadline_ms (monotonic;
- * 0: none). PROV_OK when an HTTP answer of any status arrived whole
- * (within max_bytes) into *rep; otherwise TIMEOUT, TEMPORARY (connection
- * errors) or PROVIDER_ERROR (an oversized reply), with res->message set.
+ * The open() of a remote provider: NANO_BANANA_API_KEY must be set and
+ * the model acceptable, then p->state becomes a struct prov_http for api
+ * and p->model api->model. 0, or -1 with err naming the variable at fault
+ * (p->state left NULL).
  */
-enum prov_err prov_http_post(struct prov_http *h, const char *url,
-    const char *const *headers, const char *body, size_t len,
-    long long deadline_ms, struct prov_http_reply *rep, struct prov_result *res);
+int prov_remote_open(struct provider *p, const struct cfg *c,
+    const struct prov_api *api, char *err, size_t errlen);
+/* The close() of a remote provider; the key is wiped. Accepts a provider
+ * with no state. */
+void prov_remote_close(struct provider *p);
+
+/* Readers of a 2xx answer and of any other (gemini_parse_error, …). */
+typedef enum prov_err (*prov_reply_fn)(struct provider *p,
+    const struct prov_request *req, const struct prov_http_reply *rep,
+    struct prov_result *res);
+typedef enum prov_err (*prov_error_fn)(long status, const char *body,
+    size_t len, long retry_after_ms, struct prov_result *res);
+
+/*
+ * The generate() of a remote provider: POSTs body (JSON, malloc'd, freed
+ * here; NULL when building it ran out of memory) to the endpoint with the
+ * key, within the configured timeout and req's deadline, then reads a 2xx
+ * answer with on_reply and any other with on_error. A reply past
+ * max_bytes is PROVIDER_ERROR, a transport failure TIMEOUT, TEMPORARY or
+ * PROVIDER_ERROR, with res->message; the key is redacted from it whatever
+ * came back.
+ */
+enum prov_err prov_remote_generate(struct provider *p,
+    const struct prov_request *req, char *body, prov_reply_fn on_reply,
+    prov_error_fn on_error, struct prov_result *res);
 
 /*
  * Downloads an artifact URL into res->data: http or https only (redirects
@@ -99,6 +124,10 @@ void prov_redact(char *s, size_t size, const char *secret);
  * secret in it. */
 void prov_msg(struct prov_result *res, const struct prov_http *h,
     const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* "name: HTTP status: …" into res->message with the first 200 bytes of
+ * body: for an error answer with nothing readable in it. */
+void prov_msg_http(struct prov_result *res, const char *name, long status,
+    const char *body, size_t len);
 
 /* ---- JSON replies (json-c) --------------------------------------------- */
 

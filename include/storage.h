@@ -86,6 +86,38 @@ int storage_path_for(char *out, size_t outlen, const char *job_type,
  * [A-Za-z0-9._-], no empty, "." or ".." segment, at most 1024 bytes. */
 int storage_path_ok(const char *path);
 
+/* ---- for the HTTP backends (supabase, s3) ----------------------------- */
+
+struct httpc;
+struct httpc_req;
+struct httpc_reply;
+
+/* Makes an HTTP backend's client (after fork) and its timeout per
+ * request, IMAGEGEN_PROVIDER_TIMEOUT_MS (120 s by default). 0, or -1 with
+ * err naming the backend. */
+int storage_http_open(struct httpc *c, long *timeout_ms,
+    const struct cfg *cfg, const char *name, char *err, size_t errlen);
+/*
+ * Performs req on c into *rep (the user agent is set here). STOR_OK when
+ * an answer came, of any status, whole or cut at req->max_bytes
+ * (rep->over); otherwise msg says "who METHOD: what failed" and the
+ * failure is STOR_TEMPORARY (out of memory, a timeout, a refused, reset
+ * or broken connection) or STOR_ERROR (anything else). Free rep with
+ * httpc_reply_free() either way.
+ */
+enum stor_err storage_http(struct httpc *c, struct httpc_req *req,
+    const char *who, struct httpc_reply *rep, char *msg, size_t msglen);
+/*
+ * Gives a get() the body of a 2xx answer: *data (malloc'd, caller frees;
+ * one byte for an empty object) and *len, taken out of rep. STOR_ERROR
+ * when the body was cut at max, STOR_TEMPORARY out of memory, with msg.
+ */
+enum stor_err storage_http_body(struct httpc_reply *rep, size_t max,
+    unsigned char **data, size_t *len, char *msg, size_t msglen);
+/* Frees a key, a token or a line holding one, wiped first (it is not left
+ * in freed memory). Accepts NULL. */
+void storage_free_secret(char *p);
+
 extern const struct storage_ops storage_local;
 extern const struct storage_ops storage_supabase;
 extern const struct storage_ops storage_s3;

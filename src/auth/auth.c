@@ -11,7 +11,7 @@
 #include <openssl/sha.h>
 
 #include "auth.h"
-#include "b64.h"
+#include "base64.h"
 #include "jwks.h"
 #include "log.h"
 

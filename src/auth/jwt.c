@@ -16,7 +16,7 @@
 #include <openssl/pem.h>
 #include <openssl/rsa.h>
 
-#include "b64.h"
+#include "base64.h"
 #include "json_strict.h"
 #include "jwt.h"
 

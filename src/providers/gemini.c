@@ -30,12 +30,6 @@
 #define GEMINI_DEFAULT_URL "https://generativelanguage.googleapis.com/v1beta"
 #define GEMINI_DEFAULT_MODEL "gemini-2.5-flash-image"
 
-struct gemini_state {
-	struct prov_http http;
-	char *url;		/* the whole generateContent URL */
-	char *key_header;	/* "x-goog-api-key: …" (secret) */
-};
-
 /* The aspect ratios the image models accept, squarest first so that a
  * tie goes to the squarer one. */
 static const struct gemini_ratio {
@@ -342,7 +336,6 @@ gemini_parse_error(long status, const char *body, size_t len,
 	enum prov_err e = prov_http_class(status);
 	long delay = -1, v;
 	size_t i, n;
-	char snippet[201];
 
 	if (e == PROV_OK)
 		e = PROV_PROVIDER_ERROR;	/* not an error reply: a caller bug */
@@ -379,11 +372,7 @@ gemini_parse_error(long status, const char *body, size_t len,
 		prov_msg(res, NULL, "gemini: HTTP %ld %s: %s", status,
 		    st != NULL ? st : "", msg != NULL ? msg : "(no message)");
 	} else {
-		n = body != NULL ? (len < 200 ? len : 200) : 0;
-		memcpy(snippet, body != NULL ? body : "", n);
-		snippet[n] = '\0';
-		prov_msg(res, NULL, "gemini: HTTP %ld%s%s", status,
-		    n != 0 ? ": " : "", snippet);
+		prov_msg_http(res, "gemini", status, body, len);
 	}
 	if (prov_err_retryable(e))
 		res->retry_after_ms = delay >= 0 ? delay : retry_after_ms;
@@ -408,109 +397,51 @@ model_ok(const char *m)
 	return i > 0 && i < 64;
 }
 
-static void
-gemini_close(struct provider *p)
-{
-	struct gemini_state *st = p->state;
-
-	if (st == NULL)
-		return;
-	prov_http_close(&st->http);
-	free(st->url);
-	if (st->key_header != NULL) {
-		memset(st->key_header, 0, strlen(st->key_header));
-		free(st->key_header);
-	}
-	free(st);
-	p->state = NULL;
-}
-
 static int
 gemini_open(struct provider *p, const struct cfg *c, char *err, size_t errlen)
 {
-	struct gemini_state *st = NULL;
 	const char *model = c->model != NULL ? c->model : GEMINI_DEFAULT_MODEL;
-	const char *base = c->api_url != NULL ? c->api_url : GEMINI_DEFAULT_URL;
-	size_t n;
+	const char *url[5];
+	struct prov_api api;
 
 	/* "models/x" as Google names models in its listings works too. */
 	if (strncmp(model, "models/", 7) == 0)
 		model += 7;
-	if (c->api_key == NULL || c->api_key[0] == '\0') {
-		snprintf(err, errlen, "NANO_BANANA_API_KEY is not set (needed by "
-		    "IMAGEGEN_PROVIDER=gemini)");
-		return -1;
-	}
-	if (!model_ok(model)) {
-		snprintf(err, errlen, "NANO_BANANA_MODEL: expected 1-63 of "
-		    "[A-Za-z0-9._-], got '%.64s'", model);
-		return -1;
-	}
-	st = calloc(1, sizeof(*st));
-	if (st == NULL)
-		goto oom;
-	p->state = st;
-	if (prov_http_open(&st->http, c, "gemini", c->api_key, err, errlen) != 0)
-		goto fail;
-	n = strlen(base) + strlen(model) + 32;
-	st->url = malloc(n);
-	if (st->url == NULL)
-		goto oom;
-	snprintf(st->url, n, "%s/models/%s:generateContent", base, model);
-	n = strlen(c->api_key) + 32;
-	st->key_header = malloc(n);
-	if (st->key_header == NULL)
-		goto oom;
-	snprintf(st->key_header, n, "x-goog-api-key: %s", c->api_key);
-	snprintf(p->model, sizeof(p->model), "%s", model);
-	return 0;
-oom:
-	snprintf(err, errlen, "IMAGEGEN_PROVIDER: out of memory");
-fail:
-	gemini_close(p);
-	return -1;
+	url[0] = c->api_url != NULL ? c->api_url : GEMINI_DEFAULT_URL;
+	url[1] = "/models/";
+	url[2] = model;
+	url[3] = ":generateContent";
+	url[4] = NULL;
+	api.name = "gemini";
+	api.model = model;
+	api.model_rule = model_ok(model) ? NULL : "expected 1-63 of [A-Za-z0-9._-]";
+	api.url = url;
+	api.key_prefix = "x-goog-api-key: ";
+	return prov_remote_open(p, c, &api, err, errlen);
+}
+
+/* A 2xx answer: the image, or why there is none. */
+static enum prov_err
+gemini_reply(struct provider *p, const struct prov_request *req,
+    const struct prov_http_reply *rep, struct prov_result *res)
+{
+	const struct prov_http *h = p->state;
+
+	return gemini_parse_reply(rep->body, rep->len, p->model, req->width,
+	    req->height, h->max_bytes, res);
 }
 
 static enum prov_err
 gemini_generate(struct provider *p, const struct prov_request *req,
     struct prov_result *res)
 {
-	struct gemini_state *st = p->state;
-	struct prov_http_reply rep;
-	const char *headers[3];
-	enum prov_err e;
-	char *body;
-
-	memset(&rep, 0, sizeof(rep));
-	body = gemini_request_json(req, p->model);
-	if (body == NULL) {
-		prov_msg(res, NULL, "gemini: out of memory building the request");
-		return PROV_PROVIDER_ERROR;
-	}
-	headers[0] = "Content-Type: application/json";
-	headers[1] = st->key_header;
-	headers[2] = NULL;
-	e = prov_http_post(&st->http, st->url, headers, body, strlen(body),
-	    req->deadline_ms, &rep, res);
-	free(body);
-	if (e != PROV_OK)
-		goto out;
-	if (rep.status < 200 || rep.status >= 300)
-		e = gemini_parse_error(rep.status, rep.body, rep.len,
-		    rep.retry_after_ms, res);
-	else
-		e = gemini_parse_reply(rep.body, rep.len, p->model, req->width,
-		    req->height, st->http.max_bytes, res);
-out:
-	/* Whatever the API echoed, the key does not leave this function. */
-	prov_redact(res->message, sizeof(res->message), st->http.secret);
-	prov_http_reply_free(&rep);
-	return e;
+	return prov_remote_generate(p, req, gemini_request_json(req, p->model),
+	    gemini_reply, gemini_parse_error, res);
 }
 
 const struct provider_ops provider_gemini = {
 	.name = "gemini",
 	.open = gemini_open,
-	.close = gemini_close,
+	.close = prov_remote_close,
 	.generate = gemini_generate,
 };

@@ -1,8 +1,9 @@
 /*
- * http.c - the remote providers' shared client: one libcurl easy handle
- * per provider, timeouts, a reply size cap, the classification of HTTP
- * statuses and transport errors (SPEC §6), artifacts (base64, URL, raw
- * bytes) and the redaction of secrets from what a provider said.
+ * http.c - what the remote providers share: their open, close and
+ * generate around one httpc client each (timeouts, a reply size cap), the
+ * classification of HTTP statuses and transport errors (SPEC §6),
+ * artifacts (base64, URL, raw bytes) and the redaction of secrets from
+ * what a provider said.
  */
 #include <ctype.h>
 #include <stdarg.h>
@@ -13,79 +14,16 @@
 #include <strings.h>
 #include <time.h>
 
-#include <curl/curl.h>
 #include <json-c/json.h>
 
 #include "base64.h"
+#include "clock.h"
+#include "httpc.h"
 #include "log.h"
 #include "prov_http.h"
-#include "clock.h"
 
 #define PROV_MAX_DELAY_MS (86400L * 1000)	/* any longer hint is a day */
 #define PROV_REDACTED "[redacted]"
-
-/* A reply body being read, refused past max. */
-struct http_buf {
-	char *data;
-	size_t len, cap, max;
-	int too_big;
-};
-
-/* What the header callback keeps of the last response's headers. */
-struct http_hdrs {
-	long retry_after_ms;
-	char content_type[96];
-	time_t now;
-};
-
-int
-prov_http_open(struct prov_http *h, const struct cfg *c, const char *name,
-    const char *secret, char *err, size_t errlen)
-{
-	memset(h, 0, sizeof(*h));
-	snprintf(h->name, sizeof(h->name), "%s", name);
-	h->timeout_ms = c->provider_timeout_ms > 0 ? c->provider_timeout_ms : 120000;
-	h->max_bytes = c->provider_max_bytes > 0 ? (size_t)c->provider_max_bytes :
-	    (size_t)32 << 20;
-	if (secret != NULL) {
-		h->secret = strdup(secret);
-		if (h->secret == NULL)
-			goto oom;
-	}
-	h->curl = curl_easy_init();
-	if (h->curl == NULL)
-		goto oom;
-	return 0;
-oom:
-	prov_http_close(h);
-	snprintf(err, errlen, "IMAGEGEN_PROVIDER: cannot make an HTTP client for %s",
-	    name);
-	return -1;
-}
-
-void
-prov_http_close(struct prov_http *h)
-{
-	if (h == NULL)
-		return;
-	if (h->curl != NULL)
-		curl_easy_cleanup(h->curl);
-	if (h->secret != NULL) {
-		/* The key is not left in freed memory. */
-		memset(h->secret, 0, strlen(h->secret));
-		free(h->secret);
-	}
-	memset(h, 0, sizeof(*h));
-}
-
-void
-prov_http_reply_free(struct prov_http_reply *r)
-{
-	if (r == NULL)
-		return;
-	free(r->body);
-	memset(r, 0, sizeof(*r));
-}
 
 /* ---- messages ---------------------------------------------------------- */
 
@@ -206,6 +144,19 @@ prov_msg(struct prov_result *res, const struct prov_http *h,
 	one_line_utf8(res->message);
 }
 
+void
+prov_msg_http(struct prov_result *res, const char *name, long status,
+    const char *body, size_t len)
+{
+	char snippet[201];
+	size_t n = body != NULL ? (len < 200 ? len : 200) : 0;
+
+	memcpy(snippet, body != NULL ? body : "", n);
+	snippet[n] = '\0';
+	prov_msg(res, NULL, "%s: HTTP %ld%s%s", name, status, n != 0 ? ": " : "",
+	    snippet);
+}
+
 /* ---- JSON replies ------------------------------------------------------ */
 
 struct json_object *
@@ -291,27 +242,6 @@ prov_http_class(long status)
 	return PROV_PROVIDER_ERROR;
 }
 
-/* The class of a transport failure. A refused redirect, scheme or size is
- * the reply's fault and will not change on a retry; the rest (DNS,
- * connect, reset, TLS handshake, an empty reply) may. */
-static enum prov_err
-curl_class(CURLcode cc)
-{
-	switch (cc) {
-	case CURLE_OPERATION_TIMEDOUT:
-		return PROV_TIMEOUT;
-	case CURLE_UNSUPPORTED_PROTOCOL:
-	case CURLE_URL_MALFORMAT:
-	case CURLE_TOO_MANY_REDIRECTS:
-	case CURLE_FILESIZE_EXCEEDED:
-	case CURLE_BAD_CONTENT_ENCODING:
-	case CURLE_PEER_FAILED_VERIFICATION:
-		return PROV_PROVIDER_ERROR;
-	default:
-		return PROV_TEMPORARY;
-	}
-}
-
 long
 prov_retry_after_ms(const char *value, time_t now)
 {
@@ -380,203 +310,6 @@ prov_duration_ms(const char *s)
 		return PROV_MAX_DELAY_MS;
 	/* Round the fraction up to whole ms: never wait less than asked. */
 	return (long)(sec * 1000 + (frac * 1000 + scale - 1) / scale);
-}
-
-/* ---- transport --------------------------------------------------------- */
-
-static size_t
-on_body(char *ptr, size_t size, size_t nmemb, void *user)
-{
-	struct http_buf *b = user;
-	size_t n = size * nmemb, cap;
-	char *d;
-
-	if (n > b->max - b->len) {
-		b->too_big = 1;
-		return 0;	/* aborts the transfer: CURLE_WRITE_ERROR */
-	}
-	if (b->len + n + 1 > b->cap) {
-		cap = b->cap != 0 ? b->cap : 16384;
-		while (cap < b->len + n + 1)
-			cap = cap > b->max ? b->max + 1 : cap * 2;
-		d = realloc(b->data, cap);
-		if (d == NULL)
-			return 0;
-		b->data = d;
-		b->cap = cap;
-	}
-	memcpy(b->data + b->len, ptr, n);
-	b->len += n;
-	b->data[b->len] = '\0';
-	return n;
-}
-
-/* Keeps Retry-After and Content-Type of the last response: a status line
- * (after a redirect or an interim 1xx) starts over. */
-static size_t
-on_header(char *ptr, size_t size, size_t nmemb, void *user)
-{
-	struct http_hdrs *hd = user;
-	size_t n = size * nmemb, k, vl;
-	char val[128];
-	const char *v;
-
-	if (n >= 5 && strncmp(ptr, "HTTP/", 5) == 0) {
-		hd->retry_after_ms = 0;
-		hd->content_type[0] = '\0';
-		return n;
-	}
-	for (k = 0; k < n && ptr[k] != ':'; k++)
-		;
-	if (k == n)
-		return n;
-	v = ptr + k + 1;
-	vl = n - k - 1;
-	while (vl > 0 && (*v == ' ' || *v == '\t')) {
-		v++;
-		vl--;
-	}
-	while (vl > 0 && (v[vl - 1] == '\r' || v[vl - 1] == '\n' ||
-	    v[vl - 1] == ' '))
-		vl--;
-	if (vl >= sizeof(val))
-		vl = sizeof(val) - 1;
-	memcpy(val, v, vl);
-	val[vl] = '\0';
-	if (k == 11 && strncasecmp(ptr, "Retry-After", 11) == 0)
-		hd->retry_after_ms = prov_retry_after_ms(val, hd->now);
-	else if (k == 12 && strncasecmp(ptr, "Content-Type", 12) == 0) {
-		if (vl >= sizeof(hd->content_type))
-			vl = sizeof(hd->content_type) - 1;
-		memcpy(hd->content_type, val, vl);
-		hd->content_type[vl] = '\0';
-	}
-	return n;
-}
-
-/*
- * The common part of a call: timeouts from the configuration and the
- * deadline, the size cap, the callbacks. Performs it; PROV_OK with the
- * status in *status, or a classified failure with res->message. what
- * names the call in messages.
- */
-static enum prov_err
-http_perform(struct prov_http *h, const char *what, long long deadline_ms,
-    struct http_buf *b, struct http_hdrs *hd, long *status,
-    struct prov_result *res)
-{
-	CURL *curl = h->curl;
-	long long left = 0;
-	long total = h->timeout_ms, connect;
-	int by_deadline = 0;
-	char errbuf[CURL_ERROR_SIZE] = "";
-	CURLcode cc;
-
-	if (deadline_ms != 0) {
-		left = deadline_ms - clock_mono_ms();
-		if (left <= 0) {
-			prov_msg(res, h, "%s: the job's deadline passed before %s",
-			    h->name, what);
-			return PROV_TIMEOUT;
-		}
-		if (left < total) {
-			total = (long)left;
-			by_deadline = 1;
-		}
-	}
-	connect = total < PROV_HTTP_CONNECT_MS ? total : PROV_HTTP_CONNECT_MS;
-	b->max = h->max_bytes;
-	hd->now = time(NULL);
-	curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, connect);
-	curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, total);
-	curl_easy_setopt(curl, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)h->max_bytes);
-	curl_easy_setopt(curl, CURLOPT_ACCEPT_ENCODING, "");
-	curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_body);
-	curl_easy_setopt(curl, CURLOPT_WRITEDATA, b);
-	curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, on_header);
-	curl_easy_setopt(curl, CURLOPT_HEADERDATA, hd);
-	curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, errbuf);
-	curl_easy_setopt(curl, CURLOPT_USERAGENT, "imagegen/1");
-	cc = curl_easy_perform(curl);
-	curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, NULL);
-	if (cc == CURLE_OK) {
-		curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, status);
-		return PROV_OK;
-	}
-	if (b->too_big || cc == CURLE_FILESIZE_EXCEEDED) {
-		prov_msg(res, h, "%s: %s: reply larger than %zu bytes", h->name,
-		    what, h->max_bytes);
-		return PROV_PROVIDER_ERROR;
-	}
-	if (cc == CURLE_OPERATION_TIMEDOUT) {
-		prov_msg(res, h, "%s: %s: no complete answer within %ld ms%s",
-		    h->name, what, total, by_deadline ? " (the job's deadline)" : "");
-		return PROV_TIMEOUT;
-	}
-	prov_msg(res, h, "%s: %s: %s%s%s", h->name, what, curl_easy_strerror(cc),
-	    errbuf[0] != '\0' ? ": " : "", errbuf);
-	return curl_class(cc);
-}
-
-enum prov_err
-prov_http_post(struct prov_http *h, const char *url,
-    const char *const *headers, const char *body, size_t len,
-    long long deadline_ms, struct prov_http_reply *rep, struct prov_result *res)
-{
-	struct http_buf b = { NULL, 0, 0, 0, 0 };
-	struct http_hdrs hd;
-	struct curl_slist *sl = NULL, *t;
-	enum prov_err e = PROV_PROVIDER_ERROR;
-	long status = 0;
-	size_t i;
-
-	memset(rep, 0, sizeof(*rep));
-	memset(&hd, 0, sizeof(hd));
-	if (h == NULL || h->curl == NULL) {
-		prov_msg(res, h, "provider HTTP client is not open");
-		return PROV_PROVIDER_ERROR;
-	}
-	/* No "Expect: 100-continue" round trip before a large body. */
-	sl = curl_slist_append(NULL, "Expect:");
-	for (i = 0; sl != NULL && headers != NULL && headers[i] != NULL; i++) {
-		t = curl_slist_append(sl, headers[i]);
-		if (t == NULL) {
-			curl_slist_free_all(sl);
-			sl = NULL;
-			break;
-		}
-		sl = t;
-	}
-	if (sl == NULL) {
-		prov_msg(res, h, "%s: out of memory", h->name);
-		goto out;
-	}
-	curl_easy_reset(h->curl);
-	curl_easy_setopt(h->curl, CURLOPT_URL, url);
-	curl_easy_setopt(h->curl, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(h->curl, CURLOPT_FOLLOWLOCATION, 0L);
-	curl_easy_setopt(h->curl, CURLOPT_HTTPHEADER, sl);
-	curl_easy_setopt(h->curl, CURLOPT_POST, 1L);
-	curl_easy_setopt(h->curl, CURLOPT_POSTFIELDS, body);
-	curl_easy_setopt(h->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
-	e = http_perform(h, "request", deadline_ms, &b, &hd, &status, res);
-	/* The handle must not keep pointers into this call's memory. */
-	curl_easy_setopt(h->curl, CURLOPT_HTTPHEADER, NULL);
-	curl_easy_setopt(h->curl, CURLOPT_POSTFIELDS, NULL);
-	if (e != PROV_OK)
-		goto out;
-	rep->status = status;
-	rep->body = b.data;
-	rep->len = b.len;
-	b.data = NULL;
-	rep->retry_after_ms = hd.retry_after_ms;
-	snprintf(rep->content_type, sizeof(rep->content_type), "%s",
-	    hd.content_type);
-out:
-	curl_slist_free_all(sl);
-	free(b.data);
-	return e;
 }
 
 /* ---- artifacts --------------------------------------------------------- */
@@ -676,17 +409,84 @@ prov_artifact_bytes(const unsigned char *data, size_t n, size_t max,
 	return artifact_take(buf, n, res);
 }
 
+
+/* ---- transport --------------------------------------------------------- */
+
+/*
+ * Performs req on h's client: the configured timeout, or what is left
+ * before deadline_ms when that is less; the reply capped at max_bytes,
+ * compressed replies decoded. PROV_OK with the answer (any status) in
+ * *rep and its Retry-After in *retry_after_ms, or a classified failure
+ * with res->message. what names the call in messages. Free rep with
+ * httpc_reply_free() either way.
+ */
+static enum prov_err
+prov_http_call(struct prov_http *h, const char *what, long long deadline_ms,
+    struct httpc_req *req, struct httpc_reply *rep, long *retry_after_ms,
+    struct prov_result *res)
+{
+	long long left;
+	int by_deadline = 0;
+	time_t now;
+	enum httpc_err e;
+
+	memset(rep, 0, sizeof(*rep));
+	req->timeout_ms = h->timeout_ms;
+	if (deadline_ms != 0) {
+		left = deadline_ms - clock_mono_ms();
+		if (left <= 0) {
+			prov_msg(res, h, "%s: the job's deadline passed before %s",
+			    h->name, what);
+			return PROV_TIMEOUT;
+		}
+		if (left < req->timeout_ms) {
+			req->timeout_ms = (long)left;
+			by_deadline = 1;
+		}
+	}
+	req->max_bytes = h->max_bytes;
+	req->flags = HTTPC_DECODE | HTTPC_LENGTH_CAP;
+	req->user_agent = "imagegen/1";
+	/* An HTTP-date in Retry-After counts from when we asked. */
+	now = time(NULL);
+	e = httpc_perform(&h->client, req, rep);
+	switch (e) {
+	case HTTPC_OK:
+		*retry_after_ms = prov_retry_after_ms(rep->retry_after, now);
+		return PROV_OK;
+	case HTTPC_NOMEM:
+		prov_msg(res, h, "%s: out of memory", h->name);
+		return PROV_PROVIDER_ERROR;
+	case HTTPC_TOO_BIG:
+		prov_msg(res, h, "%s: %s: reply larger than %zu bytes", h->name,
+		    what, h->max_bytes);
+		return PROV_PROVIDER_ERROR;
+	case HTTPC_TIMEOUT:
+		prov_msg(res, h, "%s: %s: no complete answer within %ld ms%s",
+		    h->name, what, req->timeout_ms,
+		    by_deadline ? " (the job's deadline)" : "");
+		return PROV_TIMEOUT;
+	default:
+		prov_msg(res, h, "%s: %s: %s%s%s", h->name, what, rep->error,
+		    rep->detail[0] != '\0' ? ": " : "", rep->detail);
+		/* What is neither a broken connection nor a refused reply
+		 * may still clear up: the runner retries it. */
+		return e == HTTPC_PERMANENT ? PROV_PROVIDER_ERROR : PROV_TEMPORARY;
+	}
+}
+
 enum prov_err
 prov_http_fetch(struct prov_http *h, const char *url, long long deadline_ms,
     struct prov_result *res)
 {
-	struct http_buf b = { NULL, 0, 0, 0, 0 };
-	struct http_hdrs hd;
+	struct httpc_req req;
+	struct httpc_reply rep;
+	long retry_after_ms = 0;
 	enum prov_err e;
-	long status = 0;
 
-	memset(&hd, 0, sizeof(hd));
-	if (h == NULL || h->curl == NULL) {
+	memset(&req, 0, sizeof(req));
+	memset(&rep, 0, sizeof(rep));
+	if (h == NULL || h->client.curl == NULL) {
 		prov_msg(res, h, "provider HTTP client is not open");
 		return PROV_PROVIDER_ERROR;
 	}
@@ -695,35 +495,191 @@ prov_http_fetch(struct prov_http *h, const char *url, long long deadline_ms,
 		prov_msg(res, h, "%s: the image URL is not http(s)", h->name);
 		return PROV_PROVIDER_ERROR;
 	}
-	curl_easy_reset(h->curl);
-	curl_easy_setopt(h->curl, CURLOPT_URL, url);
-	curl_easy_setopt(h->curl, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(h->curl, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(h->curl, CURLOPT_FOLLOWLOCATION, 1L);
-	curl_easy_setopt(h->curl, CURLOPT_MAXREDIRS, (long)PROV_URL_MAX_REDIRS);
-	curl_easy_setopt(h->curl, CURLOPT_HTTPGET, 1L);
-	e = http_perform(h, "image download", deadline_ms, &b, &hd, &status, res);
+	req.method = "GET";
+	req.url = url;
+	req.max_redirs = PROV_URL_MAX_REDIRS;
+	e = prov_http_call(h, "image download", deadline_ms, &req, &rep,
+	    &retry_after_ms, res);
 	if (e != PROV_OK)
 		goto out;
-	if (status < 200 || status >= 300) {
-		e = prov_http_class(status);
+	if (rep.status < 200 || rep.status >= 300) {
+		e = prov_http_class(rep.status);
 		/* The model's answer is there; a 4xx on its file is not our
 		 * request's fault. */
 		if (e == PROV_INVALID_REQUEST || e == PROV_AUTH_ERROR)
 			e = PROV_PROVIDER_ERROR;
-		prov_msg(res, h, "%s: image download: HTTP %ld", h->name, status);
+		prov_msg(res, h, "%s: image download: HTTP %ld", h->name,
+		    rep.status);
 		if (e == PROV_RATE_LIMIT || e == PROV_TEMPORARY)
-			res->retry_after_ms = hd.retry_after_ms;
+			res->retry_after_ms = retry_after_ms;
 		goto out;
 	}
-	e = artifact_take((unsigned char *)b.data, b.len, res);
-	b.data = NULL;
+	e = artifact_take((unsigned char *)rep.body, rep.len, res);
+	rep.body = NULL;
 	if (e != PROV_OK) {
 		prov_msg(res, h, "%s: the downloaded file is not a whole PNG, "
-		    "JPEG or WebP (%zu bytes%s%s)", h->name, b.len,
-		    hd.content_type[0] != '\0' ? ", " : "", hd.content_type);
+		    "JPEG or WebP (%zu bytes%s%s)", h->name, rep.len,
+		    rep.content_type[0] != '\0' ? ", " : "", rep.content_type);
 	}
 out:
-	free(b.data);
+	httpc_reply_free(&rep);
+	return e;
+}
+
+/* ---- the remote providers ---------------------------------------------- */
+
+/* Frees a secret string, zeroed first so the key is not left in freed
+ * memory. Accepts NULL. */
+static void
+wipe_free(char *s)
+{
+	if (s == NULL)
+		return;
+	memset(s, 0, strlen(s));
+	free(s);
+}
+
+void
+prov_remote_close(struct provider *p)
+{
+	struct prov_http *h = p->state;
+
+	if (h == NULL)
+		return;
+	httpc_close(&h->client);
+	wipe_free(h->secret);
+	wipe_free(h->key_header);
+	free(h->url);
+	free(h);
+	p->state = NULL;
+}
+
+int
+prov_remote_open(struct provider *p, const struct cfg *c,
+    const struct prov_api *api, char *err, size_t errlen)
+{
+	struct prov_http *h;
+	size_t i, n;
+	int rc = -1;
+
+	if (c->api_key == NULL || c->api_key[0] == '\0') {
+		snprintf(err, errlen, "NANO_BANANA_API_KEY is not set (needed by "
+		    "IMAGEGEN_PROVIDER=%s)", api->name);
+		goto out;
+	}
+	if (api->model_rule != NULL) {
+		snprintf(err, errlen, "NANO_BANANA_MODEL: %s, got '%.64s'",
+		    api->model_rule, api->model);
+		goto out;
+	}
+	h = calloc(1, sizeof(*h));
+	if (h == NULL)
+		goto oom;
+	p->state = h;
+	snprintf(h->name, sizeof(h->name), "%s", api->name);
+	h->timeout_ms = c->provider_timeout_ms > 0 ? c->provider_timeout_ms : 120000;
+	h->max_bytes = c->provider_max_bytes > 0 ? (size_t)c->provider_max_bytes :
+	    (size_t)32 << 20;
+	h->secret = strdup(c->api_key);
+	if (h->secret == NULL || httpc_open(&h->client) != 0) {
+		snprintf(err, errlen, "IMAGEGEN_PROVIDER: cannot make an HTTP "
+		    "client for %s", api->name);
+		goto out;
+	}
+	for (i = 0, n = 1; api->url[i] != NULL; i++)
+		n += strlen(api->url[i]);
+	h->url = malloc(n);
+	if (h->url == NULL)
+		goto oom;
+	for (i = 0, n = 0; api->url[i] != NULL; i++) {
+		memcpy(h->url + n, api->url[i], strlen(api->url[i]));
+		n += strlen(api->url[i]);
+	}
+	h->url[n] = '\0';
+	n = strlen(api->key_prefix) + strlen(c->api_key) + 1;
+	h->key_header = malloc(n);
+	if (h->key_header == NULL)
+		goto oom;
+	snprintf(h->key_header, n, "%s%s", api->key_prefix, c->api_key);
+	snprintf(p->model, sizeof(p->model), "%s", api->model);
+	rc = 0;
+	goto out;
+oom:
+	snprintf(err, errlen, "IMAGEGEN_PROVIDER: out of memory");
+out:
+	if (rc != 0)
+		prov_remote_close(p);
+	return rc;
+}
+
+/* POSTs len bytes of JSON to h's endpoint with its key. PROV_OK when an
+ * answer of any status arrived whole into *rep (free it with
+ * reply_free()); otherwise as prov_http_call(). */
+static enum prov_err
+remote_post(struct prov_http *h, const char *body, size_t len,
+    long long deadline_ms, struct prov_http_reply *rep,
+    struct prov_result *res)
+{
+	const char *headers[3];
+	struct httpc_req req;
+	struct httpc_reply hr;
+	enum prov_err e;
+
+	memset(rep, 0, sizeof(*rep));
+	memset(&req, 0, sizeof(req));
+	headers[0] = "Content-Type: application/json";
+	headers[1] = h->key_header;
+	headers[2] = NULL;
+	req.method = "POST";
+	req.url = h->url;
+	req.headers = headers;
+	req.body = body;
+	req.len = len;
+	e = prov_http_call(h, "request", deadline_ms, &req, &hr,
+	    &rep->retry_after_ms, res);
+	if (e == PROV_OK) {
+		rep->status = hr.status;
+		rep->body = hr.body;
+		rep->len = hr.len;
+		hr.body = NULL;
+	}
+	httpc_reply_free(&hr);
+	return e;
+}
+
+static void
+reply_free(struct prov_http_reply *r)
+{
+	free(r->body);
+	memset(r, 0, sizeof(*r));
+}
+
+enum prov_err
+prov_remote_generate(struct provider *p, const struct prov_request *req,
+    char *body, prov_reply_fn on_reply, prov_error_fn on_error,
+    struct prov_result *res)
+{
+	struct prov_http *h = p->state;
+	struct prov_http_reply rep;
+	enum prov_err e;
+
+	memset(&rep, 0, sizeof(rep));
+	if (body == NULL) {
+		prov_msg(res, NULL, "%s: out of memory building the request",
+		    h->name);
+		return PROV_PROVIDER_ERROR;
+	}
+	e = remote_post(h, body, strlen(body), req->deadline_ms, &rep, res);
+	free(body);
+	if (e != PROV_OK)
+		goto out;
+	if (rep.status < 200 || rep.status >= 300)
+		e = on_error(rep.status, rep.body, rep.len, rep.retry_after_ms, res);
+	else
+		e = on_reply(p, req, &rep, res);
+out:
+	/* Whatever the API echoed, the key does not leave this function. */
+	prov_redact(res->message, sizeof(res->message), h->secret);
+	reply_free(&rep);
 	return e;
 }

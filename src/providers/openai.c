@@ -24,12 +24,6 @@
 
 #define OPENAI_DEFAULT_URL "https://api.openai.com"
 
-struct openai_state {
-	struct prov_http http;
-	char *url;		/* the whole images/generations URL */
-	char *auth_header;	/* "Authorization: Bearer …" (secret) */
-};
-
 /* Sizes the OpenAI models accept, by model name prefix; a model not
  * listed (a gateway's) gets the requested size as it is. */
 static const struct openai_sizes {
@@ -101,8 +95,6 @@ openai_parse_error(long status, const char *body, size_t len,
 	json_object *root, *err;
 	const char *msg = NULL, *type = NULL, *code = NULL;
 	enum prov_err e = prov_http_class(status);
-	char snippet[201];
-	size_t n;
 
 	if (e == PROV_OK)
 		e = PROV_PROVIDER_ERROR;	/* a 2xx carrying an error object */
@@ -123,11 +115,7 @@ openai_parse_error(long status, const char *body, size_t len,
 		    code != NULL ? code : type != NULL ? type : "",
 		    msg != NULL ? msg : "(no message)");
 	} else {
-		n = body != NULL ? (len < 200 ? len : 200) : 0;
-		memcpy(snippet, body != NULL ? body : "", n);
-		snippet[n] = '\0';
-		prov_msg(res, NULL, "openai: HTTP %ld%s%s", status,
-		    n != 0 ? ": " : "", snippet);
+		prov_msg_http(res, "openai", status, body, len);
 	}
 	if (prov_err_retryable(e))
 		res->retry_after_ms = retry_after_ms;
@@ -162,10 +150,11 @@ openai_request_json(const struct prov_request *req, const char *model)
 
 /* A 2xx reply: data[0].b64_json or data[0].url, then usage → cost. */
 static enum prov_err
-openai_reply(struct openai_state *st, const char *model,
-    const struct prov_request *req, const struct prov_http_reply *rep,
-    struct prov_result *res)
+openai_reply(struct provider *p, const struct prov_request *req,
+    const struct prov_http_reply *rep, struct prov_result *res)
 {
+	struct prov_http *h = p->state;
+	const char *model = p->model;
 	json_object *root, *data, *item, *usage, *det;
 	const char *b64, *url;
 	long in, out, in_text, in_image;
@@ -191,9 +180,9 @@ openai_reply(struct openai_state *st, const char *model,
 	url = prov_json_str(item, "url");
 	if (b64 != NULL) {
 		e = prov_artifact_b64(b64, prov_json_strlen(item, "b64_json"),
-		    st->http.max_bytes, res);
+		    h->max_bytes, res);
 	} else if (url != NULL) {
-		e = prov_http_fetch(&st->http, url, req->deadline_ms, res);
+		e = prov_http_fetch(h, url, req->deadline_ms, res);
 	} else {
 		prov_msg(res, NULL, "openai: no image in the reply");
 		e = PROV_NO_IMAGE;
@@ -231,111 +220,46 @@ out:
 	return e;
 }
 
-static void
-openai_close(struct provider *p)
-{
-	struct openai_state *st = p->state;
-
-	if (st == NULL)
-		return;
-	prov_http_close(&st->http);
-	free(st->url);
-	if (st->auth_header != NULL) {
-		memset(st->auth_header, 0, strlen(st->auth_header));
-		free(st->auth_header);
-	}
-	free(st);
-	p->state = NULL;
-}
-
 static int
 openai_open(struct provider *p, const struct cfg *c, char *err, size_t errlen)
 {
-	struct openai_state *st;
 	const char *base = c->api_url != NULL ? c->api_url : OPENAI_DEFAULT_URL;
 	const char *model = c->model != NULL ? c->model : "gpt-image-1";
-	size_t n, bl = strlen(base);
-	int has_v1 = bl >= 3 && strcmp(base + bl - 3, "/v1") == 0;
+	const char *url[4];
+	size_t bl = strlen(base);
+	struct prov_api api;
 
-	if (c->api_key == NULL || c->api_key[0] == '\0') {
-		snprintf(err, errlen, "NANO_BANANA_API_KEY is not set (needed by "
-		    "IMAGEGEN_PROVIDER=openai)");
-		return -1;
-	}
-	if (model[0] == '\0' || strlen(model) >= sizeof(p->model)) {
-		snprintf(err, errlen, "NANO_BANANA_MODEL: expected 1-63 "
-		    "characters, got '%.64s'", model);
-		return -1;
-	}
-	st = calloc(1, sizeof(*st));
-	if (st == NULL)
-		goto oom;
-	p->state = st;
-	if (prov_http_open(&st->http, c, "openai", c->api_key, err, errlen) != 0)
-		goto fail;
-	n = bl + 32;
-	st->url = malloc(n);
-	if (st->url == NULL)
-		goto oom;
-	snprintf(st->url, n, "%s%s/images/generations", base, has_v1 ? "" : "/v1");
-	n = strlen(c->api_key) + 32;
-	st->auth_header = malloc(n);
-	if (st->auth_header == NULL)
-		goto oom;
-	snprintf(st->auth_header, n, "Authorization: Bearer %s", c->api_key);
-	snprintf(p->model, sizeof(p->model), "%s", model);
-	return 0;
-oom:
-	snprintf(err, errlen, "IMAGEGEN_PROVIDER: out of memory");
-fail:
-	openai_close(p);
-	return -1;
+	/* A base URL that already ends in /v1 is not given a second one. */
+	url[0] = base;
+	url[1] = bl >= 3 && strcmp(base + bl - 3, "/v1") == 0 ? "" : "/v1";
+	url[2] = "/images/generations";
+	url[3] = NULL;
+	api.name = "openai";
+	api.model = model;
+	api.model_rule = model[0] == '\0' || strlen(model) >= sizeof(p->model) ?
+	    "expected 1-63 characters" : NULL;
+	api.url = url;
+	api.key_prefix = "Authorization: Bearer ";
+	return prov_remote_open(p, c, &api, err, errlen);
 }
 
 static enum prov_err
 openai_generate(struct provider *p, const struct prov_request *req,
     struct prov_result *res)
 {
-	struct openai_state *st = p->state;
-	struct prov_http_reply rep;
-	const char *headers[3];
-	enum prov_err e;
-	char *body = NULL;
-
-	memset(&rep, 0, sizeof(rep));
 	if (req->source != NULL) {
 		/* Edits are multipart /v1/images/edits: not spoken here. */
 		prov_msg(res, NULL, "openai: inpaint is not supported by the openai "
 		    "provider (use gemini)");
 		return PROV_INVALID_REQUEST;
 	}
-	body = openai_request_json(req, p->model);
-	if (body == NULL) {
-		prov_msg(res, NULL, "openai: out of memory building the request");
-		return PROV_PROVIDER_ERROR;
-	}
-	headers[0] = "Content-Type: application/json";
-	headers[1] = st->auth_header;
-	headers[2] = NULL;
-	e = prov_http_post(&st->http, st->url, headers, body, strlen(body),
-	    req->deadline_ms, &rep, res);
-	free(body);
-	if (e != PROV_OK)
-		goto out;
-	if (rep.status < 200 || rep.status >= 300)
-		e = openai_parse_error(rep.status, rep.body, rep.len,
-		    rep.retry_after_ms, res);
-	else
-		e = openai_reply(st, p->model, req, &rep, res);
-out:
-	prov_redact(res->message, sizeof(res->message), st->http.secret);
-	prov_http_reply_free(&rep);
-	return e;
+	return prov_remote_generate(p, req, openai_request_json(req, p->model),
+	    openai_reply, openai_parse_error, res);
 }
 
 const struct provider_ops provider_openai = {
 	.name = "openai",
 	.open = openai_open,
-	.close = openai_close,
+	.close = prov_remote_close,
 	.generate = openai_generate,
 };

@@ -25,7 +25,7 @@
  * AccessDenied, NoSuchBucket, EntityTooLarge, PreconditionFailed: the key
  * exists, …) STOR_ERROR.
  *
- * One curl easy handle per process, made in open() (after fork); no
+ * One HTTP client (httpc) per process, made in open() (after fork); no
  * redirects, http(s) only, IMAGEGEN_PROVIDER_TIMEOUT_MS per request,
  * response bodies bounded. Keys are never logged, and wiped on close.
  */
@@ -35,21 +35,22 @@
 #include <string.h>
 #include <time.h>
 
-#include <curl/curl.h>
-#include <openssl/crypto.h>
 #include <openssl/evp.h>
 
+#include "httpc.h"
 #include "log.h"
 #include "sigv4.h"
 #include "storage.h"
 
 #define S3_MAX_OBJECT (50L << 20)	/* a picture; S3's own limit is 5 GiB */
 #define S3_ERR_BODY_MAX 16384		/* an XML answer */
-#define S3_CONNECT_MS 10000L
 #define S3_MAX_EXTRA 4			/* a request's own signed headers */
+/* A request's header lines: four signed always or by configuration, the
+ * request's own, Authorization. */
+#define S3_MAX_LINES (5 + S3_MAX_EXTRA)
 
 struct s3_st {
-	CURL *curl;
+	struct httpc http;
 	char *origin;		/* "http://127.0.0.1:9000": scheme, authority */
 	char *host;		/* the authority, lower case: the Host header */
 	char *prefix;		/* the endpoint's path ("" or "/storage/v1/s3") */
@@ -61,69 +62,14 @@ struct s3_st {
 	int no_conditional;	/* the endpoint answered If-None-Match with 501 */
 };
 
-struct s3_body {
-	unsigned char *p;
-	size_t len, cap, max;
-	int over;
-};
-
-/* The HTTP status and the <Code> and <Message> of an error answer. */
+/* What came back: the reply, its HTTP status and the <Code> and
+ * <Message> of an error answer. Zeroed before the first call. */
 struct s3_answer {
+	struct httpc_reply rep;
 	long status;
 	char code[64];
 	char message[200];
 };
-
-static size_t
-s3_on_body(char *ptr, size_t size, size_t nmemb, void *ud)
-{
-	struct s3_body *b = ud;
-	size_t n = size * nmemb, ncap;
-	unsigned char *np;
-
-	if (n > b->max - b->len) {
-		b->over = 1;
-		return 0;	/* curl stops with CURLE_WRITE_ERROR */
-	}
-	if (b->len + n + 1 > b->cap) {
-		ncap = b->cap ? b->cap : 4096;
-		while (ncap < b->len + n + 1)
-			ncap *= 2;
-		if (ncap > b->max + 1)
-			ncap = b->max + 1;
-		np = realloc(b->p, ncap);
-		if (np == NULL)
-			return 0;
-		b->p = np;
-		b->cap = ncap;
-	}
-	memcpy(b->p + b->len, ptr, n);
-	b->len += n;
-	b->p[b->len] = '\0';
-	return n;
-}
-
-static enum stor_err
-s3_curl_class(CURLcode cc)
-{
-	switch (cc) {
-	case CURLE_OPERATION_TIMEDOUT:
-	case CURLE_COULDNT_CONNECT:
-	case CURLE_COULDNT_RESOLVE_HOST:
-	case CURLE_COULDNT_RESOLVE_PROXY:
-	case CURLE_GOT_NOTHING:
-	case CURLE_SEND_ERROR:
-	case CURLE_RECV_ERROR:
-	case CURLE_PARTIAL_FILE:
-	case CURLE_SSL_CONNECT_ERROR:
-	case CURLE_HTTP2:
-	case CURLE_HTTP2_STREAM:
-	case CURLE_OUT_OF_MEMORY:
-		return STOR_TEMPORARY;
-	default:
-		return STOR_ERROR;
-	}
-}
 
 static enum stor_err
 s3_status_class(const struct s3_answer *a)
@@ -169,14 +115,13 @@ s3_xml_text(const char *xml, const char *tag, char *out, size_t outlen)
 }
 
 static void
-s3_parse_error(const struct s3_body *body, struct s3_answer *a)
+s3_parse_error(struct s3_answer *a)
 {
 	a->code[0] = a->message[0] = '\0';
-	if (body->p == NULL || body->over)
+	if (a->rep.body == NULL || a->rep.over)
 		return;
-	s3_xml_text((const char *)body->p, "Code", a->code, sizeof(a->code));
-	s3_xml_text((const char *)body->p, "Message", a->message,
-	    sizeof(a->message));
+	s3_xml_text(a->rep.body, "Code", a->code, sizeof(a->code));
+	s3_xml_text(a->rep.body, "Message", a->message, sizeof(a->message));
 }
 
 /* "what: 403 SignatureDoesNotMatch: …" into msg; the class of a. */
@@ -188,50 +133,46 @@ s3_fail(const struct s3_answer *a, const char *what, char *msg, size_t msglen)
 	return s3_status_class(a);
 }
 
-/* "Name: value" into a malloc'd line appended to *l. -1 out of memory. */
-static int
-s3_add_header(struct curl_slist **l, const char *name, const char *value)
+/* "Name: value", malloc'd; NULL out of memory. */
+static char *
+s3_header_line(const char *name, const char *value)
 {
-	struct curl_slist *n;
 	size_t len = strlen(name) + strlen(value) + 3;
 	char *line = malloc(len);
 
-	if (line == NULL)
-		return -1;
-	snprintf(line, len, "%s: %s", name, value);
-	n = curl_slist_append(*l, line);
-	OPENSSL_cleanse(line, len);	/* may hold the session token */
-	free(line);
-	if (n == NULL)
-		return -1;
-	*l = n;
-	return 0;
+	if (line != NULL)
+		snprintf(line, len, "%s: %s", name, value);
+	return line;
 }
 
 /*
- * One signed request: method to {prefix}{path} (not yet encoded; starts
- * with '/') with query (NULL for none), extra signed headers (n of them),
- * and a body (NULL for none). The answer's body goes into out. STOR_OK
- * when an HTTP answer came (its status in a), else the transport failure,
- * classified, with msg set.
+ * One signed request: method to {prefix}/{bucket}/{key} (key not yet
+ * encoded; NULL for the bucket itself) with query (NULL for none), extra
+ * signed headers (n of them), and a body (NULL for none; PUT and POST
+ * always send one). The answer goes into a (its reply freed first), its
+ * body bounded by max. STOR_OK when an HTTP answer came (its status in
+ * a), else the failure, classified, with msg set.
  */
 static enum stor_err
-s3_call(struct s3_st *st, const char *method, const char *path,
+s3_call(struct storage *s, const char *method, const char *key,
     const char *query, const struct sigv4_header *extra, size_t n,
-    const void *body, size_t len, int head, struct s3_body *out,
-    struct s3_answer *a, char *msg, size_t msglen)
+    const void *body, size_t len, size_t max, struct s3_answer *a, char *msg,
+    size_t msglen)
 {
-	struct sigv4_header h[4 + S3_MAX_EXTRA];
+	struct s3_st *st = s->state;
+	struct sigv4_header h[S3_MAX_LINES];
 	struct sigv4_request r;
 	struct sigv4_key k;
-	struct curl_slist *hdrs = NULL;
+	struct httpc_req req;
+	const char *hdrs[S3_MAX_LINES + 2];
+	char *lines[S3_MAX_LINES] = { NULL };
 	char date[17], hash[65];
 	char *full = NULL, *enc = NULL, *url = NULL, *authz = NULL;
 	size_t nh = 0, i, flen, ulen;
 	int has_ctype = 0;
-	CURLcode cc;
 	enum stor_err rc = STOR_TEMPORARY;
 
+	httpc_reply_free(&a->rep);
 	memset(a, 0, sizeof(*a));
 	if (n > S3_MAX_EXTRA || sigv4_amz_date(time(NULL), date) != 0 ||
 	    sigv4_sha256_hex(body != NULL ? body : "", body != NULL ? len : 0,
@@ -239,11 +180,13 @@ s3_call(struct s3_st *st, const char *method, const char *path,
 		snprintf(msg, msglen, "cannot sign the request");
 		goto out;
 	}
-	flen = strlen(st->prefix) + strlen(path) + 1;
+	flen = strlen(st->prefix) + strlen(s->bucket) +
+	    (key != NULL ? strlen(key) : 0) + 3;
 	full = malloc(flen);
 	if (full == NULL)
 		goto oom;
-	snprintf(full, flen, "%s%s", st->prefix, path);
+	snprintf(full, flen, "%s/%s%s%s", st->prefix, s->bucket,
+	    key != NULL ? "/" : "", key != NULL ? key : "");
 	enc = sigv4_uri_encode(full, strlen(full), 1);
 	if (enc == NULL)
 		goto oom;
@@ -283,73 +226,41 @@ s3_call(struct s3_st *st, const char *method, const char *path,
 		snprintf(msg, msglen, "cannot sign the request");
 		goto out;
 	}
-	for (i = 0; i < nh; i++)
-		if (s3_add_header(&hdrs, h[i].name, h[i].value) != 0)
+	h[nh++] = (struct sigv4_header){ "Authorization", authz };
+	for (i = 0; i < nh; i++) {
+		lines[i] = s3_header_line(h[i].name, h[i].value);
+		if (lines[i] == NULL)
 			goto oom;
-	if (s3_add_header(&hdrs, "Authorization", authz) != 0)
-		goto oom;
-	/* No 100-continue wait, and no form type curl would add to a body:
-	 * an object keeps exactly the type it was given. */
-	if (curl_slist_append(hdrs, "Expect:") == NULL ||
-	    (!has_ctype && curl_slist_append(hdrs, "Content-Type:") == NULL))
-		goto oom;
+		hdrs[i] = lines[i];
+	}
+	/* No form type curl would add to a body: an object keeps exactly
+	 * the type it was given. */
+	hdrs[nh] = has_ctype ? NULL : "Content-Type:";
+	hdrs[nh + 1] = NULL;
 
-	curl_easy_reset(st->curl);
-	curl_easy_setopt(st->curl, CURLOPT_URL, url);
-	curl_easy_setopt(st->curl, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(st->curl, CURLOPT_FOLLOWLOCATION, 0L);
-	curl_easy_setopt(st->curl, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(st->curl, CURLOPT_CONNECTTIMEOUT_MS,
-	    st->timeout_ms < S3_CONNECT_MS ? st->timeout_ms : S3_CONNECT_MS);
-	curl_easy_setopt(st->curl, CURLOPT_TIMEOUT_MS, st->timeout_ms);
-	curl_easy_setopt(st->curl, CURLOPT_USERAGENT, "imagegen-storage/1");
-	curl_easy_setopt(st->curl, CURLOPT_HTTPHEADER, hdrs);
-	curl_easy_setopt(st->curl, CURLOPT_WRITEFUNCTION, s3_on_body);
-	curl_easy_setopt(st->curl, CURLOPT_WRITEDATA, out);
-	if (head) {
-		curl_easy_setopt(st->curl, CURLOPT_NOBODY, 1L);
-	} else if (strcmp(method, "PUT") == 0 || strcmp(method, "POST") == 0) {
-		/* Always a body, empty or not: S3 wants a Content-Length. */
-		curl_easy_setopt(st->curl, CURLOPT_POSTFIELDS,
-		    body != NULL ? body : "");
-		curl_easy_setopt(st->curl, CURLOPT_POSTFIELDSIZE_LARGE,
-		    (curl_off_t)(body != NULL ? len : 0));
+	req = (struct httpc_req){ .method = method, .url = url, .headers = hdrs,
+	    .timeout_ms = st->timeout_ms, .max_bytes = max };
+	/* Always a body for PUT and POST, empty or not: S3 wants a
+	 * Content-Length. */
+	if (strcmp(method, "PUT") == 0 || strcmp(method, "POST") == 0) {
+		req.body = body != NULL ? body : "";
+		req.len = body != NULL ? len : 0;
 	}
-	if (!head && strcmp(method, "GET") != 0)
-		curl_easy_setopt(st->curl, CURLOPT_CUSTOMREQUEST, method);
-	cc = curl_easy_perform(st->curl);
-	curl_easy_getinfo(st->curl, CURLINFO_RESPONSE_CODE, &a->status);
-	if (cc != CURLE_OK && !(cc == CURLE_WRITE_ERROR && out->over)) {
-		snprintf(msg, msglen, "s3 %s: %s", method, curl_easy_strerror(cc));
-		rc = s3_curl_class(cc);
-		goto out;
-	}
-	rc = STOR_OK;
+	rc = storage_http(&st->http, &req, "s3", &a->rep, msg, msglen);
+	a->status = a->rep.status;
 	goto out;
 oom:
 	snprintf(msg, msglen, "out of memory");
 	rc = STOR_TEMPORARY;
 out:
-	curl_slist_free_all(hdrs);
+	/* The lines may hold the session token. */
+	for (i = 0; i < S3_MAX_LINES; i++)
+		storage_free_secret(lines[i]);
 	free(full);
 	free(enc);
 	free(url);
 	free(authz);
 	return rc;
-}
-
-/* "/{bucket}/{path}" or "/{bucket}" (path NULL), malloc'd; NULL out of
- * memory. */
-static char *
-s3_path(const struct storage *s, const char *path)
-{
-	size_t n = strlen(s->bucket) + (path != NULL ? strlen(path) : 0) + 3;
-	char *p = malloc(n);
-
-	if (p != NULL)
-		snprintf(p, n, "/%s%s%s", s->bucket, path != NULL ? "/" : "",
-		    path != NULL ? path : "");
-	return p;
 }
 
 static const char *
@@ -371,10 +282,8 @@ s3_put(struct storage *s, const char *path, const unsigned char *data,
     size_t len, const char *mime, char *msg, size_t msglen)
 {
 	struct s3_st *st = s->state;
-	struct s3_body body = { .max = S3_ERR_BODY_MAX };
-	struct s3_answer a;
+	struct s3_answer a = { 0 };
 	struct sigv4_header h[3];
-	char *p = NULL;
 	size_t nh;
 	enum stor_err rc = STOR_ERROR;
 
@@ -382,12 +291,6 @@ s3_put(struct storage *s, const char *path, const unsigned char *data,
 	if (len == 0 || len > (size_t)S3_MAX_OBJECT) {
 		snprintf(msg, msglen, "object of %zu bytes: outside 1 to %ld bytes",
 		    len, S3_MAX_OBJECT);
-		goto out;
-	}
-	p = s3_path(s, path);
-	if (p == NULL) {
-		snprintf(msg, msglen, "out of memory");
-		rc = STOR_TEMPORARY;
 		goto out;
 	}
 	for (;;) {
@@ -398,14 +301,11 @@ s3_put(struct storage *s, const char *path, const unsigned char *data,
 		 * onto an existing key with 412. */
 		if (!st->no_conditional)
 			h[nh++] = (struct sigv4_header){ "if-none-match", "*" };
-		free(body.p);
-		memset(&body, 0, sizeof(body));
-		body.max = S3_ERR_BODY_MAX;
-		rc = s3_call(st, "PUT", p, NULL, h, nh, data, len, 0, &body, &a,
-		    msg, msglen);
+		rc = s3_call(s, "PUT", path, NULL, h, nh, data, len, S3_ERR_BODY_MAX,
+		    &a, msg, msglen);
 		if (rc != STOR_OK || (a.status >= 200 && a.status < 300))
 			goto out;
-		s3_parse_error(&body, &a);
+		s3_parse_error(&a);
 		if (a.status != 501 || st->no_conditional)
 			break;
 		/* An endpoint without conditional writes: the key carries a
@@ -417,36 +317,27 @@ s3_put(struct storage *s, const char *path, const unsigned char *data,
 	rc = s3_fail(&a, s3_object_reason(&a), msg, msglen);
 	log_warn("upload of %s: %s", path, msg);
 out:
-	free(p);
-	free(body.p);
+	httpc_reply_free(&a.rep);
 	return rc;
 }
 
 static enum stor_err
 s3_del(struct storage *s, const char *path, char *msg, size_t msglen)
 {
-	struct s3_st *st = s->state;
-	struct s3_body body = { .max = S3_ERR_BODY_MAX };
-	struct s3_answer a;
-	char *p = s3_path(s, path);
-	enum stor_err rc = STOR_TEMPORARY;
+	struct s3_answer a = { 0 };
+	enum stor_err rc;
 
-	if (p == NULL) {
-		snprintf(msg, msglen, "out of memory");
-		goto out;
-	}
-	rc = s3_call(st, "DELETE", p, NULL, NULL, 0, NULL, 0, 0, &body, &a, msg,
-	    msglen);
+	rc = s3_call(s, "DELETE", path, NULL, NULL, 0, NULL, 0, S3_ERR_BODY_MAX,
+	    &a, msg, msglen);
 	if (rc != STOR_OK || (a.status >= 200 && a.status < 300))
 		goto out;
-	s3_parse_error(&body, &a);
+	s3_parse_error(&a);
 	/* S3 answers 204 for a missing key; some others 404. */
 	if (a.status == 404)
 		goto out;
 	rc = s3_fail(&a, "delete failed", msg, msglen);
 out:
-	free(p);
-	free(body.p);
+	httpc_reply_free(&a.rep);
 	return rc;
 }
 
@@ -454,44 +345,22 @@ static enum stor_err
 s3_get(struct storage *s, const char *path, size_t max, unsigned char **data,
     size_t *len, char *msg, size_t msglen)
 {
-	struct s3_st *st = s->state;
-	struct s3_body body = { .max = max };
-	struct s3_answer a;
-	char *p = s3_path(s, path);
-	enum stor_err rc = STOR_TEMPORARY;
+	struct s3_answer a = { 0 };
+	enum stor_err rc;
 
-	if (p == NULL) {
-		snprintf(msg, msglen, "out of memory");
-		goto out;
-	}
-	rc = s3_call(st, "GET", p, NULL, NULL, 0, NULL, 0, 0, &body, &a, msg,
+	rc = s3_call(s, "GET", path, NULL, NULL, 0, NULL, 0, max, &a, msg,
 	    msglen);
 	if (rc != STOR_OK)
 		goto out;
 	if (a.status >= 200 && a.status < 300) {
-		if (body.over) {
-			snprintf(msg, msglen, "object larger than %zu bytes", max);
-			rc = STOR_ERROR;
-			goto out;
-		}
-		if (body.p == NULL)
-			body.p = malloc(1);	/* an empty object */
-		if (body.p == NULL) {
-			snprintf(msg, msglen, "out of memory");
-			rc = STOR_TEMPORARY;
-			goto out;
-		}
-		*data = body.p;
-		*len = body.len;
-		body.p = NULL;
+		rc = storage_http_body(&a.rep, max, data, len, msg, msglen);
 		goto out;
 	}
-	s3_parse_error(&body, &a);
+	s3_parse_error(&a);
 	rc = s3_fail(&a, a.status == 404 ? "no such object" : "read failed", msg,
 	    msglen);
 out:
-	free(p);
-	free(body.p);
+	httpc_reply_free(&a.rep);
 	return rc;
 }
 
@@ -500,13 +369,10 @@ out:
 static enum stor_err
 s3_put_policy(struct storage *s, int *unsupported, char *msg, size_t msglen)
 {
-	struct s3_st *st = s->state;
-	struct s3_body body = { .max = S3_ERR_BODY_MAX };
-	struct s3_answer a;
+	struct s3_answer a = { 0 };
 	struct sigv4_header h[2];
 	unsigned char md5[16];
 	char policy[512], md5b64[32];
-	char *p = NULL;
 	int tries;
 	enum stor_err rc = STOR_ERROR;
 
@@ -522,21 +388,12 @@ s3_put_policy(struct storage *s, int *unsupported, char *msg, size_t msglen)
 	EVP_EncodeBlock((unsigned char *)md5b64, md5, sizeof(md5));
 	h[0] = (struct sigv4_header){ "content-md5", md5b64 };
 	h[1] = (struct sigv4_header){ "content-type", "application/json" };
-	p = s3_path(s, NULL);
-	if (p == NULL) {
-		snprintf(msg, msglen, "out of memory");
-		rc = STOR_TEMPORARY;
-		goto out;
-	}
 	for (tries = 0; tries < 2; tries++) {
-		free(body.p);
-		memset(&body, 0, sizeof(body));
-		body.max = S3_ERR_BODY_MAX;
-		rc = s3_call(st, "PUT", p, "policy", h, 2, policy, strlen(policy), 0,
-		    &body, &a, msg, msglen);
+		rc = s3_call(s, "PUT", NULL, "policy", h, 2, policy, strlen(policy),
+		    S3_ERR_BODY_MAX, &a, msg, msglen);
 		if (rc != STOR_OK || (a.status >= 200 && a.status < 300))
 			goto out;
-		s3_parse_error(&body, &a);
+		s3_parse_error(&a);
 		if (a.status == 501 || strcmp(a.code, "NotImplemented") == 0) {
 			/* R2, and some S3 look-alikes: no bucket policies. */
 			*unsupported = 1;
@@ -547,19 +404,15 @@ s3_put_policy(struct storage *s, int *unsupported, char *msg, size_t msglen)
 			break;
 		/* AWS: new buckets block public policies. This bucket holds
 		 * only public pictures: lift the block, then try once more. */
-		free(body.p);
-		memset(&body, 0, sizeof(body));
-		body.max = S3_ERR_BODY_MAX;
 		log_info("bucket %s: removing its public access block", s->bucket);
-		rc = s3_call(st, "DELETE", p, "publicAccessBlock", NULL, 0, NULL, 0,
-		    0, &body, &a, msg, msglen);
+		rc = s3_call(s, "DELETE", NULL, "publicAccessBlock", NULL, 0, NULL, 0,
+		    S3_ERR_BODY_MAX, &a, msg, msglen);
 		if (rc != STOR_OK)
 			goto out;
 	}
 	rc = s3_fail(&a, "public-read policy refused", msg, msglen);
 out:
-	free(p);
-	free(body.p);
+	httpc_reply_free(&a.rep);
 	return rc;
 }
 
@@ -567,19 +420,13 @@ static enum stor_err
 s3_setup(struct storage *s, char *msg, size_t msglen)
 {
 	struct s3_st *st = s->state;
-	struct s3_body body = { .max = S3_ERR_BODY_MAX };
-	struct s3_answer a;
+	struct s3_answer a = { 0 };
 	struct sigv4_header h[1];
 	char conf[256];
-	char *p = s3_path(s, NULL);
 	size_t nh = 0;
 	int unsupported = 0;
-	enum stor_err rc = STOR_TEMPORARY;
+	enum stor_err rc;
 
-	if (p == NULL) {
-		snprintf(msg, msglen, "out of memory");
-		goto out;
-	}
 	conf[0] = '\0';
 	/* us-east-1 is the default location and refuses being named. */
 	if (strcmp(st->region, "us-east-1") != 0 && strcmp(st->region, "auto") != 0) {
@@ -589,11 +436,11 @@ s3_setup(struct storage *s, char *msg, size_t msglen)
 		    st->region);
 		h[nh++] = (struct sigv4_header){ "content-type", "application/xml" };
 	}
-	rc = s3_call(st, "PUT", p, NULL, h, nh, conf[0] ? conf : NULL,
-	    strlen(conf), 0, &body, &a, msg, msglen);
+	rc = s3_call(s, "PUT", NULL, NULL, h, nh, conf[0] ? conf : NULL,
+	    strlen(conf), S3_ERR_BODY_MAX, &a, msg, msglen);
 	if (rc != STOR_OK)
 		goto out;
-	s3_parse_error(&body, &a);
+	s3_parse_error(&a);
 	if (a.status >= 200 && a.status < 300) {
 		log_info("bucket %s created", s->bucket);
 	} else if (strcmp(a.code, "BucketAlreadyOwnedByYou") == 0) {
@@ -601,11 +448,8 @@ s3_setup(struct storage *s, char *msg, size_t msglen)
 	} else if (a.status == 409) {
 		/* BucketAlreadyExists: ours (some servers say so for their
 		 * own) or another account's. A HEAD tells. */
-		free(body.p);
-		memset(&body, 0, sizeof(body));
-		body.max = S3_ERR_BODY_MAX;
-		rc = s3_call(st, "HEAD", p, NULL, NULL, 0, NULL, 0, 1, &body, &a, msg,
-		    msglen);
+		rc = s3_call(s, "HEAD", NULL, NULL, NULL, 0, NULL, 0,
+		    S3_ERR_BODY_MAX, &a, msg, msglen);
 		if (rc != STOR_OK)
 			goto out;
 		if (a.status < 200 || a.status >= 300) {
@@ -631,18 +475,8 @@ s3_setup(struct storage *s, char *msg, size_t msglen)
 	else if (rc == STOR_OK)
 		log_info("bucket %s: public-read policy set", s->bucket);
 out:
-	free(p);
-	free(body.p);
+	httpc_reply_free(&a.rep);
 	return rc;
-}
-
-static void
-s3_free_secret(char *p)
-{
-	if (p != NULL) {
-		OPENSSL_cleanse(p, strlen(p));
-		free(p);
-	}
 }
 
 static void
@@ -652,14 +486,13 @@ s3_close(struct storage *s)
 
 	if (st == NULL)
 		return;
-	if (st->curl != NULL)
-		curl_easy_cleanup(st->curl);
+	httpc_close(&st->http);
 	free(st->origin);
 	free(st->host);
 	free(st->prefix);
 	free(st->access_key);
-	s3_free_secret(st->secret_key);
-	s3_free_secret(st->session_token);
+	storage_free_secret(st->secret_key);
+	storage_free_secret(st->session_token);
 	free(st->region);
 	free(st);
 	s->state = NULL;
@@ -742,13 +575,9 @@ s3_open(struct storage *s, const struct cfg *c, char *err, size_t errlen)
 		if (st->session_token == NULL)
 			goto oom;
 	}
-	st->timeout_ms = c->provider_timeout_ms > 0 ? c->provider_timeout_ms :
-	    120000;
-	st->curl = curl_easy_init();
-	if (st->curl == NULL) {
-		snprintf(err, errlen, "IMAGEGEN_STORAGE=s3: curl_easy_init failed");
+	if (storage_http_open(&st->http, &st->timeout_ms, c, "s3", err,
+	    errlen) != 0)
 		goto out;
-	}
 	if (!c->public_base_url_set) {
 		/* Supabase's S3 endpoint: its objects are public under
 		 * /storage/v1/object/public; any other endpoint serves a

@@ -1,10 +1,14 @@
-/* storage.c - the backend table, object paths and public URLs (SPEC §7). */
+/* storage.c - the backend table, object paths and public URLs (SPEC §7),
+ * and the HTTP call the remote backends share. */
 #include <ctype.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include <openssl/crypto.h>
 #include <openssl/rand.h>
 
+#include "httpc.h"
 #include "jwt.h"
 #include "log.h"
 #include "storage.h"
@@ -309,4 +313,73 @@ storage_path_ok(const char *path)
 	if (seglen == 0 || (seglen <= 2 && strncmp(path + seg, "..", seglen) == 0))
 		return 0;
 	return 1;
+}
+
+/* ---- for the HTTP backends ---------------------------------------------- */
+
+int
+storage_http_open(struct httpc *c, long *timeout_ms, const struct cfg *cfg,
+    const char *name, char *err, size_t errlen)
+{
+	*timeout_ms = cfg->provider_timeout_ms > 0 ? cfg->provider_timeout_ms :
+	    120000;
+	if (httpc_open(c) != 0) {
+		snprintf(err, errlen, "IMAGEGEN_STORAGE=%s: curl_easy_init failed",
+		    name);
+		return -1;
+	}
+	return 0;
+}
+
+enum stor_err
+storage_http(struct httpc *c, struct httpc_req *req, const char *who,
+    struct httpc_reply *rep, char *msg, size_t msglen)
+{
+	enum httpc_err e;
+
+	req->user_agent = "imagegen-storage/1";
+	e = httpc_perform(c, req, rep);
+	switch (e) {
+	case HTTPC_OK:
+	case HTTPC_TOO_BIG:	/* an answer all the same: its status decides */
+		return STOR_OK;
+	case HTTPC_NOMEM:
+		snprintf(msg, msglen, "out of memory");
+		return STOR_TEMPORARY;
+	default:
+		snprintf(msg, msglen, "%s %s: %s", who, req->method, rep->error);
+		/* Only what may clear up within the executor's retries is
+		 * worth them. */
+		return e == HTTPC_TIMEOUT || e == HTTPC_TEMPORARY ?
+		    STOR_TEMPORARY : STOR_ERROR;
+	}
+}
+
+enum stor_err
+storage_http_body(struct httpc_reply *rep, size_t max, unsigned char **data,
+    size_t *len, char *msg, size_t msglen)
+{
+	if (rep->over) {
+		snprintf(msg, msglen, "object larger than %zu bytes", max);
+		return STOR_ERROR;
+	}
+	if (rep->body == NULL)
+		rep->body = malloc(1);	/* an empty object */
+	if (rep->body == NULL) {
+		snprintf(msg, msglen, "out of memory");
+		return STOR_TEMPORARY;
+	}
+	*data = (unsigned char *)rep->body;
+	*len = rep->len;
+	rep->body = NULL;
+	return STOR_OK;
+}
+
+void
+storage_free_secret(char *p)
+{
+	if (p != NULL) {
+		OPENSSL_cleanse(p, strlen(p));
+		free(p);
+	}
 }

@@ -22,7 +22,7 @@
  * (timeouts, refused or reset connections), are STOR_TEMPORARY, which the
  * executor retries with backoff.
  *
- * One curl easy handle per process, made in open() (after fork); no
+ * One HTTP client (httpc) per process, made in open() (after fork); no
  * redirects, http(s) only, IMAGEGEN_PROVIDER_TIMEOUT_MS per request,
  * response bodies bounded. The key is never logged and is wiped on close.
  */
@@ -30,92 +30,39 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <curl/curl.h>
 #include <json-c/json.h>
-#include <openssl/crypto.h>
 
+#include "httpc.h"
 #include "log.h"
 #include "storage.h"
 
 #define SUPA_MAX_OBJECT (50L << 20)	/* Supabase's default upload limit */
 #define SUPA_ERR_BODY_MAX 16384		/* an error or JSON answer */
-#define SUPA_CONNECT_MS 10000L
+#define SUPA_MAX_EXTRA 3		/* a request's own header lines */
+
+/* The header line of a JSON request body. */
+static const char *const supa_json_hdr[] = {
+	"Content-Type: application/json", NULL
+};
 
 struct supa_st {
-	CURL *curl;
+	struct httpc http;
 	char *base;		/* {SUPABASE_URL}/storage/v1 */
 	char *auth_hdr;		/* "Authorization: Bearer {key}" (secret) */
 	char *apikey_hdr;	/* "apikey: {key}" (secret) */
 	long timeout_ms;
 };
 
-/* A response body, at most max bytes (more sets over and stops). */
-struct supa_body {
-	unsigned char *p;
-	size_t len, cap, max;
-	int over;
-};
-
-/* What came back: the HTTP status, the status that decides (the body's
- * statusCode or the HTTP one) and the error's name and message. */
+/* What came back: the reply, its HTTP status, the status that decides
+ * (the body's statusCode or the HTTP one) and the error's name and
+ * message. Zeroed before the first call. */
 struct supa_answer {
+	struct httpc_reply rep;
 	long http;
 	long status;
 	char code[64];
 	char message[200];
 };
-
-static size_t
-supa_on_body(char *ptr, size_t size, size_t nmemb, void *ud)
-{
-	struct supa_body *b = ud;
-	size_t n = size * nmemb, ncap;
-	unsigned char *np;
-
-	if (n > b->max - b->len) {
-		b->over = 1;
-		return 0;	/* curl stops with CURLE_WRITE_ERROR */
-	}
-	if (b->len + n + 1 > b->cap) {
-		ncap = b->cap ? b->cap : 4096;
-		while (ncap < b->len + n + 1)
-			ncap *= 2;
-		if (ncap > b->max + 1)
-			ncap = b->max + 1;
-		np = realloc(b->p, ncap);
-		if (np == NULL)
-			return 0;
-		b->p = np;
-		b->cap = ncap;
-	}
-	memcpy(b->p + b->len, ptr, n);
-	b->len += n;
-	b->p[b->len] = '\0';
-	return n;
-}
-
-/* Transport failures that may clear up within the executor's retries. */
-static enum stor_err
-supa_curl_class(CURLcode cc)
-{
-	switch (cc) {
-	case CURLE_OPERATION_TIMEDOUT:
-	case CURLE_COULDNT_CONNECT:
-	case CURLE_COULDNT_RESOLVE_HOST:
-	case CURLE_COULDNT_RESOLVE_PROXY:
-	case CURLE_GOT_NOTHING:
-	case CURLE_SEND_ERROR:
-	case CURLE_RECV_ERROR:
-	case CURLE_PARTIAL_FILE:
-	case CURLE_SSL_CONNECT_ERROR:
-	case CURLE_HTTP2:
-	case CURLE_HTTP2_STREAM:
-	case CURLE_OUT_OF_MEMORY:
-		return STOR_TEMPORARY;
-	default:
-		return STOR_ERROR;
-	}
-}
 
 static enum stor_err
 supa_status_class(long status)
@@ -140,10 +87,10 @@ supa_copy_text(char *out, size_t outlen, const char *s)
 	out[i] = '\0';
 }
 
-/* Reads Storage's error JSON out of body into a (status stays the HTTP
- * one when the body has no usable statusCode). */
+/* Reads Storage's error JSON out of a's reply into a (status stays the
+ * HTTP one when the body has no usable statusCode). */
 static void
-supa_parse_error(const struct supa_body *body, struct supa_answer *a)
+supa_parse_error(struct supa_answer *a)
 {
 	struct json_object *o = NULL, *v;
 	const char *s;
@@ -152,9 +99,9 @@ supa_parse_error(const struct supa_body *body, struct supa_answer *a)
 
 	a->status = a->http;
 	a->code[0] = a->message[0] = '\0';
-	if (body->p == NULL || body->len == 0)
+	if (a->rep.body == NULL || a->rep.len == 0)
 		return;
-	o = json_tokener_parse((const char *)body->p);
+	o = json_tokener_parse(a->rep.body);
 	if (o == NULL || !json_object_is_type(o, json_type_object))
 		goto out;
 	if (json_object_object_get_ex(o, "statusCode", &v)) {
@@ -186,82 +133,41 @@ out:
 	json_object_put(o);
 }
 
-/* The key headers, "Expect:" (no 100-continue wait) and extra (NULL
- * ended, may be NULL) as a curl list; NULL out of memory. */
-static struct curl_slist *
-supa_headers(const struct supa_st *st, const char *const *extra)
-{
-	const char *fixed[] = { st->auth_hdr, st->apikey_hdr, "Expect:" };
-	struct curl_slist *l = NULL, *n;
-	size_t i, nextra = 0;
-
-	while (extra != NULL && extra[nextra] != NULL)
-		nextra++;
-	for (i = 0; i < 3 + nextra; i++) {
-		n = curl_slist_append(l, i < 3 ? fixed[i] : extra[i - 3]);
-		if (n == NULL) {
-			curl_slist_free_all(l);
-			return NULL;
-		}
-		l = n;
-	}
-	return l;
-}
-
 /*
- * One request: method to url with the key headers, extra (may be NULL),
- * and a body (NULL for none). The response body goes into out (bounded by
- * out->max). STOR_OK when an HTTP answer came (whatever its status, in
- * a), else the transport failure, classified, with msg set.
+ * One request: method to url with the key headers, extra (NULL-ended, at
+ * most SUPA_MAX_EXTRA; may be NULL) and a body (NULL for none). url may
+ * be NULL: supa_url() ran out of memory. The answer goes into a (its
+ * reply freed first), its body bounded by max. STOR_OK when an HTTP
+ * answer came (whatever its status, in a), else the failure, classified,
+ * with msg set.
  */
 static enum stor_err
 supa_call(struct supa_st *st, const char *method, const char *url,
-    const char *const *extra, const void *body, size_t len,
-    struct supa_body *out, struct supa_answer *a, char *msg, size_t msglen)
+    const char *const *extra, const void *body, size_t len, size_t max,
+    struct supa_answer *a, char *msg, size_t msglen)
 {
-	struct curl_slist *hdrs;
-	CURLcode cc;
-	enum stor_err rc = STOR_ERROR;
+	const char *hdrs[2 + SUPA_MAX_EXTRA + 1];
+	struct httpc_req req;
+	size_t i;
+	enum stor_err rc;
 
+	httpc_reply_free(&a->rep);
 	memset(a, 0, sizeof(*a));
-	curl_easy_reset(st->curl);
-	hdrs = supa_headers(st, extra);
-	if (hdrs == NULL) {
+	if (url == NULL) {
 		snprintf(msg, msglen, "out of memory");
-		rc = STOR_TEMPORARY;
-		goto out;
+		return STOR_TEMPORARY;
 	}
-	curl_easy_setopt(st->curl, CURLOPT_URL, url);
-	curl_easy_setopt(st->curl, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(st->curl, CURLOPT_FOLLOWLOCATION, 0L);
-	curl_easy_setopt(st->curl, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(st->curl, CURLOPT_CONNECTTIMEOUT_MS,
-	    st->timeout_ms < SUPA_CONNECT_MS ? st->timeout_ms : SUPA_CONNECT_MS);
-	curl_easy_setopt(st->curl, CURLOPT_TIMEOUT_MS, st->timeout_ms);
-	curl_easy_setopt(st->curl, CURLOPT_USERAGENT, "imagegen-storage/1");
-	curl_easy_setopt(st->curl, CURLOPT_HTTPHEADER, hdrs);
-	curl_easy_setopt(st->curl, CURLOPT_WRITEFUNCTION, supa_on_body);
-	curl_easy_setopt(st->curl, CURLOPT_WRITEDATA, out);
-	if (body != NULL) {
-		curl_easy_setopt(st->curl, CURLOPT_POSTFIELDS, body);
-		curl_easy_setopt(st->curl, CURLOPT_POSTFIELDSIZE_LARGE,
-		    (curl_off_t)len);
-	}
-	if (strcmp(method, "GET") != 0)
-		curl_easy_setopt(st->curl, CURLOPT_CUSTOMREQUEST, method);
-	cc = curl_easy_perform(st->curl);
-	curl_easy_getinfo(st->curl, CURLINFO_RESPONSE_CODE, &a->http);
-	if (cc != CURLE_OK && !(cc == CURLE_WRITE_ERROR && out->over)) {
-		snprintf(msg, msglen, "supabase storage %s: %s", method,
-		    curl_easy_strerror(cc));
-		rc = supa_curl_class(cc);
-		goto out;
-	}
-	a->status = a->http;
-	rc = STOR_OK;
-out:
-	/* The list holds the key: its strings are freed, not kept. */
-	curl_slist_free_all(hdrs);
+	hdrs[0] = st->auth_hdr;
+	hdrs[1] = st->apikey_hdr;
+	for (i = 0; extra != NULL && extra[i] != NULL && i < SUPA_MAX_EXTRA; i++)
+		hdrs[2 + i] = extra[i];
+	hdrs[2 + i] = NULL;
+	req = (struct httpc_req){ .method = method, .url = url, .headers = hdrs,
+	    .body = body, .len = len, .timeout_ms = st->timeout_ms,
+	    .max_bytes = max };
+	rc = storage_http(&st->http, &req, "supabase storage", &a->rep, msg,
+	    msglen);
+	a->http = a->status = a->rep.status;
 	return rc;
 }
 
@@ -318,8 +224,7 @@ supa_put(struct storage *s, const char *path, const unsigned char *data,
     size_t len, const char *mime, char *msg, size_t msglen)
 {
 	struct supa_st *st = s->state;
-	struct supa_body body = { .max = SUPA_ERR_BODY_MAX };
-	struct supa_answer a;
+	struct supa_answer a = { 0 };
 	char ctype[96];
 	const char *extra[4];
 	char *url = NULL;
@@ -337,50 +242,38 @@ supa_put(struct storage *s, const char *path, const unsigned char *data,
 	extra[2] = "x-upsert: false";	/* never overwrite */
 	extra[3] = NULL;
 	url = supa_url(st, "object", s->bucket, path);
-	if (url == NULL) {
-		snprintf(msg, msglen, "out of memory");
-		rc = STOR_TEMPORARY;
+	rc = supa_call(st, "POST", url, extra, data, len, SUPA_ERR_BODY_MAX, &a,
+	    msg, msglen);
+	if (rc != STOR_OK || (a.http >= 200 && a.http < 300))
 		goto out;
-	}
-	rc = supa_call(st, "POST", url, extra, data, len, &body, &a, msg, msglen);
-	if (rc != STOR_OK)
-		goto out;
-	if (a.http >= 200 && a.http < 300)
-		goto out;
-	supa_parse_error(&body, &a);
+	supa_parse_error(&a);
 	rc = supa_fail(&a, supa_object_reason(&a), msg, msglen);
 	log_warn("upload of %s: %s", path, msg);
 out:
 	free(url);
-	free(body.p);
+	httpc_reply_free(&a.rep);
 	return rc;
 }
 
 static enum stor_err
 supa_del(struct storage *s, const char *path, char *msg, size_t msglen)
 {
-	struct supa_st *st = s->state;
-	struct supa_body body = { .max = SUPA_ERR_BODY_MAX };
-	struct supa_answer a;
-	char *url = NULL;
-	enum stor_err rc = STOR_TEMPORARY;
+	struct supa_answer a = { 0 };
+	char *url = supa_url(s->state, "object", s->bucket, path);
+	enum stor_err rc;
 
-	url = supa_url(st, "object", s->bucket, path);
-	if (url == NULL) {
-		snprintf(msg, msglen, "out of memory");
-		goto out;
-	}
-	rc = supa_call(st, "DELETE", url, NULL, NULL, 0, &body, &a, msg, msglen);
+	rc = supa_call(s->state, "DELETE", url, NULL, NULL, 0, SUPA_ERR_BODY_MAX,
+	    &a, msg, msglen);
 	if (rc != STOR_OK || (a.http >= 200 && a.http < 300))
 		goto out;
-	supa_parse_error(&body, &a);
+	supa_parse_error(&a);
 	/* A missing object (or bucket) is what a delete wants. */
 	if (a.status == 404)
 		goto out;
 	rc = supa_fail(&a, "delete failed", msg, msglen);
 out:
 	free(url);
-	free(body.p);
+	httpc_reply_free(&a.rep);
 	return rc;
 }
 
@@ -388,49 +281,26 @@ static enum stor_err
 supa_get(struct storage *s, const char *path, size_t max, unsigned char **data,
     size_t *len, char *msg, size_t msglen)
 {
-	struct supa_st *st = s->state;
-	struct supa_body body = { .max = max };
-	struct supa_answer a;
-	char *url = NULL;
-	enum stor_err rc = STOR_TEMPORARY;
+	struct supa_answer a = { 0 };
+	char *url = supa_url(s->state, "object", s->bucket, path);
+	enum stor_err rc;
 
-	url = supa_url(st, "object", s->bucket, path);
-	if (url == NULL) {
-		snprintf(msg, msglen, "out of memory");
-		goto out;
-	}
-	rc = supa_call(st, "GET", url, NULL, NULL, 0, &body, &a, msg, msglen);
+	rc = supa_call(s->state, "GET", url, NULL, NULL, 0, max, &a, msg, msglen);
 	if (rc != STOR_OK)
 		goto out;
 	if (a.http >= 200 && a.http < 300) {
-		if (body.over) {
-			snprintf(msg, msglen, "object larger than %zu bytes", max);
-			rc = STOR_ERROR;
-			goto out;
-		}
-		if (body.p == NULL)
-			body.p = malloc(1);	/* an empty object */
-		if (body.p == NULL) {
-			snprintf(msg, msglen, "out of memory");
-			rc = STOR_TEMPORARY;
-			goto out;
-		}
-		*data = body.p;
-		*len = body.len;
-		body.p = NULL;
+		rc = storage_http_body(&a.rep, max, data, len, msg, msglen);
 		goto out;
 	}
 	/* An error answer longer than max was cut: its JSON is then lost,
 	 * and the HTTP status decides. */
-	if (!body.over)
-		supa_parse_error(&body, &a);
-	else
-		a.status = a.http;
+	if (!a.rep.over)
+		supa_parse_error(&a);
 	rc = supa_fail(&a, a.status == 404 ? "no such object" : "read failed",
 	    msg, msglen);
 out:
 	free(url);
-	free(body.p);
+	httpc_reply_free(&a.rep);
 	return rc;
 }
 
@@ -438,42 +308,29 @@ out:
 static enum stor_err
 supa_make_public(struct storage *s, char *msg, size_t msglen)
 {
-	static const char *const json_hdr[] = {
-		"Content-Type: application/json", NULL
-	};
-	struct supa_st *st = s->state;
-	struct supa_body body = { .max = SUPA_ERR_BODY_MAX };
-	struct supa_answer a;
+	struct supa_answer a = { 0 };
 	const char *req = "{\"public\":true}";
-	char *url = supa_url(st, "bucket", s->bucket, NULL);
-	enum stor_err rc = STOR_TEMPORARY;
+	char *url = supa_url(s->state, "bucket", s->bucket, NULL);
+	enum stor_err rc;
 
-	if (url == NULL) {
-		snprintf(msg, msglen, "out of memory");
-		goto out;
-	}
-	rc = supa_call(st, "PUT", url, json_hdr, req, strlen(req), &body, &a, msg,
-	    msglen);
+	rc = supa_call(s->state, "PUT", url, supa_json_hdr, req, strlen(req),
+	    SUPA_ERR_BODY_MAX, &a, msg, msglen);
 	if (rc != STOR_OK || (a.http >= 200 && a.http < 300))
 		goto out;
-	supa_parse_error(&body, &a);
+	supa_parse_error(&a);
 	rc = supa_fail(&a, "bucket exists but could not be made public", msg,
 	    msglen);
 out:
 	free(url);
-	free(body.p);
+	httpc_reply_free(&a.rep);
 	return rc;
 }
 
 static enum stor_err
 supa_setup(struct storage *s, char *msg, size_t msglen)
 {
-	static const char *const json_hdr[] = {
-		"Content-Type: application/json", NULL
-	};
 	struct supa_st *st = s->state;
-	struct supa_body body = { .max = SUPA_ERR_BODY_MAX };
-	struct supa_answer a;
+	struct supa_answer a = { 0 };
 	char req[512], url[1024];
 	enum stor_err rc;
 
@@ -482,15 +339,15 @@ supa_setup(struct storage *s, char *msg, size_t msglen)
 	    "{\"id\":\"%s\",\"name\":\"%s\",\"public\":true,"
 	    "\"allowed_mime_types\":[\"image/png\",\"image/jpeg\",\"image/webp\"]}",
 	    s->bucket, s->bucket);
-	rc = supa_call(st, "POST", url, json_hdr, req, strlen(req), &body, &a, msg,
-	    msglen);
+	rc = supa_call(st, "POST", url, supa_json_hdr, req, strlen(req),
+	    SUPA_ERR_BODY_MAX, &a, msg, msglen);
 	if (rc != STOR_OK)
 		goto out;
 	if (a.http >= 200 && a.http < 300) {
 		log_info("bucket %s created (public)", s->bucket);
 		goto out;
 	}
-	supa_parse_error(&body, &a);
+	supa_parse_error(&a);
 	if (a.status == 409) {
 		/* There already: harmless, but it must be public too. */
 		log_info("bucket %s exists; making sure it is public", s->bucket);
@@ -501,17 +358,8 @@ supa_setup(struct storage *s, char *msg, size_t msglen)
 	    "bucket creation refused (check SUPABASE_SERVICE_ROLE_KEY)" :
 	    "bucket creation failed", msg, msglen);
 out:
-	free(body.p);
+	httpc_reply_free(&a.rep);
 	return rc;
-}
-
-static void
-supa_free_secret(char *p)
-{
-	if (p != NULL) {
-		OPENSSL_cleanse(p, strlen(p));
-		free(p);
-	}
 }
 
 static void
@@ -521,11 +369,10 @@ supa_close(struct storage *s)
 
 	if (st == NULL)
 		return;
-	if (st->curl != NULL)
-		curl_easy_cleanup(st->curl);
+	httpc_close(&st->http);
 	free(st->base);
-	supa_free_secret(st->auth_hdr);
-	supa_free_secret(st->apikey_hdr);
+	storage_free_secret(st->auth_hdr);
+	storage_free_secret(st->apikey_hdr);
 	free(st);
 	s->state = NULL;
 }
@@ -574,13 +421,9 @@ supa_open(struct storage *s, const struct cfg *c, char *err, size_t errlen)
 	st->apikey_hdr = supa_header("apikey: ", c->service_role_key);
 	if (st->auth_hdr == NULL || st->apikey_hdr == NULL)
 		goto oom;
-	st->timeout_ms = c->provider_timeout_ms > 0 ? c->provider_timeout_ms :
-	    120000;
-	st->curl = curl_easy_init();
-	if (st->curl == NULL) {
-		snprintf(err, errlen, "IMAGEGEN_STORAGE=supabase: curl_easy_init failed");
+	if (storage_http_open(&st->http, &st->timeout_ms, c, "supabase", err,
+	    errlen) != 0)
 		goto out;
-	}
 	/* Public objects are served by Storage itself unless the operator
 	 * named another place (a CDN, a proxy). */
 	if (!c->public_base_url_set) {

@@ -15,7 +15,7 @@
 #include <openssl/pem.h>
 
 #include "auth.h"
-#include "b64.h"
+#include "base64.h"
 #include "jwt.h"
 
 static struct jwt_key pub;

@@ -10,7 +10,7 @@
 #include <openssl/evp.h>
 
 #include "auth.h"
-#include "b64.h"
+#include "base64.h"
 #include "cu_main.h"
 #include "jwks.h"
 

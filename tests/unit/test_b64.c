@@ -1,7 +1,7 @@
 /* test_b64.c - strict base64url. */
 #include <string.h>
 
-#include "b64.h"
+#include "base64.h"
 #include "cu_main.h"
 
 /* RFC 4648 §10 vectors, in the url alphabet without padding. */

@@ -11,7 +11,7 @@
 #include <openssl/pem.h>
 #include <openssl/rsa.h>
 
-#include "b64.h"
+#include "base64.h"
 #include "cu_main.h"
 #include "jwt.h"
 
