@@ -9,6 +9,7 @@
 
 #include <openssl/evp.h>
 
+#include "hex.h"
 #include "migrate.h"
 
 /* pg_advisory_lock key: "imgmig" in ASCII. */
@@ -150,16 +151,11 @@ out:
 static void
 sha256_hex(const char *data, size_t len, char out[65])
 {
-	static const char hex[] = "0123456789abcdef";
 	unsigned char md[32];
-	unsigned int mdlen = 0, i;
+	unsigned int mdlen = 0;
 
 	EVP_Digest(data, len, md, &mdlen, EVP_sha256(), NULL);
-	for (i = 0; i < 32; i++) {
-		out[2 * i] = hex[md[i] >> 4];
-		out[2 * i + 1] = hex[md[i] & 15];
-	}
-	out[64] = '\0';
+	hex_encode(md, sizeof(md), out);
 }
 
 static int

@@ -10,6 +10,7 @@
 
 #include <openssl/rand.h>
 
+#include "hex.h"
 #include "http.h"
 #include "log.h"
 
@@ -58,21 +59,15 @@ request_id_ok(const char *s)
 static const char *
 request_id_new(struct arena *a)
 {
-	static const char hex[] = "0123456789abcdef";
 	unsigned char raw[16];
 	char *s;
-	int i;
 
 	s = arena_alloc(a, 33);
 	if (s == NULL)
 		return "-";
 	if (RAND_bytes(raw, sizeof(raw)) != 1)
 		memset(raw, 0, sizeof(raw));
-	for (i = 0; i < 16; i++) {
-		s[2 * i] = hex[raw[i] >> 4];
-		s[2 * i + 1] = hex[raw[i] & 15];
-	}
-	s[32] = '\0';
+	hex_encode(raw, sizeof(raw), s);
 	return s;
 }
 
@@ -265,18 +260,6 @@ http_send_json_text(struct http_req *r, int status, const char *json)
 	send_raw(r, status, json, strlen(json));
 }
 
-static int
-hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 const char *
 http_query_param(struct http_req *r, const char *name, int *bad)
 {
@@ -298,8 +281,8 @@ http_query_param(struct http_req *r, const char *name, int *bad)
 				if (eq[i] == '+') {
 					v[o++] = ' ';
 				} else if (eq[i] == '%') {
-					hi = eq + i + 2 < amp ? hexval(eq[i + 1]) : -1;
-					lo = hi >= 0 ? hexval(eq[i + 2]) : -1;
+					hi = eq + i + 2 < amp ? hex_digit(eq[i + 1]) : -1;
+					lo = hi >= 0 ? hex_digit(eq[i + 2]) : -1;
 					if (lo < 0 || (hi == 0 && lo == 0)) {
 						if (bad != NULL)
 							*bad = 1;

@@ -7,6 +7,7 @@
 #include <openssl/evp.h>
 
 #include "json_strict.h"
+#include "hex.h"
 #include "jobs.h"
 #include "jwt.h"
 #include "storage.h"
@@ -164,11 +165,10 @@ fp_add(EVP_MD_CTX *md, const char *name, const char *v)
 static int
 fingerprint(struct job_request *jr)
 {
-	static const char hex[] = "0123456789abcdef";
 	EVP_MD_CTX *md = EVP_MD_CTX_new();
 	unsigned char h[32];
 	char w[16], hh[16];
-	unsigned int n = 0, i;
+	unsigned int n = 0;
 	int rc = -1;
 
 	if (md == NULL || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1)
@@ -190,11 +190,7 @@ fingerprint(struct job_request *jr)
 	fp_add(md, "maskImageUrl", jr->mask_url);
 	if (EVP_DigestFinal_ex(md, h, &n) != 1 || n != 32)
 		goto out;
-	for (i = 0; i < 32; i++) {
-		jr->fingerprint[2 * i] = hex[h[i] >> 4];
-		jr->fingerprint[2 * i + 1] = hex[h[i] & 15];
-	}
-	jr->fingerprint[64] = '\0';
+	hex_encode(h, sizeof(h), jr->fingerprint);
 	rc = 0;
 out:
 	EVP_MD_CTX_free(md);

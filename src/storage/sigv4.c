@@ -22,6 +22,7 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
+#include "hex.h"
 #include "sigv4.h"
 
 /* ---- a growing string ------------------------------------------------ */
@@ -128,18 +129,6 @@ sigv4_uri_encode(const char *s, size_t len, int keep_slash)
 	return sb_take(&b);
 }
 
-static int
-hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* A malloc'd copy of len bytes of s with each %XX decoded; a '%' not
  * followed by two hex digits stays as it is. *outlen gets the length.
  * NULL out of memory. */
@@ -152,9 +141,9 @@ pct_decode(const char *s, size_t len, size_t *outlen)
 	if (out == NULL)
 		return NULL;
 	for (i = 0; i < len; i++) {
-		if (s[i] == '%' && i + 2 < len && hexval(s[i + 1]) >= 0 &&
-		    hexval(s[i + 2]) >= 0) {
-			out[o++] = (char)(hexval(s[i + 1]) * 16 + hexval(s[i + 2]));
+		if (s[i] == '%' && i + 2 < len && hex_digit(s[i + 1]) >= 0 &&
+		    hex_digit(s[i + 2]) >= 0) {
+			out[o++] = (char)(hex_digit(s[i + 1]) * 16 + hex_digit(s[i + 2]));
 			i += 2;
 		} else {
 			out[o++] = s[i];
