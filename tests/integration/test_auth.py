@@ -84,6 +84,8 @@ class AuthCase(harness.StackTestCase):
         cls.rs = jose_helper.genkey("RS256", kid="rs-" + uuid.uuid4().hex[:8])
         cls.base_keys = [cls.es["publicJwk"], cls.rs["publicJwk"]]
         cls.jwks = jwks_server.JwksServer(cls.base_keys)
+        # after tearDownClass, and also when setUpClass fails
+        cls.addClassCleanup(cls.jwks.stop)
         env = {
             "SUPABASE_JWT_SECRET": SECRET,
             "SUPABASE_JWKS_URL": cls.jwks.url,
@@ -91,18 +93,7 @@ class AuthCase(harness.StackTestCase):
         }
         env.update(cls.pool_extra_env)
         cls.stack_args = dict(pool="master", workers=cls.workers, extra_env=env)
-        try:
-            super().setUpClass()
-        except BaseException:
-            cls.jwks.stop()
-            raise
-
-    @classmethod
-    def tearDownClass(cls):
-        try:
-            super().tearDownClass()
-        finally:
-            cls.jwks.stop()
+        super().setUpClass()
 
     # ------------------------------------------------------------ tokens
 

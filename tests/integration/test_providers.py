@@ -53,25 +53,15 @@ class ProviderCase(harness.StackTestCase):
     @classmethod
     def setUpClass(cls):
         cls.fake = FakeNanoBanana().start()
+        cls.addClassCleanup(cls.fake.stop)
         env = jh.pool_env(IMAGEGEN_PROVIDER=cls.provider,
                           NANO_BANANA_API_KEY=cls.key,
                           NANO_BANANA_API_URL=cls.fake.url + cls.url_suffix,
                           IMAGEGEN_PROVIDER_TIMEOUT_MS=1000,
                           IMAGEGEN_PROVIDER_MAX_BYTES=1 << 20)
         cls.stack_args = dict(pool="master", workers=2, extra_env=env)
-        try:
-            super().setUpClass()
-        except BaseException:
-            cls.fake.stop()
-            raise
+        super().setUpClass()
         cls.user = jh.seed_user(cls.stack, cls.provider)
-
-    @classmethod
-    def tearDownClass(cls):
-        try:
-            super().tearDownClass()
-        finally:
-            cls.fake.stop()
 
     def setUp(self):
         self.fake.reset()

@@ -169,26 +169,16 @@ class SupabaseStorage(BackendCase):
     @classmethod
     def setUpClass(cls):
         cls.fake = FakeSupabaseStorage(SERVICE_KEY).start()
+        cls.addClassCleanup(cls.fake.stop)
         cls.env = {"IMAGEGEN_STORAGE": "supabase", "SUPABASE_URL": cls.fake.url,
                    "SUPABASE_SERVICE_ROLE_KEY": SERVICE_KEY}
         cls.token_env = {"SUPABASE_URL": cls.fake.url}
         cls.stack_args = dict(pool="master", workers=2, extra_env=jh.pool_env(
             IMAGEGEN_PROVIDER_TIMEOUT_MS=2000, **cls.env))
-        try:
-            super().setUpClass()
-            r = setup_bucket(cls.env)
-            if r.returncode != 0:
-                raise harness.HarnessError("setup-bucket: %s %s" % (r.stdout, r.stderr))
-        except BaseException:
-            cls.fake.stop()
-            raise
-
-    @classmethod
-    def tearDownClass(cls):
-        try:
-            super().tearDownClass()
-        finally:
-            cls.fake.stop()
+        super().setUpClass()
+        r = setup_bucket(cls.env)
+        if r.returncode != 0:
+            raise harness.HarnessError("setup-bucket: %s %s" % (r.stdout, r.stderr))
 
     def setUp(self):
         self.fake.injections.clear()
@@ -403,23 +393,13 @@ class S3Storage(BackendCase):
     @classmethod
     def setUpClass(cls):
         cls.s3 = S3Server()
+        cls.addClassCleanup(cls.s3.stop)
         cls.env = {"IMAGEGEN_STORAGE": "s3", "S3_ENDPOINT": cls.s3.url,
                    "S3_REGION": S3_REGION, "S3_ACCESS_KEY_ID": S3_KEY_ID,
                    "S3_SECRET_ACCESS_KEY": S3_SECRET, "S3_SESSION_TOKEN": S3_TOKEN}
         cls.stack_args = dict(pool="master", workers=2, extra_env=jh.pool_env(**cls.env))
         cls.bucket_ready = False
-        try:
-            super().setUpClass()
-        except BaseException:
-            cls.s3.stop()
-            raise
-
-    @classmethod
-    def tearDownClass(cls):
-        try:
-            super().tearDownClass()
-        finally:
-            cls.s3.stop()
+        super().setUpClass()
 
     def ensure_bucket(self):
         if not type(self).bucket_ready:

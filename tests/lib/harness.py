@@ -1108,13 +1108,22 @@ class StackTestCase(unittest.TestCase):
     def setUpClass(cls):
         super().setUpClass()
         cls.stack = Stack(name="ig-" + cls.__name__.lower()[:20], **cls.stack_args)
+        # A class cleanup also runs when setUpClass fails, even after this
+        # returned (a subclass's own set-up failing): the stack never outlives
+        # its class. Servers a subclass starts register their own stop the
+        # same way (addClassCleanup), and are stopped after the stack.
+        cls.addClassCleanup(cls._stop_stack)
         cls.stack.start()
 
     @classmethod
-    def tearDownClass(cls):
+    def _stop_stack(cls):
         st, cls.stack = cls.stack, None
         if st is not None:
             st.stop()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls._stop_stack()
         super().tearDownClass()
 
     def run(self, result=None):
