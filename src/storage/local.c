@@ -202,6 +202,37 @@ local_publish(int dfd, const char *tmp, const char *name)
 	return -1;
 }
 
+/*
+ * Opens the directory that holds path's object, walking from the bucket
+ * (directories made on the way when create), with the object's name in
+ * *leaf (pointing into buf, LOCAL_PATH_MAX + 1 bytes). Returns the fd, or
+ * -1 with *rc and msg set and errno kept from the failing step.
+ */
+static int
+local_parent(struct storage *s, const char *path, char *buf, int create,
+    const char **leaf, enum stor_err *rc, char *msg, size_t msglen)
+{
+	int bfd, dfd, e;
+
+	if (strlen(path) > LOCAL_PATH_MAX) {
+		snprintf(msg, msglen, "path too long");
+		*rc = STOR_ERROR;
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	memcpy(buf, path, strlen(path) + 1);
+	bfd = local_open_bucket(s, rc, msg, msglen);
+	if (bfd < 0)
+		return -1;
+	dfd = local_walk(bfd, buf, create, leaf);
+	if (dfd < 0) {
+		e = errno;
+		*rc = local_fail(e, "directory", msg, msglen);
+		errno = e;
+	}
+	return dfd;
+}
+
 static enum stor_err
 local_put(struct storage *s, const char *path, const unsigned char *data,
     size_t len, const char *mime, char *msg, size_t msglen)
@@ -212,22 +243,12 @@ local_put(struct storage *s, const char *path, const unsigned char *data,
 	struct timespec ts;
 	struct stat sb;
 	enum stor_err rc = STOR_ERROR;
-	int bfd, dfd = -1, fd = -1, tmp_made = 0, tries;
+	int dfd = -1, fd = -1, tmp_made = 0, tries;
 
 	(void)mime;	/* a file has no type: nginx derives it from .ext */
-	if (strlen(path) > LOCAL_PATH_MAX) {
-		snprintf(msg, msglen, "path too long");
+	dfd = local_parent(s, path, buf, 1, &leaf, &rc, msg, msglen);
+	if (dfd < 0)
 		goto out;
-	}
-	memcpy(buf, path, strlen(path) + 1);
-	bfd = local_open_bucket(s, &rc, msg, msglen);
-	if (bfd < 0)
-		goto out;
-	dfd = local_walk(bfd, buf, 1, &leaf);
-	if (dfd < 0) {
-		rc = local_fail(errno, "directory", msg, msglen);
-		goto out;
-	}
 	/* A cheap early answer; link() below is the one that decides. */
 	if (fstatat(dfd, leaf, &sb, AT_SYMLINK_NOFOLLOW) == 0) {
 		snprintf(msg, msglen, "object exists");
@@ -295,27 +316,13 @@ local_del(struct storage *s, const char *path, char *msg, size_t msglen)
 	char buf[LOCAL_PATH_MAX + 1];
 	const char *leaf;
 	enum stor_err rc = STOR_ERROR;
-	int bfd, dfd = -1;
+	int dfd = -1;
 
-	if (strlen(path) > LOCAL_PATH_MAX) {
-		snprintf(msg, msglen, "path too long");
-		goto out;
-	}
-	memcpy(buf, path, strlen(path) + 1);
-	bfd = local_open_bucket(s, &rc, msg, msglen);
-	if (bfd < 0) {
-		/* No bucket, no object. */
+	dfd = local_parent(s, path, buf, 0, &leaf, &rc, msg, msglen);
+	if (dfd < 0) {
+		/* No bucket or no directory: no object either. */
 		if (errno == ENOENT)
 			rc = STOR_OK;
-		goto out;
-	}
-	dfd = local_walk(bfd, buf, 0, &leaf);
-	if (dfd < 0 && errno == ENOENT) {
-		rc = STOR_OK;
-		goto out;
-	}
-	if (dfd < 0) {
-		rc = local_fail(errno, "directory", msg, msglen);
 		goto out;
 	}
 	/* unlinkat never follows: a symlink leaf removes the link only.
@@ -462,23 +469,13 @@ local_get(struct storage *s, const char *path, size_t max, unsigned char **data,
 	unsigned char *out = NULL;
 	enum stor_err rc = STOR_ERROR;
 	struct stat st;
-	int bfd, dfd = -1, fd = -1;
+	int dfd = -1, fd = -1;
 	ssize_t n;
 	size_t got = 0;
 
-	if (strlen(path) > LOCAL_PATH_MAX) {
-		snprintf(msg, msglen, "path too long");
+	dfd = local_parent(s, path, buf, 0, &leaf, &rc, msg, msglen);
+	if (dfd < 0)
 		goto out;
-	}
-	memcpy(buf, path, strlen(path) + 1);
-	bfd = local_open_bucket(s, &rc, msg, msglen);
-	if (bfd < 0)
-		goto out;
-	dfd = local_walk(bfd, buf, 0, &leaf);
-	if (dfd < 0) {
-		rc = local_fail(errno, "directory", msg, msglen);
-		goto out;
-	}
 	fd = openat(dfd, leaf, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
 		rc = local_fail(fd < 0 ? errno : EINVAL, "open", msg, msglen);
