@@ -13,25 +13,32 @@
 #include "slots.h"
 
 /* The slot directory: IMAGEGEN_SLOT_DIR, else one per database under /tmp
- * (the cap is per deployment, and a deployment is its database). */
+ * (the cap is per deployment, and a deployment is its database). Worked
+ * out and made once per process: a responder asks on every POST. */
 static int
 slot_dir(const struct cfg *c, char *out, size_t n)
 {
+	static char dir[512];
 	unsigned char h[32];
 	unsigned int hl = 0;
 
-	if (c->slot_dir != NULL) {
-		snprintf(out, n, "%s", c->slot_dir);
-	} else {
-		EVP_Digest(c->database_url, strlen(c->database_url), h, &hl,
-		    EVP_sha256(), NULL);
-		snprintf(out, n, "/tmp/imagegen-slots-%u-%02x%02x%02x%02x%02x%02x",
-		    (unsigned)getuid(), h[0], h[1], h[2], h[3], h[4], h[5]);
+	if (dir[0] == '\0') {
+		if (c->slot_dir != NULL) {
+			snprintf(dir, sizeof(dir), "%s", c->slot_dir);
+		} else {
+			EVP_Digest(c->database_url, strlen(c->database_url), h, &hl,
+			    EVP_sha256(), NULL);
+			snprintf(dir, sizeof(dir),
+			    "/tmp/imagegen-slots-%u-%02x%02x%02x%02x%02x%02x",
+			    (unsigned)getuid(), h[0], h[1], h[2], h[3], h[4], h[5]);
+		}
+		if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+			log_error("slot directory %s: %s", dir, strerror(errno));
+			dir[0] = '\0';
+			return -1;
+		}
 	}
-	if (mkdir(out, 0700) != 0 && errno != EEXIST) {
-		log_error("slot directory %s: %s", out, strerror(errno));
-		return -1;
-	}
+	snprintf(out, n, "%s", dir);
 	return 0;
 }
 
