@@ -365,6 +365,16 @@ pool_run_worker(int fd, const struct cfg *c, long max_requests, pid_t parent)
 			continue;
 		}
 		serve_one(&req, a, c, spawn);
+		/* libfcgi ends a connection with shutdown(), then waits up to
+		 * 2 s for nginx to close its end, reading what it still sends,
+		 * so that unread input cannot reset the connection under an
+		 * answer nginx has not read yet. With the request read to its
+		 * end there is nothing left to arrive (nginx sends no more
+		 * after FCGI_STDIN's end without fastcgi_keep_conn): a detached
+		 * request is closed at once, and the worker takes the next
+		 * connection instead of waiting for nginx's side of it. */
+		if (FCGX_HasSeenEOF(req.in) == EOF)
+			FCGX_Detach(&req);
 		FCGX_Finish_r(&req);
 		arena_reset(a);
 		served++;
