@@ -41,7 +41,7 @@ first_line(char *dst, size_t n, const char *src)
 PGconn *
 db_connect(const struct cfg *c, const char *appname, char *err, size_t errlen)
 {
-	char timeout[16], stmt[64];
+	char timeout[16], stmt[128];
 	const char *keys[] = { "dbname", "connect_timeout", "application_name",
 		"keepalives", "keepalives_idle", "keepalives_interval",
 		"keepalives_count", NULL };
@@ -68,9 +68,12 @@ db_connect(const struct cfg *c, const char *appname, char *err, size_t errlen)
 		first_line(err, errlen, PQerrorMessage(conn));
 		goto fail;
 	}
-	/* Set after connecting rather than as a startup option, so poolers
-	 * that refuse startup options (PgBouncer) still get it. */
-	snprintf(stmt, sizeof(stmt), "SET statement_timeout = %d",
+	/* Set after connecting rather than as startup options, so poolers
+	 * that refuse startup options (PgBouncer) still get them. Timestamps
+	 * are read as text in ISO form (job_json_row): say so, whatever the
+	 * server's defaults. */
+	snprintf(stmt, sizeof(stmt), "SET statement_timeout = %d;"
+	    " SET DateStyle = 'ISO, YMD'; SET TimeZone = 'UTC'",
 	    c->statement_timeout_ms);
 	res = PQexec(conn, stmt);
 	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
