@@ -216,6 +216,34 @@ class PoolChecks:
         s.stop_pool()       # reap; nothing left to kill
         s.start_pool()      # leave the class's stack as it was
 
+    def test_worker_takes_the_next_connection_before_the_web_server_closes(self):
+        """A request read to its end is closed at once: the worker does not
+        linger for the web server's side (libfcgi's shutdown-and-wait would
+        hold it up to 2 s), so with every worker's last peer still holding
+        its connection open, a new request is answered at once."""
+        s = self.stack
+        held = []
+        try:
+            for _ in range(WORKERS):
+                c = fcgi_client.Connection(s.pool_socket, timeout=5)
+                held.append(c)
+                c.begin()
+                c.params(fcgi_client.cgi_params("GET", "/api/health/live"))
+                c.stdin(end=True)
+                resp = c.read_response()
+                self.assertEqual(resp.protocol_status, fcgi_client.REQUEST_COMPLETE, resp)
+                self.assertEqual(resp.status, 200, resp)
+                # the responder's side is closed: end of stream after the answer
+                self.assertEqual(c.sock.recv(1), b"", "more after END_REQUEST")
+            t0 = time.monotonic()
+            resp = fcgi_client.request(s.pool_socket, "GET", "/api/health/live", timeout=5)
+            took = time.monotonic() - t0
+            self.assertEqual(resp.status, 200, resp)
+            self.assertLess(took, 1.0, "the next request waited %.2fs for held connections" % took)
+        finally:
+            for c in held:
+                c.close()
+
     def _check_privileges(self):
         s = self.stack
         procs = [s.master_pid()] + self.children
