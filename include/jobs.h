@@ -99,6 +99,9 @@ enum ig_err jobsdb_retry(PGconn *c, struct arena *a, const char *user_id,
  * column holds.
  */
 char *job_json_row(struct arena *a, const PGresult *r, int row, int col);
+/* How many columns job_json_row()'s layout reads: JOB_JSON_NCOLS, or the
+ * layout and the column list have drifted apart (it then refuses). */
+int job_json_layout_columns(void);
 
 /* "2026-11-24T08:11:23.516Z" and its NUL */
 #define JOB_TS_ISO_SIZE 25

@@ -372,8 +372,11 @@ pool_run_worker(int fd, const struct cfg *c, long max_requests, pid_t parent)
 		 * end there is nothing left to arrive (nginx sends no more
 		 * after FCGI_STDIN's end without fastcgi_keep_conn): a detached
 		 * request is closed at once, and the worker takes the next
-		 * connection instead of waiting for nginx's side of it. */
-		if (FCGX_HasSeenEOF(req.in) == EOF)
+		 * connection instead of waiting for nginx's side of it. Not
+		 * with FCGI_KEEP_CONN: libfcgi keeps the flag for as long as
+		 * the connection, so a later close of it, with input perhaps
+		 * unread, would skip the linger too. */
+		if (!req.keepConnection && FCGX_HasSeenEOF(req.in) == EOF)
 			FCGX_Detach(&req);
 		FCGX_Finish_r(&req);
 		arena_reset(a);

@@ -52,6 +52,17 @@ put_digits(char *out, long v, int n)
 	}
 }
 
+static int
+days_in_month(long y, int m)
+{
+	static const int len[12] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31,
+		30, 31 };
+
+	if (m == 2 && y % 4 == 0 && (y % 100 != 0 || y % 400 == 0))
+		return 29;
+	return len[m - 1];
+}
+
 /* Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's
  * days_from_civil), and back. */
 static long
@@ -100,8 +111,8 @@ job_ts_iso(const char *pg, char out[JOB_TS_ISO_SIZE])
 	h = digits(pg + 11, 2);
 	mi = digits(pg + 14, 2);
 	s = digits(pg + 17, 2);
-	if (y < 1 || mo < 1 || mo > 12 || d < 1 || d > 31 || h < 0 || h > 23 ||
-	    mi < 0 || mi > 59 || s < 0 || s > 59)
+	if (y < 1 || mo < 1 || mo > 12 || d < 1 || d > days_in_month(y, mo) ||
+	    h < 0 || h > 23 || mi < 0 || mi > 59 || s < 0 || s > 59)
 		return -1;
 	p = pg + 19;
 	/* .f to .ffffff: milliseconds, truncated as to_char's MS does */
@@ -119,15 +130,18 @@ job_ts_iso(const char *pg, char out[JOB_TS_ISO_SIZE])
 	if (*p != '+' && *p != '-')
 		return -1;
 	sign = *p++ == '-' ? -1 : 1;
-	if ((oh = digits(p, 2)) < 0 || oh > 15)
+	oh = digits(p, 2);
+	if (oh < 0 || oh > 15)
 		return -1;
 	p += 2;
 	if (*p == ':') {
-		if ((om = digits(p + 1, 2)) < 0 || om > 59)
+		om = digits(p + 1, 2);
+		if (om < 0 || om > 59)
 			return -1;
 		p += 3;
 		if (*p == ':') {
-			if ((os = digits(p + 1, 2)) < 0 || os > 59)
+			os = digits(p + 1, 2);
+			if (os < 0 || os > 59)
 				return -1;
 			p += 3;
 		}
@@ -156,6 +170,18 @@ job_ts_iso(const char *pg, char out[JOB_TS_ISO_SIZE])
 	put_digits(out + 17, secs % 60, 2);
 	put_digits(out + 20, ms, 3);
 	return 0;
+}
+
+int
+job_json_layout_columns(void)
+{
+	size_t i;
+	int n = 0;
+
+	for (i = 0; i < NFIELDS; i++)
+		if (strchr("{?}", job_fields[i].kind) == NULL)
+			n++;
+	return n;
 }
 
 /* -?[0-9]+ */
@@ -201,7 +227,8 @@ job_json_row(struct arena *a, const PGresult *r, int row, int col)
 	size_t i;
 	int len;
 
-	if (col < 0 || PQnfields(r) < col + JOB_JSON_NCOLS)
+	if (col < 0 || PQnfields(r) < col + JOB_JSON_NCOLS ||
+	    job_json_layout_columns() != JOB_JSON_NCOLS)
 		return NULL;
 	jw_init(&w, a, 1024);
 	jw_raw(&w, "{", 1);
@@ -240,7 +267,9 @@ job_json_row(struct arena *a, const PGresult *r, int row, int col)
 			jw_raw(&w, v, (size_t)len);
 			break;
 		case 'n':
-			/* NaN and infinities have no JSON form */
+			/* NaN and infinities have no JSON number: null (SQL's
+			 * image_job_json() would write the string "NaN"; the API
+			 * keeps a number field a number or null) */
 			jw_lit(&w, is_number(v) ? v : "null");
 			break;
 		case 'b':
@@ -249,6 +278,11 @@ job_json_row(struct arena *a, const PGresult *r, int row, int col)
 			jw_lit(&w, *v == 't' ? "true" : "false");
 			break;
 		case 't':
+			/* to_char() of an infinite timestamp is NULL too */
+			if (strcmp(v, "infinity") == 0 || strcmp(v, "-infinity") == 0) {
+				jw_raw(&w, "null", 4);
+				break;
+			}
 			if (job_ts_iso(v, ts) != 0)
 				return NULL;
 			jw_str(&w, ts, strlen(ts));

@@ -275,7 +275,8 @@ jobsdb_list(PGconn *c, struct arena *a, const char *project_id,
 	jw_init(&w, a, 1024 * (size_t)(n + 1));
 	jw_lit(&w, "{\"jobs\":[");
 	for (i = 0; i < n; i++) {
-		if ((item = row_json(a, r, i, 1, e)) == NULL) {
+		item = row_json(a, r, i, 1, e);
+		if (item == NULL) {
 			PQclear(r);
 			return NULL;
 		}
@@ -290,7 +291,8 @@ jobsdb_list(PGconn *c, struct arena *a, const char *project_id,
 		jw_lit(&w, "null");
 	jw_lit(&w, "}");
 	PQclear(r);
-	if ((out = jw_finish(&w, NULL)) == NULL)
+	out = jw_finish(&w, NULL);
+	if (out == NULL)
 		*e = IG_EINTERNAL;
 	return out;
 }

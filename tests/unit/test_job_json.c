@@ -44,6 +44,8 @@ test_job_ts_iso_refuses_other_forms(void)
 		"2026-13-01 00:00:00+00", "2026-11-24 24:00:00+00",
 		"2026-11-24 08:11:23+0", "2026-11-24 08:11:23+00:", "2026-11-24 08:11:23+00x",
 		"9999-12-31 23:00:00-02", "0001-01-01 00:30:00+01", "infinity",
+		"2023-02-29 00:00:00+00", "2026-04-31 00:00:00+00",
+		"1900-02-29 00:00:00+00",
 	};
 	char out[JOB_TS_ISO_SIZE];
 	size_t i;
@@ -224,6 +226,45 @@ test_job_json_refuses_unexpected_values(void)
 }
 
 static void
+test_job_json_layout_reads_the_listed_columns(void)
+{
+	const char *p;
+	int commas = 0;
+
+	for (p = JOB_JSON_COLUMNS; *p != '\0'; p++)
+		commas += *p == ',';
+	CU_ASSERT_EQUAL(commas + 1, JOB_JSON_NCOLS);
+	CU_ASSERT_EQUAL(job_json_layout_columns(), JOB_JSON_NCOLS);
+}
+
+static void
+test_job_json_infinite_timestamps_are_null(void)
+{
+	const char *vals[JOB_JSON_NCOLS];
+	struct arena *a = arena_new(4096);
+	struct json_object *o, *v;
+	PGresult *r;
+	char *s;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+	memcpy(vals, completed_job, sizeof(vals));
+	vals[25] = "-infinity";
+	vals[26] = "infinity";
+	r = job_result(0, vals);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(r);
+	s = job_json_row(a, r, 0, 0);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(s);
+	o = json_tokener_parse(s);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(o);
+	CU_ASSERT(json_object_object_get_ex(o, "startedAt", &v) && v == NULL);
+	CU_ASSERT(json_object_object_get_ex(o, "completedAt", &v) && v == NULL);
+	CU_ASSERT_STRING_EQUAL(str_at(o, "createdAt"), "2026-11-24T08:11:23.516Z");
+	json_object_put(o);
+	PQclear(r);
+	arena_free(a);
+}
+
+static void
 test_job_json_numbers_without_json_form_are_null(void)
 {
 	const char *vals[JOB_JSON_NCOLS];
@@ -260,6 +301,9 @@ main(void)
 		{ "completed_job", test_job_json_completed_job },
 		{ "failed_job_has_error_object", test_job_json_failed_job_has_error_object },
 		{ "refuses_unexpected_values", test_job_json_refuses_unexpected_values },
+		{ "layout_reads_the_listed_columns",
+		    test_job_json_layout_reads_the_listed_columns },
+		{ "infinite_timestamps_are_null", test_job_json_infinite_timestamps_are_null },
 		{ "numbers_without_json_form_are_null",
 		    test_job_json_numbers_without_json_form_are_null },
 		CU_TEST_INFO_NULL
