@@ -156,6 +156,8 @@ class OutageAndTlsChecks:
         self.assertGreaterEqual(ok, 4, "health after Postgres restart: %s" % statuses)
         # without restarting the pool
         self.assertEqual(sorted(s.pool_pids()), sorted(pool_before))
+        # and leave no worker backing off for the next test
+        self.assertTrue(s.wait_db_recovered(), "health did not settle at 200")
 
 
 class MasterHealth(RouteChecks, OutageAndTlsChecks, harness.StackTestCase):

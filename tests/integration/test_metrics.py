@@ -60,9 +60,9 @@ class Metrics(harness.StackTestCase):
             self.assertEqual(r.data["error"]["code"], "SERVICE_UNAVAILABLE", r)
         finally:
             self.stack.pg_start()
-            # leave the stack as we found it: every worker reconnected
-            ok = harness.wait_until(lambda: all(self.get().status == 200 for _ in range(4)), 10)
-            self.assertTrue(ok, "metrics did not recover after Postgres came back")
+            # leave the stack as we found it: no worker still backing off
+            self.assertTrue(self.stack.wait_db_recovered("/metrics"),
+                            "metrics did not recover after Postgres came back")
 
 
 if __name__ == "__main__":

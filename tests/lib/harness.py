@@ -524,6 +524,30 @@ class Stack:
         if rc != 0:
             raise HarnessError("pg_ctl start failed (%d): %s\n%s" % (rc, out, tail(self.pg_log)))
 
+    # A responder that failed to connect answers 503 for this long before
+    # it tries again (DB_RETRY_MS in src/db/db.c).
+    POOL_DB_RETRY_S = 0.5
+
+    def wait_db_recovered(self, path="/api/health", timeout=10.0):
+        """After Postgres came back: waits until `path` has answered 200
+        without a break for longer than a responder's back-off after a
+        failed connect, so no responder still answers 503 from an attempt
+        made while Postgres was away.  True, or False at the timeout."""
+        hold = self.POOL_DB_RETRY_S + 0.3
+        deadline = time.monotonic() + timeout
+        run_start, run = None, 0
+        while time.monotonic() < deadline:
+            if self.http("GET", path).status == 200:
+                if run_start is None:
+                    run_start = time.monotonic()
+                run += 1
+                if run >= 8 and time.monotonic() - run_start >= hold:
+                    return True
+            else:
+                run_start, run = None, 0
+            time.sleep(0.05)
+        return False
+
     def pg_stop(self, mode="fast"):
         """pg_ctl stop -m fast (waits until the server is down)."""
         rc, out = self._pg_ctl("-m", mode, "-w", "-t", "30", "stop")
