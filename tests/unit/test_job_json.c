@@ -113,19 +113,35 @@ str_at(struct json_object *o, const char *key)
 	return json_object_get_string(v);
 }
 
+/* The text job_json_row() writes, reading from column col, for vals after
+ * lead other columns: in a, or NULL when it writes none. */
+static const char *
+row_text(struct arena *a, int lead, int col, const char *const vals[JOB_JSON_NCOLS])
+{
+	PGresult *r = job_result(lead, vals);
+	const char *s = r != NULL ? job_json_row(a, r, 0, col) : NULL;
+
+	PQclear(r);
+	return s;
+}
+
+/* The same, parsed (caller puts it); NULL when there is none. */
+static struct json_object *
+row_object(struct arena *a, int lead, const char *const vals[JOB_JSON_NCOLS])
+{
+	const char *s = row_text(a, lead, lead, vals);
+
+	return s != NULL ? json_tokener_parse(s) : NULL;
+}
+
 static void
 test_job_json_completed_job(void)
 {
 	struct arena *a = arena_new(4096);
-	PGresult *r = job_result(0, completed_job);
-	struct json_object *o = NULL, *v, *cost;
-	char *s;
+	struct json_object *o, *v, *cost;
 
 	CU_ASSERT_PTR_NOT_NULL_FATAL(a);
-	CU_ASSERT_PTR_NOT_NULL_FATAL(r);
-	s = job_json_row(a, r, 0, 0);
-	CU_ASSERT_PTR_NOT_NULL_FATAL(s);
-	o = json_tokener_parse(s);
+	o = row_object(a, 0, completed_job);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(o);
 	CU_ASSERT_EQUAL(json_object_object_length(o), 26);
 	CU_ASSERT_STRING_EQUAL(str_at(o, "jobId"), completed_job[0]);
@@ -148,7 +164,6 @@ test_job_json_completed_job(void)
 	CU_ASSERT_STRING_EQUAL(str_at(cost, "currency"), "USD");
 	CU_ASSERT_FALSE(json_object_object_get_ex(o, "error", NULL));
 	json_object_put(o);
-	PQclear(r);
 	arena_free(a);
 }
 
@@ -158,8 +173,7 @@ test_job_json_failed_job_has_error_object(void)
 	const char *vals[JOB_JSON_NCOLS];
 	struct arena *a = arena_new(4096);
 	struct json_object *o, *err, *v;
-	PGresult *r;
-	char *s;
+	const char *s;
 
 	CU_ASSERT_PTR_NOT_NULL_FATAL(a);
 	memcpy(vals, completed_job, sizeof(vals));
@@ -171,9 +185,7 @@ test_job_json_failed_job_has_error_object(void)
 	vals[28] = "PROVIDER_BLOCKED";
 	vals[29] = "the model refused: SAFETY";
 	vals[30] = "generating";
-	r = job_result(2, vals);	/* after two other columns, as a listing */
-	CU_ASSERT_PTR_NOT_NULL_FATAL(r);
-	s = job_json_row(a, r, 0, 2);
+	s = row_text(a, 2, 2, vals);	/* after two other columns, as a listing */
 	CU_ASSERT_PTR_NOT_NULL_FATAL(s);
 	o = json_tokener_parse(s);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(o);
@@ -191,7 +203,6 @@ test_job_json_failed_job_has_error_object(void)
 	/* the columns before the job's are not part of it */
 	CU_ASSERT_PTR_NULL(strstr(s, "lead"));
 	json_object_put(o);
-	PQclear(r);
 	arena_free(a);
 }
 
@@ -200,28 +211,20 @@ test_job_json_refuses_unexpected_values(void)
 {
 	const char *vals[JOB_JSON_NCOLS];
 	struct arena *a = arena_new(4096);
-	PGresult *r;
 
 	CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+	/* the unchanged row is written: what follows fails for its change */
+	CU_ASSERT_PTR_NOT_NULL(row_text(a, 0, 0, completed_job));
 	/* an integer column that is not one */
 	memcpy(vals, completed_job, sizeof(vals));
 	vals[11] = "1024x";
-	r = job_result(0, vals);
-	CU_ASSERT_PTR_NOT_NULL_FATAL(r);
-	CU_ASSERT_PTR_NULL(job_json_row(a, r, 0, 0));
-	PQclear(r);
+	CU_ASSERT_PTR_NULL(row_text(a, 0, 0, vals));
 	/* a timestamp in another DateStyle */
 	memcpy(vals, completed_job, sizeof(vals));
 	vals[24] = "Tue Nov 24 08:11:23.516 2026 UTC";
-	r = job_result(0, vals);
-	CU_ASSERT_PTR_NOT_NULL_FATAL(r);
-	CU_ASSERT_PTR_NULL(job_json_row(a, r, 0, 0));
-	PQclear(r);
+	CU_ASSERT_PTR_NULL(row_text(a, 0, 0, vals));
 	/* too few columns for the offset */
-	r = job_result(0, completed_job);
-	CU_ASSERT_PTR_NOT_NULL_FATAL(r);
-	CU_ASSERT_PTR_NULL(job_json_row(a, r, 0, 1));
-	PQclear(r);
+	CU_ASSERT_PTR_NULL(row_text(a, 0, 1, completed_job));
 	arena_free(a);
 }
 
@@ -243,24 +246,17 @@ test_job_json_infinite_timestamps_are_null(void)
 	const char *vals[JOB_JSON_NCOLS];
 	struct arena *a = arena_new(4096);
 	struct json_object *o, *v;
-	PGresult *r;
-	char *s;
 
 	CU_ASSERT_PTR_NOT_NULL_FATAL(a);
 	memcpy(vals, completed_job, sizeof(vals));
 	vals[25] = "-infinity";
 	vals[26] = "infinity";
-	r = job_result(0, vals);
-	CU_ASSERT_PTR_NOT_NULL_FATAL(r);
-	s = job_json_row(a, r, 0, 0);
-	CU_ASSERT_PTR_NOT_NULL_FATAL(s);
-	o = json_tokener_parse(s);
+	o = row_object(a, 0, vals);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(o);
 	CU_ASSERT(json_object_object_get_ex(o, "startedAt", &v) && v == NULL);
 	CU_ASSERT(json_object_object_get_ex(o, "completedAt", &v) && v == NULL);
 	CU_ASSERT_STRING_EQUAL(str_at(o, "createdAt"), "2026-11-24T08:11:23.516Z");
 	json_object_put(o);
-	PQclear(r);
 	arena_free(a);
 }
 
@@ -270,25 +266,18 @@ test_job_json_numbers_without_json_form_are_null(void)
 	const char *vals[JOB_JSON_NCOLS];
 	struct arena *a = arena_new(4096);
 	struct json_object *o, *cost, *v;
-	PGresult *r;
-	char *s;
 
 	CU_ASSERT_PTR_NOT_NULL_FATAL(a);
 	memcpy(vals, completed_job, sizeof(vals));
 	vals[18] = "NaN";
 	vals[19] = "-0.5";
-	r = job_result(0, vals);
-	CU_ASSERT_PTR_NOT_NULL_FATAL(r);
-	s = job_json_row(a, r, 0, 0);
-	CU_ASSERT_PTR_NOT_NULL_FATAL(s);
-	o = json_tokener_parse(s);
+	o = row_object(a, 0, vals);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(o);
 	CU_ASSERT_FATAL(json_object_object_get_ex(o, "cost", &cost));
 	CU_ASSERT(json_object_object_get_ex(cost, "estimated", &v) && v == NULL);
 	CU_ASSERT(json_object_object_get_ex(cost, "actual", &v) &&
 	    json_object_get_double(v) == -0.5);
 	json_object_put(o);
-	PQclear(r);
 	arena_free(a);
 }
 
