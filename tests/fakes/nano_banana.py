@@ -16,7 +16,10 @@ request (Gemini: the aspectRatio/imageSize table of the Flash and Pro image
 models; OpenAI: the "size" field).
 
 Each request takes the next scenario from a queue (the default, "ok", when
-it is empty).  A scenario is a name or a dict {"name": …, params}:
+it is empty; the default may also be a function returning a scenario, for a
+fault mix).  A scenario is a name or a dict {"name": …, params}; any
+scenario takes `latency` (seconds to wait before answering, as a slow model
+does):
 
   ok                 the image (Gemini: thoughts + text + image + usage)
   ok_no_usage        the image without usage
@@ -43,7 +46,9 @@ it is empty).  A scenario is a name or a dict {"name": …, params}:
   prompt_block       promptFeedback.blockReason SAFETY, no candidates
   content_policy     OpenAI: 400 content_policy_violation
 
-Every request is recorded (method, path, query, headers, raw body, JSON).
+Every request is recorded (method, path, query, headers, raw body, JSON,
+arrival and answer times on the wall clock, the scenario and the status
+answered).
 
 In a test:
 
@@ -122,6 +127,10 @@ class Recorded:
         self.headers = headers          # lower-case names
         self.body = body
         self.time = time.monotonic()
+        self.wall = time.time()         # arrival, comparable with Postgres' now()
+        self.answered = None            # wall time the answer was written
+        self.status = None              # the status answered
+        self.scenario = None            # the scenario's name
         try:
             self.json = json.loads(body) if body else None
         except ValueError:
@@ -130,7 +139,8 @@ class Recorded:
     def as_dict(self):
         return {"method": self.method, "path": self.path, "query": self.query,
                 "headers": self.headers, "json": self.json, "time": self.time,
-                "bodyBytes": len(self.body)}
+                "wall": self.wall, "answered": self.answered, "status": self.status,
+                "scenario": self.scenario, "bodyBytes": len(self.body)}
 
 
 class FakeNanoBanana:
@@ -192,6 +202,8 @@ class FakeNanoBanana:
     def next_scenario(self):
         with self.lock:
             s = self.queue.pop(0) if self.queue else self.default
+        if callable(s):
+            s = s()
         if isinstance(s, str):
             s = {"name": s}
         return s
@@ -236,6 +248,7 @@ class Handler_(http.server.BaseHTTPRequestHandler):
         rec = Recorded(self.command, u.path, u.query,
                        {k.lower(): v for k, v in self.headers.items()}, body)
         self.owner.record(rec)
+        self._rec = rec
         return rec
 
     def _send(self, status, body, ctype="application/json", headers=None):
@@ -250,6 +263,10 @@ class Handler_(http.server.BaseHTTPRequestHandler):
             self.send_header(k, v)
         self.end_headers()
         self.wfile.write(body)
+        rec = getattr(self, "_rec", None)
+        if rec is not None and rec.status is None:
+            rec.status = status
+            rec.answered = time.time()
 
     # ------------------------------------------------------------ routes
 
@@ -286,13 +303,20 @@ class Handler_(http.server.BaseHTTPRequestHandler):
             self.owner.reset()
             return self._send(200, {"ok": True})
         if rec.path.endswith(":generateContent") and "/models/" in rec.path:
-            return self.gemini(rec, self.owner.next_scenario())
+            return self.gemini(rec, self._delayed(rec, self.owner.next_scenario()))
         if rec.path.endswith("/images/generations"):
-            return self.openai(rec, self.owner.next_scenario())
+            return self.openai(rec, self._delayed(rec, self.owner.next_scenario()))
         return self._send(404, {"error": {"code": 404, "message": "no route",
                                           "status": "NOT_FOUND"}})
 
     # ------------------------------------------------------------ common faults
+
+    def _delayed(self, rec, sc):
+        """Waits the scenario's `latency` first; returns the scenario."""
+        rec.scenario = sc["name"]
+        if sc.get("latency"):
+            self._hang({"seconds": sc["latency"]})
+        return sc
 
     def _hang(self, sc):
         """Sleeps (in small steps, so the server can stop) before answering."""
