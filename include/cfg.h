@@ -30,6 +30,7 @@ struct cfg {
 	int public_base_url_set;	/* 1: given, so remote backends keep it */
 	char *slot_dir;			/* IMAGEGEN_SLOT_DIR */
 	long local_delay_ms;		/* IMAGEGEN_LOCAL_DELAY_MS */
+	long test_faults;		/* IMAGEGEN_TEST_FAULTS: 1 arms [[fail:]] */
 	long max_running_jobs;		/* IMAGEGEN_MAX_RUNNING_JOBS */
 	long job_timeout;		/* IMAGEGEN_JOB_TIMEOUT, seconds */
 	long max_attempts;		/* IMAGEGEN_MAX_ATTEMPTS */

@@ -15,6 +15,8 @@
 
 /* A validated POST /api/images/generate body. Strings live in an arena;
  * optional ones are NULL when absent. UUIDs are lower-cased. */
+struct storage;
+
 struct job_request {
 	const char *project_id, *branch_id, *job_type, *prompt;
 	int width, height;
@@ -26,12 +28,12 @@ struct job_request {
 
 /*
  * Validates a request body (SPEC §3) into *out. header_key is the
- * Idempotency-Key header or NULL. bucket_prefix is
- * "{public_base_url}/{bucket}/": source and mask URLs must point under it.
+ * Idempotency-Key header or NULL. sg (storage_urls() is enough) tells
+ * the URLs of this service's bucket: source and mask URLs must be one.
  * IG_OK, or IG_EVALIDATION with *msg (arena) naming the offending field.
  */
 enum ig_err jobreq_parse(struct arena *a, const char *body, size_t len,
-    const char *header_key, const char *bucket_prefix, struct job_request *out,
+    const char *header_key, struct storage *sg, struct job_request *out,
     const char **msg);
 /* 1 when s (n bytes) is valid UTF-8 of 1..max characters (code points). */
 int jobreq_utf8_ok(const char *s, size_t n, size_t max);

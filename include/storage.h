@@ -33,12 +33,27 @@ struct storage_ops {
 	    size_t msglen);
 	/* Creates the bucket (public read); harmless when it exists. */
 	enum stor_err (*setup)(struct storage *s, char *msg, size_t msglen);
+	/* The URLs the backend serves the bucket's objects at, from the
+	 * configuration alone (no state, no network, no secret): sets
+	 * public_base when the operator did not (public_base_url_set) and
+	 * adds each other URL form with storage_add_url_form(). May be
+	 * NULL. 0, or -1 with err naming the setting. */
+	int (*urls)(struct storage *s, const struct cfg *c, char *err,
+	    size_t errlen);
 };
+
+#define STORAGE_URL_FORMS 4	/* URL prefixes one bucket may be read at */
+#define STORAGE_URL_MAX 640	/* a prefix: a public base, a bucket, '/' */
 
 struct storage {
 	const struct storage_ops *ops;
 	char bucket[64];		/* IMAGEGEN_BUCKET, default asset-images */
 	char public_base[512];		/* IMAGEGEN_PUBLIC_BASE_URL, no trailing / */
+	/* Each prefix ("{public_base}/{bucket}/" first) that an object
+	 * path follows in a URL of this bucket's objects. */
+	char url_forms[STORAGE_URL_FORMS][STORAGE_URL_MAX];
+	size_t n_url_forms;
+	char url_path[1025];		/* storage_path_of_url()'s answer */
 	void *state;
 };
 
@@ -47,6 +62,20 @@ struct storage {
  * local). 0, or -1 with err naming the variable. */
 int storage_open(struct storage *s, const struct cfg *c, char *err,
     size_t errlen);
+/*
+ * Only the URL side of storage_open(): the backend, bucket, public base
+ * and URL forms, no connection and no secret, so that a responder can
+ * tell a URL of the bucket (storage_path_of_url) and make public URLs.
+ * Put, get, delete and setup need storage_open(). 0, or -1 with err.
+ * Nothing to close.
+ */
+int storage_urls(struct storage *s, const struct cfg *c, char *err,
+    size_t errlen);
+/* For a backend's urls(): adds the URL prefix that fmt makes (ending in
+ * '/', exact, no query) to s's URL forms; one already there is not added
+ * twice. 0, or -1 with err when it does not fit. */
+int storage_add_url_form(struct storage *s, char *err, size_t errlen,
+    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 void storage_close(struct storage *s);
 enum stor_err storage_put(struct storage *s, const char *path,
     const unsigned char *data, size_t len, const char *mime, char *msg,
@@ -57,11 +86,21 @@ enum stor_err storage_delete(struct storage *s, const char *path, char *msg,
 enum stor_err storage_get(struct storage *s, const char *path, size_t max,
     unsigned char **data, size_t *len, char *msg, size_t msglen);
 /*
- * The object path a public URL of this bucket names: exactly
- * "{public_base}/{bucket}/" then a path storage_path_ok accepts. NULL
- * otherwise. The result points into url.
+ * The object path a URL of this bucket names, asking the backend's URL
+ * forms: one of them exactly (byte for byte, as a prefix), then the
+ * path, percent-decoded, which storage_path_ok() must accept (so no "..",
+ * no query, no fragment, no encoded NUL or '%'). NULL otherwise. The
+ * result points into s->url_path: valid until the next call on s.
+ *   local     {IMAGEGEN_PUBLIC_BASE_URL}/{bucket}/…, and nginx's own
+ *             /storage/v1/object/public/{bucket}/…
+ *   supabase  {SUPABASE_URL}/storage/v1/object/public/{bucket}/…, and
+ *             {IMAGEGEN_PUBLIC_BASE_URL}/{bucket}/… when it is set
+ *   s3        the endpoint path style {S3_ENDPOINT}/{bucket}/… and virtual
+ *             host style {scheme}://{bucket}.{host}/…, Supabase's public
+ *             object URLs for its S3 endpoint, and
+ *             {IMAGEGEN_PUBLIC_BASE_URL}/{bucket}/… when it is set
  */
-const char *storage_path_of_url(const struct storage *s, const char *url);
+const char *storage_path_of_url(struct storage *s, const char *url);
 /* Creates the bucket (public read); harmless when it exists. */
 enum stor_err storage_setup(struct storage *s, char *msg, size_t msglen);
 /* "{public_base}/{bucket}/{path}" into out; -1 when it does not fit. */

@@ -363,6 +363,8 @@ load_jobs(const struct envsrc *s, struct cfg *c, char *err, size_t errlen)
 		return -1;
 	if (get_long(s, "IMAGEGEN_LOCAL_DELAY_MS", 0, 0, 600000,
 	    &c->local_delay_ms, err, errlen) != 0 ||
+	    get_long(s, "IMAGEGEN_TEST_FAULTS", 0, 0, 1, &c->test_faults, err,
+	    errlen) != 0 ||
 	    get_long(s, "IMAGEGEN_MAX_RUNNING_JOBS", 4, 1, 1024,
 	    &c->max_running_jobs, err, errlen) != 0 ||
 	    get_long(s, "IMAGEGEN_JOB_TIMEOUT", 300, 5, 86400, &c->job_timeout,

@@ -38,7 +38,8 @@ usage(FILE *f)
 "      create the bucket (IMAGEGEN_BUCKET, public read) in the configured\n"
 "      storage backend; harmless when it exists; then print the storage\n"
 "      policies of storage_policies.sql (in IMAGEGEN_SQL_DIR, else the\n"
-"      directory above) and how to apply them\n"
+"      directory above, else the source tree's sql/) and how to apply them;\n"
+"      only a warning when the file is found nowhere\n"
 "  sweep\n"
 "      one recovery pass: requeue or fail jobs whose executor is gone or\n"
 "      late, then start executors for queued jobs while slots are free\n"
@@ -256,24 +257,43 @@ on_stop(int signo)
 	cli_stop = signo;
 }
 
-/* Prints sql/storage_policies.sql and how to apply it. -1 when the file
- * cannot be read. */
-static int
+/*
+ * Prints sql/storage_policies.sql and how to apply it: from
+ * IMAGEGEN_SQL_DIR when it is set (only there), else the installed
+ * directory, else the source tree's sql/ (a build tree run before `make
+ * install`). The bucket exists already: a file found nowhere is only a
+ * warning, naming where it was looked for.
+ */
+static void
 print_storage_policies(const struct cfg *c)
 {
-	const char *dir = getenv("IMAGEGEN_SQL_DIR");
-	char path[4096];
-	char *text;
-	size_t len = 0;
+	const char *dirs[3], *env = getenv("IMAGEGEN_SQL_DIR");
+	char path[4096], looked[3 * 4096 + 8];
+	char *text = NULL;
+	size_t i, n = 0, len = 0;
 
-	if (dir == NULL || *dir == '\0')
-		dir = IMAGEGEN_SQL_DIR;
-	snprintf(path, sizeof(path), "%s/storage_policies.sql", dir);
-	text = read_small_file(path, &len);
+	if (env != NULL && *env != '\0') {
+		dirs[n++] = env;
+	} else {
+		dirs[n++] = IMAGEGEN_SQL_DIR;
+#ifdef IMAGEGEN_SRC_SQL_DIR
+		if (strcmp(IMAGEGEN_SRC_SQL_DIR, IMAGEGEN_SQL_DIR) != 0)
+			dirs[n++] = IMAGEGEN_SRC_SQL_DIR;
+#endif
+	}
+	looked[0] = '\0';
+	for (i = 0; i < n && text == NULL; i++) {
+		snprintf(path, sizeof(path), "%s/storage_policies.sql", dirs[i]);
+		text = read_small_file(path, &len);
+		if (text == NULL)
+			snprintf(looked + strlen(looked), sizeof(looked) - strlen(looked),
+			    "%s%s", i > 0 ? ", " : "", path);
+	}
 	if (text == NULL) {
-		fprintf(stderr, "imagegen: setup-bucket: cannot read %s (set IMAGEGEN_SQL_DIR)\n",
-		    path);
-		return -1;
+		fprintf(stderr, "imagegen: setup-bucket: warning: cannot read %s, so the "
+		    "storage policies are not printed (set IMAGEGEN_SQL_DIR to the "
+		    "directory holding storage_policies.sql)\n", looked);
+		return;
 	}
 	printf("\nThe storage policies (%s)%s:\n\n", path,
 	    strcmp(c->storage, "supabase") == 0 ? "" :
@@ -292,7 +312,6 @@ print_storage_policies(const struct cfg *c)
 	if (strcmp(c->storage, "local") == 0)
 		printf("The local backend itself needs none of this (nginx serves the directory).\n");
 	free(text);
-	return 0;
 }
 
 static int
@@ -315,7 +334,8 @@ cmd_setup_bucket(void)
 	} else {
 		printf("bucket %s ready (%s storage)\n", c.bucket, c.storage);
 		fflush(stdout);
-		rc = print_storage_policies(&c) == 0 ? 0 : 1;
+		print_storage_policies(&c);
+		rc = 0;
 	}
 	storage_close(&sg);
 out:

@@ -8,6 +8,7 @@
 #include "jwt.h"
 #include "log.h"
 #include "provider.h"
+#include "storage.h"
 
 /* Opens the request's transaction as the caller u. On IG_OK the caller
  * ends it with finish(). */
@@ -79,7 +80,9 @@ handle_generate(struct http_req *r)
 	struct job_request jr;
 	struct job_created jc;
 	struct auth_user u;
-	const char *msg = NULL, *prefix;
+	struct storage *sg;
+	const char *msg = NULL;
+	char err[256];
 	PGconn *conn;
 	enum ig_err e;
 
@@ -88,10 +91,17 @@ handle_generate(struct http_req *r)
 		return e;
 	if (!http_is_json(r))
 		return http_fail(r, IG_EMEDIA_TYPE, "Content-Type must be application/json");
-	prefix = arena_printf(r->arena, "%s/%s/", r->cfg->public_base_url,
-	    r->cfg->bucket);
+	/* The backend's URL forms tell a URL of our bucket; they need no
+	 * connection, only the configuration. */
+	sg = arena_alloc(r->arena, sizeof(*sg));
+	if (sg == NULL)
+		return http_fail(r, IG_EINTERNAL, "out of memory");
+	if (storage_urls(sg, r->cfg, err, sizeof(err)) != 0) {
+		log_warn("storage: %s", err);
+		return http_fail(r, IG_EINTERNAL, "storage is misconfigured");
+	}
 	e = jobreq_parse(r->arena, r->body, r->body_len,
-	    http_param(r, "HTTP_IDEMPOTENCY_KEY"), prefix, &jr, &msg);
+	    http_param(r, "HTTP_IDEMPOTENCY_KEY"), sg, &jr, &msg);
 	if (e != IG_OK)
 		return http_fail(r, e, "%s", msg != NULL ? msg : "invalid request");
 	e = open_tx(r, &u, &conn);

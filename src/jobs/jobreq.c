@@ -137,15 +137,13 @@ opt_dimension(struct json_object *o, const char *name, int *out,
 	return 0;
 }
 
-/* A URL under our own bucket: exactly "{public_base}/{bucket}/" followed by
- * an object path we could have written. With a bare-path public base only
- * such paths match: no host can be told to be ours. */
+/* A URL of our own bucket's objects, in one of the forms the storage
+ * backend serves them at (storage_path_of_url). With a bare-path public
+ * base only such paths match: no host can be told to be ours. */
 static int
-in_bucket(const char *url, const char *prefix)
+in_bucket(struct storage *sg, const char *url)
 {
-	size_t plen = strlen(prefix);
-
-	return strncmp(url, prefix, plen) == 0 && storage_path_ok(url + plen);
+	return sg != NULL && storage_path_of_url(sg, url) != NULL;
 }
 
 static void
@@ -210,7 +208,7 @@ idem_key_ok(const char *k)
 
 enum ig_err
 jobreq_parse(struct arena *a, const char *body, size_t len,
-    const char *header_key, const char *bucket_prefix, struct job_request *out,
+    const char *header_key, struct storage *sg, struct job_request *out,
     const char **msg)
 {
 	struct json_object *o = NULL, *v;
@@ -293,11 +291,11 @@ jobreq_parse(struct arena *a, const char *body, size_t len,
 		*msg = "sourceImageUrl: inpaint needs a source image";
 		goto out;
 	}
-	if (out->source_url != NULL && !in_bucket(out->source_url, bucket_prefix)) {
+	if (out->source_url != NULL && !in_bucket(sg, out->source_url)) {
 		*msg = "sourceImageUrl: must point into this service's bucket";
 		goto out;
 	}
-	if (out->mask_url != NULL && !in_bucket(out->mask_url, bucket_prefix)) {
+	if (out->mask_url != NULL && !in_bucket(sg, out->mask_url)) {
 		*msg = "maskImageUrl: must point into this service's bucket";
 		goto out;
 	}

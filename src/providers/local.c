@@ -3,13 +3,15 @@
  * deterministic for a prompt, costing nothing (SPEC §6). For development
  * and tests, and the default when no API key is set.
  *
- * Failure hook: a prompt that starts with exactly "[[fail:CODE]]", CODE
- * one of the prov_err_code() names (AUTH_ERROR, RATE_LIMIT, TEMPORARY,
- * TIMEOUT, INVALID_REQUEST, CONTENT_POLICY, NO_IMAGE, PROVIDER_ERROR),
- * fails the attempt with that code and the message "local provider:
- * forced CODE", after the configured delay. It lets end-to-end tests drive
- * every failure path of the runner offline. An unknown CODE is an
- * INVALID_REQUEST, so a typo in a test does not render a picture.
+ * Failure hook, for tests only: with IMAGEGEN_TEST_FAULTS=1, a prompt that
+ * starts with exactly "[[fail:CODE]]", CODE one of the prov_err_code()
+ * names (AUTH_ERROR, RATE_LIMIT, TEMPORARY, TIMEOUT, INVALID_REQUEST,
+ * CONTENT_POLICY, NO_IMAGE, PROVIDER_ERROR), fails the attempt with that
+ * code and the message "local provider: forced CODE", after the configured
+ * delay. It lets end-to-end tests drive every failure path of the runner
+ * offline. An unknown CODE is an INVALID_REQUEST, so a typo in a test does
+ * not render a picture. Off (the default), such a prompt is a prompt like
+ * any other: no API user can make the service fail on purpose.
  */
 #include <errno.h>
 #include <stdint.h>
@@ -31,6 +33,7 @@
 
 struct local_state {
 	long delay_ms;		/* IMAGEGEN_LOCAL_DELAY_MS */
+	int faults;		/* IMAGEGEN_TEST_FAULTS: the failure hook is on */
 };
 
 /* The picture's parameters, all drawn from the prompt's hash. */
@@ -303,6 +306,7 @@ local_open(struct provider *p, const struct cfg *c, char *err,
 		return -1;
 	}
 	st->delay_ms = c->local_delay_ms > 0 ? c->local_delay_ms : 0;
+	st->faults = c->test_faults == 1;
 	p->state = st;
 	snprintf(p->model, sizeof(p->model), "%s", LOCAL_MODEL);
 	return 0;
@@ -358,7 +362,9 @@ local_generate(struct provider *p, const struct prov_request *req,
 		e = PROV_INVALID_REQUEST;
 		goto out;
 	}
-	e = local_forced(req->prompt, &code, &codelen);
+	/* Only a test deployment lets a prompt choose the answer. */
+	e = st != NULL && st->faults ? local_forced(req->prompt, &code, &codelen) :
+	    PROV_OK;
 	if (e == PROV_ERR_COUNT) {
 		snprintf(res->message, sizeof(res->message),
 		    "local provider: unknown forced code '%.*s'",

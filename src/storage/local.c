@@ -513,6 +513,16 @@ out:
 	return rc;
 }
 
+/* The public URLs are IMAGEGEN_PUBLIC_BASE_URL's; nginx serves the same
+ * objects at its own bare path whatever that base is (a CDN in front). */
+static int
+local_urls(struct storage *s, const struct cfg *c, char *err, size_t errlen)
+{
+	(void)c;
+	return storage_add_url_form(s, err, errlen,
+	    "/storage/v1/object/public/%s/", s->bucket);
+}
+
 const struct storage_ops storage_local = {
 	.name = "local",
 	.open = local_open,
@@ -521,4 +531,5 @@ const struct storage_ops storage_local = {
 	.get = local_get,
 	.del = local_del,
 	.setup = local_setup,
+	.urls = local_urls,
 };

@@ -539,10 +539,8 @@ s3_parse_endpoint(struct s3_st *st, const char *ep, char *err, size_t errlen)
 static int
 s3_open(struct storage *s, const struct cfg *c, char *err, size_t errlen)
 {
-	static const char supa_s3[] = "/storage/v1/s3";
 	struct s3_st *st = NULL;
-	size_t plen;
-	int n, rc = -1;
+	int rc = -1;
 
 	if (c->s3_endpoint == NULL || c->s3_access_key == NULL ||
 	    c->s3_secret_key == NULL) {
@@ -578,24 +576,6 @@ s3_open(struct storage *s, const struct cfg *c, char *err, size_t errlen)
 	if (storage_http_open(&st->http, &st->timeout_ms, c, "s3", err,
 	    errlen) != 0)
 		goto out;
-	if (!c->public_base_url_set) {
-		/* Supabase's S3 endpoint: its objects are public under
-		 * /storage/v1/object/public; any other endpoint serves a
-		 * public bucket path style at the endpoint itself. */
-		plen = strlen(st->prefix);
-		if (plen >= sizeof(supa_s3) - 1 &&
-		    strcmp(st->prefix + plen - (sizeof(supa_s3) - 1), supa_s3) == 0)
-			n = snprintf(s->public_base, sizeof(s->public_base),
-			    "%s%.*s/storage/v1/object/public", st->origin,
-			    (int)(plen - (sizeof(supa_s3) - 1)), st->prefix);
-		else
-			n = snprintf(s->public_base, sizeof(s->public_base), "%s%s",
-			    st->origin, st->prefix);
-		if (n < 0 || (size_t)n >= sizeof(s->public_base)) {
-			snprintf(err, errlen, "S3_ENDPOINT: too long for a public URL base");
-			goto out;
-		}
-	}
 	s->state = st;
 	st = NULL;
 	rc = 0;
@@ -610,6 +590,85 @@ out:
 	return rc;
 }
 
+/* 1 when the authority host[:port] is an IP address literal: no bucket
+ * can be a label in front of it. */
+static int
+s3_host_is_ip(const char *host)
+{
+	size_t i;
+
+	if (host[0] == '[')
+		return 1;
+	for (i = 0; host[i] != '\0' && host[i] != ':'; i++)
+		if (!isdigit((unsigned char)host[i]) && host[i] != '.')
+			return 0;
+	return 1;
+}
+
+/*
+ * The bucket's objects are read at the endpoint, path style
+ * ({S3_ENDPOINT}/{bucket}/{path}) and, for an endpoint with a host name
+ * and no path, virtual-host style ({scheme}://{bucket}.{host}/{path});
+ * Supabase's S3 endpoint (…/storage/v1/s3) also serves them publicly at
+ * …/storage/v1/object/public/{bucket}/{path}. The public base, unless
+ * IMAGEGEN_PUBLIC_BASE_URL names one, is Supabase's public one for its S3
+ * endpoint, else the endpoint itself (path style).
+ */
+static int
+s3_urls(struct storage *s, const struct cfg *c, char *err, size_t errlen)
+{
+	static const char supa_s3[] = "/storage/v1/s3";
+	struct s3_st ep;
+	const char *scheme_end;
+	size_t plen, supa = 0;
+	int n, rc = -1;
+
+	memset(&ep, 0, sizeof(ep));
+	if (c->s3_endpoint == NULL) {
+		snprintf(err, errlen, "S3_ENDPOINT is not set (needed by IMAGEGEN_STORAGE=s3)");
+		goto out;
+	}
+	if (s3_parse_endpoint(&ep, c->s3_endpoint, err, errlen) != 0)
+		goto out;
+	plen = strlen(ep.prefix);
+	if (plen >= sizeof(supa_s3) - 1 &&
+	    strcmp(ep.prefix + plen - (sizeof(supa_s3) - 1), supa_s3) == 0)
+		supa = plen - (sizeof(supa_s3) - 1) + 1;	/* 1 + its own prefix */
+	if (!c->public_base_url_set) {
+		if (supa > 0)
+			n = snprintf(s->public_base, sizeof(s->public_base),
+			    "%s%.*s/storage/v1/object/public", ep.origin,
+			    (int)(supa - 1), ep.prefix);
+		else
+			n = snprintf(s->public_base, sizeof(s->public_base), "%s%s",
+			    ep.origin, ep.prefix);
+		if (n < 0 || (size_t)n >= sizeof(s->public_base)) {
+			snprintf(err, errlen, "S3_ENDPOINT: too long for a public URL base");
+			goto out;
+		}
+	}
+	if (storage_add_url_form(s, err, errlen, "%s%s/%s/", ep.origin, ep.prefix,
+	    s->bucket) != 0)
+		goto out;
+	if (supa > 0 && storage_add_url_form(s, err, errlen,
+	    "%s%.*s/storage/v1/object/public/%s/", ep.origin, (int)(supa - 1),
+	    ep.prefix, s->bucket) != 0)
+		goto out;
+	if (plen == 0 && !s3_host_is_ip(ep.host)) {
+		scheme_end = strstr(ep.origin, "://");
+		if (storage_add_url_form(s, err, errlen, "%.*s%s.%s/",
+		    (int)(scheme_end + 3 - ep.origin), ep.origin, s->bucket,
+		    ep.host) != 0)
+			goto out;
+	}
+	rc = 0;
+out:
+	free(ep.origin);
+	free(ep.host);
+	free(ep.prefix);
+	return rc;
+}
+
 const struct storage_ops storage_s3 = {
 	.name = "s3",
 	.open = s3_open,
@@ -618,4 +677,5 @@ const struct storage_ops storage_s3 = {
 	.get = s3_get,
 	.del = s3_del,
 	.setup = s3_setup,
+	.urls = s3_urls,
 };

@@ -1,6 +1,7 @@
 /* storage.c - the backend table, object paths and public URLs (SPEC §7),
  * and the HTTP call the remote backends share. */
 #include <ctype.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,8 +26,7 @@ static const struct storage_ops *const backends[] = {
 };
 
 int
-storage_open(struct storage *s, const struct cfg *c, char *err,
-    size_t errlen)
+storage_urls(struct storage *s, const struct cfg *c, char *err, size_t errlen)
 {
 	const struct storage_ops *ops = NULL;
 	const char *name, *bucket, *base;
@@ -65,10 +65,62 @@ storage_open(struct storage *s, const struct cfg *c, char *err,
 	}
 	memcpy(s->bucket, bucket, strlen(bucket) + 1);
 	memcpy(s->public_base, base, strlen(base) + 1);
+	/* The backend may set its own public base (when the operator named
+	 * none) and add the other URL forms it serves; the public one,
+	 * storage_public_url()'s, is always a form. */
 	s->ops = ops;
-	if (ops->open != NULL && ops->open(s, c, err, errlen) != 0)
+	if (ops->urls != NULL && ops->urls(s, c, err, errlen) != 0)
 		goto out;
-	log_info("storage %s, bucket %s", ops->name, s->bucket);
+	if (storage_add_url_form(s, err, errlen, "%s/%s/", s->public_base,
+	    s->bucket) != 0)
+		goto out;
+	rc = 0;
+out:
+	if (rc != 0)
+		memset(s, 0, sizeof(*s));
+	return rc;
+}
+
+int
+storage_add_url_form(struct storage *s, char *err, size_t errlen,
+    const char *fmt, ...)
+{
+	char form[STORAGE_URL_MAX];
+	va_list ap;
+	size_t i;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(form, sizeof(form), fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= sizeof(form)) {
+		snprintf(err, errlen, "storage %s: a public URL is longer than %zu "
+		    "bytes", s->ops != NULL ? s->ops->name : "?", sizeof(form) - 1);
+		return -1;
+	}
+	for (i = 0; i < s->n_url_forms; i++)
+		if (strcmp(s->url_forms[i], form) == 0)
+			return 0;
+	if (s->n_url_forms >= STORAGE_URL_FORMS) {
+		snprintf(err, errlen, "storage %s: too many URL forms",
+		    s->ops != NULL ? s->ops->name : "?");
+		return -1;
+	}
+	memcpy(s->url_forms[s->n_url_forms++], form, (size_t)n + 1);
+	return 0;
+}
+
+int
+storage_open(struct storage *s, const struct cfg *c, char *err,
+    size_t errlen)
+{
+	int rc = -1;
+
+	if (storage_urls(s, c, err, errlen) != 0)
+		goto out;
+	if (s->ops->open != NULL && s->ops->open(s, c, err, errlen) != 0)
+		goto out;
+	log_info("storage %s, bucket %s", s->ops->name, s->bucket);
 	rc = 0;
 out:
 	if (rc != 0)
@@ -158,21 +210,62 @@ storage_get(struct storage *s, const char *path, size_t max,
 	return s->ops->get(s, path, max, data, len, msg, msglen);
 }
 
-const char *
-storage_path_of_url(const struct storage *s, const char *url)
+static int
+storage_hexval(char ch)
 {
-	size_t bl = strlen(s->public_base), kl = strlen(s->bucket);
-	const char *rest;
+	if (ch >= '0' && ch <= '9')
+		return ch - '0';
+	if (ch >= 'a' && ch <= 'f')
+		return ch - 'a' + 10;
+	if (ch >= 'A' && ch <= 'F')
+		return ch - 'A' + 10;
+	return -1;
+}
 
-	/* the exact public prefix only, as jobreq_parse accepts them */
-	if (strncmp(url, s->public_base, bl) != 0)
+const char *
+storage_path_of_url(struct storage *s, const char *url)
+{
+	const char *rest = NULL;
+	size_t i, n, fl, best = 0;
+	int hi, lo;
+
+	if (s == NULL || url == NULL)
 		return NULL;
-	rest = url + bl;
-	if (rest[0] != '/' || strncmp(rest + 1, s->bucket, kl) != 0 ||
-	    rest[1 + kl] != '/')
+	s->url_path[0] = '\0';
+	/* The longest form that matches: when one form is a prefix of
+	 * another, the longer one is what the URL meant. */
+	for (i = 0; i < s->n_url_forms; i++) {
+		fl = strlen(s->url_forms[i]);
+		if (fl > best && strncmp(url, s->url_forms[i], fl) == 0) {
+			rest = url + fl;
+			best = fl;
+		}
+	}
+	if (rest == NULL)
 		return NULL;
-	rest += 2 + kl;
-	return storage_path_ok(rest) ? rest : NULL;
+	/* Decoded once, then checked: "%2e%2e" is "..", refused like it,
+	 * and what decodes to '%' is not decoded again. */
+	for (n = 0; *rest != '\0'; n++) {
+		if (n + 1 >= sizeof(s->url_path))
+			goto refuse;
+		if (*rest == '%') {
+			hi = storage_hexval(rest[1]);
+			lo = hi < 0 ? -1 : storage_hexval(rest[2]);
+			if (lo < 0 || (hi == 0 && lo == 0))
+				goto refuse;
+			s->url_path[n] = (char)(hi << 4 | lo);
+			rest += 3;
+		} else {
+			s->url_path[n] = *rest++;
+		}
+	}
+	s->url_path[n] = '\0';
+	if (!storage_path_ok(s->url_path))
+		goto refuse;
+	return s->url_path;
+refuse:
+	s->url_path[0] = '\0';
+	return NULL;
 }
 
 enum stor_err

@@ -394,7 +394,7 @@ supa_open(struct storage *s, const struct cfg *c, char *err, size_t errlen)
 {
 	struct supa_st *st = NULL;
 	size_t ulen;
-	int n, rc = -1;
+	int rc = -1;
 
 	if (c->supabase_url == NULL || c->service_role_key == NULL) {
 		snprintf(err, errlen, "%s is not set (needed by IMAGEGEN_STORAGE=supabase)",
@@ -424,17 +424,6 @@ supa_open(struct storage *s, const struct cfg *c, char *err, size_t errlen)
 	if (storage_http_open(&st->http, &st->timeout_ms, c, "supabase", err,
 	    errlen) != 0)
 		goto out;
-	/* Public objects are served by Storage itself unless the operator
-	 * named another place (a CDN, a proxy). */
-	if (!c->public_base_url_set) {
-		n = snprintf(s->public_base, sizeof(s->public_base),
-		    "%s/object/public", st->base);
-		if (n < 0 || (size_t)n >= sizeof(s->public_base)) {
-			snprintf(err, errlen, "SUPABASE_URL: longer than %zu bytes",
-			    sizeof(s->public_base) - sizeof("/storage/v1/object/public"));
-			goto out;
-		}
-	}
 	s->state = st;
 	st = NULL;
 	rc = 0;
@@ -449,6 +438,42 @@ out:
 	return rc;
 }
 
+/*
+ * Public objects are served by Storage itself, at
+ * {SUPABASE_URL}/storage/v1/object/public/{bucket}/{path}: the public
+ * base unless the operator named another place (a CDN, a proxy), and a
+ * URL of the bucket either way.
+ */
+static int
+supa_urls(struct storage *s, const struct cfg *c, char *err, size_t errlen)
+{
+	size_t ulen;
+	int n;
+
+	if (c->supabase_url == NULL) {
+		snprintf(err, errlen,
+		    "SUPABASE_URL is not set (needed by IMAGEGEN_STORAGE=supabase)");
+		return -1;
+	}
+	ulen = strlen(c->supabase_url);
+	while (ulen > 0 && c->supabase_url[ulen - 1] == '/')
+		ulen--;
+	if (ulen > sizeof(s->public_base) - sizeof("/storage/v1/object/public")) {
+		snprintf(err, errlen, "SUPABASE_URL: longer than %zu bytes",
+		    sizeof(s->public_base) - sizeof("/storage/v1/object/public"));
+		return -1;
+	}
+	if (!c->public_base_url_set) {
+		n = snprintf(s->public_base, sizeof(s->public_base),
+		    "%.*s/storage/v1/object/public", (int)ulen, c->supabase_url);
+		if (n < 0 || (size_t)n >= sizeof(s->public_base))
+			return -1;	/* can't be: the length is checked */
+	}
+	return storage_add_url_form(s, err, errlen,
+	    "%.*s/storage/v1/object/public/%s/", (int)ulen, c->supabase_url,
+	    s->bucket);
+}
+
 const struct storage_ops storage_supabase = {
 	.name = "supabase",
 	.open = supa_open,
@@ -457,4 +482,5 @@ const struct storage_ops storage_supabase = {
 	.get = supa_get,
 	.del = supa_del,
 	.setup = supa_setup,
+	.urls = supa_urls,
 };

@@ -261,10 +261,11 @@ class GenerateEndToEnd(JobsCase):
 # ============================================================ 2-6, 8, 9, 13
 
 class JobsApi(JobsCase):
-    """No render delay, 4 responders."""
+    """No render delay, 4 responders; failures forced by [[fail:CODE]]
+    prompts (IMAGEGEN_TEST_FAULTS)."""
 
     workers = 4
-    pool_settings = {"IMAGEGEN_LOCAL_DELAY_MS": 0}
+    pool_settings = {"IMAGEGEN_LOCAL_DELAY_MS": 0, "IMAGEGEN_TEST_FAULTS": 1}
 
     # ------------------------------------------------------------ 3: validation
 

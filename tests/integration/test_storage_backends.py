@@ -66,14 +66,117 @@ def policies_text():
         return f.read()
 
 
-def setup_bucket(env_extra):
-    """`imagegen setup-bucket` with env_extra; CompletedProcess (text)."""
+def setup_bucket(env_extra, cwd=None):
+    """`imagegen setup-bucket` with env_extra (a None value unsets the
+    variable: IMAGEGEN_SQL_DIR is the source tree's sql/ unless told),
+    run in cwd; CompletedProcess (text)."""
     env = harness._clean_env()
     env["IMAGEGEN_SQL_DIR"] = sql_dir()
     env.update(env_extra)
-    return subprocess.run([harness.imagegen_bin(), "setup-bucket"], env=env,
+    env = {k: v for k, v in env.items() if v is not None}
+    return subprocess.run([harness.imagegen_bin(), "setup-bucket"], env=env, cwd=cwd,
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                           timeout=60)
+
+
+def installed_sql_dir():
+    """The installed sql directory the binary was built with, as its
+    --help names it."""
+    p = subprocess.run([harness.imagegen_bin(), "--help"], stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, text=True, timeout=30)
+    m = re.search(r"IMAGEGEN_SQL_DIR, else (\S+?)\);", p.stdout)
+    if m is None:
+        raise harness.HarnessError("imagegen --help names no sql directory: %s" % p.stdout)
+    return m.group(1)
+
+
+class InpaintFromBucket:
+    """An inpaint job whose inputs are the public URL of an earlier job's
+    picture, with NO IMAGEGEN_PUBLIC_BASE_URL (a mixin: reads_of(path)
+    lists the backend's reads of that object, prepare() readies the
+    bucket)."""
+
+    def prepare(self):
+        pass
+
+    def test_inpaint_from_bucket_without_public_base_url(self):
+        self.prepare()
+        self.assertNotIn("IMAGEGEN_PUBLIC_BASE_URL", self.stack.pool_env())
+        u, src = self.run_job("inpaint-src", width=96, height=64)
+        self.assertEqual(src["status"], "completed", json.dumps(src))
+        url = src["publicUrl"]
+        self.assertTrue(url.startswith("http://127.0.0.1:"), url)
+        before = len(self.reads_of(src["storagePath"]))
+        r = jh.post_job(self.stack, u.token, u.body("paint a boat in", jobType="inpaint",
+                                                   sourceImageUrl=url, maskImageUrl=url,
+                                                   width=96, height=64))
+        self.assertEqual(r.status, 202, r)
+        job = jh.wait_job(self.stack, u.token, r.data["jobId"], timeout=30)
+        self.assertEqual(job["status"], "completed", json.dumps(job))
+        self.assertRegex(job["storagePath"],
+                         r"project_%s/branch_%s/inpaint/%s_\d+_[0-9a-f]{8}\.png"
+                         % (u.project_id, u.branch_id, job["jobId"]))
+        # the executor read the source and the mask back from the bucket
+        reads = self.reads_of(src["storagePath"])[before:]
+        self.assertEqual(len(reads), 2, reads)
+        status, _, body = fetch(job["publicUrl"])
+        self.assertEqual(status, 200)
+        self.assertEqual(jh.png_size(body), (96, 64))
+        # the same URL with its path escaped names the same object; a URL
+        # of another host, bucket or a traversal is still refused
+        esc = url.replace("/project_", "/project%5F", 1)
+        r = jh.post_job(self.stack, u.token, u.body("again", jobType="inpaint",
+                                                   sourceImageUrl=esc))
+        self.assertEqual(r.status, 202, r)
+        self.assertEqual(jh.wait_job(self.stack, u.token, r.data["jobId"],
+                                     timeout=30)["status"], "completed")
+        base = url[:url.index("/asset-images/")]
+        for bad in (url.replace("127.0.0.1", "127.0.0.2", 1),
+                    base + "/other-bucket/" + src["storagePath"],
+                    base + "/asset-images/../private/" + src["storagePath"],
+                    base + "/asset-images/%2e%2e/private/x.png",
+                    "/storage/v1/object/public/asset-images/" + src["storagePath"]):
+            r = jh.post_job(self.stack, u.token, u.body("x", jobType="inpaint",
+                                                       sourceImageUrl=bad))
+            self.assertEqual(r.status, 400, (bad, r))
+            self.assertIn("sourceImageUrl", json.dumps(r.data), bad)
+
+
+class SetupBucketFromBuildTree:
+    """setup-bucket of a remote backend (a mixin: env, and bucket_exists(name)
+    saying whether the backend now has that bucket) run as from a build tree:
+    no IMAGEGEN_SQL_DIR, in a directory with no sql/, nothing installed."""
+
+    def test_setup_bucket_from_build_tree_prints_source_policies(self):
+        installed = installed_sql_dir()
+        self.assertFalse(os.path.exists(os.path.join(installed, "storage_policies.sql")),
+                         "storage_policies.sql is installed in %s: this test needs a "
+                         "machine without it" % installed)
+        name = "build-tree-" + uuid.uuid4().hex[:8]
+        with tempfile.TemporaryDirectory(prefix="imagegen-setup-cwd-") as cwd:
+            r = setup_bucket(dict(self.env, IMAGEGEN_SQL_DIR=None, IMAGEGEN_BUCKET=name), cwd=cwd)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn("bucket %s ready" % name, r.stdout)
+        self.assertTrue(self.bucket_exists(name))
+        m = re.search(r"The storage policies \((\S+)\)", r.stdout)
+        self.assertIsNotNone(m, r.stdout)
+        self.assertEqual(os.path.realpath(m.group(1)),
+                         os.path.realpath(os.path.join(sql_dir(), "storage_policies.sql")))
+        self.assertIn(policies_text(), r.stdout)
+        self.assertNotIn("warning", r.stderr)
+
+    def test_setup_bucket_without_policy_file_warns_and_makes_bucket(self):
+        name = "no-policies-" + uuid.uuid4().hex[:8]
+        with tempfile.TemporaryDirectory(prefix="imagegen-setup-cwd-") as cwd:
+            nowhere = os.path.join(cwd, "no-sql-here")
+            r = setup_bucket(dict(self.env, IMAGEGEN_SQL_DIR=nowhere, IMAGEGEN_BUCKET=name),
+                             cwd=cwd)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn("bucket %s ready" % name, r.stdout)
+        self.assertTrue(self.bucket_exists(name))
+        self.assertIn("warning: cannot read %s/storage_policies.sql" % nowhere, r.stderr)
+        self.assertIn("IMAGEGEN_SQL_DIR", r.stderr)
+        self.assertNotIn("CREATE POLICY", r.stdout)
 
 
 def fetch(url, timeout=10):
@@ -164,7 +267,15 @@ class BackendCase(harness.StackTestCase):
 
 # ==================================================================== supabase
 
-class SupabaseStorage(BackendCase):
+class SupabaseStorage(InpaintFromBucket, SetupBucketFromBuildTree, BackendCase):
+
+    def bucket_exists(self, name):
+        return name in self.fake.buckets
+
+    def reads_of(self, path):
+        return [r for r in self.fake.requests_for("download")
+                if r["path"] == "/storage/v1/object/asset-images/" + path
+                and r["apikey_ok"] and r["bearer_ok"]]
 
     @classmethod
     def setUpClass(cls):
@@ -388,7 +499,20 @@ class S3Server:
         shutil.rmtree(self.tmp, ignore_errors=True)
 
 
-class S3Storage(BackendCase):
+class S3Storage(InpaintFromBucket, SetupBucketFromBuildTree, BackendCase):
+
+    def prepare(self):
+        self.ensure_bucket()
+
+    def reads_of(self, path):
+        return [r for r in self.s3.requests()
+                if r["method"] == "GET" and r["url"] == "/asset-images/" + path
+                and r["authorized"] and r["status"] == 200]
+
+    def bucket_exists(self, name):
+        # anonymous read of a missing key: 404 once the bucket and its
+        # public-read policy exist (403 before)
+        return fetch(self.s3.url + "/%s/x.png" % name)[0] == 404
 
     @classmethod
     def setUpClass(cls):
@@ -501,10 +625,14 @@ class SetupBucketLocal(unittest.TestCase):
                 self.assertIn(policies_text(), r.stdout)
                 self.assertIn("needs none of this", r.stdout)
                 self.assertTrue(os.path.isdir(os.path.join(tmp, "a", "storage", "asset-images")))
-            # the policies file must be found: a wrong IMAGEGEN_SQL_DIR fails
+            # the policies file is not needed to make the bucket: found
+            # nowhere, it is a warning
+            shutil.rmtree(os.path.join(tmp, "a"))
             r = setup_bucket(dict(env, IMAGEGEN_SQL_DIR=os.path.join(tmp, "nowhere")))
-            self.assertEqual(r.returncode, 1)
-            self.assertIn("storage_policies.sql", r.stderr)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertIn("warning: cannot read %s/storage_policies.sql"
+                          % os.path.join(tmp, "nowhere"), r.stderr)
+            self.assertTrue(os.path.isdir(os.path.join(tmp, "a", "storage", "asset-images")))
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
 

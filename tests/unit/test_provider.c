@@ -19,9 +19,10 @@ now_ms(void)
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* Opens the local provider with a delay; CUnit-asserts it worked. */
+/* Opens the local provider with a delay, its failure hook on when
+ * faults (IMAGEGEN_TEST_FAULTS); CUnit-asserts it worked. */
 static int
-open_local(struct provider *p, long delay_ms)
+open_local_faults(struct provider *p, long delay_ms, int faults)
 {
 	struct cfg c;
 	char err[256] = "";
@@ -30,10 +31,18 @@ open_local(struct provider *p, long delay_ms)
 	memset(&c, 0, sizeof(c));
 	c.provider = "local";
 	c.local_delay_ms = delay_ms;
+	c.test_faults = faults;
 	rc = provider_open(p, &c, err, sizeof(err));
 	CU_ASSERT_EQUAL(rc, 0);
 	CU_ASSERT_STRING_EQUAL(err, "");
 	return rc;
+}
+
+/* The local provider as deployed: no failure hook. */
+static int
+open_local(struct provider *p, long delay_ms)
+{
+	return open_local_faults(p, delay_ms, 0);
 }
 
 /* One attempt at the local provider; the result is the caller's. */
@@ -654,7 +663,8 @@ test_local_deterministic(void)
 	provider_close(&p);
 }
 
-/* Guards the "[[fail:CODE]]" hook end-to-end tests rely on. */
+/* Guards the "[[fail:CODE]]" hook end-to-end tests rely on (with
+ * IMAGEGEN_TEST_FAULTS=1). */
 static void
 test_local_fail_hook(void)
 {
@@ -663,7 +673,7 @@ test_local_fail_hook(void)
 	char prompt[128], want[128];
 	int e;
 
-	if (open_local(&p, 0) != 0)
+	if (open_local_faults(&p, 0, 1) != 0)
 		return;
 	for (e = PROV_AUTH_ERROR; e < PROV_ERR_COUNT; e++) {
 		snprintf(prompt, sizeof(prompt), "[[fail:%s]] a cat",
@@ -696,6 +706,31 @@ test_local_fail_hook(void)
 	provider_close(&p);
 }
 
+/* Without IMAGEGEN_TEST_FAULTS no prompt can make the provider fail: a
+ * "[[fail:CODE]]" prompt renders a picture like any other. */
+static void
+test_local_fail_hook_off_by_default(void)
+{
+	struct provider p;
+	struct prov_result r;
+	char prompt[128];
+	int e;
+
+	if (open_local(&p, 0) != 0)
+		return;
+	for (e = PROV_AUTH_ERROR; e < PROV_ERR_COUNT; e++) {
+		snprintf(prompt, sizeof(prompt), "[[fail:%s]] a cat",
+		    prov_err_code((enum prov_err)e));
+		CU_ASSERT_EQUAL(gen_local(&p, prompt, 64, 64, 0, &r), PROV_OK);
+		CU_ASSERT_PTR_NOT_NULL(r.data);
+		CU_ASSERT(r.len > 8 && memcmp(r.data, "\x89PNG", 4) == 0);
+		prov_result_free(&r);
+	}
+	CU_ASSERT_EQUAL(gen_local(&p, "[[fail:NOPE]] x", 64, 64, 0, &r), PROV_OK);
+	prov_result_free(&r);
+	provider_close(&p);
+}
+
 static void
 test_local_delay_and_deadline(void)
 {
@@ -719,7 +754,7 @@ test_local_delay_and_deadline(void)
 	provider_close(&p);
 
 	/* a delay within the deadline, and with none */
-	if (open_local(&p, 60) != 0)
+	if (open_local_faults(&p, 60, 1) != 0)
 		return;
 	t0 = now_ms();
 	CU_ASSERT_EQUAL(gen_local(&p, "slow", 64, 64, t0 + 10000, &r), PROV_OK);
@@ -772,6 +807,8 @@ main(void)
 		{ "local_sizes_exact", test_local_sizes_exact },
 		{ "local_deterministic", test_local_deterministic },
 		{ "local_fail_hook", test_local_fail_hook },
+		{ "local_fail_hook_off_by_default",
+		    test_local_fail_hook_off_by_default },
 		{ "local_delay_and_deadline", test_local_delay_and_deadline },
 		{ "local_render_time", test_local_render_time },
 		CU_TEST_INFO_NULL

@@ -9,7 +9,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "arena.h"
 #include "cu_main.h"
+#include "jobs.h"
 #include "storage.h"
 
 #define P_ID "0b0e8f5e-3c1a-4c55-9d5e-0a6f5d8e1b21"
@@ -573,11 +575,273 @@ test_local_get_and_path_of_url(void)
 	storage_close(&s);
 }
 
+/* ---- which URLs are of our bucket, per backend ------------------------- */
+
+#define OBJ "project_a/branch_b/inpaint/src_1_deadbeef.png"
+
+/* A configuration for backend with no IMAGEGEN_PUBLIC_BASE_URL (base
+ * NULL) or that one; endpoint is SUPABASE_URL or S3_ENDPOINT. */
+static void
+cfg_remote(struct cfg *c, const char *backend, const char *endpoint,
+    const char *base)
+{
+	cfg_for(c, backend, tmpdir);
+	if (base != NULL)
+		c->public_base_url = (char *)base;
+	c->public_base_url_set = base != NULL;
+	c->supabase_url = (char *)endpoint;
+	c->service_role_key = "service-role-key";
+	c->s3_endpoint = (char *)endpoint;
+	c->s3_region = "us-east-1";
+	c->s3_access_key = "AKID";
+	c->s3_secret_key = "secret";
+	c->provider_timeout_ms = 5000;
+}
+
+/* url names OBJ in s. */
+static void
+check_ours(struct storage *s, const char *url)
+{
+	const char *p = storage_path_of_url(s, url);
+
+	CU_ASSERT_PTR_NOT_NULL(p);
+	if (p == NULL)
+		fprintf(stderr, "\n  refused: %s\n", url);
+	else
+		CU_ASSERT_STRING_EQUAL(p, OBJ);
+}
+
+static void
+check_not_ours(struct storage *s, const char *url)
+{
+	const char *p = storage_path_of_url(s, url);
+
+	CU_ASSERT_PTR_NULL(p);
+	if (p != NULL)
+		fprintf(stderr, "\n  accepted: %s as %s\n", url, p);
+}
+
+/* The public URL storage_public_url() makes for OBJ is one of ours, for
+ * a handle from storage_urls() and one from storage_open() alike. */
+static void
+check_round_trip(const struct cfg *c, const char *want_url)
+{
+	struct storage s;
+	char url[STORAGE_URL_MAX + 128], err[256];
+
+	CU_ASSERT_EQUAL_FATAL(storage_urls(&s, c, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL(storage_public_url(&s, OBJ, url, sizeof(url)), 0);
+	CU_ASSERT_STRING_EQUAL(url, want_url);
+	check_ours(&s, url);
+	CU_ASSERT_EQUAL_FATAL(storage_open(&s, c, err, sizeof(err)), 0);
+	check_ours(&s, url);
+	storage_close(&s);
+}
+
+/* What every backend refuses after a prefix of its own. */
+static void
+check_bad_paths(struct storage *s, const char *prefix)
+{
+	static const char *const bad[] = {
+		"", "/", "../secret.png", "project_a/../../x.png",
+		"%2e%2e/secret.png", "%2E%2E%2Fsecret.png", "project_a/%2e%2e/x.png",
+		"%252e%252e/x.png", "x.png%00.jpg", "x.png%", "x.png%2", "x%zz.png",
+		"x.png?download=1", "x.png#frag", "a//b.png", "a/./b.png",
+		"x%20y.png", "x\\y.png",
+	};
+	char url[STORAGE_URL_MAX + 128];
+	size_t i;
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(url, sizeof(url), "%s%s", prefix, bad[i]);
+		check_not_ours(s, url);
+	}
+	/* escapes of what a path may hold are decoded, once */
+	snprintf(url, sizeof(url), "%s%s", prefix,
+	    "project%5Fa%2Fbranch_b/inpaint/src%5f1_deadbeef.png");
+	check_ours(s, url);
+}
+
+static void
+test_path_of_url_local(void)
+{
+	struct storage s;
+	struct cfg c;
+	char err[256];
+
+	cfg_for(&c, "local", tmpdir);
+	CU_ASSERT_EQUAL_FATAL(storage_urls(&s, &c, err, sizeof(err)), 0);
+	check_ours(&s, "/storage/v1/object/public/asset-images/" OBJ);
+	check_bad_paths(&s, "/storage/v1/object/public/asset-images/");
+	check_not_ours(&s, "/storage/v1/object/public/asset-imagesX/" OBJ);
+	check_not_ours(&s, "/storage/v1/object/public/other/" OBJ);
+	check_not_ours(&s, "//storage/v1/object/public/asset-images/" OBJ);
+	check_not_ours(&s, "https://evil.example/storage/v1/object/public/asset-images/" OBJ);
+	check_round_trip(&c, "/storage/v1/object/public/asset-images/" OBJ);
+
+	/* IMAGEGEN_PUBLIC_BASE_URL: its URLs, and nginx's own path still */
+	c.public_base_url = "https://cdn.example.com/img";
+	c.public_base_url_set = 1;
+	CU_ASSERT_EQUAL_FATAL(storage_urls(&s, &c, err, sizeof(err)), 0);
+	check_ours(&s, "https://cdn.example.com/img/asset-images/" OBJ);
+	check_ours(&s, "/storage/v1/object/public/asset-images/" OBJ);
+	check_bad_paths(&s, "https://cdn.example.com/img/asset-images/");
+	check_not_ours(&s, "https://cdn.example.com.evil/img/asset-images/" OBJ);
+	check_not_ours(&s, "http://cdn.example.com/img/asset-images/" OBJ);
+	check_not_ours(&s, "https://cdn.example.com/img/asset-images" OBJ);
+	check_round_trip(&c, "https://cdn.example.com/img/asset-images/" OBJ);
+}
+
+/* Without IMAGEGEN_PUBLIC_BASE_URL the public URLs are Storage's own. */
+static void
+test_path_of_url_supabase(void)
+{
+	struct storage s;
+	struct cfg c;
+	char err[256];
+
+	cfg_remote(&c, "supabase", "https://ref.supabase.co/", NULL);
+	CU_ASSERT_EQUAL_FATAL(storage_urls(&s, &c, err, sizeof(err)), 0);
+	CU_ASSERT_STRING_EQUAL(s.public_base,
+	    "https://ref.supabase.co/storage/v1/object/public");
+	check_ours(&s, "https://ref.supabase.co/storage/v1/object/public/asset-images/" OBJ);
+	check_bad_paths(&s, "https://ref.supabase.co/storage/v1/object/public/asset-images/");
+	/* not the local default, not another project, bucket or API */
+	check_not_ours(&s, "/storage/v1/object/public/asset-images/" OBJ);
+	check_not_ours(&s, "https://other.supabase.co/storage/v1/object/public/asset-images/" OBJ);
+	check_not_ours(&s, "https://ref.supabase.co.evil.example/storage/v1/object/public/asset-images/" OBJ);
+	check_not_ours(&s, "https://ref.supabase.co@evil.example/storage/v1/object/public/asset-images/" OBJ);
+	check_not_ours(&s, "https://ref.supabase.co/storage/v1/object/public/other/" OBJ);
+	check_not_ours(&s, "https://ref.supabase.co/storage/v1/object/sign/asset-images/" OBJ);
+	check_not_ours(&s, "https://ref.supabase.co/storage/v1/object/asset-images/" OBJ);
+	check_round_trip(&c, "https://ref.supabase.co/storage/v1/object/public/asset-images/" OBJ);
+
+	/* a CDN in front: its URLs, and Storage's own still */
+	cfg_remote(&c, "supabase", "https://ref.supabase.co", "https://cdn.example.test/img");
+	CU_ASSERT_EQUAL_FATAL(storage_urls(&s, &c, err, sizeof(err)), 0);
+	check_ours(&s, "https://cdn.example.test/img/asset-images/" OBJ);
+	check_ours(&s, "https://ref.supabase.co/storage/v1/object/public/asset-images/" OBJ);
+	check_bad_paths(&s, "https://cdn.example.test/img/asset-images/");
+	check_round_trip(&c, "https://cdn.example.test/img/asset-images/" OBJ);
+
+	/* the URLs need SUPABASE_URL, not the key */
+	cfg_remote(&c, "supabase", NULL, NULL);
+	CU_ASSERT_EQUAL(storage_urls(&s, &c, err, sizeof(err)), -1);
+	CU_ASSERT_STRING_EQUAL(err,
+	    "SUPABASE_URL is not set (needed by IMAGEGEN_STORAGE=supabase)");
+	cfg_remote(&c, "supabase", "https://ref.supabase.co", NULL);
+	c.service_role_key = NULL;
+	CU_ASSERT_EQUAL(storage_urls(&s, &c, err, sizeof(err)), 0);
+}
+
+static void
+test_path_of_url_s3(void)
+{
+	struct storage s;
+	struct cfg c;
+	char err[256];
+
+	/* AWS: path style and virtual-host style */
+	cfg_remote(&c, "s3", "https://s3.eu-central-1.amazonaws.com", NULL);
+	CU_ASSERT_EQUAL_FATAL(storage_urls(&s, &c, err, sizeof(err)), 0);
+	check_ours(&s, "https://s3.eu-central-1.amazonaws.com/asset-images/" OBJ);
+	check_ours(&s, "https://asset-images.s3.eu-central-1.amazonaws.com/" OBJ);
+	check_bad_paths(&s, "https://s3.eu-central-1.amazonaws.com/asset-images/");
+	check_bad_paths(&s, "https://asset-images.s3.eu-central-1.amazonaws.com/");
+	check_not_ours(&s, "https://other.s3.eu-central-1.amazonaws.com/" OBJ);
+	check_not_ours(&s, "https://s3.eu-central-1.amazonaws.com/other/" OBJ);
+	check_not_ours(&s, "https://asset-images.s3.eu-central-1.amazonaws.com.evil/" OBJ);
+	check_not_ours(&s, "/storage/v1/object/public/asset-images/" OBJ);
+	check_round_trip(&c, "https://s3.eu-central-1.amazonaws.com/asset-images/" OBJ);
+
+	/* an address: path style only */
+	cfg_remote(&c, "s3", "http://127.0.0.1:9000/", NULL);
+	CU_ASSERT_EQUAL_FATAL(storage_urls(&s, &c, err, sizeof(err)), 0);
+	check_ours(&s, "http://127.0.0.1:9000/asset-images/" OBJ);
+	check_bad_paths(&s, "http://127.0.0.1:9000/asset-images/");
+	check_not_ours(&s, "http://asset-images.127.0.0.1:9000/" OBJ);
+	check_not_ours(&s, "http://127.0.0.1:9001/asset-images/" OBJ);
+	check_round_trip(&c, "http://127.0.0.1:9000/asset-images/" OBJ);
+
+	/* Supabase's S3 endpoint: its public URLs and the S3 ones */
+	cfg_remote(&c, "s3", "https://ref.supabase.co/storage/v1/s3", NULL);
+	CU_ASSERT_EQUAL_FATAL(storage_urls(&s, &c, err, sizeof(err)), 0);
+	check_ours(&s, "https://ref.supabase.co/storage/v1/object/public/asset-images/" OBJ);
+	check_ours(&s, "https://ref.supabase.co/storage/v1/s3/asset-images/" OBJ);
+	check_not_ours(&s, "https://asset-images.ref.supabase.co/" OBJ);
+	check_round_trip(&c, "https://ref.supabase.co/storage/v1/object/public/asset-images/" OBJ);
+
+	/* IMAGEGEN_PUBLIC_BASE_URL: its URLs, and the endpoint's still */
+	cfg_remote(&c, "s3", "https://s3.eu-central-1.amazonaws.com",
+	    "https://cdn.example.test/img");
+	CU_ASSERT_EQUAL_FATAL(storage_urls(&s, &c, err, sizeof(err)), 0);
+	check_ours(&s, "https://cdn.example.test/img/asset-images/" OBJ);
+	check_ours(&s, "https://s3.eu-central-1.amazonaws.com/asset-images/" OBJ);
+	check_ours(&s, "https://asset-images.s3.eu-central-1.amazonaws.com/" OBJ);
+	check_bad_paths(&s, "https://cdn.example.test/img/asset-images/");
+	check_round_trip(&c, "https://cdn.example.test/img/asset-images/" OBJ);
+
+	cfg_remote(&c, "s3", NULL, NULL);
+	CU_ASSERT_EQUAL(storage_urls(&s, &c, err, sizeof(err)), -1);
+	CU_ASSERT_STRING_EQUAL(err, "S3_ENDPOINT is not set (needed by IMAGEGEN_STORAGE=s3)");
+}
+
+/* The request check asks the backend: an inpaint job with a source in a
+ * Supabase or S3 bucket is accepted with no IMAGEGEN_PUBLIC_BASE_URL,
+ * one pointing elsewhere refused. */
+static void
+test_inpaint_source_url_asks_the_backend(void)
+{
+	static const struct { const char *backend, *endpoint, *ours; } cases[] = {
+		{ "local", NULL, "/storage/v1/object/public/asset-images/" OBJ },
+		{ "supabase", "http://127.0.0.1:54321",
+		    "http://127.0.0.1:54321/storage/v1/object/public/asset-images/" OBJ },
+		{ "s3", "http://127.0.0.1:9000", "http://127.0.0.1:9000/asset-images/" OBJ },
+		{ "s3", "https://s3.us-east-1.amazonaws.com",
+		    "https://asset-images.s3.us-east-1.amazonaws.com/" OBJ },
+	};
+	struct job_request jr;
+	struct storage s;
+	struct arena *a;
+	struct cfg c;
+	const char *msg;
+	char body[1024], err[256];
+	size_t i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		a = arena_new(4096);
+		CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+		cfg_remote(&c, cases[i].backend, cases[i].endpoint, NULL);
+		CU_ASSERT_EQUAL_FATAL(storage_urls(&s, &c, err, sizeof(err)), 0);
+		snprintf(body, sizeof(body), "{\"projectId\":\"" P_ID "\","
+		    "\"branchId\":\"" B_ID "\",\"jobType\":\"inpaint\","
+		    "\"prompt\":\"p\",\"sourceImageUrl\":\"%s\","
+		    "\"maskImageUrl\":\"%s\"}", cases[i].ours, cases[i].ours);
+		msg = NULL;
+		CU_ASSERT_EQUAL(jobreq_parse(a, body, strlen(body), NULL, &s, &jr,
+		    &msg), IG_OK);
+		if (msg != NULL)
+			fprintf(stderr, "\n  %s: %s\n", cases[i].backend, msg);
+		snprintf(body, sizeof(body), "{\"projectId\":\"" P_ID "\","
+		    "\"branchId\":\"" B_ID "\",\"jobType\":\"inpaint\","
+		    "\"prompt\":\"p\",\"sourceImageUrl\":\"%s\"}",
+		    "http://169.254.169.254/asset-images/" OBJ);
+		CU_ASSERT_EQUAL(jobreq_parse(a, body, strlen(body), NULL, &s, &jr,
+		    &msg), IG_EVALIDATION);
+		arena_free(a);
+	}
+}
+
 int
 main(void)
 {
 	CU_TestInfo tests[] = {
 		{ "local_get_and_path_of_url", test_local_get_and_path_of_url },
+		{ "path_of_url_local", test_path_of_url_local },
+		{ "path_of_url_supabase", test_path_of_url_supabase },
+		{ "path_of_url_s3", test_path_of_url_s3 },
+		{ "inpaint_source_url_asks_the_backend",
+		    test_inpaint_source_url_asks_the_backend },
 		{ "path_for_each_job_type", test_path_for_each_job_type },
 		{ "path_for_refuses_bad_ids", test_path_for_refuses_bad_ids },
 		{ "path_ok_table", test_path_ok_table },
