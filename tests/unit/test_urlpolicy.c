@@ -549,9 +549,12 @@ served(void)
 	ssize_t r;
 	int n = 0;
 
-	while ((r = read(server_count_fd, b, sizeof(b))) > 0)
+	for (;;) {
+		r = read(server_count_fd, b, sizeof(b));
+		if (r <= 0)
+			return n;
 		n += (int)r;
-	return n;
+	}
 }
 
 /* urlpol_fetch() of url (a path on the server when it starts with '/')
