@@ -447,6 +447,9 @@ serve_one(int fd, int count_fd)
 				return;
 			n += (size_t)r;
 			req[n] = '\0';
+			/* A TLS hello (0x16) is not HTTP: close at once. */
+			if (req[0] < 'A' || req[0] > 'Z')
+				return;
 			if (strstr(req, "\r\n\r\n") != NULL)
 				break;
 		}
