@@ -40,6 +40,7 @@ struct cfg {
 	char *api_url;			/* NANO_BANANA_API_URL, no trailing / */
 	long provider_timeout_ms;	/* IMAGEGEN_PROVIDER_TIMEOUT_MS, one call */
 	long provider_max_bytes;	/* IMAGEGEN_PROVIDER_MAX_BYTES, one reply */
+	char *fetch_allow;		/* IMAGEGEN_FETCH_ALLOW (urlpolicy.h), checked */
 	/* storage backends (SPEC §7) */
 	char *service_role_key;		/* SUPABASE_SERVICE_ROLE_KEY (secret) */
 	char *s3_endpoint;		/* S3_ENDPOINT, no trailing / */

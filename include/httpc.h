@@ -29,6 +29,8 @@ enum httpc_err {
 	HTTPC_PERMANENT,	/* the same on a retry: scheme, URL, redirects,
 				 * content encoding, the server's certificate */
 	HTTPC_UNKNOWN,		/* any other libcurl failure: callers differ */
+	HTTPC_REFUSED,		/* the outbound URL policy refused the URL, a
+				 * redirect or the address (urlpolicy.h) */
 };
 
 /* One client; zeroed is closed. */
@@ -48,6 +50,11 @@ struct httpc_req {
 	long max_redirs;		/* redirects followed (http(s)); 0: none */
 	unsigned flags;			/* HTTPC_DECODE, HTTPC_LENGTH_CAP */
 	const char *user_agent;
+	/* When not NULL, called with the CURL handle after httpc's own
+	 * options, before the transfer: the outbound URL policy adds its
+	 * checks there. */
+	void (*prepare)(void *curl, void *arg);
+	void *prepare_arg;
 };
 
 struct httpc_reply {
@@ -57,6 +64,8 @@ struct httpc_reply {
 	int over;			/* the body passed max_bytes and was cut */
 	char retry_after[128];		/* the last response's header, "" if none */
 	char content_type[96];		/* likewise */
+	char *location;			/* a 3xx not followed: its absolute
+					 * target, malloc'd; NULL when none */
 	const char *error;		/* on failure: what went wrong (static) */
 	char detail[256];		/* on failure: libcurl's details, or "" */
 };

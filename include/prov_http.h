@@ -14,6 +14,7 @@
 #include "cfg.h"
 #include "httpc.h"
 #include "provider.h"
+#include "urlpolicy.h"
 
 #define PROV_URL_MAX_REDIRS 3		/* artifact downloads */
 
@@ -21,6 +22,7 @@
  * fork) by prov_remote_open(). */
 struct prov_http {
 	struct httpc client;		/* one handle, reused between calls */
+	struct urlpol policy;		/* IMAGEGEN_FETCH_ALLOW, for artifact URLs */
 	long timeout_ms;		/* IMAGEGEN_PROVIDER_TIMEOUT_MS */
 	size_t max_bytes;		/* IMAGEGEN_PROVIDER_MAX_BYTES */
 	char *secret;			/* the API key: redacted from messages */
@@ -81,10 +83,13 @@ enum prov_err prov_remote_generate(struct provider *p,
     prov_error_fn on_error, struct prov_result *res);
 
 /*
- * Downloads an artifact URL into res->data: http or https only (redirects
- * too, at most PROV_URL_MAX_REDIRS), at most max_bytes, within the timeout
- * and deadline; no credentials are sent. The bytes are then checked as by
- * prov_artifact_bytes(). PROV_OK or a classified failure with message.
+ * Downloads an artifact URL into res->data under the outbound URL policy
+ * (urlpolicy.h, h->policy): https, or http to an allowed host; no
+ * refused address; at most PROV_URL_MAX_REDIRS redirects, each checked;
+ * at most max_bytes, within the timeout and deadline; no credentials are
+ * sent. The bytes are then checked as by prov_artifact_bytes(). PROV_OK,
+ * or a classified failure with message: a refusal is PROVIDER_ERROR
+ * ("artifact URL refused by the outbound URL policy: …").
  */
 enum prov_err prov_http_fetch(struct prov_http *h, const char *url,
     long long deadline_ms, struct prov_result *res);

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "cfg.h"
+#include "urlpolicy.h"
 
 #define ENVFILE_MAX (256 * 1024)
 
@@ -271,6 +272,8 @@ http_url(const char *key, const char *v, char *err, size_t errlen)
 static int
 load_backends(const struct envsrc *s, struct cfg *c, char *err, size_t errlen)
 {
+	struct urlpol pol;
+	char why[256];
 	const char *url_def = strcmp(c->provider, "openai") == 0 ?
 	    "https://api.openai.com" :
 	    "https://generativelanguage.googleapis.com/v1beta";
@@ -293,6 +296,15 @@ load_backends(const struct envsrc *s, struct cfg *c, char *err, size_t errlen)
 	    get_long(s, "IMAGEGEN_PROVIDER_MAX_BYTES", 32L << 20, 1024, 256L << 20,
 	    &c->provider_max_bytes, err, errlen) != 0)
 		return -1;
+	/* The outbound URL policy's allow-list: parsed here only to refuse a
+	 * bad entry at start; each fetching module parses its own copy. */
+	if (dup_opt(s, "IMAGEGEN_FETCH_ALLOW", &c->fetch_allow, err, errlen) != 0)
+		return -1;
+	if (urlpol_parse(&pol, c->fetch_allow, why, sizeof(why)) != 0) {
+		snprintf(err, errlen, "IMAGEGEN_FETCH_ALLOW: %s", why);
+		return -1;
+	}
+	urlpol_free(&pol);
 	if (strcmp(c->provider, "local") != 0 && c->api_key == NULL) {
 		snprintf(err, errlen, "NANO_BANANA_API_KEY is not set (needed by IMAGEGEN_PROVIDER=%s)",
 		    c->provider);
@@ -526,5 +538,6 @@ cfg_free(struct cfg *c)
 	free(c->bucket);
 	free(c->public_base_url);
 	free(c->slot_dir);
+	free(c->fetch_allow);
 	memset(c, 0, sizeof(*c));
 }

@@ -21,6 +21,7 @@
 #include "httpc.h"
 #include "log.h"
 #include "prov_http.h"
+#include "urlpolicy.h"
 
 #define PROV_MAX_DELAY_MS (86400L * 1000)	/* any longer hint is a day */
 #define PROV_REDACTED "[redacted]"
@@ -415,15 +416,16 @@ prov_artifact_bytes(const unsigned char *data, size_t n, size_t max,
 /*
  * Performs req on h's client: the configured timeout, or what is left
  * before deadline_ms when that is less; the reply capped at max_bytes,
- * compressed replies decoded. PROV_OK with the answer (any status) in
- * *rep and its Retry-After in *retry_after_ms, or a classified failure
- * with res->message. what names the call in messages. Free rep with
- * httpc_reply_free() either way.
+ * compressed replies decoded; under the outbound URL policy when pol is
+ * not NULL (a URL from a reply, not the operator's endpoint). PROV_OK
+ * with the answer (any status) in *rep and its Retry-After in
+ * *retry_after_ms, or a classified failure with res->message. what names
+ * the call in messages. Free rep with httpc_reply_free() either way.
  */
 static enum prov_err
-prov_http_call(struct prov_http *h, const char *what, long long deadline_ms,
-    struct httpc_req *req, struct httpc_reply *rep, long *retry_after_ms,
-    struct prov_result *res)
+prov_http_call(struct prov_http *h, const struct urlpol *pol, const char *what,
+    long long deadline_ms, struct httpc_req *req, struct httpc_reply *rep,
+    long *retry_after_ms, struct prov_result *res)
 {
 	long long left;
 	int by_deadline = 0;
@@ -449,7 +451,8 @@ prov_http_call(struct prov_http *h, const char *what, long long deadline_ms,
 	req->user_agent = "imagegen/1";
 	/* An HTTP-date in Retry-After counts from when we asked. */
 	now = time(NULL);
-	e = httpc_perform(&h->client, req, rep);
+	e = pol != NULL ? urlpol_fetch(pol, &h->client, req, rep) :
+	    httpc_perform(&h->client, req, rep);
 	switch (e) {
 	case HTTPC_OK:
 		*retry_after_ms = prov_retry_after_ms(rep->retry_after, now);
@@ -466,6 +469,12 @@ prov_http_call(struct prov_http *h, const char *what, long long deadline_ms,
 		    h->name, what, req->timeout_ms,
 		    by_deadline ? " (the job's deadline)" : "");
 		return PROV_TIMEOUT;
+	case HTTPC_REFUSED:
+		/* The provider named a URL we will not fetch: its artifact is
+		 * bad, and asking again will not change it. */
+		prov_msg(res, h, "%s: artifact URL %s: %s", h->name, rep->error,
+		    rep->detail);
+		return PROV_PROVIDER_ERROR;
 	default:
 		prov_msg(res, h, "%s: %s: %s%s%s", h->name, what, rep->error,
 		    rep->detail[0] != '\0' ? ": " : "", rep->detail);
@@ -490,16 +499,16 @@ prov_http_fetch(struct prov_http *h, const char *url, long long deadline_ms,
 		prov_msg(res, h, "provider HTTP client is not open");
 		return PROV_PROVIDER_ERROR;
 	}
-	if (url == NULL || (strncasecmp(url, "https://", 8) != 0 &&
-	    strncasecmp(url, "http://", 7) != 0)) {
-		prov_msg(res, h, "%s: the image URL is not http(s)", h->name);
+	if (url == NULL) {
+		prov_msg(res, h, "%s: the image URL is missing", h->name);
 		return PROV_PROVIDER_ERROR;
 	}
+	/* Scheme, host, every address and redirect: the policy's. */
 	req.method = "GET";
 	req.url = url;
 	req.max_redirs = PROV_URL_MAX_REDIRS;
-	e = prov_http_call(h, "image download", deadline_ms, &req, &rep,
-	    &retry_after_ms, res);
+	e = prov_http_call(h, &h->policy, "image download", deadline_ms, &req,
+	    &rep, &retry_after_ms, res);
 	if (e != PROV_OK)
 		goto out;
 	if (rep.status < 200 || rep.status >= 300) {
@@ -547,6 +556,7 @@ prov_remote_close(struct provider *p)
 	if (h == NULL)
 		return;
 	httpc_close(&h->client);
+	urlpol_free(&h->policy);
 	wipe_free(h->secret);
 	wipe_free(h->key_header);
 	free(h->url);
@@ -559,6 +569,7 @@ prov_remote_open(struct provider *p, const struct cfg *c,
     const struct prov_api *api, char *err, size_t errlen)
 {
 	struct prov_http *h;
+	char why[256];
 	size_t i, n;
 	int rc = -1;
 
@@ -580,6 +591,10 @@ prov_remote_open(struct provider *p, const struct cfg *c,
 	h->timeout_ms = c->provider_timeout_ms > 0 ? c->provider_timeout_ms : 120000;
 	h->max_bytes = c->provider_max_bytes > 0 ? (size_t)c->provider_max_bytes :
 	    (size_t)32 << 20;
+	if (urlpol_parse(&h->policy, c->fetch_allow, why, sizeof(why)) != 0) {
+		snprintf(err, errlen, "IMAGEGEN_FETCH_ALLOW: %s", why);
+		goto out;
+	}
 	h->secret = strdup(c->api_key);
 	if (h->secret == NULL || httpc_open(&h->client) != 0) {
 		snprintf(err, errlen, "IMAGEGEN_PROVIDER: cannot make an HTTP "
@@ -635,7 +650,8 @@ remote_post(struct prov_http *h, const char *body, size_t len,
 	req.headers = headers;
 	req.body = body;
 	req.len = len;
-	e = prov_http_call(h, "request", deadline_ms, &req, &hr,
+	/* The operator's own endpoint: not subject to the URL policy. */
+	e = prov_http_call(h, NULL, "request", deadline_ms, &req, &hr,
 	    &rep->retry_after_ms, res);
 	if (e == PROV_OK) {
 		rep->status = hr.status;

@@ -43,6 +43,7 @@ httpc_reply_free(struct httpc_reply *rep)
 	if (rep == NULL)
 		return;
 	free(rep->body);
+	free(rep->location);
 	memset(rep, 0, sizeof(*rep));
 }
 
@@ -195,6 +196,7 @@ httpc_perform(struct httpc *c, const struct httpc_req *req,
 	struct curl_slist *hdrs = NULL;
 	char errbuf[CURL_ERROR_SIZE] = "";
 	const char *m = req->method;
+	char *loc = NULL;
 	enum httpc_err e = HTTPC_NOMEM;
 	CURLcode cc;
 
@@ -243,6 +245,8 @@ httpc_perform(struct httpc *c, const struct httpc_req *req,
 	if (strcmp(m, "GET") != 0 && strcmp(m, "HEAD") != 0 &&
 	    !(strcmp(m, "POST") == 0 && req->body != NULL))
 		curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, m);
+	if (req->prepare != NULL)
+		req->prepare(curl, req->prepare_arg);
 	cc = curl_easy_perform(curl);
 	/* The handle must not keep pointers into this call's memory. */
 	curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, NULL);
@@ -251,6 +255,16 @@ httpc_perform(struct httpc *c, const struct httpc_req *req,
 	curl_easy_setopt(curl, CURLOPT_WRITEDATA, NULL);
 	curl_easy_setopt(curl, CURLOPT_HEADERDATA, NULL);
 	curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &rep->status);
+	if (cc == CURLE_OK && rep->status >= 300 && rep->status < 400 &&
+	    curl_easy_getinfo(curl, CURLINFO_REDIRECT_URL, &loc) == CURLE_OK &&
+	    loc != NULL) {
+		rep->location = strdup(loc);
+		if (rep->location == NULL) {
+			rep->error = "out of memory";
+			e = HTTPC_NOMEM;
+			goto out;
+		}
+	}
 	e = httpc_class(cc, rep->over);
 	if (e != HTTPC_OK) {
 		rep->error = curl_easy_strerror(cc);

@@ -6,7 +6,8 @@ Speaks both wire formats imagegen's remote providers use:
   POST {prefix}/models/{model}:generateContent   Gemini (x-goog-api-key)
   POST {prefix}/images/generations               OpenAI-compatible (Bearer)
   GET  /files/{token}                            an image (or not) for url results
-  GET  /redirect/{n}/{token}                     n redirects in all, then /files/{token}
+  GET  /redirect/{n}/{token}[?to=BASE]           n redirects in all, then /files/{token}
+                                                 (on BASE, e.g. https://127.0.0.2:PORT)
 
 Successful replies are real-format: a Gemini reply carries a thought text, a
 thought image, a text part and then the image, with usageMetadata (prompt,
@@ -23,8 +24,10 @@ does):
 
   ok                 the image (Gemini: thoughts + text + image + usage)
   ok_no_usage        the image without usage
-  ok_url             OpenAI: data[0].url to /files/…
-  url_redirect       … via `redirects` (default 2) redirects
+  ok_url             OpenAI: data[0].url to /files/… on `base` (default
+                     http://127.0.0.1:{port}; {port} is the fake's)
+  url_redirect       … via `redirects` (default 2) redirects, the last one
+                     to `to` (a base like `base`; default this server)
   url_not_image      … to an HTML page
   url_404            … to a missing file
   400                400 INVALID_ARGUMENT (OpenAI: invalid_request_error)
@@ -285,7 +288,10 @@ class Handler_(http.server.BaseHTTPRequestHandler):
             return self._send(f[0], f[2], f[1])
         if len(parts) == 3 and parts[0] == "redirect":
             n = int(parts[1])
-            loc = "/files/%s" % parts[2] if n <= 1 else "/redirect/%d/%s" % (n - 1, parts[2])
+            to = urllib.parse.parse_qs(rec.query).get("to", [""])[0]
+            q = "?" + rec.query if rec.query else ""
+            loc = (to + "/files/%s" % parts[2] if n <= 1
+                   else "/redirect/%d/%s%s" % (n - 1, parts[2], q))
             return self._send(302, "", "text/plain", {"Location": loc})
         return self._send(404, {"error": {"code": 404, "message": "no route",
                                           "status": "NOT_FOUND"}})
@@ -516,9 +522,13 @@ class Handler_(http.server.BaseHTTPRequestHandler):
                 token = "0000000000000000"
             else:
                 token = self.owner.add_file(img)
-            base = "http://127.0.0.1:%d" % self.owner.port
+            port = str(self.owner.port)
+            base = str(sc.get("base", "http://127.0.0.1:{port}")).replace("{port}", port)
             if name == "url_redirect":
                 item["url"] = "%s/redirect/%d/%s" % (base, int(sc.get("redirects", 2)), token)
+                if "to" in sc:
+                    item["url"] += "?" + urllib.parse.urlencode(
+                        {"to": str(sc["to"]).replace("{port}", port)})
             else:
                 item["url"] = "%s/files/%s" % (base, token)
         else:

@@ -13,7 +13,13 @@ storage backend.
                    calls (Retry-After and RetryInfo waited exactly); the key
                    the fake echoes is redacted
   OpenAIProvider   b64_json and url results (redirects, non-images, 404),
-                   usage → cost, the estimate without it, the failures
+                   usage → cost, the estimate without it, the failures;
+                   the outbound URL policy on url results: strict by
+                   default (a loopback address, a name resolving to one,
+                   plain http: refused, nothing fetched), and with
+                   IMAGEGEN_FETCH_ALLOW=127.0.0.1 set by the tests that
+                   need it (the fake is on 127.0.0.1) a redirect to an
+                   address or a plain-http host outside it still refused
 
 The provider timeout is 1 s (IMAGEGEN_PROVIDER_TIMEOUT_MS=1000) so a hang
 costs little; the fake's retry hints are 1 s.
@@ -111,6 +117,27 @@ class ProviderCase(harness.StackTestCase):
         self.assertEqual(job["attempts"], 1, what + repr(job))
         self.assertEqual(len(self.calls()), calls, what + "calls to the provider")
         self.assertIsNone(job.get("publicUrl"), what + repr(job))
+
+    def fetch_allow(self, value):
+        """Restarts the pool with IMAGEGEN_FETCH_ALLOW=value for this test
+        only; the class's strict pool (no allow-list) comes back after."""
+        self.stack.stop_pool()
+        self.addCleanup(self._strict_pool)
+        self.stack.start_pool(extra_env={"IMAGEGEN_FETCH_ALLOW": value})
+
+    def _strict_pool(self):
+        self.stack.stop_pool()
+        self.stack.start_pool()
+
+    def assert_refused(self, job, why, what=""):
+        """The job failed at generating over its artifact URL, said why,
+        and the fake served no file."""
+        self.assert_failed(job, "PROVIDER_ERROR", 1, what)
+        msg = job["error"]["message"]
+        self.assertTrue(msg.startswith("%s: artifact URL refused by the outbound URL "
+                                       "policy: " % self.name), msg)
+        self.assertIn(why, msg)
+        self.assertEqual(self.fake.requests_to("/files/"), [], "an artifact was fetched")
 
     def retries_logged(self, jid, code):
         return self.stack.read_pool_log().count("job %s: %s, retry" % (jid, code))
@@ -360,6 +387,7 @@ class OpenAIProvider(ProviderCase):
                                     "size": "512x256", "response_format": "b64_json"})
 
     def test_url_results(self):
+        self.fetch_allow("127.0.0.1")       # the fake's address
         for scenario in ("ok_url", {"name": "url_redirect", "redirects": 3}):
             self.fake.reset()
             job = self.run_job([scenario], "a url result")
@@ -377,6 +405,46 @@ class OpenAIProvider(ProviderCase):
             self.assert_failed(job, code, 1, "%s: " % (scenario,))
             self.assertIn(words, job["error"]["message"].lower()
                           if words == "redirect" else job["error"]["message"])
+
+    # ---- the outbound URL policy (the pool has no allow-list unless the
+    # ---- test sets one)
+
+    def test_artifact_url_to_loopback_refused(self):
+        job = self.run_job([{"name": "ok_url", "base": "https://127.0.0.1:{port}"}],
+                           "a loopback url")
+        self.assert_refused(job, "127.0.0.1 is a loopback address")
+
+    def test_artifact_url_name_resolving_to_loopback_refused(self):
+        # the check is on the address curl connects to, not the URL's text
+        job = self.run_job([{"name": "ok_url", "base": "https://localhost:{port}"}],
+                           "a name for loopback")
+        self.assert_refused(job, "is a loopback address")
+
+    def test_artifact_url_plain_http_refused(self):
+        job = self.run_job(["ok_url"], "a plain http url")
+        self.assert_refused(job, "plain http to 127.0.0.1: only https, unless the "
+                                 "host is in IMAGEGEN_FETCH_ALLOW")
+
+    def test_artifact_url_plain_http_to_unlisted_host_refused(self):
+        # localhost resolves to an allowed address, but is not a listed host
+        self.fetch_allow("127.0.0.1")
+        job = self.run_job([{"name": "ok_url", "base": "http://localhost:{port}"}],
+                           "plain http, unlisted host")
+        self.assert_refused(job, "plain http to localhost")
+
+    def test_artifact_redirect_to_disallowed_address_refused(self):
+        self.fetch_allow("127.0.0.1")
+        job = self.run_job([{"name": "url_redirect", "redirects": 1,
+                             "to": "https://127.0.0.2:{port}"}], "redirect to loopback")
+        self.assert_refused(job, "after 1 redirect, 127.0.0.2 is a loopback address")
+        self.assertEqual(len(self.fake.requests_to("/redirect/")), 1)
+
+    def test_artifact_redirect_to_plain_http_host_refused(self):
+        self.fetch_allow("127.0.0.1")
+        job = self.run_job([{"name": "url_redirect", "redirects": 2,
+                             "to": "http://localhost:{port}"}], "redirect to plain http")
+        self.assert_refused(job, "after 2 redirects, plain http to localhost")
+        self.assertEqual(len(self.fake.requests_to("/redirect/")), 2)
 
     def test_no_usage_keeps_the_estimate(self):
         job = self.run_job(["ok_no_usage"], "no usage")
