@@ -96,7 +96,8 @@ enum stor_err storage_get(struct storage *s, const char *path, size_t max,
  *   supabase  {SUPABASE_URL}/storage/v1/object/public/{bucket}/…, and
  *             {IMAGEGEN_PUBLIC_BASE_URL}/{bucket}/… when it is set
  *   s3        the endpoint path style {S3_ENDPOINT}/{bucket}/… and virtual
- *             host style {scheme}://{bucket}.{host}/…, Supabase's public
+ *             host style {scheme}://{bucket}.{host}/… (only for an endpoint
+ *             with no path whose host is a name), Supabase's public
  *             object URLs for its S3 endpoint, and
  *             {IMAGEGEN_PUBLIC_BASE_URL}/{bucket}/… when it is set
  */

@@ -257,12 +257,30 @@ on_stop(int signo)
 	cli_stop = signo;
 }
 
+#ifdef IMAGEGEN_SRC_SQL_DIR
+/* Whether this binary runs from the tree it was built in: an installed
+ * one must not read files from wherever it was once built (a /tmp
+ * directory of someone else's, perhaps). */
+static int
+in_build_tree(void)
+{
+	char exe[4096], top[4096];
+	size_t n;
+
+	if (realpath("/proc/self/exe", exe) == NULL ||
+	    realpath(IMAGEGEN_BUILD_DIR, top) == NULL)
+		return 0;
+	n = strlen(top);
+	return strncmp(exe, top, n) == 0 && exe[n] == '/';
+}
+#endif
+
 /*
  * Prints sql/storage_policies.sql and how to apply it: from
  * IMAGEGEN_SQL_DIR when it is set (only there), else the installed
- * directory, else the source tree's sql/ (a build tree run before `make
- * install`). The bucket exists already: a file found nowhere is only a
- * warning, naming where it was looked for.
+ * directory, else, for a binary run from its build tree (before `make
+ * install`), the source tree's sql/. The bucket exists already: a file
+ * found nowhere is only a warning, naming where it was looked for.
  */
 static void
 print_storage_policies(const struct cfg *c)
@@ -277,7 +295,8 @@ print_storage_policies(const struct cfg *c)
 	} else {
 		dirs[n++] = IMAGEGEN_SQL_DIR;
 #ifdef IMAGEGEN_SRC_SQL_DIR
-		if (strcmp(IMAGEGEN_SRC_SQL_DIR, IMAGEGEN_SQL_DIR) != 0)
+		if (strcmp(IMAGEGEN_SRC_SQL_DIR, IMAGEGEN_SQL_DIR) != 0 &&
+		    in_build_tree())
 			dirs[n++] = IMAGEGEN_SRC_SQL_DIR;
 #endif
 	}

@@ -73,6 +73,29 @@ send_created(struct http_req *r, const struct job_created *jc)
 	http_send_json_text(r, jc->replayed ? 200 : 202, body);
 }
 
+/*
+ * The storage backend's URL forms, which tell a URL of our bucket: they
+ * need only the configuration, no connection. Worked out once per
+ * process (a responder's configuration does not change: a reload starts
+ * new workers). NULL, logged once, when the backend refuses its settings.
+ */
+static struct storage *
+bucket_urls(const struct cfg *c)
+{
+	static struct storage sg;
+	static int state;	/* 0 not yet, 1 ready, -1 refused */
+	char err[256];
+
+	if (state == 0) {
+		state = 1;
+		if (storage_urls(&sg, c, err, sizeof(err)) != 0) {
+			log_error("storage URL forms: %s", err);
+			state = -1;
+		}
+	}
+	return state == 1 ? &sg : NULL;
+}
+
 /* POST /api/images/generate */
 enum ig_err
 handle_generate(struct http_req *r)
@@ -82,7 +105,6 @@ handle_generate(struct http_req *r)
 	struct auth_user u;
 	struct storage *sg;
 	const char *msg = NULL;
-	char err[256];
 	PGconn *conn;
 	enum ig_err e;
 
@@ -91,15 +113,9 @@ handle_generate(struct http_req *r)
 		return e;
 	if (!http_is_json(r))
 		return http_fail(r, IG_EMEDIA_TYPE, "Content-Type must be application/json");
-	/* The backend's URL forms tell a URL of our bucket; they need no
-	 * connection, only the configuration. */
-	sg = arena_alloc(r->arena, sizeof(*sg));
+	sg = bucket_urls(r->cfg);
 	if (sg == NULL)
-		return http_fail(r, IG_EINTERNAL, "out of memory");
-	if (storage_urls(sg, r->cfg, err, sizeof(err)) != 0) {
-		log_warn("storage: %s", err);
 		return http_fail(r, IG_EINTERNAL, "storage is misconfigured");
-	}
 	e = jobreq_parse(r->arena, r->body, r->body_len,
 	    http_param(r, "HTTP_IDEMPOTENCY_KEY"), sg, &jr, &msg);
 	if (e != IG_OK)

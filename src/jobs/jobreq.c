@@ -138,8 +138,8 @@ opt_dimension(struct json_object *o, const char *name, int *out,
 }
 
 /* A URL of our own bucket's objects, in one of the forms the storage
- * backend serves them at (storage_path_of_url). With a bare-path public
- * base only such paths match: no host can be told to be ours. */
+ * backend serves them at (storage_path_of_url): each form is matched
+ * byte for byte, host and port included, so no other host passes. */
 static int
 in_bucket(struct storage *sg, const char *url)
 {

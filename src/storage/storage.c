@@ -88,7 +88,7 @@ storage_add_url_form(struct storage *s, char *err, size_t errlen,
 	char form[STORAGE_URL_MAX];
 	va_list ap;
 	size_t i;
-	int n;
+	int n, rc = -1;
 
 	va_start(ap, fmt);
 	n = vsnprintf(form, sizeof(form), fmt, ap);
@@ -96,18 +96,22 @@ storage_add_url_form(struct storage *s, char *err, size_t errlen,
 	if (n < 0 || (size_t)n >= sizeof(form)) {
 		snprintf(err, errlen, "storage %s: a public URL is longer than %zu "
 		    "bytes", s->ops != NULL ? s->ops->name : "?", sizeof(form) - 1);
-		return -1;
+		goto out;
 	}
 	for (i = 0; i < s->n_url_forms; i++)
 		if (strcmp(s->url_forms[i], form) == 0)
-			return 0;
-	if (s->n_url_forms >= STORAGE_URL_FORMS) {
-		snprintf(err, errlen, "storage %s: too many URL forms",
-		    s->ops != NULL ? s->ops->name : "?");
-		return -1;
+			break;
+	if (i == s->n_url_forms) {
+		if (s->n_url_forms >= STORAGE_URL_FORMS) {
+			snprintf(err, errlen, "storage %s: too many URL forms",
+			    s->ops != NULL ? s->ops->name : "?");
+			goto out;
+		}
+		memcpy(s->url_forms[s->n_url_forms++], form, (size_t)n + 1);
 	}
-	memcpy(s->url_forms[s->n_url_forms++], form, (size_t)n + 1);
-	return 0;
+	rc = 0;
+out:
+	return rc;
 }
 
 int

@@ -448,12 +448,12 @@ static int
 supa_urls(struct storage *s, const struct cfg *c, char *err, size_t errlen)
 {
 	size_t ulen;
-	int n;
+	int n, rc = -1;
 
 	if (c->supabase_url == NULL) {
 		snprintf(err, errlen,
 		    "SUPABASE_URL is not set (needed by IMAGEGEN_STORAGE=supabase)");
-		return -1;
+		goto out;
 	}
 	ulen = strlen(c->supabase_url);
 	while (ulen > 0 && c->supabase_url[ulen - 1] == '/')
@@ -461,17 +461,22 @@ supa_urls(struct storage *s, const struct cfg *c, char *err, size_t errlen)
 	if (ulen > sizeof(s->public_base) - sizeof("/storage/v1/object/public")) {
 		snprintf(err, errlen, "SUPABASE_URL: longer than %zu bytes",
 		    sizeof(s->public_base) - sizeof("/storage/v1/object/public"));
-		return -1;
+		goto out;
 	}
 	if (!c->public_base_url_set) {
 		n = snprintf(s->public_base, sizeof(s->public_base),
 		    "%.*s/storage/v1/object/public", (int)ulen, c->supabase_url);
-		if (n < 0 || (size_t)n >= sizeof(s->public_base))
-			return -1;	/* can't be: the length is checked */
+		if (n < 0 || (size_t)n >= sizeof(s->public_base)) {
+			/* can't be: the length is checked above */
+			snprintf(err, errlen, "SUPABASE_URL: too long for a public URL");
+			goto out;
+		}
 	}
-	return storage_add_url_form(s, err, errlen,
+	rc = storage_add_url_form(s, err, errlen,
 	    "%.*s/storage/v1/object/public/%s/", (int)ulen, c->supabase_url,
 	    s->bucket);
+out:
+	return rc;
 }
 
 const struct storage_ops storage_supabase = {

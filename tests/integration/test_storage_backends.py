@@ -149,9 +149,9 @@ class SetupBucketFromBuildTree:
 
     def test_setup_bucket_from_build_tree_prints_source_policies(self):
         installed = installed_sql_dir()
-        self.assertFalse(os.path.exists(os.path.join(installed, "storage_policies.sql")),
-                         "storage_policies.sql is installed in %s: this test needs a "
-                         "machine without it" % installed)
+        if os.path.exists(os.path.join(installed, "storage_policies.sql")):
+            self.skipTest("storage_policies.sql is installed in %s: the fallback to the"
+                          " source tree is not reached on this machine" % installed)
         name = "build-tree-" + uuid.uuid4().hex[:8]
         with tempfile.TemporaryDirectory(prefix="imagegen-setup-cwd-") as cwd:
             r = setup_bucket(dict(self.env, IMAGEGEN_SQL_DIR=None, IMAGEGEN_BUCKET=name), cwd=cwd)
