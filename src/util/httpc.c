@@ -254,6 +254,8 @@ httpc_perform(struct httpc *c, const struct httpc_req *req,
 	curl_easy_setopt(curl, CURLOPT_POSTFIELDS, NULL);
 	curl_easy_setopt(curl, CURLOPT_WRITEDATA, NULL);
 	curl_easy_setopt(curl, CURLOPT_HEADERDATA, NULL);
+	curl_easy_setopt(curl, CURLOPT_OPENSOCKETFUNCTION, NULL);
+	curl_easy_setopt(curl, CURLOPT_OPENSOCKETDATA, NULL);
 	curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &rep->status);
 	if (cc == CURLE_OK && rep->status >= 300 && rep->status < 400 &&
 	    curl_easy_getinfo(curl, CURLINFO_REDIRECT_URL, &loc) == CURLE_OK &&

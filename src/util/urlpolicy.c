@@ -286,6 +286,7 @@ static const struct v4_range {
 	const char *what;
 } v4_refused[] = {
 	{ 0xa9fea9feu, 32, "a cloud metadata address" },	/* 169.254.169.254 */
+	{ 0xa83f8110u, 32, "a cloud metadata address" },	/* 168.63.129.16, Azure */
 	{ 0xffffffffu, 32, "the broadcast address" },
 	{ 0x00000000u, 8, "an unspecified (this-network) address" },
 	{ 0x0a000000u, 8, "a private address" },		/* 10/8 */
@@ -342,6 +343,7 @@ static const struct v6_range v6_refused[] = {
 	{ { 0x20, 0x01, 0x0d, 0xb8 }, 32, "a documentation address" },
 	{ { 0x3f, 0xff }, 20, "a documentation address" },
 	{ { 0x20, 0x01, 0x00, 0x00 }, 32, "a Teredo address" },
+	{ { 0x20, 0x01, 0x00, 0x02 }, 48, "a reserved address" },	/* benchmarking */
 	{ { 0x20, 0x01, 0x00, 0x10 }, 28, "a reserved (ORCHID) address" },
 	{ { 0x20, 0x01, 0x00, 0x20 }, 28, "a reserved (ORCHID) address" },
 };
@@ -617,10 +619,17 @@ urlpol_fetch(const struct urlpol *p, struct httpc *c,
 		hop.url = url;
 		hop.timeout_ms = (long)left;
 		e = httpc_perform(c, &hop, rep);
-		/* No connection because an address was refused: say so, not
-		 * "couldn't connect". */
-		if (k.refused && e != HTTPC_OK && e != HTTPC_TOO_BIG &&
-		    e != HTTPC_TIMEOUT) {
+		if (e == HTTPC_TIMEOUT && redirs > 0 && !k.refused) {
+			size_t dl = strlen(rep->detail);
+
+			snprintf(rep->detail + dl, sizeof(rep->detail) - dl,
+			    "%safter %ld redirect%s", dl > 0 ? ", " : "", redirs,
+			    redirs == 1 ? "" : "s");
+		}
+		/* No answer and an address was refused: say so, not "couldn't
+		 * connect" nor a time-out (a name with a refused address and
+		 * a silent one must not make a retried TIMEOUT of a refusal). */
+		if (k.refused && e != HTTPC_OK && e != HTTPC_TOO_BIG) {
 			e = refuse(rep, redirs, k.why);
 			goto out;
 		}
