@@ -4,6 +4,10 @@
 
 #include "cfg.h"
 
+/* Makes or checks the slot directory (IMAGEGEN_SLOT_DIR, else var/run/slots
+ * under the working directory): 0, or -1 (logged) when it cannot be made or
+ * is not a directory of ours closed to group and others. */
+int slot_check(const struct cfg *c);
 /* Locks a free slot of c->max_running_jobs: returns its fd (the lock lives
  * as long as any copy of the fd, so it dies with its last holder), -2 when
  * every slot is taken, -1 on error (logged). */
