@@ -397,9 +397,14 @@ out:
 
 /* ---- the master ------------------------------------------------------- */
 
+/* How far a child of an old generation has been told to stop. */
+enum child_stop { STOP_NONE, STOP_QUIT, STOP_TERM, STOP_KILL };
+
 struct child {
 	pid_t pid;
 	unsigned gen;
+	enum child_stop stop;		/* after a reload: QUIT, TERM, KILL sent */
+	long long next_at;		/* when the next escalation is due */
 };
 
 struct master {
@@ -463,6 +468,8 @@ spawn_one(struct master *m)
 	}
 	m->kids[m->nkids].pid = pid;
 	m->kids[m->nkids].gen = m->gen;
+	m->kids[m->nkids].stop = STOP_NONE;
+	m->kids[m->nkids].next_at = 0;
 	m->nkids++;
 	log_debug("started child %d (generation %u)", (int)pid, m->gen);
 	return 0;
@@ -521,6 +528,12 @@ reap(struct master *m)
 				m->sweeper = 0;
 			continue;
 		}
+		if (m->kids[i].stop != STOP_NONE) {
+			/* an old generation's child, told to stop */
+			log_debug("old child %d ended", (int)pid);
+			m->kids[i] = m->kids[--m->nkids];
+			continue;
+		}
 		m->kids[i] = m->kids[--m->nkids];
 		if (WIFSIGNALED(st) && !m->stopping) {
 			log_warn("child %d killed by signal %d", (int)pid, WTERMSIG(st));
@@ -571,6 +584,8 @@ reload(struct master *m)
 {
 	struct cfg nc;
 	char err[512];
+	long long now = clock_mono_ms();
+	int i;
 
 	if (cfg_load(&nc, m->o->env_file, CFG_NEED_DB, err, sizeof(err)) != 0) {
 		log_error("reload refused, keeping the running configuration: %s",
@@ -585,14 +600,51 @@ reload(struct master *m)
 	log_info("starting generation %u", m->gen);
 	while (current_kids(m) < m->o->workers && spawn_one(m) == 0)
 		;
-	/* The new generation is accepting; the old one finishes its requests. */
-	signal_kids(m, SIGQUIT, 1);
+	/* The new generation is accepting; the old one finishes its requests,
+	 * and what is left of it after the drain timeout is escalated
+	 * (drain_old), as on stop. */
+	for (i = 0; i < m->nkids; i++) {
+		if (m->kids[i].gen == m->gen || m->kids[i].stop != STOP_NONE)
+			continue;
+		kill(m->kids[i].pid, SIGQUIT);
+		m->kids[i].stop = STOP_QUIT;
+		m->kids[i].next_at = now + (long long)m->o->drain_timeout * 1000;
+	}
+}
+
+/* QUIT -> TERM -> KILL for the children of old generations: TERM when
+ * the drain timeout after their reload has passed, KILL a second later,
+ * so a wedged old child cannot live forever. */
+static void
+drain_old(struct master *m, long long now)
+{
+	struct child *k;
+	int i;
+
+	for (i = 0; i < m->nkids; i++) {
+		k = &m->kids[i];
+		if (k->stop == STOP_NONE || k->stop == STOP_KILL || now < k->next_at)
+			continue;
+		if (k->stop == STOP_QUIT) {
+			log_warn("drain timeout: TERM to old child %d (generation %u)",
+			    (int)k->pid, k->gen);
+			kill(k->pid, SIGTERM);
+			k->stop = STOP_TERM;
+			k->next_at = now + KILL_AFTER_TERM_MS;
+		} else {
+			log_warn("KILL to old child %d (generation %u)", (int)k->pid,
+			    k->gen);
+			kill(k->pid, SIGKILL);
+			k->stop = STOP_KILL;
+		}
+	}
 }
 
 static int
 next_timeout(const struct master *m, long long now)
 {
 	long long t = 1000;
+	int i;
 
 	if (m->stopping) {
 		if (!m->sent_term)
@@ -602,6 +654,10 @@ next_timeout(const struct master *m, long long now)
 	} else if (m->respawn_at > now) {
 		t = m->respawn_at - now;
 	}
+	for (i = 0; !m->stopping && i < m->nkids; i++)
+		if ((m->kids[i].stop == STOP_QUIT || m->kids[i].stop == STOP_TERM) &&
+		    m->kids[i].next_at - now < t)
+			t = m->kids[i].next_at - now;
 	if (t < 0)
 		t = 0;
 	return t > 1000 ? 1000 : (int)t;
@@ -674,6 +730,7 @@ pool_run_master(const struct pool_opts *o, struct cfg *c)
 				while (current_kids(&m) < o->workers && spawn_one(&m) == 0)
 					;
 			}
+			drain_old(&m, now);
 			sweep_tick(&m, now);
 		}
 		pfd.fd = self_pipe[0];
