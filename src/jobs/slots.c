@@ -2,9 +2,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -146,4 +148,62 @@ slot_free_count(const struct cfg *c)
 		close(fd);	/* closing drops the probe's lock */
 	}
 	return n;
+}
+
+int
+slot_used_count(const struct cfg *c)
+{
+	struct held {
+		unsigned maj, min;
+		unsigned long ino;
+	} *slot = NULL;
+	char dir[512], path[600], line[256], type[16];
+	struct stat st;
+	unsigned maj, min;
+	unsigned long ino;
+	long i;
+	int k, n = 0, used = -1, lines = 0;
+	FILE *f = NULL;
+
+	if (slot_dir(c, dir, sizeof(dir)) != 0)
+		goto out;
+	slot = calloc((size_t)c->max_running_jobs, sizeof(*slot));
+	if (slot == NULL)
+		goto out;
+	for (i = 0; i < c->max_running_jobs; i++) {
+		snprintf(path, sizeof(path), "%s/slot-%ld", dir, i);
+		if (lstat(path, &st) != 0 || !S_ISREG(st.st_mode))
+			continue;	/* never taken yet */
+		slot[n].maj = major(st.st_dev);
+		slot[n].min = minor(st.st_dev);
+		slot[n].ino = (unsigned long)st.st_ino;
+		n++;
+	}
+	used = 0;
+	if (n == 0)
+		goto out;
+	f = fopen("/proc/locks", "re");
+	if (f == NULL) {
+		used = -1;
+		goto out;
+	}
+	/* "1: FLOCK  ADVISORY  WRITE 1234 fe:00:10952718 0 EOF"; waiters
+	 * ("1: -> FLOCK ...") hold nothing. Bounded: a busy host has many. */
+	while (fgets(line, sizeof(line), f) != NULL && lines++ < 100000) {
+		if (sscanf(line, "%*d: %15s %*s %*s %*d %x:%x:%lu", type, &maj, &min,
+		    &ino) != 4 || strcmp(type, "FLOCK") != 0)
+			continue;
+		for (k = 0; k < n; k++) {
+			if (slot[k].ino == ino && slot[k].maj == maj && slot[k].min == min) {
+				used++;
+				slot[k].ino = 0;	/* counted */
+				break;
+			}
+		}
+	}
+out:
+	if (f != NULL)
+		fclose(f);
+	free(slot);
+	return used;
 }
