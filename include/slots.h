@@ -16,9 +16,8 @@ int slot_acquire(const struct cfg *c);
 int slot_free_count(const struct cfg *c);
 /* How many slots are held now, read from /proc/locks rather than probed
  * (a probe would hold a slot for a moment and could turn an executor
- * away): a snapshot for /metrics; -1 when it cannot be read. Slots are
- * matched by device and inode, so a file system whose stat() reports
- * another device than its locks (overlayfs) counts none. */
+ * away): a snapshot for /metrics; -1 when it cannot be read. A slot
+ * file is matched by the device and inode stat() reports for it. */
 int slot_used_count(const struct cfg *c);
 
 #endif

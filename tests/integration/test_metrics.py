@@ -294,5 +294,25 @@ class MetricsPool(harness.StackTestCase):
                                             "%s%s went down" % key)
 
 
+class MetricsNoMaster(harness.StackTestCase):
+    """spawn-fcgi -F with no master: no shared memory, so no pool gauges,
+    and the token counts are the answering responder's own (documented)."""
+
+    stack_args = {"pool": "spawn-plain", "workers": 2,
+                  "extra_env": {"SUPABASE_JWT_SECRET": jobs_helper.SECRET}}
+
+    def test_metrics_without_master_no_pool_families(self):
+        r = harness.http_request("127.0.0.1", self.stack.http_port, "GET", "/metrics")
+        self.assertEqual(r.status, 200, r)
+        fams = parse_exposition(r.body.decode())
+        for name in ("imagegen_pool_workers", "imagegen_pool_restarts_total",
+                     "imagegen_pool_crashes_total", "imagegen_pool_reloads_total"):
+            self.assertNotIn(name, fams)
+        self.assertIn("this responder", fams["imagegen_tokens_total"]["help"])
+        for name in ("imagegen_jobs", "imagegen_queue_queued_jobs",
+                     "imagegen_provider_errors_total", "imagegen_executor_slots_in_use"):
+            self.assertIn(name, fams)
+
+
 if __name__ == "__main__":
     unittest.main()
