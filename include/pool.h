@@ -31,6 +31,19 @@ int pool_check_listener(int fd);
  * replaced on reload. Returns the exit status for main().
  */
 int pool_run_master(const struct pool_opts *o, struct cfg *c);
+/* Figures for /metrics. Under a master (shared = 1) they are the whole
+ * pool's, kept in memory the master shares with its children: live and
+ * busy children, children replaced after exiting on their own (restarts;
+ * crashes among them), reloads, and every child's token checks. Without a
+ * master (spawn-fcgi -F, shared = 0) only this process's token checks. */
+struct pool_stats {
+	int shared;
+	unsigned long workers, busy;
+	unsigned long restarts, crashes, reloads;
+	unsigned long tokens_verified, tokens_cached, tokens_refused;
+};
+/* Can't fail. */
+void pool_get_stats(struct pool_stats *out);
 /* Serves requests on fd until told to stop, max_requests is reached, or
  * (parent != 0) the parent is gone.
  * Returns the exit status. */

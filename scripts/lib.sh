@@ -127,6 +127,56 @@ ig_uri_escape() {
 	printf '%s' "$out"
 }
 
+# Prints the stack's postgresql.conf settings (var/pg/data/imagegen.conf)
+# for PORT and the unix socket directory RUNDIR. Durable: a 202 promises a
+# row that survives a crash of the database host, so fsync and
+# synchronous_commit stay on (only the test harness, tests/lib/harness.py,
+# trades that for speed).
+ig_pg_conf() {
+	local port=$1 rundir=$2
+	cat <<-EOF
+		# written by scripts/up
+		listen_addresses = '127.0.0.1'
+		port = $port
+		unix_socket_directories = '${rundir//\'/\'\'}'
+		fsync = on
+		synchronous_commit = on
+		full_page_writes = on
+	EOF
+}
+
+# The storage backend the binaries choose from the environment:
+# IMAGEGEN_STORAGE, else supabase when SUPABASE_URL and
+# SUPABASE_SERVICE_ROLE_KEY are both set, else local (load_jobs() in
+# src/core/cfg.c; keep the two in step).
+ig_storage_backend() {
+	if [ -n "${IMAGEGEN_STORAGE:-}" ]; then
+		printf '%s\n' "$IMAGEGEN_STORAGE"
+	elif [ -n "${SUPABASE_URL:-}" ] && [ -n "${SUPABASE_SERVICE_ROLE_KEY:-}" ]; then
+		echo supabase
+	else
+		echo local
+	fi
+}
+
+# Prints the settings scripts/up adds to the pool's environment when the
+# caller did not give them, one NAME=VALUE a line, for nginx's HTTPS_PORT:
+# - IMAGEGEN_PUBLIC_BASE_URL: where nginx serves local storage, for the
+#   local backend only (supabase builds $SUPABASE_URL/storage/v1/object/public,
+#   s3 its endpoint, and a local URL there would point at a 404);
+# - SUPABASE_JWT_ISSUER: without SUPABASE_URL (which derives it), the local
+#   stack's own $URL/auth/v1, so tokens are minted and checked with an iss
+#   as Supabase's are.
+ig_pool_defaults() {
+	local port=$1
+	if [ -z "${IMAGEGEN_PUBLIC_BASE_URL:-}" ] && [ "$(ig_storage_backend)" = local ]; then
+		printf 'IMAGEGEN_PUBLIC_BASE_URL=%s\n' "https://localhost:$port/storage/v1/object/public"
+	fi
+	if [ -z "${SUPABASE_JWT_ISSUER:-}" ] && [ -z "${SUPABASE_URL:-}" ]; then
+		printf 'SUPABASE_JWT_ISSUER=%s\n' "https://localhost:$port/auth/v1"
+	fi
+}
+
 # Escapes a string for use inside an extended regular expression (pgrep -f).
 ig_regex_escape() {
 	printf '%s' "$1" | sed 's/[][\.*^$?+(){}|/]/\\&/g'

@@ -1,5 +1,6 @@
 /* main_fcgi.c - imagegen-fcgi: the FastCGI responder and its pool. */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <grp.h>
 #include <pwd.h>
@@ -7,12 +8,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "config.h"
 #include "cfg.h"
 #include "log.h"
 #include "pool.h"
+#include "slots.h"
 
 static void
 usage(FILE *f)
@@ -32,11 +35,12 @@ usage(FILE *f)
 "  --max-requests N     a child exits after N requests and is replaced (0: never)\n"
 "  --user USER          started as root: own the socket as USER and drop to it\n"
 "  --socket-mode MODE   octal mode of a unix socket (default 0660)\n"
-"  --pid-file FILE      write the master's pid there\n"
+"  --pid-file FILE      write the master's pid there (never through a symlink)\n"
 "  --env-file FILE      KEY=VALUE settings (also IMAGEGEN_ENV_FILE); the\n"
 "                       environment wins; re-read on SIGHUP\n"
-"  --drain-timeout SEC  on SIGTERM, wait this long for requests to finish\n"
-"                       before TERM, then KILL (default 10)\n"
+"  --drain-timeout SEC  on SIGTERM, and for the old children on SIGHUP, wait\n"
+"                       this long for requests to finish before TERM, then\n"
+"                       KILL (default 10)\n"
 "  --help, --version\n"
 "\n"
 "Signals to the master: HUP reload with no failed request; TERM/INT drain\n"
@@ -73,17 +77,48 @@ drop_privileges(const struct passwd *pw)
 	return 0;
 }
 
+/*
+ * Writes our pid to path. Run as root before the privilege drop, in a
+ * directory the pool's user may own: a symlink or hard link planted there
+ * must not make root write through it, so the last component is opened
+ * without following a symlink, and only a plain file with one link, ours
+ * or new, is written. 0 on success, -1 (reason on stderr) otherwise.
+ */
 static int
 write_pid_file(const char *path)
 {
-	FILE *f = fopen(path, "w");
+	struct stat st;
+	char buf[32];
+	int fd = -1, n, rc = -1;
 
-	if (f == NULL || fprintf(f, "%d\n", (int)getpid()) < 0 || fclose(f) != 0) {
+	fd = open(path, O_WRONLY | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC,
+	    0644);
+	if (fd < 0) {
+		fprintf(stderr, "imagegen-fcgi: --pid-file %s: %s\n", path,
+		    errno == ELOOP ? "is a symbolic link, refusing to write through it" :
+		    strerror(errno));
+		goto out;
+	}
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_nlink != 1 ||
+	    st.st_uid != geteuid()) {
+		fprintf(stderr, "imagegen-fcgi: --pid-file %s: not a plain file of ours with one link, refusing\n",
+		    path);
+		goto out;
+	}
+	n = snprintf(buf, sizeof(buf), "%d\n", (int)getpid());
+	if (ftruncate(fd, 0) != 0 || write(fd, buf, (size_t)n) != n) {
 		fprintf(stderr, "imagegen-fcgi: --pid-file %s: %s\n", path,
 		    strerror(errno));
-		return -1;
+		goto out;
 	}
-	return 0;
+	rc = 0;
+out:
+	if (fd >= 0 && close(fd) != 0 && rc == 0) {
+		fprintf(stderr, "imagegen-fcgi: --pid-file %s: %s\n", path,
+		    strerror(errno));
+		rc = -1;
+	}
+	return rc;
 }
 
 int
@@ -190,6 +225,14 @@ main(int argc, char **argv)
 		goto out;
 	if (pw != NULL && geteuid() == 0 && drop_privileges(pw) != 0)
 		goto out;
+	/* As the user the executors run as: a slot directory that is not
+	 * ours alone is refused now, not on the first job. */
+	if (slot_check(&cfg) != 0) {
+		fprintf(stderr, "imagegen-fcgi: the slot directory is unusable (above); set IMAGEGEN_SLOT_DIR\n");
+		if (po.pid_file != NULL)
+			unlink(po.pid_file);
+		goto out;
+	}
 	if (po.workers > 0)
 		rc = pool_run_master(&po, &cfg);
 	else

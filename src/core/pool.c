@@ -4,9 +4,11 @@
 #include <netdb.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -32,6 +34,18 @@
 #define STORM_WINDOW_MS 10000	/* … within this window throttle respawns */
 #define STORM_BACKOFF_MAX_MS 5000
 #define KILL_AFTER_TERM_MS 1000
+
+/* Pool-wide figures for /metrics, in memory the master maps shared before
+ * it forks: counters every child adds to (so they survive the child and do
+ * not depend on which child answers) and one busy/live flag per child. */
+struct shared_stats {
+	atomic_ulong restarts, crashes, reloads;
+	atomic_ulong tokens_verified, tokens_cached, tokens_refused;
+	atomic_int live[POOL_MAX_CHILDREN];	/* set by the master */
+	atomic_int busy[POOL_MAX_CHILDREN];	/* set by the child, serving */
+};
+static struct shared_stats *shared;	/* NULL: no master (spawn-fcgi -F) */
+static int my_stat_slot = -1;		/* a child's index in live/busy */
 
 /* Set by the handlers, read by the loops. */
 static volatile sig_atomic_t got_stop;
@@ -259,6 +273,63 @@ pool_check_listener(int fd)
 
 /* ---- the worker ------------------------------------------------------- */
 
+/* Adds this process's token counts since the last call to the shared
+ * counters (nothing without a master). */
+static void
+publish_stats(struct auth_stats *last)
+{
+	struct auth_stats now;
+
+	if (shared == NULL)
+		return;
+	auth_get_stats(&now);
+	atomic_fetch_add_explicit(&shared->tokens_verified,
+	    now.verified - last->verified, memory_order_relaxed);
+	atomic_fetch_add_explicit(&shared->tokens_cached,
+	    now.cache_hits - last->cache_hits, memory_order_relaxed);
+	atomic_fetch_add_explicit(&shared->tokens_refused,
+	    now.refused - last->refused, memory_order_relaxed);
+	*last = now;
+}
+
+static void
+set_busy(int busy)
+{
+	if (shared != NULL && my_stat_slot >= 0)
+		atomic_store_explicit(&shared->busy[my_stat_slot], busy,
+		    memory_order_relaxed);
+}
+
+void
+pool_get_stats(struct pool_stats *out)
+{
+	struct auth_stats as;
+	int i;
+
+	memset(out, 0, sizeof(*out));
+	if (shared == NULL) {
+		auth_get_stats(&as);
+		out->tokens_verified = as.verified;
+		out->tokens_cached = as.cache_hits;
+		out->tokens_refused = as.refused;
+		return;
+	}
+	out->shared = 1;
+	for (i = 0; i < POOL_MAX_CHILDREN; i++) {
+		if (!atomic_load_explicit(&shared->live[i], memory_order_relaxed))
+			continue;
+		out->workers++;
+		if (atomic_load_explicit(&shared->busy[i], memory_order_relaxed))
+			out->busy++;
+	}
+	out->restarts = atomic_load(&shared->restarts);
+	out->crashes = atomic_load(&shared->crashes);
+	out->reloads = atomic_load(&shared->reloads);
+	out->tokens_verified = atomic_load(&shared->tokens_verified);
+	out->tokens_cached = atomic_load(&shared->tokens_cached);
+	out->tokens_refused = atomic_load(&shared->tokens_refused);
+}
+
 /* Answers one request; a job to hand to an executor is copied to spawn. */
 static void
 serve_one(FCGX_Request *f, struct arena *a, const struct cfg *c, char spawn[37])
@@ -284,6 +355,7 @@ pool_run_worker(int fd, const struct cfg *c, long max_requests, pid_t parent)
 {
 	FCGX_Request req;
 	struct pollfd pfd[2];
+	struct auth_stats published = { 0 };
 	struct timespec tick = { 1, 0 };
 	sigset_t stops, waiting;
 	struct arena *a = NULL;
@@ -364,6 +436,7 @@ pool_run_worker(int fd, const struct cfg *c, long max_requests, pid_t parent)
 				log_warn("accept: %s", n > -4096 ? strerror(-n) : "failed");
 			continue;
 		}
+		set_busy(1);
 		serve_one(&req, a, c, spawn);
 		/* libfcgi ends a connection with shutdown(), then waits up to
 		 * 2 s for nginx to close its end, reading what it still sends,
@@ -379,6 +452,8 @@ pool_run_worker(int fd, const struct cfg *c, long max_requests, pid_t parent)
 		if (!req.keepConnection && FCGX_HasSeenEOF(req.in) == EOF)
 			FCGX_Detach(&req);
 		FCGX_Finish_r(&req);
+		set_busy(0);
+		publish_stats(&published);
 		arena_reset(a);
 		served++;
 		/* After the answer is out: the client never waits on the fork. */
@@ -397,9 +472,15 @@ out:
 
 /* ---- the master ------------------------------------------------------- */
 
+/* How far a child of an old generation has been told to stop. */
+enum child_stop { STOP_NONE, STOP_QUIT, STOP_TERM, STOP_KILL };
+
 struct child {
 	pid_t pid;
 	unsigned gen;
+	enum child_stop stop;		/* after a reload: QUIT, TERM, KILL sent */
+	long long next_at;		/* when the next escalation is due */
+	int stat_slot;			/* its index in shared->live/busy, or -1 */
 };
 
 struct master {
@@ -435,16 +516,27 @@ spawn_one(struct master *m)
 {
 	sigset_t all, old;
 	pid_t pid;
+	int i, slot;
 
 	if (m->nkids == POOL_MAX_CHILDREN) {
 		log_error("child table full (%d)", POOL_MAX_CHILDREN);
 		return -1;
+	}
+	slot = -1;
+	for (i = 0; shared != NULL && i < POOL_MAX_CHILDREN; i++) {
+		if (!atomic_load(&shared->live[i])) {
+			slot = i;
+			atomic_store(&shared->busy[i], 0);
+			atomic_store(&shared->live[i], 1);
+			break;
+		}
 	}
 	sigfillset(&all);
 	sigprocmask(SIG_BLOCK, &all, &old);
 	pid = fork();
 	if (pid == 0) {
 		/* Child: its own handlers and pipe before signals flow again. */
+		my_stat_slot = slot;
 		prctl(PR_SET_PDEATHSIG, SIGTERM);
 		signal(SIGCHLD, SIG_DFL);
 		close(self_pipe[0]);
@@ -459,10 +551,15 @@ spawn_one(struct master *m)
 	sigprocmask(SIG_SETMASK, &old, NULL);
 	if (pid < 0) {
 		log_error("fork: %s", strerror(errno));
+		if (slot >= 0)
+			atomic_store(&shared->live[slot], 0);
 		return -1;
 	}
+	m->kids[m->nkids].stat_slot = slot;
 	m->kids[m->nkids].pid = pid;
 	m->kids[m->nkids].gen = m->gen;
+	m->kids[m->nkids].stop = STOP_NONE;
+	m->kids[m->nkids].next_at = 0;
 	m->nkids++;
 	log_debug("started child %d (generation %u)", (int)pid, m->gen);
 	return 0;
@@ -492,6 +589,8 @@ note_abnormal_exit(struct master *m, long long now)
 		m->nexits--;
 	}
 	m->exits[m->nexits++] = now;
+	if (shared != NULL)
+		atomic_fetch_add(&shared->crashes, 1);
 	if (m->nexits == STORM_EXITS && now - m->exits[0] < STORM_WINDOW_MS) {
 		m->backoff_ms = m->backoff_ms ? m->backoff_ms * 2 : 250;
 		if (m->backoff_ms > STORM_BACKOFF_MAX_MS)
@@ -521,7 +620,19 @@ reap(struct master *m)
 				m->sweeper = 0;
 			continue;
 		}
+		if (shared != NULL && m->kids[i].stat_slot >= 0) {
+			atomic_store(&shared->busy[m->kids[i].stat_slot], 0);
+			atomic_store(&shared->live[m->kids[i].stat_slot], 0);
+		}
+		if (m->kids[i].stop != STOP_NONE) {
+			/* an old generation's child, told to stop */
+			log_debug("old child %d ended", (int)pid);
+			m->kids[i] = m->kids[--m->nkids];
+			continue;
+		}
 		m->kids[i] = m->kids[--m->nkids];
+		if (shared != NULL && !m->stopping)
+			atomic_fetch_add(&shared->restarts, 1);	/* it is replaced */
 		if (WIFSIGNALED(st) && !m->stopping) {
 			log_warn("child %d killed by signal %d", (int)pid, WTERMSIG(st));
 			note_abnormal_exit(m, now);
@@ -571,6 +682,8 @@ reload(struct master *m)
 {
 	struct cfg nc;
 	char err[512];
+	long long now = clock_mono_ms();
+	int i;
 
 	if (cfg_load(&nc, m->o->env_file, CFG_NEED_DB, err, sizeof(err)) != 0) {
 		log_error("reload refused, keeping the running configuration: %s",
@@ -582,17 +695,56 @@ reload(struct master *m)
 	log_set_level(m->cfg->log_level);
 	m->gen++;
 	m->respawn_at = 0;
+	if (shared != NULL)
+		atomic_fetch_add(&shared->reloads, 1);
 	log_info("starting generation %u", m->gen);
 	while (current_kids(m) < m->o->workers && spawn_one(m) == 0)
 		;
-	/* The new generation is accepting; the old one finishes its requests. */
-	signal_kids(m, SIGQUIT, 1);
+	/* The new generation is accepting; the old one finishes its requests,
+	 * and what is left of it after the drain timeout is escalated
+	 * (drain_old), as on stop. */
+	for (i = 0; i < m->nkids; i++) {
+		if (m->kids[i].gen == m->gen || m->kids[i].stop != STOP_NONE)
+			continue;
+		kill(m->kids[i].pid, SIGQUIT);
+		m->kids[i].stop = STOP_QUIT;
+		m->kids[i].next_at = now + (long long)m->o->drain_timeout * 1000;
+	}
+}
+
+/* QUIT -> TERM -> KILL for the children of old generations: TERM when
+ * the drain timeout after their reload has passed, KILL a second later,
+ * so a wedged old child cannot live forever. */
+static void
+drain_old(struct master *m, long long now)
+{
+	struct child *k;
+	int i;
+
+	for (i = 0; i < m->nkids; i++) {
+		k = &m->kids[i];
+		if (k->stop == STOP_NONE || k->stop == STOP_KILL || now < k->next_at)
+			continue;
+		if (k->stop == STOP_QUIT) {
+			log_warn("drain timeout: TERM to old child %d (generation %u)",
+			    (int)k->pid, k->gen);
+			kill(k->pid, SIGTERM);
+			k->stop = STOP_TERM;
+			k->next_at = now + KILL_AFTER_TERM_MS;
+		} else {
+			log_warn("KILL to old child %d (generation %u)", (int)k->pid,
+			    k->gen);
+			kill(k->pid, SIGKILL);
+			k->stop = STOP_KILL;
+		}
+	}
 }
 
 static int
 next_timeout(const struct master *m, long long now)
 {
 	long long t = 1000;
+	int i;
 
 	if (m->stopping) {
 		if (!m->sent_term)
@@ -602,6 +754,10 @@ next_timeout(const struct master *m, long long now)
 	} else if (m->respawn_at > now) {
 		t = m->respawn_at - now;
 	}
+	for (i = 0; !m->stopping && i < m->nkids; i++)
+		if ((m->kids[i].stop == STOP_QUIT || m->kids[i].stop == STOP_TERM) &&
+		    m->kids[i].next_at - now < t)
+			t = m->kids[i].next_at - now;
 	if (t < 0)
 		t = 0;
 	return t > 1000 ? 1000 : (int)t;
@@ -624,6 +780,15 @@ pool_run_master(const struct pool_opts *o, struct cfg *c)
 	if (self_pipe_open() != 0) {
 		log_error("self-pipe: %s", strerror(errno));
 		return 1;
+	}
+	if (shared == NULL) {
+		shared = mmap(NULL, sizeof(*shared), PROT_READ | PROT_WRITE,
+		    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+		if (shared == MAP_FAILED) {
+			log_warn("shared statistics: mmap: %s; /metrics counts per child",
+			    strerror(errno));
+			shared = NULL;
+		}
 	}
 	handle(SIGCHLD, on_signal);
 	handle(SIGHUP, on_signal);
@@ -674,6 +839,7 @@ pool_run_master(const struct pool_opts *o, struct cfg *c)
 				while (current_kids(&m) < o->workers && spawn_one(&m) == 0)
 					;
 			}
+			drain_old(&m, now);
 			sweep_tick(&m, now);
 		}
 		pfd.fd = self_pipe[0];

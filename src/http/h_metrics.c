@@ -1,37 +1,230 @@
 /* h_metrics.c - GET /metrics: Prometheus text (nginx allows loopback only). */
+#include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "app.h"
 #include "auth.h"
 #include "db.h"
+#include "pool.h"
+#include "slots.h"
 
-/* Appends to a growing arena buffer; NULL on OOM. */
-static char *
-cat(struct arena *a, char *buf, const char *s)
+/* The text so far, grown in the request's arena; NULL after an OOM, and
+ * every later append keeps it NULL. */
+struct mtext {
+	struct arena *a;
+	char *buf;
+	size_t len, cap;
+	int oom;
+};
+
+static void
+add(struct mtext *t, const char *fmt, ...)
 {
-	size_t n = buf != NULL ? strlen(buf) : 0;
-	char *out = arena_alloc(a, n + strlen(s) + 1);
+	va_list ap;
+	char *nb;
+	int n;
+
+	if (t->oom)
+		return;
+	for (;;) {
+		va_start(ap, fmt);
+		n = vsnprintf(t->buf != NULL ? t->buf + t->len : NULL,
+		    t->buf != NULL ? t->cap - t->len : 0, fmt, ap);
+		va_end(ap);
+		if (n < 0) {
+			t->oom = 1;
+			return;
+		}
+		if (t->buf != NULL && (size_t)n < t->cap - t->len) {
+			t->len += (size_t)n;
+			return;
+		}
+		nb = arena_alloc(t->a, (t->cap + (size_t)n + 1) * 2);
+		if (nb == NULL) {
+			t->oom = 1;
+			return;
+		}
+		if (t->len > 0)
+			memcpy(nb, t->buf, t->len);
+		nb[t->len] = '\0';
+		t->buf = nb;
+		t->cap = (t->cap + (size_t)n + 1) * 2;
+	}
+}
+
+/* A family's HELP and TYPE lines. */
+static void
+family(struct mtext *t, const char *name, const char *type, const char *help)
+{
+	add(t, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+/* s as a label value (backslash, quote and newline escaped), in the arena;
+ * "" on OOM. */
+static const char *
+label(struct arena *a, const char *s)
+{
+	char *out = arena_alloc(a, strlen(s) * 2 + 1), *p;
 
 	if (out == NULL)
-		return NULL;
-	if (n > 0)
-		memcpy(out, buf, n);
-	memcpy(out + n, s, strlen(s) + 1);
+		return "";
+	for (p = out; *s != '\0'; s++) {
+		if (*s == '\\' || *s == '"') {
+			*p++ = '\\';
+			*p++ = *s;
+		} else if (*s == '\n') {
+			*p++ = '\\';
+			*p++ = 'n';
+		} else {
+			*p++ = *s;
+		}
+	}
+	*p = '\0';
 	return out;
 }
 
-/* Jobs by status, cost totals, job durations and the running jobs, from
- * the database (as service_role: all users), plus this responder's own
- * token counters. A database that is down gives 503, not partial text. */
+static int
+terminal(const char *status)
+{
+	return strcmp(status, "completed") == 0 || strcmp(status, "failed") == 0 ||
+	    strcmp(status, "canceled") == 0;
+}
+
+/* Columns: status, count, actual cost, estimated cost, duration sum,
+ * duration count, age in seconds of the oldest row. */
+static const char jobs_sql[] =
+    "SELECT s.status, count(j.id),"
+    " coalesce(sum(j.actual_cost), 0), coalesce(sum(j.estimated_cost), 0),"
+    " coalesce(sum(EXTRACT(EPOCH FROM (j.completed_at - j.started_at)))"
+    "  FILTER (WHERE j.completed_at IS NOT NULL AND j.started_at IS NOT NULL), 0),"
+    " count(j.completed_at) FILTER (WHERE j.started_at IS NOT NULL),"
+    " coalesce(round(EXTRACT(EPOCH FROM (now() - min(j.created_at)))::numeric, 3), 0)"
+    " FROM unnest(ARRAY['queued','processing','generating','uploading',"
+    "  'completed','failed','canceled']) AS s(status)"
+    " LEFT JOIN public.image_generation_jobs j ON j.status = s.status"
+    " GROUP BY s.status ORDER BY s.status";
+
+/* Failed jobs by error code: a failed job stays failed (a retry is a new
+ * job), so the counts only grow while rows are kept. */
+static const char errors_sql[] =
+    "SELECT error_code, count(*) FROM public.image_generation_jobs"
+    " WHERE status = 'failed' AND error_code IS NOT NULL"
+    " GROUP BY error_code ORDER BY error_code";
+
+static void
+jobs_families(struct mtext *t, PGresult *res)
+{
+	long long queued = 0, running = 0;
+	const char *age = "0";
+	int i, n = PQntuples(res);
+
+	family(t, "imagegen_jobs", "gauge", "Jobs by status, now.");
+	for (i = 0; i < n; i++)
+		add(t, "imagegen_jobs{status=\"%s\"} %s\n", PQgetvalue(res, i, 0),
+		    PQgetvalue(res, i, 1));
+	family(t, "imagegen_jobs_finished_total", "counter",
+	    "Jobs that ended, by final status.");
+	for (i = 0; i < n; i++)
+		if (terminal(PQgetvalue(res, i, 0)))
+			add(t, "imagegen_jobs_finished_total{status=\"%s\"} %s\n",
+			    PQgetvalue(res, i, 0), PQgetvalue(res, i, 1));
+	family(t, "imagegen_job_cost_usd_total", "counter",
+	    "Cost of jobs that ended, by final status, actual and estimated.");
+	for (i = 0; i < n; i++)
+		if (terminal(PQgetvalue(res, i, 0)))
+			add(t, "imagegen_job_cost_usd_total{status=\"%s\",kind=\"actual\"} %s\n"
+			    "imagegen_job_cost_usd_total{status=\"%s\",kind=\"estimated\"} %s\n",
+			    PQgetvalue(res, i, 0), PQgetvalue(res, i, 2),
+			    PQgetvalue(res, i, 0), PQgetvalue(res, i, 3));
+	family(t, "imagegen_jobs_estimated_cost_usd", "gauge",
+	    "Estimated cost of the jobs not yet ended, by status, now.");
+	for (i = 0; i < n; i++)
+		if (!terminal(PQgetvalue(res, i, 0)))
+			add(t, "imagegen_jobs_estimated_cost_usd{status=\"%s\"} %s\n",
+			    PQgetvalue(res, i, 0), PQgetvalue(res, i, 3));
+	family(t, "imagegen_job_duration_seconds", "summary",
+	    "Time from start to end of jobs that ended, by final status.");
+	for (i = 0; i < n; i++)
+		if (terminal(PQgetvalue(res, i, 0)))
+			add(t, "imagegen_job_duration_seconds_sum{status=\"%s\"} %s\n"
+			    "imagegen_job_duration_seconds_count{status=\"%s\"} %s\n",
+			    PQgetvalue(res, i, 0), PQgetvalue(res, i, 4),
+			    PQgetvalue(res, i, 0), PQgetvalue(res, i, 5));
+	for (i = 0; i < n; i++) {
+		if (strcmp(PQgetvalue(res, i, 0), "queued") == 0) {
+			queued = strtoll(PQgetvalue(res, i, 1), NULL, 10);
+			age = PQgetvalue(res, i, 6);
+		} else if (!terminal(PQgetvalue(res, i, 0))) {
+			running += strtoll(PQgetvalue(res, i, 1), NULL, 10);
+		}
+	}
+	family(t, "imagegen_queue_queued_jobs", "gauge", "Jobs waiting for an executor.");
+	add(t, "imagegen_queue_queued_jobs %lld\n", queued);
+	family(t, "imagegen_queue_running_jobs", "gauge",
+	    "Jobs an executor has claimed (processing, generating, uploading).");
+	add(t, "imagegen_queue_running_jobs %lld\n", running);
+	family(t, "imagegen_queue_oldest_queued_age_seconds", "gauge",
+	    "Age of the oldest queued job (0: none queued).");
+	add(t, "imagegen_queue_oldest_queued_age_seconds %s\n", age);
+}
+
+/* Under a master, the pool's own shared figures; without one (spawn-fcgi
+ * -F) only this responder's token counts, and no pool gauges. */
+static void
+pool_families(struct mtext *t, struct http_req *r)
+{
+	struct pool_stats ps;
+	int used;
+
+	pool_get_stats(&ps);
+	family(t, "imagegen_tokens_total", "counter", ps.shared ?
+	    "Access tokens checked by the pool's responders, by result." :
+	    "Access tokens checked by this responder (no master), by result.");
+	add(t, "imagegen_tokens_total{result=\"verified\"} %lu\n"
+	    "imagegen_tokens_total{result=\"cached\"} %lu\n"
+	    "imagegen_tokens_total{result=\"refused\"} %lu\n",
+	    ps.tokens_verified, ps.tokens_cached, ps.tokens_refused);
+	if (ps.shared) {
+		family(t, "imagegen_pool_workers", "gauge",
+		    "Responder processes, serving a request (busy) or waiting (idle).");
+		add(t, "imagegen_pool_workers{state=\"busy\"} %lu\n"
+		    "imagegen_pool_workers{state=\"idle\"} %lu\n",
+		    ps.busy, ps.workers - ps.busy);
+		family(t, "imagegen_pool_restarts_total", "counter",
+		    "Responders replaced after exiting on their own (crash or --max-requests).");
+		add(t, "imagegen_pool_restarts_total %lu\n", ps.restarts);
+		family(t, "imagegen_pool_crashes_total", "counter",
+		    "Responders that died of a signal or exited non-zero.");
+		add(t, "imagegen_pool_crashes_total %lu\n", ps.crashes);
+		family(t, "imagegen_pool_reloads_total", "counter",
+		    "Reloads (SIGHUP) the master carried out.");
+		add(t, "imagegen_pool_reloads_total %lu\n", ps.reloads);
+	}
+	used = slot_used_count(r->cfg);
+	if (used >= 0) {
+		family(t, "imagegen_executor_slots", "gauge",
+		    "Executor slots of this host (IMAGEGEN_MAX_RUNNING_JOBS).");
+		add(t, "imagegen_executor_slots %ld\n", r->cfg->max_running_jobs);
+		family(t, "imagegen_executor_slots_in_use", "gauge",
+		    "Executor slots of this host held by a running executor.");
+		add(t, "imagegen_executor_slots_in_use %d\n", used);
+	}
+}
+
+/* Jobs, costs, durations, errors and the queue from the database (as
+ * service_role: all users); the pool's figures from shared memory; the
+ * host's executor slots. Counters grow for as long as rows are kept
+ * (deleting an account removes its jobs: Prometheus sees a reset). A
+ * database that is down gives 503, not partial text. */
 enum ig_err
 handle_metrics(struct http_req *r)
 {
-	struct auth_stats as;
+	struct mtext t = { .a = r->arena };
 	PGconn *conn;
 	PGresult *res = NULL;
 	enum ig_err e;
-	char *out = NULL, line[256];
 	int i;
 
 	conn = db_get(&e);
@@ -40,61 +233,29 @@ handle_metrics(struct http_req *r)
 	e = db_begin_service(conn);
 	if (e != IG_OK)
 		return http_fail(r, e, "database unavailable");
-	res = PQexec(conn, "SELECT s.status, count(j.id),"
-	    " coalesce(sum(j.actual_cost), 0), coalesce(sum(j.estimated_cost), 0),"
-	    " coalesce(sum(EXTRACT(EPOCH FROM (j.completed_at - j.started_at)))"
-	    "  FILTER (WHERE j.completed_at IS NOT NULL AND j.started_at IS NOT NULL), 0),"
-	    " count(j.completed_at) FILTER (WHERE j.started_at IS NOT NULL)"
-	    " FROM unnest(ARRAY['queued','processing','generating','uploading',"
-	    "  'completed','failed','canceled']) AS s(status)"
-	    " LEFT JOIN public.image_generation_jobs j ON j.status = s.status"
-	    " GROUP BY s.status ORDER BY s.status");
-	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-		e = db_error(conn, res, "metrics");
-		PQclear(res);
-		db_rollback(conn);
-		return http_fail(r, e, "metrics query failed");
-	}
-	out = cat(r->arena, out,
-	    "# HELP imagegen_jobs Jobs by status.\n# TYPE imagegen_jobs gauge\n");
-	for (i = 0; i < PQntuples(res) && out != NULL; i++) {
-		snprintf(line, sizeof(line), "imagegen_jobs{status=\"%s\"} %s\n",
-		    PQgetvalue(res, i, 0), PQgetvalue(res, i, 1));
-		out = cat(r->arena, out, line);
-	}
-	out = cat(r->arena, out, "# HELP imagegen_job_cost_usd_total Cost by status, actual and estimated.\n"
-	    "# TYPE imagegen_job_cost_usd_total counter\n");
-	for (i = 0; i < PQntuples(res) && out != NULL; i++) {
-		snprintf(line, sizeof(line),
-		    "imagegen_job_cost_usd_total{status=\"%s\",kind=\"actual\"} %s\n"
-		    "imagegen_job_cost_usd_total{status=\"%s\",kind=\"estimated\"} %s\n",
-		    PQgetvalue(res, i, 0), PQgetvalue(res, i, 2), PQgetvalue(res, i, 0),
-		    PQgetvalue(res, i, 3));
-		out = cat(r->arena, out, line);
-	}
-	out = cat(r->arena, out, "# HELP imagegen_job_duration_seconds Time from start to end of finished jobs.\n"
-	    "# TYPE imagegen_job_duration_seconds summary\n");
-	for (i = 0; i < PQntuples(res) && out != NULL; i++) {
-		snprintf(line, sizeof(line),
-		    "imagegen_job_duration_seconds_sum{status=\"%s\"} %s\n"
-		    "imagegen_job_duration_seconds_count{status=\"%s\"} %s\n",
-		    PQgetvalue(res, i, 0), PQgetvalue(res, i, 4), PQgetvalue(res, i, 0),
-		    PQgetvalue(res, i, 5));
-		out = cat(r->arena, out, line);
-	}
+	res = PQexec(conn, jobs_sql);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK)
+		goto dberr;
+	jobs_families(&t, res);
+	PQclear(res);
+	res = PQexec(conn, errors_sql);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK)
+		goto dberr;
+	family(&t, "imagegen_provider_errors_total", "counter",
+	    "Failed jobs by error code (provider codes and the service's own).");
+	for (i = 0; i < PQntuples(res); i++)
+		add(&t, "imagegen_provider_errors_total{code=\"%s\"} %s\n",
+		    label(r->arena, PQgetvalue(res, i, 0)), PQgetvalue(res, i, 1));
 	PQclear(res);
 	db_rollback(conn);
-	auth_get_stats(&as);
-	snprintf(line, sizeof(line),
-	    "# HELP imagegen_tokens_total Tokens this responder checked.\n"
-	    "# TYPE imagegen_tokens_total counter\n"
-	    "imagegen_tokens_total{result=\"verified\"} %lu\n"
-	    "imagegen_tokens_total{result=\"cached\"} %lu\n"
-	    "imagegen_tokens_total{result=\"refused\"} %lu\n",
-	    as.verified, as.cache_hits, as.refused);
-	out = cat(r->arena, out, line);
-	if (out == NULL)
+	pool_families(&t, r);
+	if (t.oom || t.buf == NULL)
 		return http_fail(r, IG_EINTERNAL, "out of memory");
-	http_send_text(r, 200, "text/plain; version=0.0.4; charset=utf-8", out);
+	http_send_text(r, 200, "text/plain; version=0.0.4; charset=utf-8", t.buf);
 	return IG_OK;
+dberr:
+	e = db_error(conn, res, "metrics");
+	PQclear(res);
+	db_rollback(conn);
+	return http_fail(r, e, "metrics query failed");
 }

@@ -2,44 +2,108 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
-
-#include <openssl/evp.h>
 
 #include "log.h"
 #include "slots.h"
 
-/* The slot directory: IMAGEGEN_SLOT_DIR, else one per database under /tmp
- * (the cap is per deployment, and a deployment is its database). Worked
- * out and made once per process: a responder asks on every POST. */
+/* Makes dir and its missing parents (0755; dir itself 0700). 0 on success. */
+static int
+mkdir_parents(char *dir)
+{
+	char *p;
+
+	for (p = dir + 1; *p != '\0'; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
+			*p = '/';
+			return -1;
+		}
+		*p = '/';
+	}
+	return mkdir(dir, 0700) != 0 && errno != EEXIST ? -1 : 0;
+}
+
+static char slot_path[512];	/* this process's slot directory, "": not yet */
+
+/* The slot directory: IMAGEGEN_SLOT_DIR, else var/run/slots under the
+ * working directory (the state directory, as var/storage is), made
+ * absolute so a later chdir() does not move it. Made when missing; an
+ * existing one is used only when it is a real directory (not a symlink)
+ * owned by us and not writable by group or others: whoever else can
+ * write there can hold or steal slots. Worked out and checked once per
+ * process (a responder asks on every POST). 0, or -1 (logged). */
 static int
 slot_dir(const struct cfg *c, char *out, size_t n)
 {
-	static char dir[512];
-	unsigned char h[32];
-	unsigned int hl = 0;
+	char cwd[400];
+	size_t len;
+	struct stat st;
+	int rc = -1;
 
-	if (dir[0] == '\0') {
-		if (c->slot_dir != NULL) {
-			snprintf(dir, sizeof(dir), "%s", c->slot_dir);
+	if (slot_path[0] == '\0') {
+		if (c->slot_dir != NULL && c->slot_dir[0] == '/') {
+			snprintf(slot_path, sizeof(slot_path), "%s", c->slot_dir);
+		} else if (getcwd(cwd, sizeof(cwd)) != NULL) {
+			snprintf(slot_path, sizeof(slot_path), "%s/%s", strcmp(cwd, "/") ? cwd : "",
+			    c->slot_dir != NULL ? c->slot_dir : "var/run/slots");
 		} else {
-			EVP_Digest(c->database_url, strlen(c->database_url), h, &hl,
-			    EVP_sha256(), NULL);
-			snprintf(dir, sizeof(dir),
-			    "/tmp/imagegen-slots-%u-%02x%02x%02x%02x%02x%02x",
-			    (unsigned)getuid(), h[0], h[1], h[2], h[3], h[4], h[5]);
+			log_error("slot directory: working directory: %s; set IMAGEGEN_SLOT_DIR",
+			    strerror(errno));
+			goto out;
 		}
-		if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
-			log_error("slot directory %s: %s", dir, strerror(errno));
-			dir[0] = '\0';
-			return -1;
+		len = strlen(slot_path);
+		while (len > 1 && slot_path[len - 1] == '/')
+			slot_path[--len] = '\0';	/* lstat("link/") would follow it */
+		if (mkdir_parents(slot_path) != 0) {
+			log_error("slot directory %s: %s; set IMAGEGEN_SLOT_DIR", slot_path,
+			    strerror(errno));
+			goto out;
+		}
+		if (lstat(slot_path, &st) != 0) {
+			log_error("slot directory %s: %s", slot_path, strerror(errno));
+			goto out;
+		}
+		if (!S_ISDIR(st.st_mode)) {
+			log_error("slot directory %s: not a directory (a symlink?), refusing",
+			    slot_path);
+			goto out;
+		}
+		if (st.st_uid != geteuid()) {
+			log_error("slot directory %s: owned by uid %d, not by us (uid %d), refusing",
+			    slot_path, (int)st.st_uid, (int)geteuid());
+			goto out;
+		}
+		if (st.st_mode & (S_IWGRP | S_IWOTH)) {
+			log_error("slot directory %s: writable by group or others (mode %03o), refusing; chmod 700 it",
+			    slot_path, (unsigned)(st.st_mode & 0777));
+			goto out;
 		}
 	}
-	snprintf(out, n, "%s", dir);
-	return 0;
+	snprintf(out, n, "%s", slot_path);
+	rc = 0;
+out:
+	if (rc != 0)
+		slot_path[0] = '\0';
+	return rc;
+}
+
+int
+slot_check(const struct cfg *c)
+{
+	char path[512];
+	int rc = slot_dir(c, path, sizeof(path));
+
+	/* Not kept: children forked after a reload work out their own. */
+	slot_path[0] = '\0';
+	return rc;
 }
 
 int
@@ -84,4 +148,62 @@ slot_free_count(const struct cfg *c)
 		close(fd);	/* closing drops the probe's lock */
 	}
 	return n;
+}
+
+int
+slot_used_count(const struct cfg *c)
+{
+	struct held {
+		unsigned maj, min;
+		unsigned long ino;
+	} *slot = NULL;
+	char dir[512], path[600], line[256], type[16];
+	struct stat st;
+	unsigned maj, min;
+	unsigned long ino;
+	long i;
+	int k, n = 0, used = -1, lines = 0;
+	FILE *f = NULL;
+
+	if (slot_dir(c, dir, sizeof(dir)) != 0)
+		goto out;
+	slot = calloc((size_t)c->max_running_jobs, sizeof(*slot));
+	if (slot == NULL)
+		goto out;
+	for (i = 0; i < c->max_running_jobs; i++) {
+		snprintf(path, sizeof(path), "%s/slot-%ld", dir, i);
+		if (lstat(path, &st) != 0 || !S_ISREG(st.st_mode))
+			continue;	/* never taken yet */
+		slot[n].maj = major(st.st_dev);
+		slot[n].min = minor(st.st_dev);
+		slot[n].ino = (unsigned long)st.st_ino;
+		n++;
+	}
+	used = 0;
+	if (n == 0)
+		goto out;
+	f = fopen("/proc/locks", "re");
+	if (f == NULL) {
+		used = -1;
+		goto out;
+	}
+	/* "1: FLOCK  ADVISORY  WRITE 1234 fe:00:10952718 0 EOF"; waiters
+	 * ("1: -> FLOCK ...") hold nothing. Bounded: a busy host has many. */
+	while (fgets(line, sizeof(line), f) != NULL && lines++ < 100000) {
+		if (sscanf(line, "%*d: %15s %*s %*s %*d %x:%x:%lu", type, &maj, &min,
+		    &ino) != 4 || strcmp(type, "FLOCK") != 0)
+			continue;
+		for (k = 0; k < n; k++) {
+			if (slot[k].ino == ino && slot[k].maj == maj && slot[k].min == min) {
+				used++;
+				slot[k].ino = 0;	/* counted */
+				break;
+			}
+		}
+	}
+out:
+	if (f != NULL)
+		fclose(f);
+	free(slot);
+	return used;
 }

@@ -504,6 +504,8 @@ class Stack:
                     "unix_socket_directories = '%s'\n"
                     "max_connections = 200\n"
                     "shared_buffers = 32MB\n"
+                    # Fast, not durable: a test cluster never outlives its
+                    # test. scripts/up's cluster keeps these on (ig_pg_conf).
                     "fsync = off\n"
                     "synchronous_commit = off\n"
                     "full_page_writes = off\n"
