@@ -22,7 +22,8 @@ cat(struct arena *a, char *buf, const char *s)
 }
 
 /* Jobs by status, cost totals, job durations and the running jobs, from
- * the database (as service_role: all users), plus this responder's own
+ * the database (on the worker-role connection, as service_role: all
+ * users; the request role cannot reach it), plus this responder's own
  * token counters. A database that is down gives 503, not partial text. */
 enum ig_err
 handle_metrics(struct http_req *r)
@@ -34,7 +35,7 @@ handle_metrics(struct http_req *r)
 	char *out = NULL, line[256];
 	int i;
 
-	conn = db_get(&e);
+	conn = db_worker_get(&e);
 	if (conn == NULL)
 		return http_fail(r, e, "database unavailable");
 	e = db_begin_service(conn);
