@@ -75,7 +75,9 @@ PGresult *db_exec(PGconn *conn, const char *sql, int n,
 /*
  * Runs one read-only statement as the request's user in a single round
  * trip: set_config(role authenticated, request.jwt.claims) and sql are
- * pipelined into one implicit transaction (the settings end with it). The
+ * pipelined into one implicit transaction (the settings end with it); the
+ * first time, sql is prepared in a transaction of the user's instead (a
+ * few round trips: the login role may not even parse it). The
  * statement's result (PGRES_TUPLES_OK), or its first failure, or NULL when
  * the connection could not even send; caller PQclear()s and, on failure,
  * db_error()s.
