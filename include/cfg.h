@@ -8,6 +8,10 @@
 
 struct cfg {
 	char *database_url;		/* DATABASE_URL (required) */
+	/* IMAGEGEN_WORKER_DATABASE_URL: the executors', sweeper's, worker's
+	 * and /metrics' login role (one that may SET ROLE service_role);
+	 * NULL: DATABASE_URL's, for single-role setups. db_connect_worker(). */
+	char *worker_database_url;
 	int db_connect_timeout;		/* IMAGEGEN_DB_CONNECT_TIMEOUT, seconds */
 	int statement_timeout_ms;	/* IMAGEGEN_STATEMENT_TIMEOUT_MS */
 	size_t max_body_bytes;		/* IMAGEGEN_MAX_BODY_BYTES */

@@ -14,6 +14,15 @@
  */
 PGconn *db_connect(const struct cfg *c, const char *appname, char *err,
     size_t errlen);
+/*
+ * As db_connect, but as the worker role: IMAGEGEN_WORKER_DATABASE_URL (else
+ * DATABASE_URL, for single-role setups), then SET ROLE service_role for the
+ * session. For executors, the sweeper and the CLI tools, which work for no
+ * user; never for a request. NULL with the reason in err when it cannot
+ * connect or the role may not become service_role. Caller PQfinish()es.
+ */
+PGconn *db_connect_worker(const struct cfg *c, const char *appname, char *err,
+    size_t errlen);
 
 /* Made after fork: remembers the configuration; connects lazily. */
 void db_init_child(const struct cfg *c, const char *appname);
@@ -23,7 +32,15 @@ void db_init_child(const struct cfg *c, const char *appname);
  * tried at most every 500 ms so a dead database answers at once.
  */
 PGconn *db_get(enum ig_err *e);
-/* Call after a failed query: drops the connection if it is broken. */
+/*
+ * The responder's own worker-role connection (db_connect_worker's), for
+ * /metrics: opened on first use, kept, reopened when it broke (at most
+ * every 500 ms). NULL with IG_EUNAVAILABLE in *e when it can't be had.
+ * Nothing is prepared on it: use PQexec/PQexecParams, not db_exec.
+ */
+PGconn *db_worker_get(enum ig_err *e);
+/* Call after a failed query: drops the connection (db_get's or
+ * db_worker_get's) if it is broken. */
 void db_check(PGconn *conn);
 /* Round trip; IG_OK or IG_EUNAVAILABLE. */
 enum ig_err db_ping(void);
@@ -34,7 +51,8 @@ enum ig_err db_ping(void);
  * IG_EUNAVAILABLE/IG_EINTERNAL (logged) with the transaction rolled back.
  */
 enum ig_err db_begin_user(PGconn *conn, const char *claims);
-/* BEGIN as service_role, for executors and sweepers (no user). */
+/* BEGIN and SET LOCAL ROLE service_role, on a worker-role connection
+ * (db_worker_get, db_connect_worker): work for no user. */
 enum ig_err db_begin_service(PGconn *conn);
 /* COMMIT; IG_OK or the mapped failure. */
 enum ig_err db_commit(PGconn *conn);
@@ -57,7 +75,9 @@ PGresult *db_exec(PGconn *conn, const char *sql, int n,
 /*
  * Runs one read-only statement as the request's user in a single round
  * trip: set_config(role authenticated, request.jwt.claims) and sql are
- * pipelined into one implicit transaction (the settings end with it). The
+ * pipelined into one implicit transaction (the settings end with it); the
+ * first time, sql is prepared in a transaction of the user's instead (a
+ * few round trips: the login role may not even parse it). The
  * statement's result (PGRES_TUPLES_OK), or its first failure, or NULL when
  * the connection could not even send; caller PQclear()s and, on failure,
  * db_error()s.
@@ -65,10 +85,10 @@ PGresult *db_exec(PGconn *conn, const char *sql, int n,
 PGresult *db_read_as_user(PGconn *conn, const char *claims, const char *sql,
     int n, const char *const *params);
 
-/* In a forked child: forgets the parent's connection without touching
- * its socket (PQfinish would say goodbye on the parent's behalf). */
+/* In a forked child: forgets the parent's connections without touching
+ * their sockets (PQfinish would say goodbye on the parent's behalf). */
 void db_forget(void);
-/* Closes the process's connection (safe when none). */
+/* Closes the process's connections (safe when none). */
 void db_close(void);
 
 #endif

@@ -81,6 +81,24 @@ enum ig_err jobsdb_retry(PGconn *c, struct arena *a, const char *user_id,
     long max_attempts, struct job_created *out, const char **msg);
 
 /*
+ * Every query a request runs on rows that already exist, for tests: each
+ * carries its own owner predicates, each between JOBSDB_OWNER_BEGIN and
+ * JOBSDB_OWNER_END (SQL comments), so that a test can remove one at a time
+ * and see row-level security still refuse another user's rows, and
+ * disable RLS and see the predicates still refuse them. nparams: $1..$n.
+ * Ends with a NULL name. (jobsdb_create's INSERT … VALUES reads no row:
+ * its wall is the ownership check before it, "create_owned".)
+ */
+struct jobsdb_query {
+	const char *name;
+	const char *sql;
+	int nparams;
+};
+extern const struct jobsdb_query jobsdb_queries[];
+#define JOBSDB_OWNER_BEGIN "/*owner*/"
+#define JOBSDB_OWNER_END "/*end owner*/"
+
+/*
  * The columns of image_generation_jobs j that job_json_row() reads, in
  * its order, for a SELECT list: JOB_JSON_NCOLS of them.
  */

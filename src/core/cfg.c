@@ -406,7 +406,9 @@ cfg_load(struct cfg *out, const char *env_file, int need, char *err,
 	    envsrc_read(&src, env_file, err, errlen) != 0)
 		goto out;
 
-	if (dup_opt(&src, "DATABASE_URL", &c.database_url, err, errlen) != 0)
+	if (dup_opt(&src, "DATABASE_URL", &c.database_url, err, errlen) != 0 ||
+	    dup_opt(&src, "IMAGEGEN_WORKER_DATABASE_URL", &c.worker_database_url,
+	    err, errlen) != 0)
 		goto out;
 	if ((need & CFG_NEED_DB) && c.database_url == NULL) {
 		snprintf(err, errlen, "DATABASE_URL is not set (a libpq URI such as postgresql://imagegen_app@/imagegen?host=/path/to/socketdir)");
@@ -519,6 +521,7 @@ cfg_free(struct cfg *c)
 	if (c == NULL)
 		return;
 	free(c->database_url);
+	free(c->worker_database_url);
 	free_secret(c->jwt_secret);
 	free_secret(c->api_key);
 	free_secret(c->service_role_key);

@@ -58,7 +58,10 @@ usage(FILE *f)
 "\n"
 "  --help, --version\n"
 "\n"
-"Settings come from the environment, or a file named by IMAGEGEN_ENV_FILE.\n",
+"sweep, worker and stats (and the executors they start) connect with\n"
+"IMAGEGEN_WORKER_DATABASE_URL (a role that may SET ROLE service_role), else\n"
+"DATABASE_URL. Settings come from the environment, or a file named by\n"
+"IMAGEGEN_ENV_FILE.\n",
 	    IMAGEGEN_SQL_DIR);
 }
 
@@ -407,7 +410,8 @@ cmd_worker(void)
 	    c.sweep_interval);
 	while (!cli_stop) {
 		if (listen == NULL) {
-			listen = db_connect(&c, "imagegen-worker", err, sizeof(err));
+			listen = db_connect_worker(&c, "imagegen-worker", err,
+			    sizeof(err));
 			if (listen != NULL)
 				PQclear(PQexec(listen, "LISTEN image_jobs"));
 			else
@@ -471,12 +475,11 @@ cmd_stats(void)
 
 	if (load_cfg(&c, CFG_NEED_DB) != 0)
 		return 2;
-	conn = db_connect(&c, "imagegen-stats", err, sizeof(err));
+	conn = db_connect_worker(&c, "imagegen-stats", err, sizeof(err));
 	if (conn == NULL) {
 		fprintf(stderr, "imagegen: stats: cannot connect: %s\n", err);
 		goto out;
 	}
-	PQclear(PQexec(conn, "SET ROLE service_role"));
 	if (print_query(conn, "Cost per job type (completed jobs):",
 	    "SELECT job_type, round(AVG(cost_credits), 6) AS avg_cost,"
 	    " SUM(cost_credits) AS total_cost, COUNT(*) AS job_count"

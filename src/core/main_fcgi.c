@@ -44,8 +44,11 @@ usage(FILE *f)
 "  --help, --version\n"
 "\n"
 "Signals to the master: HUP reload with no failed request; TERM/INT drain\n"
-"and exit. Settings: DATABASE_URL (required), IMAGEGEN_DB_CONNECT_TIMEOUT,\n"
-"IMAGEGEN_STATEMENT_TIMEOUT_MS, IMAGEGEN_MAX_BODY_BYTES, IMAGEGEN_LOG_LEVEL;\n"
+"and exit. Settings: DATABASE_URL (required; a role that reaches\n"
+"authenticated only), IMAGEGEN_WORKER_DATABASE_URL (executors, sweeper and\n"
+"/metrics: a role that may SET ROLE service_role; default DATABASE_URL),\n"
+"IMAGEGEN_DB_CONNECT_TIMEOUT, IMAGEGEN_STATEMENT_TIMEOUT_MS,\n"
+"IMAGEGEN_MAX_BODY_BYTES, IMAGEGEN_LOG_LEVEL;\n"
 "see docs/RUNNING.md.\n");
 }
 

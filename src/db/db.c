@@ -19,6 +19,11 @@ static int db_nprepared;
 static const char *db_appname = "imagegen";
 static PGconn *db_conn;
 static long long db_last_fail_ms = -1;
+/* The worker-role connection of a responder (/metrics): a second session,
+ * so nothing is prepared on it (the table above is db_conn's). */
+static PGconn *db_worker_conn;
+static long long db_worker_last_fail_ms = -1;
+static int db_role_checked;
 /* Who a request's statements run as, for the rest of its transaction. */
 static const char db_set_user[] = "SELECT set_config('role', $1, true), "
     "set_config('request.jwt.claims', $2, true)";
@@ -38,8 +43,11 @@ first_line(char *dst, size_t n, const char *src)
 	}
 }
 
-PGconn *
-db_connect(const struct cfg *c, const char *appname, char *err, size_t errlen)
+/* Connects to url (a libpq URI or conninfo) with our session settings;
+ * leaves the prepared-statement table alone. */
+static PGconn *
+connect_url(const struct cfg *c, const char *url, const char *appname,
+    char *err, size_t errlen)
 {
 	char timeout[16], stmt[128];
 	const char *keys[] = { "dbname", "connect_timeout", "application_name",
@@ -50,7 +58,7 @@ db_connect(const struct cfg *c, const char *appname, char *err, size_t errlen)
 	PGresult *res = NULL;
 
 	snprintf(timeout, sizeof(timeout), "%d", c->db_connect_timeout);
-	vals[0] = c->database_url;
+	vals[0] = url;
 	vals[1] = timeout;
 	vals[2] = appname;
 	vals[3] = "1";
@@ -58,7 +66,6 @@ db_connect(const struct cfg *c, const char *appname, char *err, size_t errlen)
 	vals[5] = "5";
 	vals[6] = "3";
 	vals[7] = NULL;
-	db_nprepared = 0;	/* a new session has no prepared statements */
 	conn = PQconnectdbParams(keys, vals, 1);
 	if (conn == NULL) {
 		snprintf(err, errlen, "out of memory");
@@ -88,6 +95,94 @@ fail:
 	return NULL;
 }
 
+PGconn *
+db_connect(const struct cfg *c, const char *appname, char *err, size_t errlen)
+{
+	db_nprepared = 0;	/* a new session has no prepared statements */
+	return connect_url(c, c->database_url, appname, err, errlen);
+}
+
+/* The worker role's URL: its own setting, else DATABASE_URL's role. */
+static const char *
+worker_url(const struct cfg *c)
+{
+	return c->worker_database_url != NULL ? c->worker_database_url :
+	    c->database_url;
+}
+
+/* connect_url(worker_url) and SET ROLE service_role for the session. */
+static PGconn *
+connect_worker(const struct cfg *c, const char *appname, char *err,
+    size_t errlen)
+{
+	PGconn *conn;
+	PGresult *res;
+
+	conn = connect_url(c, worker_url(c), appname, err, errlen);
+	if (conn == NULL)
+		return NULL;
+	/* A plain SET, not SET LOCAL: the whole session works for no user,
+	 * and service_role is what row-level security lets by. */
+	res = PQexec(conn, "SET ROLE service_role");
+	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+		snprintf(err, errlen, "SET ROLE service_role: ");
+		first_line(err + strlen(err), errlen - strlen(err),
+		    PQerrorMessage(conn));
+		PQclear(res);
+		PQfinish(conn);
+		return NULL;
+	}
+	PQclear(res);
+	return conn;
+}
+
+PGconn *
+db_connect_worker(const struct cfg *c, const char *appname, char *err,
+    size_t errlen)
+{
+	db_nprepared = 0;	/* a new session has no prepared statements */
+	return connect_worker(c, appname, err, errlen);
+}
+
+/* Once per process, on its first request connection: warns when the
+ * role can reach a role that bypasses row-level security (through any
+ * chain of memberships, or itself), for then RLS is no second wall. */
+static void
+check_request_role(PGconn *conn)
+{
+	PGresult *res;
+
+	if (db_role_checked)
+		return;
+	db_role_checked = 1;
+	res = PQexec(conn, "WITH RECURSIVE m(id) AS ("
+	    " SELECT oid FROM pg_catalog.pg_roles WHERE rolname = session_user"
+	    " UNION SELECT a.roleid FROM pg_catalog.pg_auth_members a"
+	    "  JOIN m ON a.member = m.id)"
+	    " SELECT string_agg(r.rolname, ', ' ORDER BY r.rolname)"
+	    " FROM m JOIN pg_catalog.pg_roles r ON r.oid = m.id"
+	    " WHERE r.rolbypassrls OR r.rolsuper");
+	if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1 &&
+	    !PQgetisnull(res, 0, 0))
+		log_warn("DATABASE_URL's role %.64s can reach roles that bypass"
+		    " row-level security (%.200s): requests then rest on the owner"
+		    " checks of the queries alone. Give the responders a role"
+		    " granted only authenticated, and the workers theirs in"
+		    " IMAGEGEN_WORKER_DATABASE_URL (docs/RUNNING.md)",
+		    PQuser(conn), PQgetvalue(res, 0, 0));
+	PQclear(res);
+}
+
+/* Drops the request connection (safe when none). */
+static void
+close_request(void)
+{
+	if (db_conn != NULL) {
+		PQfinish(db_conn);
+		db_conn = NULL;
+	}
+}
+
 void
 db_init_child(const struct cfg *c, const char *appname)
 {
@@ -95,6 +190,8 @@ db_init_child(const struct cfg *c, const char *appname)
 	db_appname = appname;
 	db_conn = NULL;
 	db_last_fail_ms = -1;
+	db_worker_conn = NULL;
+	db_worker_last_fail_ms = -1;
 }
 
 PGconn *
@@ -107,7 +204,7 @@ db_get(enum ig_err *e)
 		*e = IG_OK;
 		return db_conn;
 	}
-	db_close();
+	close_request();
 	now = clock_mono_ms();
 	if (db_last_fail_ms >= 0 && now - db_last_fail_ms < DB_RETRY_MS) {
 		*e = IG_EUNAVAILABLE;
@@ -123,8 +220,40 @@ db_get(enum ig_err *e)
 	if (db_last_fail_ms >= 0)
 		log_info("database connection re-established");
 	db_last_fail_ms = -1;
+	check_request_role(db_conn);
 	*e = IG_OK;
 	return db_conn;
+}
+
+PGconn *
+db_worker_get(enum ig_err *e)
+{
+	char err[256];
+	long long now;
+
+	if (db_worker_conn != NULL && PQstatus(db_worker_conn) == CONNECTION_OK) {
+		*e = IG_OK;
+		return db_worker_conn;
+	}
+	PQfinish(db_worker_conn);
+	db_worker_conn = NULL;
+	now = clock_mono_ms();
+	if (db_worker_last_fail_ms >= 0 &&
+	    now - db_worker_last_fail_ms < DB_RETRY_MS) {
+		*e = IG_EUNAVAILABLE;
+		return NULL;
+	}
+	db_worker_conn = connect_worker(db_cfg, "imagegen-fcgi-worker", err,
+	    sizeof(err));
+	if (db_worker_conn == NULL) {
+		db_worker_last_fail_ms = clock_mono_ms();
+		log_warn("worker-role database connection unavailable: %s", err);
+		*e = IG_EUNAVAILABLE;
+		return NULL;
+	}
+	db_worker_last_fail_ms = -1;
+	*e = IG_OK;
+	return db_worker_conn;
 }
 
 void
@@ -132,8 +261,15 @@ db_check(PGconn *conn)
 {
 	if (conn != NULL && conn == db_conn && PQstatus(conn) != CONNECTION_OK) {
 		log_warn("database connection lost");
-		db_close();
+		close_request();
 		db_last_fail_ms = -1;
+	}
+	if (conn != NULL && conn == db_worker_conn &&
+	    PQstatus(conn) != CONNECTION_OK) {
+		log_warn("worker-role database connection lost");
+		PQfinish(db_worker_conn);
+		db_worker_conn = NULL;
+		db_worker_last_fail_ms = -1;
 	}
 }
 
@@ -227,7 +363,17 @@ db_begin_user(PGconn *conn, const char *claims)
 enum ig_err
 db_begin_service(PGconn *conn)
 {
-	return begin_as(conn, "service_role", NULL);
+	enum ig_err e;
+
+	/* Simple queries, not db_exec(): this runs on the worker-role
+	 * connection, where nothing is prepared. */
+	e = exec_simple(conn, "BEGIN");
+	if (e != IG_OK)
+		return e;
+	e = exec_simple(conn, "SET LOCAL ROLE service_role");
+	if (e != IG_OK)
+		db_rollback(conn);
+	return e;
 }
 
 enum ig_err
@@ -246,6 +392,7 @@ void
 db_forget(void)
 {
 	db_conn = NULL;
+	db_worker_conn = NULL;
 	db_nprepared = 0;
 }
 
@@ -258,6 +405,8 @@ prepare_once(PGconn *conn, const char *sql, int n, char *name, PGresult **err)
 	PGresult *r;
 	int i;
 
+	if (conn == db_worker_conn)
+		return -1;	/* the table is the request connection's */
 	for (i = 0; i < db_nprepared; i++)
 		if (db_prepared[i] == sql)
 			break;
@@ -299,8 +448,23 @@ db_read_as_user(PGconn *conn, const char *claims, const char *sql, int n,
 	const char *who[2] = { "authenticated", claims };
 	PGresult *r, *res = NULL, *err = NULL;
 	char n1[16], n2[16];
-	int aborted = 0, stmt = 0;
+	int aborted = 0, stmt = 0, i;
 
+	/* The first time, sql is prepared as the user, in a transaction: a
+	 * Parse checks privileges as the role of the moment (schema auth for
+	 * auth.uid(), say), and the login role itself holds none. */
+	for (i = 0; i < db_nprepared && db_prepared[i] != sql; i++)
+		;
+	if (i == db_nprepared && db_nprepared < DB_PREPARED_MAX) {
+		if (db_begin_user(conn, claims) != IG_OK)
+			return NULL;
+		res = db_exec(conn, sql, n, params);
+		if (PQresultStatus(res) == PGRES_TUPLES_OK)
+			(void)exec_simple(conn, "COMMIT");	/* read: the rows stand */
+		else
+			db_rollback(conn);
+		return res;
+	}
 	if (prepare_once(conn, db_set_user, 2, n1, &err) == -2 ||
 	    prepare_once(conn, sql, n, n2, &err) == -2)
 		return err;
@@ -347,8 +511,7 @@ db_read_as_user(PGconn *conn, const char *claims, const char *sql, int n,
 void
 db_close(void)
 {
-	if (db_conn != NULL) {
-		PQfinish(db_conn);
-		db_conn = NULL;
-	}
+	close_request();
+	PQfinish(db_worker_conn);
+	db_worker_conn = NULL;
 }

@@ -1,4 +1,5 @@
-/* jobs_db.c - image jobs in Postgres, as the request's user (RLS applies). */
+/* jobs_db.c - image jobs in Postgres, as the request's user: owner
+ * predicates in every query, and RLS behind them. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +15,89 @@
 
 static const char *const job_states[] = { "queued", "processing", "generating",
 	"uploading", "completed", "failed", "canceled", NULL };
+
+/*
+ * The request queries. Each says whose rows it may touch itself, in an
+ * owner predicate, although row-level security says the same: the two are
+ * independent walls, and a mistake in one (a policy dropped, RLS disabled,
+ * a query edited) leaves the other standing. OWNER_PRED marks each one
+ * for the tests (jobsdb_queries); auth.uid() is the token's sub, from the
+ * request.jwt.claims the request's transaction set.
+ */
+#define OWNER_PRED(p) " " JOBSDB_OWNER_BEGIN "(" p ")" JOBSDB_OWNER_END " "
+
+/* Ownership, before the INSERT: the project is the caller's, the branch
+ * is in it, and the capsule (if any) is the caller's, shared or public. */
+static const char sql_create_owned[] =
+    "SELECT EXISTS (SELECT 1 FROM public.projects p WHERE p.id = $1 AND"
+    OWNER_PRED("p.owner_id = auth.uid()") "),"
+    " EXISTS (SELECT 1 FROM public.branches b JOIN public.projects p"
+    "  ON p.id = b.project_id WHERE b.id = $2 AND b.project_id = $1 AND"
+    OWNER_PRED("p.owner_id = auth.uid()") "),"
+    " $3::uuid IS NULL OR EXISTS (SELECT 1 FROM public.visual_style_capsules c"
+    "  WHERE c.id = $3 AND"
+    OWNER_PRED("c.user_id = auth.uid() OR c.user_id IS NULL OR c.is_public")
+    ")";
+/* An idempotent replay: the caller's own job with this key. */
+static const char sql_create_replay[] =
+    "SELECT id, status, request_fingerprint FROM public.image_generation_jobs"
+    " WHERE idempotency_key = $1 AND" OWNER_PRED("user_id = auth.uid()");
+static const char sql_get[] =
+    "SELECT " JOB_JSON_COLUMNS " FROM public.image_generation_jobs j"
+    " WHERE j.id = $1 AND" OWNER_PRED("j.user_id = auth.uid()");
+/* Keyset pagination on (created_at, id): rows inserted meanwhile land
+ * before the first page, never between pages. The owner predicate also
+ * lets the planner use the (user_id, created_at) index. */
+static const char sql_list[] =
+    "SELECT (EXTRACT(EPOCH FROM j.created_at) * 1000000)::bigint, "
+    JOB_JSON_COLUMNS
+    " FROM public.image_generation_jobs j"
+    " WHERE" OWNER_PRED("j.user_id = auth.uid()")
+    " AND ($1::uuid IS NULL OR j.project_id = $1)"
+    " AND ($2::text IS NULL OR j.status = $2)"
+    " AND ($3::bigint IS NULL OR (j.created_at, j.id) <"
+    "  ('epoch'::timestamptz + $3::bigint * interval '1 microsecond', $4::uuid))"
+    " ORDER BY j.created_at DESC, j.id DESC LIMIT $5";
+/* queued: canceled at once; running: flagged, and the executor stops at
+ * its next stage boundary. */
+static const char sql_cancel[] =
+    "UPDATE public.image_generation_jobs j SET"
+    " status = CASE WHEN j.status = 'queued' THEN 'canceled' ELSE j.status END,"
+    " cancel_requested = true"
+    " WHERE j.id = $1 AND j.status IN ('queued', 'processing', 'generating', 'uploading')"
+    " AND" OWNER_PRED("j.user_id = auth.uid()")
+    " RETURNING " JOB_JSON_COLUMNS;
+/* Why a cancel changed nothing: no such job of the caller's, or ended. */
+static const char sql_cancel_after[] =
+    "SELECT " JOB_JSON_COLUMNS " FROM public.image_generation_jobs j"
+    " WHERE j.id = $1 AND" OWNER_PRED("j.user_id = auth.uid()");
+/* FOR UPDATE: two retries of one job at once make two jobs, but each
+ * sees the job as it is, and the estimate uses its resolution. */
+static const char sql_retry_lock[] =
+    "SELECT status, width, height FROM public.image_generation_jobs"
+    " WHERE id = $1 AND" OWNER_PRED("user_id = auth.uid()") " FOR UPDATE";
+static const char sql_retry_insert[] =
+    "INSERT INTO public.image_generation_jobs (user_id, project_id,"
+    " branch_id, job_type, prompt, width, height, visual_style_capsule_id,"
+    " asset_id, scene_id, shot_id, source_image_url, mask_image_url,"
+    " provider, model, estimated_cost, max_attempts, retry_of)"
+    " SELECT $2, project_id, branch_id, job_type, prompt, width, height,"
+    " visual_style_capsule_id, asset_id, scene_id, shot_id, source_image_url,"
+    " mask_image_url, $5, $6, $3, $4, id"
+    " FROM public.image_generation_jobs WHERE id = $1 AND"
+    OWNER_PRED("user_id = auth.uid()") " RETURNING id, status";
+
+const struct jobsdb_query jobsdb_queries[] = {
+	{ "create_owned", sql_create_owned, 3 },
+	{ "create_replay", sql_create_replay, 1 },
+	{ "get", sql_get, 1 },
+	{ "list", sql_list, 5 },
+	{ "cancel", sql_cancel, 1 },
+	{ "cancel_after", sql_cancel_after, 1 },
+	{ "retry_lock", sql_retry_lock, 1 },
+	{ "retry_insert", sql_retry_insert, 6 },
+	{ NULL, NULL, 0 }
+};
 
 /* Runs a parameterised query; NULL (logged, mapped into *e) on failure.
  * Caller PQclear()s. */
@@ -69,15 +153,12 @@ jobsdb_create(PGconn *c, struct arena *a, const char *user_id,
 	enum ig_err e;
 
 	memset(out, 0, sizeof(*out));
-	/* Ownership, under row-level security: another user's project or
-	 * capsule is simply not visible. */
+	/* Ownership, by the owner predicates and again by row-level
+	 * security: another user's project or capsule is not visible. */
 	p[0] = jr->project_id;
 	p[1] = jr->branch_id;
 	p[2] = jr->capsule_id;
-	r = q(c, "SELECT EXISTS (SELECT 1 FROM public.projects WHERE id = $1),"
-	    " EXISTS (SELECT 1 FROM public.branches WHERE id = $2 AND project_id = $1),"
-	    " $3::uuid IS NULL OR EXISTS (SELECT 1 FROM public.visual_style_capsules"
-	    "  WHERE id = $3)", 3, p, &e, PGRES_TUPLES_OK);
+	r = q(c, sql_create_owned, 3, p, &e, PGRES_TUPLES_OK);
 	if (r == NULL)
 		return e;
 	if (strcmp(PQgetvalue(r, 0, 0), "t") != 0) {
@@ -133,10 +214,8 @@ jobsdb_create(PGconn *c, struct arena *a, const char *user_id,
 		return IG_OK;
 	}
 	PQclear(r);
-	p[1] = jr->idem_key;
-	r = q(c, "SELECT id, status, request_fingerprint FROM public.image_generation_jobs"
-	    " WHERE user_id = $1 AND idempotency_key = $2", 2, p, &e,
-	    PGRES_TUPLES_OK);
+	p[0] = jr->idem_key;
+	r = q(c, sql_create_replay, 1, p, &e, PGRES_TUPLES_OK);
 	if (r == NULL)
 		return e;
 	if (PQntuples(r) != 1) {
@@ -167,8 +246,7 @@ jobsdb_get_json(PGconn *c, struct arena *a, const char *claims, const char *id,
 	/* Read-only and one statement: one round trip, no BEGIN or COMMIT.
 	 * The JSON is written here: plain columns cost Postgres far less
 	 * than building the object (jsonb_build_object, to_char). */
-	r = db_read_as_user(c, claims, "SELECT " JOB_JSON_COLUMNS
-	    " FROM public.image_generation_jobs j WHERE j.id = $1", 1, p);
+	r = db_read_as_user(c, claims, sql_get, 1, p);
 	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
 		*e = db_error(c, r, "job query");
 		PQclear(r);
@@ -253,19 +331,7 @@ jobsdb_list(PGconn *c, struct arena *a, const char *project_id,
 		return NULL;
 	}
 	p[4] = lng(a, limit + 1);
-	/* Keyset pagination on (created_at, id): rows inserted meanwhile land
-	 * before the first page, never between pages. user_id = auth.uid()
-	 * repeats what RLS enforces so the planner can use the index. */
-	r = q(c, "SELECT (EXTRACT(EPOCH FROM j.created_at) * 1000000)::bigint, "
-	    JOB_JSON_COLUMNS
-	    " FROM public.image_generation_jobs j"
-	    " WHERE j.user_id = auth.uid()"
-	    " AND ($1::uuid IS NULL OR j.project_id = $1)"
-	    " AND ($2::text IS NULL OR j.status = $2)"
-	    " AND ($3::bigint IS NULL OR (j.created_at, j.id) <"
-	    "  ('epoch'::timestamptz + $3::bigint * interval '1 microsecond', $4::uuid))"
-	    " ORDER BY j.created_at DESC, j.id DESC LIMIT $5", 5, p, e,
-	    PGRES_TUPLES_OK);
+	r = q(c, sql_list, 5, p, e, PGRES_TUPLES_OK);
 	if (r == NULL)
 		return NULL;
 	rows = PQntuples(r);
@@ -305,13 +371,7 @@ jobsdb_cancel(PGconn *c, struct arena *a, const char *id, enum ig_err *e,
 	const char *json = NULL;
 	PGresult *r;
 
-	/* queued: canceled at once; running: flagged, and the executor stops
-	 * at its next stage boundary. */
-	r = q(c, "UPDATE public.image_generation_jobs j SET"
-	    " status = CASE WHEN j.status = 'queued' THEN 'canceled' ELSE j.status END,"
-	    " cancel_requested = true"
-	    " WHERE j.id = $1 AND j.status IN ('queued', 'processing', 'generating', 'uploading')"
-	    " RETURNING " JOB_JSON_COLUMNS, 1, p, e, PGRES_TUPLES_OK);
+	r = q(c, sql_cancel, 1, p, e, PGRES_TUPLES_OK);
 	if (r == NULL)
 		return NULL;
 	if (PQntuples(r) == 1) {
@@ -320,9 +380,7 @@ jobsdb_cancel(PGconn *c, struct arena *a, const char *id, enum ig_err *e,
 		return json;
 	}
 	PQclear(r);
-	r = q(c, "SELECT " JOB_JSON_COLUMNS
-	    " FROM public.image_generation_jobs j WHERE j.id = $1", 1, p, e,
-	    PGRES_TUPLES_OK);
+	r = q(c, sql_cancel_after, 1, p, e, PGRES_TUPLES_OK);
 	if (r == NULL)
 		return NULL;
 	if (PQntuples(r) == 0) {
@@ -349,10 +407,7 @@ jobsdb_retry(PGconn *c, struct arena *a, const char *user_id, const char *id,
 	enum ig_err e;
 
 	memset(out, 0, sizeof(*out));
-	/* FOR UPDATE: two retries of one job at once make two jobs, but each
-	 * sees the job as it is, and the estimate uses its resolution. */
-	r = q(c, "SELECT status, width, height FROM public.image_generation_jobs"
-	    " WHERE id = $1 FOR UPDATE", 1, p, &e, PGRES_TUPLES_OK);
+	r = q(c, sql_retry_lock, 1, p, &e, PGRES_TUPLES_OK);
 	if (r == NULL)
 		return e;
 	if (PQntuples(r) == 0) {
@@ -370,15 +425,7 @@ jobsdb_retry(PGconn *c, struct arena *a, const char *user_id, const char *id,
 	    atoi(PQgetvalue(r, 0, 2))));
 	p[3] = lng(a, max_attempts);
 	PQclear(r);
-	r = q(c, "INSERT INTO public.image_generation_jobs (user_id, project_id,"
-	    " branch_id, job_type, prompt, width, height, visual_style_capsule_id,"
-	    " asset_id, scene_id, shot_id, source_image_url, mask_image_url,"
-	    " provider, model, estimated_cost, max_attempts, retry_of)"
-	    " SELECT $2, project_id, branch_id, job_type, prompt, width, height,"
-	    " visual_style_capsule_id, asset_id, scene_id, shot_id, source_image_url,"
-	    " mask_image_url, $5, $6, $3, $4, id"
-	    " FROM public.image_generation_jobs WHERE id = $1 RETURNING id, status",
-	    6, p, &e, PGRES_TUPLES_OK);
+	r = q(c, sql_retry_insert, 6, p, &e, PGRES_TUPLES_OK);
 	if (r == NULL)
 		return e;
 	if (PQntuples(r) == 1) {

@@ -213,8 +213,9 @@ pool_families(struct mtext *t, struct http_req *r)
 	}
 }
 
-/* Jobs, costs, durations, errors and the queue from the database (as
- * service_role: all users); the pool's figures from shared memory; the
+/* Jobs, costs, durations, errors and the queue from the database (on the
+ * worker-role connection, as service_role: all users; the request role
+ * cannot reach it); the pool's figures from shared memory; the
  * host's executor slots. Counters grow for as long as rows are kept
  * (deleting an account removes its jobs: Prometheus sees a reset). A
  * database that is down gives 503, not partial text. */
@@ -227,7 +228,7 @@ handle_metrics(struct http_req *r)
 	enum ig_err e;
 	int i;
 
-	conn = db_get(&e);
+	conn = db_worker_get(&e);
 	if (conn == NULL)
 		return http_fail(r, e, "database unavailable");
 	e = db_begin_service(conn);

@@ -561,16 +561,12 @@ exec_run(const struct cfg *c, const char *job_id, int slot_fd)
 	char err[512];
 	int rc = 1, got, opened_p = 0, opened_s = 0, done = 0;
 
-	conn = db_connect(c, "imagegen-executor", err, sizeof(err));
+	/* The executor works for no user: the worker role, as service_role. */
+	conn = db_connect_worker(c, "imagegen-executor", err, sizeof(err));
 	if (conn == NULL) {
 		log_warn("executor cannot connect, job stays queued: %s", err);
 		goto out;
 	}
-	/* The executor works for no user: service_role, which RLS lets by. */
-	r = exec_q(conn, "SET ROLE service_role", 0, NULL);
-	if (r == NULL)
-		goto out;
-	PQclear(r);
 	if (provider_open(&pv, c, err, sizeof(err)) != 0) {
 		log_error("executor: %s", err);
 		goto out;
@@ -698,18 +694,15 @@ int
 exec_sweep_and_kick(const struct cfg *c, struct sweep_stats *st)
 {
 	PGconn *conn;
-	PGresult *r;
 	char err[512];
 	int i, rc;
 
-	conn = db_connect(c, "imagegen-sweeper", err, sizeof(err));
+	conn = db_connect_worker(c, "imagegen-sweeper", err, sizeof(err));
 	if (conn == NULL) {
 		log_warn("sweeper cannot connect: %s", err);
 		return -1;
 	}
-	r = exec_q(conn, "SET ROLE service_role", 0, NULL);
-	PQclear(r);
-	rc = r != NULL ? exec_sweep(conn, c, st) : -1;
+	rc = exec_sweep(conn, c, st);
 	PQfinish(conn);
 	if (rc != 0)
 		return rc;

@@ -49,7 +49,8 @@ IS_ROOT = os.geteuid() == 0
 POOL_USER = "www-data"          # the unprivileged user when run as root
 PG_USER = "postgres"            # the OS user Postgres runs as when root
 DB_NAME = "imagegen"
-APP_ROLE = "imagegen_app"
+APP_ROLE = "imagegen_app"        # the responders' login role: authenticated only
+WORKER_ROLE = "imagegen_worker"  # executors, sweeper, worker, /metrics: service_role
 MODES = ("master", "spawn-master", "spawn-plain")
 
 
@@ -584,20 +585,27 @@ class Stack:
         return "postgresql://%s@/%s?host=%s&port=%d" % (self.superuser, db, self.pg_sockdir, self.pg_port)
 
     def app_url(self, db=DB_NAME):
+        """DATABASE_URL of the pool: the responders' login role."""
         return "postgresql://%s@/%s?host=%s&port=%d" % (APP_ROLE, db, self.pg_sockdir, self.pg_port)
 
-    def pg_env(self, as_app=False, db=DB_NAME):
-        """Environment for libpq clients (psql, pg_dump) run by the test."""
+    def worker_url(self, db=DB_NAME):
+        """IMAGEGEN_WORKER_DATABASE_URL of the pool and the CLI tools."""
+        return "postgresql://%s@/%s?host=%s&port=%d" % (WORKER_ROLE, db, self.pg_sockdir, self.pg_port)
+
+    def pg_env(self, as_app=False, db=DB_NAME, as_worker=False):
+        """Environment for libpq clients (psql, pg_dump) run by the test:
+        as the superuser, the responders' role (as_app) or the workers'."""
         env = _clean_env()
+        user = APP_ROLE if as_app else WORKER_ROLE if as_worker else self.superuser
         env.update(PGHOST=self.pg_sockdir, PGPORT=str(self.pg_port),
-                   PGUSER=APP_ROLE if as_app else self.superuser, PGDATABASE=db)
+                   PGUSER=user, PGDATABASE=db)
         return env
 
-    def psql(self, sql, as_app=False, db=DB_NAME, check=True):
+    def psql(self, sql, as_app=False, db=DB_NAME, check=True, as_worker=False):
         """Runs sql (psql -X -q -At -v ON_ERROR_STOP=1); returns stdout.
         Raises HarnessError with stderr when psql fails and check is set."""
         r = subprocess.run(["psql", "-X", "-q", "-At", "-v", "ON_ERROR_STOP=1", "-c", sql],
-                           env=self.pg_env(as_app, db), stdout=subprocess.PIPE,
+                           env=self.pg_env(as_app, db, as_worker), stdout=subprocess.PIPE,
                            stderr=subprocess.PIPE, timeout=60)
         if check and r.returncode != 0:
             raise HarnessError("psql failed (%d) on %r:\n%s" % (r.returncode, sql, r.stderr.decode(errors="replace")))
@@ -639,11 +647,13 @@ class Stack:
         self.createdb(DB_NAME)
         if self.want_migrate:
             self.migrate()
-            # NOINHERIT, as scripts/up makes it: the login role reads nothing
-            # until a request sets the role (docs/RUNNING.md).
-            self.psql("CREATE ROLE %s LOGIN NOINHERIT; "
-                      "GRANT authenticated, service_role TO %s;"
-                      % (APP_ROLE, APP_ROLE))
+            # As scripts/up makes them (docs/RUNNING.md, Database roles):
+            # NOINHERIT login roles that read nothing until they SET ROLE;
+            # the responders' reaches authenticated only, the workers'
+            # service_role.
+            self.psql("CREATE ROLE %s LOGIN NOINHERIT; GRANT authenticated TO %s;"
+                      " CREATE ROLE %s LOGIN NOINHERIT; GRANT service_role TO %s;"
+                      % (APP_ROLE, APP_ROLE, WORKER_ROLE, WORKER_ROLE))
 
     # ------------------------------------------------------------ pool
 
@@ -667,6 +677,7 @@ class Stack:
     def pool_env(self, extra_env=None):
         env = _clean_env()
         env["DATABASE_URL"] = self.app_url()
+        env["IMAGEGEN_WORKER_DATABASE_URL"] = self.worker_url()
         env["IMAGEGEN_STORAGE_DIR"] = self.storage_dir
         env["IMAGEGEN_SLOT_DIR"] = self.slot_dir
         env["IMAGEGEN_SPOOL_DIR"] = self.spool_dir

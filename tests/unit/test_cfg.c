@@ -48,6 +48,7 @@ static void
 clear_env(void)
 {
 	unsetenv("DATABASE_URL");
+	unsetenv("IMAGEGEN_WORKER_DATABASE_URL");
 	unsetenv("IMAGEGEN_ENV_FILE");
 	unsetenv("IMAGEGEN_MAX_BODY_BYTES");
 	unsetenv("IMAGEGEN_LOG_LEVEL");
@@ -78,6 +79,31 @@ test_cfg_missing_database_url_named(void)
 	CU_ASSERT_EQUAL(c.max_body_bytes, 1048576);
 	CU_ASSERT_EQUAL(c.db_connect_timeout, 2);
 	cfg_free(&c);
+}
+
+/* Unset (or empty), the workers use DATABASE_URL (db_connect_worker): a
+ * single-role setup keeps working. */
+static void
+test_cfg_worker_database_url_optional(void)
+{
+	struct cfg c;
+	char err[512];
+
+	clear_env();
+	setenv("DATABASE_URL", "postgresql://imagegen_app@/x", 1);
+	CU_ASSERT_EQUAL_FATAL(cfg_load(&c, NULL, CFG_NEED_DB, err, sizeof(err)), 0);
+	CU_ASSERT_PTR_NULL(c.worker_database_url);
+	cfg_free(&c);
+	setenv("IMAGEGEN_WORKER_DATABASE_URL", "", 1);
+	CU_ASSERT_EQUAL_FATAL(cfg_load(&c, NULL, CFG_NEED_DB, err, sizeof(err)), 0);
+	CU_ASSERT_PTR_NULL(c.worker_database_url);
+	cfg_free(&c);
+	setenv("IMAGEGEN_WORKER_DATABASE_URL", "postgresql://imagegen_worker@/x", 1);
+	CU_ASSERT_EQUAL_FATAL(cfg_load(&c, NULL, CFG_NEED_DB, err, sizeof(err)), 0);
+	CU_ASSERT_STRING_EQUAL(c.worker_database_url, "postgresql://imagegen_worker@/x");
+	CU_ASSERT_STRING_EQUAL(c.database_url, "postgresql://imagegen_app@/x");
+	cfg_free(&c);
+	clear_env();
 }
 
 static void
@@ -159,6 +185,7 @@ main(void)
 		{ "parse_long", test_cfg_parse_long },
 		{ "missing_database_url_named", test_cfg_missing_database_url_named },
 		{ "bad_value_named", test_cfg_bad_value_named },
+		{ "worker_database_url_optional", test_cfg_worker_database_url_optional },
 		{ "env_file_and_env_wins", test_cfg_env_file_and_env_wins },
 		CU_TEST_INFO_NULL
 	};
