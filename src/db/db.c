@@ -146,7 +146,11 @@ db_connect_worker(const struct cfg *c, const char *appname, char *err,
 
 /* Once per process, on its first request connection: warns when the
  * role can reach a role that bypasses row-level security (through any
- * chain of memberships, or itself), for then RLS is no second wall. */
+ * chain of memberships, or itself), for then RLS is no second wall:
+ * BYPASSRLS, a superuser, CREATEROLE (which can grant itself
+ * service_role before PostgreSQL 16) or the owner of a table under RLS
+ * (no FORCE ROW LEVEL SECURITY: RESET ROLE passes every policy). A
+ * check that could not run is tried again on the next connection. */
 static void
 check_request_role(PGconn *conn)
 {
@@ -154,14 +158,17 @@ check_request_role(PGconn *conn)
 
 	if (db_role_checked)
 		return;
-	db_role_checked = 1;
 	res = PQexec(conn, "WITH RECURSIVE m(id) AS ("
 	    " SELECT oid FROM pg_catalog.pg_roles WHERE rolname = session_user"
 	    " UNION SELECT a.roleid FROM pg_catalog.pg_auth_members a"
 	    "  JOIN m ON a.member = m.id)"
 	    " SELECT string_agg(r.rolname, ', ' ORDER BY r.rolname)"
 	    " FROM m JOIN pg_catalog.pg_roles r ON r.oid = m.id"
-	    " WHERE r.rolbypassrls OR r.rolsuper");
+	    " WHERE r.rolbypassrls OR r.rolsuper OR r.rolcreaterole"
+	    "  OR EXISTS (SELECT 1 FROM pg_catalog.pg_class c"
+	    "   WHERE c.relowner = r.oid AND c.relrowsecurity)");
+	if (PQresultStatus(res) == PGRES_TUPLES_OK)
+		db_role_checked = 1;
 	if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1 &&
 	    !PQgetisnull(res, 0, 0))
 		log_warn("DATABASE_URL's role %.64s can reach roles that bypass"

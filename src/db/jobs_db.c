@@ -84,8 +84,17 @@ static const char sql_retry_insert[] =
     " SELECT $2, project_id, branch_id, job_type, prompt, width, height,"
     " visual_style_capsule_id, asset_id, scene_id, shot_id, source_image_url,"
     " mask_image_url, $5, $6, $3, $4, id"
-    " FROM public.image_generation_jobs WHERE id = $1 AND"
-    OWNER_PRED("user_id = auth.uid()") " RETURNING id, status";
+    " FROM public.image_generation_jobs j WHERE j.id = $1 AND"
+    /* The caller's job, and still a project, branch and capsule the
+     * caller may write a job with (as the INSERT policy asks): a project
+     * given away since is not retried into. */
+    OWNER_PRED("j.user_id = auth.uid() AND EXISTS (SELECT 1"
+    " FROM public.projects p JOIN public.branches b ON b.project_id = p.id"
+    " WHERE p.id = j.project_id AND b.id = j.branch_id"
+    " AND p.owner_id = auth.uid()) AND (j.visual_style_capsule_id IS NULL"
+    " OR EXISTS (SELECT 1 FROM public.visual_style_capsules c"
+    " WHERE c.id = j.visual_style_capsule_id AND (c.user_id = auth.uid()"
+    " OR c.user_id IS NULL OR c.is_public)))") " RETURNING id, status";
 
 const struct jobsdb_query jobsdb_queries[] = {
 	{ "create_owned", sql_create_owned, 3 },
@@ -433,7 +442,9 @@ jobsdb_retry(PGconn *c, struct arena *a, const char *user_id, const char *id,
 		snprintf(out->status, sizeof(out->status), "%s", PQgetvalue(r, 0, 1));
 		e = IG_OK;
 	} else {
-		e = IG_EINTERNAL;
+		/* locked above as the caller's: its project or capsule is not */
+		*msg = "jobId: the job's project, branch or style capsule is no longer yours";
+		e = IG_EFORBIDDEN;
 	}
 	PQclear(r);
 	return e;

@@ -221,6 +221,20 @@ class RlsDisabled(harness.StackTestCase):
         self.assertEqual(s.psql("SELECT count(*) FROM public.image_generation_jobs"
                                 " WHERE user_id = '%s'" % a.id).strip(), "0")
 
+    def test_rls_disabled_no_retry_into_project_given_away(self):
+        s = self.stack
+        a, b = jh.seed_user(s, "gone-a"), jh.seed_user(s, "gone-b")
+        job = self.created(jh.post_job(s, a.token, a.body("A's job, then B's project")))
+        self.assertEqual(jh.cancel_job(s, a.token, job).status, 200)
+        # the project changes hands: A's old job stays A's, the project not
+        s.psql("UPDATE public.projects SET owner_id = '%s' WHERE id = '%s'"
+               % (b.id, a.project_id))
+        r = jh.retry_job(s, a.token, job)
+        self.assertEqual(r.status, 403, r)
+        self.assertEqual(r.error_code(), "FORBIDDEN", r)
+        self.assertEqual(s.psql("SELECT count(*) FROM public.image_generation_jobs"
+                                " WHERE retry_of = '%s'" % job).strip(), "0")
+
     # ------------------------------------------------------------ helpers
 
     def created(self, r):
