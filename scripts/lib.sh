@@ -164,15 +164,18 @@ ig_storage_backend() {
 # - IMAGEGEN_PUBLIC_BASE_URL: where nginx serves local storage, for the
 #   local backend only (supabase builds $SUPABASE_URL/storage/v1/object/public,
 #   s3 its endpoint, and a local URL there would point at a 404);
-# - SUPABASE_JWT_ISSUER: without SUPABASE_URL (which derives it), the local
-#   stack's own $URL/auth/v1, so tokens are minted and checked with an iss
-#   as Supabase's are.
+# - SUPABASE_JWT_ISSUER: without SUPABASE_URL (which derives it), and only
+#   with the stack's own secret (IG_SECRET_LOCAL=1, var/jwt-secret), the
+#   local stack's $URL/auth/v1, so tokens are minted and checked with an
+#   iss as Supabase's are. A secret brought from a Supabase project keeps
+#   accepting that project's tokens, whose iss is not ours.
 ig_pool_defaults() {
 	local port=$1
 	if [ -z "${IMAGEGEN_PUBLIC_BASE_URL:-}" ] && [ "$(ig_storage_backend)" = local ]; then
 		printf 'IMAGEGEN_PUBLIC_BASE_URL=%s\n' "https://localhost:$port/storage/v1/object/public"
 	fi
-	if [ -z "${SUPABASE_JWT_ISSUER:-}" ] && [ -z "${SUPABASE_URL:-}" ]; then
+	if [ -z "${SUPABASE_JWT_ISSUER:-}" ] && [ -z "${SUPABASE_URL:-}" ] &&
+		[ "${IG_SECRET_LOCAL:-0}" = 1 ]; then
 		printf 'SUPABASE_JWT_ISSUER=%s\n' "https://localhost:$port/auth/v1"
 	fi
 }

@@ -43,7 +43,8 @@ usage(FILE *f)
 "                       KILL (default 10)\n"
 "  --help, --version\n"
 "\n"
-"Signals to the master: HUP reload with no failed request; TERM/INT drain\n"
+"Signals to the master: HUP reload (old children finish their requests\n"
+"within --drain-timeout); TERM/INT drain\n"
 "and exit. Settings: DATABASE_URL (required; a role that reaches\n"
 "authenticated only), IMAGEGEN_WORKER_DATABASE_URL (executors, sweeper and\n"
 "/metrics: a role that may SET ROLE service_role; default DATABASE_URL),\n"
@@ -81,9 +82,10 @@ drop_privileges(const struct passwd *pw)
 }
 
 /*
- * Writes our pid to path. Run as root before the privilege drop, in a
- * directory the pool's user may own: a symlink or hard link planted there
- * must not make root write through it, so the last component is opened
+ * Writes our pid to path. Run after the privilege drop, as the pool's
+ * user: root never opens a path in a directory that user may own (where
+ * a symlink in any component could point root's write anywhere). As a
+ * guard for the user's own mistakes the last component is still opened
  * without following a symlink, and only a plain file with one link, ours
  * or new, is written. 0 on success, -1 (reason on stderr) otherwise.
  */
@@ -224,18 +226,16 @@ main(int argc, char **argv)
 		goto out;
 	}
 	po.workers = workers < 0 ? 0 : (int)workers;
-	if (po.pid_file != NULL && write_pid_file(po.pid_file) != 0)
-		goto out;
 	if (pw != NULL && geteuid() == 0 && drop_privileges(pw) != 0)
 		goto out;
 	/* As the user the executors run as: a slot directory that is not
 	 * ours alone is refused now, not on the first job. */
 	if (slot_check(&cfg) != 0) {
 		fprintf(stderr, "imagegen-fcgi: the slot directory is unusable (above); set IMAGEGEN_SLOT_DIR\n");
-		if (po.pid_file != NULL)
-			unlink(po.pid_file);
 		goto out;
 	}
+	if (po.pid_file != NULL && write_pid_file(po.pid_file) != 0)
+		goto out;
 	if (po.workers > 0)
 		rc = pool_run_master(&po, &cfg);
 	else

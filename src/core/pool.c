@@ -28,6 +28,7 @@
 #include "http.h"
 #include "log.h"
 #include "pool.h"
+#include "slots.h"
 
 #define POOL_MAX_CHILDREN 512
 #define STORM_EXITS 5		/* abnormal exits … */
@@ -45,6 +46,9 @@ struct shared_stats {
 	atomic_int busy[POOL_MAX_CHILDREN];	/* set by the child, serving */
 };
 static struct shared_stats *shared;	/* NULL: no master (spawn-fcgi -F) */
+/* Shared between processes, the atomics must not hide a lock. */
+_Static_assert(ATOMIC_LONG_LOCK_FREE == 2 && ATOMIC_INT_LOCK_FREE == 2,
+    "pool statistics need lock-free atomics");
 static int my_stat_slot = -1;		/* a child's index in live/busy */
 
 /* Set by the handlers, read by the loops. */
@@ -451,9 +455,11 @@ pool_run_worker(int fd, const struct cfg *c, long max_requests, pid_t parent)
 		 * unread, would skip the linger too. */
 		if (!req.keepConnection && FCGX_HasSeenEOF(req.in) == EOF)
 			FCGX_Detach(&req);
+		/* Counted before the answer is out: a scrape made right after
+		 * it sees this request's tokens. */
+		publish_stats(&published);
 		FCGX_Finish_r(&req);
 		set_busy(0);
-		publish_stats(&published);
 		arena_reset(a);
 		served++;
 		/* After the answer is out: the client never waits on the fork. */
@@ -688,6 +694,14 @@ reload(struct master *m)
 	if (cfg_load(&nc, m->o->env_file, CFG_NEED_DB, err, sizeof(err)) != 0) {
 		log_error("reload refused, keeping the running configuration: %s",
 		    err);
+		return;
+	}
+	/* A slot directory the executors could not use is refused as a bad
+	 * setting is, not found out on every job of the new generation. */
+	if (slot_check(&nc) != 0) {
+		log_error("reload refused, keeping the running configuration:"
+		    " the slot directory is unusable (above)");
+		cfg_free(&nc);
 		return;
 	}
 	cfg_free(m->cfg);

@@ -77,7 +77,8 @@ slot_dir(const struct cfg *c, char *out, size_t n)
 			goto out;
 		}
 		if (st.st_uid != geteuid()) {
-			log_error("slot directory %s: owned by uid %d, not by us (uid %d), refusing",
+			log_error("slot directory %s: owned by uid %d, not by us (uid %d),"
+			    " refusing (run imagegen worker/sweep as the pool's user)",
 			    slot_path, (int)st.st_uid, (int)geteuid());
 			goto out;
 		}

@@ -1,5 +1,5 @@
-"""The files the pool opens at start: the pid file (written as root before
-the privilege drop) and the executors' slot directory.  imagegen-fcgi is
+"""The files the pool opens at start: the pid file (written after the
+privilege drop, as the pool's user) and the executors' slot directory.  imagegen-fcgi is
 started straight from a temp dir (no database needed to start), as root
 with --user www-data when the tests run as root."""
 
@@ -93,6 +93,22 @@ class PoolFiles(unittest.TestCase):
         pid = os.path.join(self.run_dir, "imagegen-fcgi.pid")
         os.link(v, pid)
         rc, err = self.start(pid_file=pid)
+        self.assert_victim_untouched(v)
+        self.assertEqual(rc, 2, err)
+        self.assertIn("--pid-file", err)
+
+    @unittest.skipUnless(harness.IS_ROOT, "needs root: the attack is on root's write")
+    def test_pid_file_in_symlinked_directory_not_written_as_root(self):
+        # The pool user owns the run directory and makes a directory in it
+        # a link to a root-owned directory holding a root-owned file.
+        target = os.path.join(self.tmp, "rootdir")
+        os.mkdir(target, 0o755)
+        v = os.path.join(target, "imagegen-fcgi.pid")
+        with open(v, "w") as f:
+            f.write("precious\n")
+        os.chmod(v, 0o644)
+        os.symlink(target, os.path.join(self.run_dir, "d"))
+        rc, err = self.start(pid_file=os.path.join(self.run_dir, "d", "imagegen-fcgi.pid"))
         self.assert_victim_untouched(v)
         self.assertEqual(rc, 2, err)
         self.assertIn("--pid-file", err)

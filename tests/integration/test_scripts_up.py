@@ -48,10 +48,11 @@ def run_bash(script, env_over=None, var_dir=None):
     return r.stdout
 
 
-def pool_env_of(env_over):
-    """POOL_ENV as scripts/up's build_pool_env makes it, as a dict."""
-    out = run_bash('SUPABASE_JWT_SECRET=%s\nbuild_pool_env\nprintf "%%s\\n" "${POOL_ENV[@]}"\n'
-                   % SECRET, env_over)
+def pool_env_of(env_over, local_secret=True):
+    """POOL_ENV as scripts/up's build_pool_env makes it, as a dict; with
+    local_secret, as after ensure_secret made or read var/jwt-secret."""
+    out = run_bash('SUPABASE_JWT_SECRET=%s\nIG_SECRET_LOCAL=%d\nbuild_pool_env\n'
+                   'printf "%%s\\n" "${POOL_ENV[@]}"\n' % (SECRET, local_secret), env_over)
     return dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
 
 
@@ -110,6 +111,11 @@ class UpPoolEnv(unittest.TestCase):
         self.assertEqual(pool_env_of({"SUPABASE_JWT_ISSUER": "https://i.test/auth/v1"})
                          ["SUPABASE_JWT_ISSUER"], "https://i.test/auth/v1")
 
+    def test_up_no_issuer_default_with_a_brought_secret(self):
+        # SUPABASE_JWT_SECRET of a Supabase project, local storage: that
+        # project's tokens (iss its own URL) must still be accepted
+        self.assertNotIn("SUPABASE_JWT_ISSUER", pool_env_of({}, local_secret=False))
+
     def test_up_postgres_settings_durable(self):
         out = run_bash("ig_pg_conf 54329 /x/pg/run\n")
         settings = {}
@@ -140,7 +146,7 @@ class UpDemoToken(harness.StackTestCase):
     def stack_env(self, env_over):
         sub = str(uuid.uuid4())
         with tempfile.TemporaryDirectory() as var:
-            run_bash('SUPABASE_JWT_SECRET=%s\nCLI_BIN=%s\nDEMO_USER_ID=%s\n'
+            run_bash('SUPABASE_JWT_SECRET=%s\nIG_SECRET_LOCAL=1\nCLI_BIN=%s\nDEMO_USER_ID=%s\n'
                      'DEMO_EMAIL=demo@imagegen.local\nDEMO_PROJECT_ID=p\nDEMO_BRANCH_ID=b\n'
                      'build_pool_env\nwrite_stack_env\n'
                      % (SECRET, shlex.quote(harness.imagegen_bin()), sub), env_over, var)
