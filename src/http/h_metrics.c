@@ -92,26 +92,32 @@ terminal(const char *status)
 	    strcmp(status, "canceled") == 0;
 }
 
-/* Columns: status, count, actual cost, estimated cost, duration sum,
- * duration count, age in seconds of the oldest row. */
+/* Jobs as they are now. Columns: status, count, estimated cost, age in
+ * seconds of the oldest row. */
 static const char jobs_sql[] =
-    "SELECT s.status, count(j.id),"
-    " coalesce(sum(j.actual_cost), 0), coalesce(sum(j.estimated_cost), 0),"
-    " coalesce(sum(EXTRACT(EPOCH FROM (j.completed_at - j.started_at)))"
-    "  FILTER (WHERE j.completed_at IS NOT NULL AND j.started_at IS NOT NULL), 0),"
-    " count(j.completed_at) FILTER (WHERE j.started_at IS NOT NULL),"
+    "SELECT s.status, count(j.id), coalesce(sum(j.estimated_cost), 0),"
     " coalesce(round(EXTRACT(EPOCH FROM (now() - min(j.created_at)))::numeric, 3), 0)"
     " FROM unnest(ARRAY['queued','processing','generating','uploading',"
     "  'completed','failed','canceled']) AS s(status)"
     " LEFT JOIN public.image_generation_jobs j ON j.status = s.status"
     " GROUP BY s.status ORDER BY s.status";
 
-/* Failed jobs by error code: a failed job stays failed (a retry is a new
- * job), so the counts only grow while rows are kept. */
-static const char errors_sql[] =
-    "SELECT error_code, count(*) FROM public.image_generation_jobs"
-    " WHERE status = 'failed' AND error_code IS NOT NULL"
-    " GROUP BY error_code ORDER BY error_code";
+/* The running totals of ended jobs (sql/009_job_totals.sql), added to
+ * when a job ends and never taken from: they only grow. Columns: status,
+ * jobs, actual cost, estimated cost, duration sum, duration count. */
+static const char totals_sql[] =
+    "SELECT s.status, coalesce(t.jobs, 0), coalesce(t.actual_cost, 0),"
+    " coalesce(t.estimated_cost, 0), coalesce(t.duration_sum, 0),"
+    " coalesce(t.duration_count, 0)"
+    " FROM unnest(ARRAY['canceled','completed','failed']) AS s(status)"
+    " LEFT JOIN public.image_job_totals t ON t.status = s.status"
+    " ORDER BY s.status";
+
+/* Counters by code: failed jobs, and every failed provider call. */
+static const char failures_sql[] =
+    "SELECT code, jobs FROM public.image_job_failure_totals ORDER BY code";
+static const char provider_errors_sql[] =
+    "SELECT code, errors FROM public.image_provider_error_totals ORDER BY code";
 
 static void
 jobs_families(struct mtext *t, PGresult *res)
@@ -124,38 +130,16 @@ jobs_families(struct mtext *t, PGresult *res)
 	for (i = 0; i < n; i++)
 		add(t, "imagegen_jobs{status=\"%s\"} %s\n", PQgetvalue(res, i, 0),
 		    PQgetvalue(res, i, 1));
-	family(t, "imagegen_jobs_finished_total", "counter",
-	    "Jobs that ended, by final status.");
-	for (i = 0; i < n; i++)
-		if (terminal(PQgetvalue(res, i, 0)))
-			add(t, "imagegen_jobs_finished_total{status=\"%s\"} %s\n",
-			    PQgetvalue(res, i, 0), PQgetvalue(res, i, 1));
-	family(t, "imagegen_job_cost_usd_total", "counter",
-	    "Cost of jobs that ended, by final status, actual and estimated.");
-	for (i = 0; i < n; i++)
-		if (terminal(PQgetvalue(res, i, 0)))
-			add(t, "imagegen_job_cost_usd_total{status=\"%s\",kind=\"actual\"} %s\n"
-			    "imagegen_job_cost_usd_total{status=\"%s\",kind=\"estimated\"} %s\n",
-			    PQgetvalue(res, i, 0), PQgetvalue(res, i, 2),
-			    PQgetvalue(res, i, 0), PQgetvalue(res, i, 3));
 	family(t, "imagegen_jobs_estimated_cost_usd", "gauge",
 	    "Estimated cost of the jobs not yet ended, by status, now.");
 	for (i = 0; i < n; i++)
 		if (!terminal(PQgetvalue(res, i, 0)))
 			add(t, "imagegen_jobs_estimated_cost_usd{status=\"%s\"} %s\n",
-			    PQgetvalue(res, i, 0), PQgetvalue(res, i, 3));
-	family(t, "imagegen_job_duration_seconds", "summary",
-	    "Time from start to end of jobs that ended, by final status.");
-	for (i = 0; i < n; i++)
-		if (terminal(PQgetvalue(res, i, 0)))
-			add(t, "imagegen_job_duration_seconds_sum{status=\"%s\"} %s\n"
-			    "imagegen_job_duration_seconds_count{status=\"%s\"} %s\n",
-			    PQgetvalue(res, i, 0), PQgetvalue(res, i, 4),
-			    PQgetvalue(res, i, 0), PQgetvalue(res, i, 5));
+			    PQgetvalue(res, i, 0), PQgetvalue(res, i, 2));
 	for (i = 0; i < n; i++) {
 		if (strcmp(PQgetvalue(res, i, 0), "queued") == 0) {
 			queued = strtoll(PQgetvalue(res, i, 1), NULL, 10);
-			age = PQgetvalue(res, i, 6);
+			age = PQgetvalue(res, i, 3);
 		} else if (!terminal(PQgetvalue(res, i, 0))) {
 			running += strtoll(PQgetvalue(res, i, 1), NULL, 10);
 		}
@@ -168,6 +152,45 @@ jobs_families(struct mtext *t, PGresult *res)
 	family(t, "imagegen_queue_oldest_queued_age_seconds", "gauge",
 	    "Age of the oldest queued job (0: none queued).");
 	add(t, "imagegen_queue_oldest_queued_age_seconds %s\n", age);
+}
+
+static void
+totals_families(struct mtext *t, PGresult *res)
+{
+	int i, n = PQntuples(res);
+
+	family(t, "imagegen_jobs_finished_total", "counter",
+	    "Jobs that ended, by final status.");
+	for (i = 0; i < n; i++)
+		add(t, "imagegen_jobs_finished_total{status=\"%s\"} %s\n",
+		    PQgetvalue(res, i, 0), PQgetvalue(res, i, 1));
+	family(t, "imagegen_job_cost_usd_total", "counter",
+	    "Cost of jobs that ended, by final status, actual and estimated.");
+	for (i = 0; i < n; i++)
+		add(t, "imagegen_job_cost_usd_total{status=\"%s\",kind=\"actual\"} %s\n"
+		    "imagegen_job_cost_usd_total{status=\"%s\",kind=\"estimated\"} %s\n",
+		    PQgetvalue(res, i, 0), PQgetvalue(res, i, 2),
+		    PQgetvalue(res, i, 0), PQgetvalue(res, i, 3));
+	family(t, "imagegen_job_duration_seconds", "summary",
+	    "Time from start to end of jobs that ended, by final status.");
+	for (i = 0; i < n; i++)
+		add(t, "imagegen_job_duration_seconds_sum{status=\"%s\"} %s\n"
+		    "imagegen_job_duration_seconds_count{status=\"%s\"} %s\n",
+		    PQgetvalue(res, i, 0), PQgetvalue(res, i, 4),
+		    PQgetvalue(res, i, 0), PQgetvalue(res, i, 5));
+}
+
+/* A family of counters by code, from a (code, count) result. */
+static void
+code_family(struct mtext *t, struct arena *a, const char *name,
+    const char *help, PGresult *res)
+{
+	int i;
+
+	family(t, name, "counter", help);
+	for (i = 0; i < PQntuples(res); i++)
+		add(t, "%s{code=\"%s\"} %s\n", name, label(a, PQgetvalue(res, i, 0)),
+		    PQgetvalue(res, i, 1));
 }
 
 /* Under a master, the pool's own shared figures; without one (spawn-fcgi
@@ -213,12 +236,12 @@ pool_families(struct mtext *t, struct http_req *r)
 	}
 }
 
-/* Jobs, costs, durations, errors and the queue from the database (on the
- * worker-role connection, as service_role: all users; the request role
- * cannot reach it); the pool's figures from shared memory; the
- * host's executor slots. Counters grow for as long as rows are kept
- * (deleting an account removes its jobs: Prometheus sees a reset). A
- * database that is down gives 503, not partial text. */
+/* Jobs and the queue as they are, and the running totals of ended jobs,
+ * failures and provider errors, from the database (on the worker-role
+ * connection, as service_role: all users; the request role cannot reach
+ * it); the pool's figures from shared memory; the host's executor
+ * slots. Every counter only grows (a deleted job is not taken from the
+ * totals). A database that is down gives 503, not partial text. */
 enum ig_err
 handle_metrics(struct http_req *r)
 {
@@ -226,7 +249,6 @@ handle_metrics(struct http_req *r)
 	PGconn *conn;
 	PGresult *res = NULL;
 	enum ig_err e;
-	int i;
 
 	conn = db_worker_get(&e);
 	if (conn == NULL)
@@ -239,14 +261,22 @@ handle_metrics(struct http_req *r)
 		goto dberr;
 	jobs_families(&t, res);
 	PQclear(res);
-	res = PQexec(conn, errors_sql);
+	res = PQexec(conn, totals_sql);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK)
 		goto dberr;
-	family(&t, "imagegen_provider_errors_total", "counter",
-	    "Failed jobs by error code (provider codes and the service's own).");
-	for (i = 0; i < PQntuples(res); i++)
-		add(&t, "imagegen_provider_errors_total{code=\"%s\"} %s\n",
-		    label(r->arena, PQgetvalue(res, i, 0)), PQgetvalue(res, i, 1));
+	totals_families(&t, res);
+	PQclear(res);
+	res = PQexec(conn, failures_sql);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK)
+		goto dberr;
+	code_family(&t, r->arena, "imagegen_job_failures_total",
+	    "Jobs that ended failed, by error code.", res);
+	PQclear(res);
+	res = PQexec(conn, provider_errors_sql);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK)
+		goto dberr;
+	code_family(&t, r->arena, "imagegen_provider_errors_total",
+	    "Failed provider calls, by error code (retried ones included).", res);
 	PQclear(res);
 	db_rollback(conn);
 	pool_families(&t, r);

@@ -171,6 +171,7 @@ class MetricsPool(harness.StackTestCase):
             "imagegen_jobs_estimated_cost_usd": "gauge",
             "imagegen_job_duration_seconds": "summary",
             "imagegen_provider_errors_total": "counter",
+            "imagegen_job_failures_total": "counter",
             "imagegen_queue_queued_jobs": "gauge",
             "imagegen_queue_running_jobs": "gauge",
             "imagegen_queue_oldest_queued_age_seconds": "gauge",
@@ -277,7 +278,7 @@ class MetricsPool(harness.StackTestCase):
         self.assertGreaterEqual(self.value(fams, "imagegen_queue_oldest_queued_age_seconds"), 39)
         self.assertLess(self.value(fams, "imagegen_queue_oldest_queued_age_seconds"), 600)
         self.assertEqual(d("imagegen_jobs_finished_total", status="failed"), 1)
-        self.assertEqual(self.value(fams, "imagegen_provider_errors_total", code='PROVIDER_\\"Q\\"'), 1)
+        self.assertEqual(self.value(fams, "imagegen_job_failures_total", code='PROVIDER_\\"Q\\"'), 1)
         self.assertEqual(self.value(fams, "imagegen_executor_slots_in_use"), 1)
         self.assertEqual(self.value(self.scrape(), "imagegen_executor_slots_in_use"), 0)
         # the running job completes: costs move between statuses, and no
@@ -302,6 +303,32 @@ class MetricsPool(harness.StackTestCase):
                 for key, v in f["samples"].items():
                     self.assertGreaterEqual(v, fams[name]["samples"].get(key, 0.0),
                                             "%s%s went down" % key)
+
+    def test_metrics_counters_survive_deleted_jobs(self):
+        user, proj, br = (str(uuid.uuid4()) for _ in range(3))
+        self.stack.psql(
+            "INSERT INTO auth.users(id, email) VALUES ('{u}', '{u}@x.io');"
+            "INSERT INTO projects(id, owner_id, title) VALUES ('{p}', '{u}', 'p');"
+            "INSERT INTO branches(id, project_id, name, is_main) VALUES ('{b}', '{p}', 'main', true);"
+            "INSERT INTO image_generation_jobs(user_id, project_id, branch_id, job_type, prompt,"
+            " estimated_cost) SELECT '{u}', '{p}', '{b}', 'master_asset', 'p', 0.039"
+            " FROM generate_series(1, 2);"
+            "UPDATE image_generation_jobs SET status = 'canceled' WHERE user_id = '{u}';"
+            .format(u=user, p=proj, b=br))
+        before = self.scrape()
+        # the user's jobs go (a project deleted cascades to its jobs):
+        # counters are running totals, not sums of the rows left
+        self.stack.psql("DELETE FROM public.projects WHERE id = '%s'" % proj)
+        self.assertEqual(self.stack.psql("SELECT count(*) FROM image_generation_jobs"
+                                         " WHERE user_id = '%s'" % user).strip(), "0")
+        after = self.scrape()
+        for name, f in before.items():
+            if f["type"] == "counter" and name != "imagegen_tokens_total":
+                for key, v in f["samples"].items():
+                    self.assertGreaterEqual(after[name]["samples"].get(key, 0.0), v,
+                                            "%s%s went down after a delete" % key)
+        self.assertGreaterEqual(self.value(after, "imagegen_jobs_finished_total",
+                                           status="canceled"), 2)
 
 
 class MetricsNoMaster(harness.StackTestCase):
