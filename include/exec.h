@@ -26,7 +26,8 @@ int exec_spawn(const struct cfg *c, const char *job_id);
 int exec_run(const struct cfg *c, const char *job_id, int slot_fd);
 
 struct sweep_stats {
-	int requeued, failed, queued_left;
+	int requeued, failed, canceled, queued_left;
+	int objects_removed, spool_removed;
 };
 /*
  * One recovery pass (SPEC §5): a running job whose executor is gone (its
