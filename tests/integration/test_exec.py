@@ -422,27 +422,49 @@ class ExecSpool(ExecCase):
             self.assertEqual(f.read(), image)
         self.assertEqual(self.spool_files(), [])
 
-    def test_persist_survives_database_blip(self):
+    def blip(self, jid, prompt, down_s):
+        """Postgres down for down_s seconds now; then the job must complete
+        with its one paid image: one provider call, one object, no spool
+        file. The executor reconnects and goes on, or (when the sweeper
+        saw its lock free first) the next attempt re-uploads the spooled
+        image. Returns the row."""
         s = self.stack
-        u = jh.seed_user(s, "blip")
+        s.pg_stop()
+        try:
+            time.sleep(down_s)
+        finally:
+            s.pg_start()
+        row = self.wait_db(jid, timeout=30)
+        self.assertEqual(row["status"], "completed", row)
+        self.assertEqual(len(self.calls_for(prompt)), 1, "generated again after the blip")
+        self.assertEqual(self.storage_files_of(jid),
+                         [os.path.join("asset-images", row["storage_path"])])
+        log = s.read_pool_log()
+        self.assertIn("job %s: reconnected" % jid, log)
+        if row["attempts"] != 1:
+            self.assertEqual(row["attempts"], 2, row)
+            self.assertIn("job %s: re-upload" % jid, log)
+        self.assertEqual(self.spool_files(), [])
+        return row
+
+    def test_persist_survives_database_blip(self):
+        u = jh.seed_user(self.stack, "blip")
         prompt = "through a blip %s" % uuid.uuid4().hex[:8]
         jid = self.create(u, prompt)
         self.wait(u, jid, statuses=("uploading",), timeout=15)
         # Postgres goes away while the executor waits to upload, and is
         # back after the upload: the completing write meets the outage.
-        s.pg_stop()
-        try:
-            time.sleep(4)
-        finally:
-            s.pg_start()
-        row = self.wait_db(jid, timeout=30)
-        self.assertEqual(row["status"], "completed", row)
-        self.assertEqual(row["attempts"], 1, "requeued after the blip: %s" % row)
-        self.assertEqual(len(self.calls_for(prompt)), 1, "generated again after the blip")
-        self.assertEqual(self.storage_files_of(jid),
-                         [os.path.join("asset-images", row["storage_path"])])
-        self.assertIn("job %s: reconnected" % jid, s.read_pool_log())
-        self.assertEqual(self.spool_files(), [])
+        self.blip(jid, prompt, 4)
+
+    def test_generation_survives_database_blip(self):
+        u = jh.seed_user(self.stack, "blip-gen")
+        prompt = "generated through a blip %s" % uuid.uuid4().hex[:8]
+        self.fake.push({"name": "hang", "seconds": 3})
+        jid = self.create(u, prompt)
+        self.wait(u, jid, statuses=("generating",), timeout=15)
+        time.sleep(1)
+        # the image arrives while Postgres is down: the next write meets it
+        self.blip(jid, prompt, 3)
 
 
 # ==================================================================== deadline
