@@ -35,6 +35,14 @@ spool_id_ok(const char *id)
 	return 1;
 }
 
+/* 1 when a file or directory of uid is ours to trust: our own, or any when
+ * we are root (an operator's `imagegen sweep` cleaning up). */
+static int
+spool_owner_ok(uid_t uid)
+{
+	return uid == geteuid() || geteuid() == 0;
+}
+
 /* The directory, opened without following a symlink and checked: ours, and
  * nobody else's to write in. The fd, or -1 (logged unless it is missing and
  * quiet_missing). */
@@ -50,7 +58,7 @@ spool_dirfd(const struct cfg *c, int quiet_missing)
 			log_error("spool directory %s: %s", c->spool_dir, strerror(errno));
 		return -1;
 	}
-	if (fstat(fd, &st) != 0 || st.st_uid != geteuid() || (st.st_mode & 022) != 0) {
+	if (fstat(fd, &st) != 0 || !spool_owner_ok(st.st_uid) || (st.st_mode & 022) != 0) {
 		log_error("spool directory %s: not owned by uid %u or writable by others; not used",
 		    c->spool_dir, (unsigned)geteuid());
 		close(fd);
@@ -86,7 +94,7 @@ spool_prepare(const struct cfg *c)
 		log_error("spool directory %s: %s", c->spool_dir, strerror(errno));
 		return -1;
 	}
-	if (lstat(path, &st) != 0 || !S_ISDIR(st.st_mode) || st.st_uid != geteuid()) {
+	if (lstat(path, &st) != 0 || !S_ISDIR(st.st_mode) || !spool_owner_ok(st.st_uid)) {
 		log_error("spool directory %s: not a directory owned by uid %u; not used",
 		    c->spool_dir, (unsigned)geteuid());
 		return -1;
@@ -195,7 +203,7 @@ spool_read(const struct cfg *c, const char *job_id, size_t max,
 			log_error("spool %s/%s: %s", c->spool_dir, name, strerror(errno));
 		goto out;
 	}
-	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid() ||
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || !spool_owner_ok(st.st_uid) ||
 	    st.st_size <= (off_t)sizeof(SPOOL_MAGIC) ||
 	    (size_t)st.st_size > max + SPOOL_HEADER_MAX) {
 		log_error("spool %s/%s: not a spool file of ours, or too large", c->spool_dir, name);
