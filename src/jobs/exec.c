@@ -37,6 +37,7 @@
 #define JOB_LOCK_KEY "hashtextextended($1::text, 0)"
 #define CLAIM_CANDIDATES 32	/* queued jobs looked at per claim */
 #define DEADLINE_GRACE_S 10	/* past the deadline, the executor is dead */
+#define PERSIST_TRIES 3		/* a refused (not lost) completing write */
 #define DEADLINE_SLACK_MS 100	/* a call that ended this near it hit it */
 #define GEN_MAX_TRIES 4		/* provider calls per job attempt */
 #define GEN_BACKOFF_MS 500	/* first wait, doubled each retry … */
@@ -542,7 +543,7 @@ fail_job(struct run *r, const char *from, const char *stage, const char *code,
 }
 
 /* The deadline passed at stage (status from): requeued while attempts
- * remain, else failed JOB_TIMEOUT there, as the sweeper would. */
+ * remain, else failed JOB_TIMEOUT there, as the sweeper rules. */
 static enum step
 out_of_time(struct run *r, const char *from, const char *stage)
 {
@@ -553,6 +554,54 @@ out_of_time(struct run *r, const char *from, const char *stage)
 	if (r->j->attempts < r->j->max_attempts)
 		return requeue(r, from, "JOB_TIMEOUT", msg);
 	return fail_job(r, from, stage, "JOB_TIMEOUT", msg);
+}
+
+/*
+ * Ends a job of ours that is uploading, without completing it: failed
+ * with code at stage, or canceled when code is NULL. Its object (stored
+ * or not) is deleted first, and the row forgets the path only when that
+ * worked; otherwise the sweeper deletes it later. STEP_STOP or STEP_DB.
+ */
+static enum step
+end_uploading(struct run *r, const char *path, const char *stage, const char *code,
+    const char *message)
+{
+	char msg[256];
+	const char *p[6] = { r->j->id, r->j->attempt, "true", stage, code, message };
+	int n;
+
+	if (storage_delete(r->sg, path, msg, sizeof(msg)) != STOR_OK) {
+		log_error("job %s: object %s could not be deleted (the sweeper will): %s",
+		    r->j->id, path, msg);
+		p[2] = "false";
+	}
+	if (code == NULL) {
+		n = job_write(r, "UPDATE public.image_generation_jobs SET status = 'canceled',"
+		    " storage_path = CASE WHEN $3::boolean THEN NULL ELSE storage_path END,"
+		    " public_url = CASE WHEN $3::boolean THEN NULL ELSE public_url END"
+		    " WHERE id = $1 AND status = 'uploading' AND attempts = $2::int", 3, p);
+		if (n == 1)
+			log_info("job %s canceled while uploading", r->j->id);
+	} else {
+		log_warn("job %s failed at %s: %s: %.200s", r->j->id, stage, code, message);
+		n = job_write(r, "UPDATE public.image_generation_jobs SET status = 'failed',"
+		    " failure_stage = $4, error_code = $5, error_message = left($6, 1000),"
+		    " storage_path = CASE WHEN $3::boolean THEN NULL ELSE storage_path END,"
+		    " public_url = CASE WHEN $3::boolean THEN NULL ELSE public_url END"
+		    " WHERE id = $1 AND status = 'uploading' AND attempts = $2::int", 6, p);
+	}
+	return n < 0 ? STEP_DB : STEP_STOP;
+}
+
+/* The upload cannot happen before the deadline (code, msg): the next
+ * attempt re-uploads the spooled image to the same path while attempts
+ * remain; else the job fails at uploading, its object deleted. */
+static enum step
+give_up_uploading(struct run *r, const char *path, const char *code, const char *msg)
+{
+	if (r->j->attempts < r->j->max_attempts)
+		return requeue(r, "uploading", code, msg);
+	return end_uploading(r, path, "uploading", code, msg);
 }
 
 /* A stage boundary: a stop signal gives the job back (its spooled image,
@@ -917,7 +966,7 @@ run_one(PGconn *c, const struct cfg *cf, struct provider *pv,
 	char *final_prompt = NULL;
 	enum step s = STEP_DB;
 	enum stor_err se;
-	int n;
+	int n, try;
 
 	memset(&img, 0, sizeof(img));
 	r.deadline_ms = clock_mono_ms() + cf->job_timeout * 1000;
@@ -989,7 +1038,9 @@ run_one(PGconn *c, const struct cfg *cf, struct provider *pv,
 	if (s != STEP_OK)
 		goto out;
 	if (clock_mono_ms() >= r.deadline_ms - DEADLINE_SLACK_MS) {
-		s = out_of_time(&r, "uploading", "uploading");
+		snprintf(msg, sizeof(msg), "the job ran past IMAGEGEN_JOB_TIMEOUT (%ld s) "
+		    "before its upload", cf->job_timeout);
+		s = give_up_uploading(&r, path, "JOB_TIMEOUT", msg);
 		goto out;
 	}
 	se = upload(&r, path, &img, msg, sizeof(msg));
@@ -997,33 +1048,55 @@ run_one(PGconn *c, const struct cfg *cf, struct provider *pv,
 		s = boundary(&r, "uploading");
 		goto out;
 	}
-	if (se == STOR_TEMPORARY && clock_mono_ms() + PUT_BACKOFF_MS >= r.deadline_ms) {
-		s = out_of_time(&r, "uploading", "uploading");
+	if (se == STOR_TEMPORARY) {
+		/* Storage stayed away until the deadline. */
+		s = give_up_uploading(&r, path, "STORAGE_ERROR", msg);
 		goto out;
 	}
 	if (se != STOR_OK) {
-		s = fail_job(&r, "uploading", "uploading", "STORAGE_ERROR", msg);
+		s = end_uploading(&r, path, "uploading", "STORAGE_ERROR", msg);
 		goto out;
 	}
 
-	/* Stored; the row says so last. Retried across a lost connection:
-	 * the object stays, and the spool, until the row is completed. */
+	/* Stored; the row says so last. A lost connection is waited out (the
+	 * object stays, and the spool, until the row is completed); a refusal
+	 * is tried again a few times, then the job fails at persisting. */
 	p[1] = path;
 	p[2] = j->attempt;
-	n = job_write(&r, "UPDATE public.image_generation_jobs SET status = 'completed'"
-	    " WHERE id = $1 AND storage_path = $2 AND attempts = $3::int"
-	    " AND (status = 'uploading' AND NOT cancel_requested OR status = 'completed')",
-	    3, p);
+	for (try = 1;; try++) {
+		n = job_write(&r, "UPDATE public.image_generation_jobs SET status = 'completed'"
+		    " WHERE id = $1 AND storage_path = $2 AND attempts = $3::int"
+		    " AND (status = 'uploading' AND NOT cancel_requested OR status = 'completed')",
+		    3, p);
+		if (n >= 0 || PQstatus(c) != CONNECTION_OK || try == PERSIST_TRIES)
+			break;
+		clock_sleep_ms(DB_BACKOFF_MS);
+	}
 	if (n == 1) {
 		log_info("job %s completed: %s", j->id, path);
 		s = STEP_OK;
 		goto out;
 	}
-	if (n < 0) {
+	if (n < 0 && PQstatus(c) != CONNECTION_OK) {
 		s = STEP_DB;
 		goto out;
 	}
-	s = not_ours(&r, "uploading", "completed");
+	if (n < 0) {
+		s = end_uploading(&r, path, "persisting", "PERSIST_ERROR",
+		    "the completed job could not be recorded");
+		goto out;
+	}
+	/* Nothing matched: canceled meanwhile (then the object goes), or the
+	 * job is no longer ours (then it is left as it is). */
+	p[1] = j->attempt;
+	n = job_write(&r, "SELECT 1 FROM public.image_generation_jobs WHERE id = $1"
+	    " AND attempts = $2::int AND status = 'uploading' AND cancel_requested", 2, p);
+	if (n == 1) {
+		s = end_uploading(&r, path, "uploading", NULL, NULL);
+		goto out;
+	}
+	log_warn("job %s is no longer uploading; leaving it", j->id);
+	s = n < 0 ? STEP_DB : STEP_STOP;
 out:
 	alarm(0);
 	if (s == STEP_OK)
