@@ -234,7 +234,7 @@ spool_read(const struct cfg *c, const char *job_id, size_t max,
 		if (errno != 0 || *end != '\0' || *cost_usd < 0)
 			goto bad;
 	}
-	if (got - hl == 0)
+	if (got - hl == 0 || got - hl > max)
 		goto bad;
 	memmove(buf, buf + hl, got - hl);
 	*data = buf;
