@@ -59,8 +59,10 @@ struct job {
 	int capsule_shared;
 	/* inpaint: public URLs of our own bucket */
 	char *source_url, *mask_url;
-	/* Where an earlier attempt meant to store the image ("" when none). */
+	/* Where an earlier attempt meant to store the image ("" when none),
+	 * and the cost it recorded for it (< 0 when none). */
 	char *storage_path;
+	double recorded_cost;
 	/* This claim's fencing token: every write of ours names it. */
 	char attempt[16];
 };
@@ -257,7 +259,7 @@ claim_one(PGconn *c, const struct cfg *cf, const char *id, struct job *j)
 	    "  (SELECT s.user_id IS DISTINCT FROM j.user_id"
 	    "  FROM public.visual_style_capsules s"
 	    "  WHERE s.id = j.visual_style_capsule_id" CAPSULE_VISIBLE "),"
-	    "  j.source_image_url, j.mask_image_url", 2, p);
+	    "  j.source_image_url, j.mask_image_url, j.actual_cost", 2, p);
 	if (r == NULL)
 		return CLAIM_ERROR;
 	if (PQntuples(r) == 0) {
@@ -284,6 +286,7 @@ claim_one(PGconn *c, const struct cfg *cf, const char *id, struct job *j)
 	j->capsule_shared = strcmp(PQgetvalue(r, 0, 16), "t") == 0;
 	j->source_url = PQgetisnull(r, 0, 17) ? NULL : strdup(PQgetvalue(r, 0, 17));
 	j->mask_url = PQgetisnull(r, 0, 18) ? NULL : strdup(PQgetvalue(r, 0, 18));
+	j->recorded_cost = PQgetisnull(r, 0, 19) ? -1 : atof(PQgetvalue(r, 0, 19));
 	if (j->prompt == NULL || j->storage_path == NULL ||
 	    (!PQgetisnull(r, 0, 17) && j->source_url == NULL) ||
 	    (!PQgetisnull(r, 0, 18) && j->mask_url == NULL)) {
@@ -444,6 +447,8 @@ job_write(struct run *r, const char *sql, int n, const char *const *p)
 		if (PQstatus(r->conn) == CONNECTION_OK)
 			return -1;	/* refused, not lost */
 		for (;;) {
+			if (exec_stop)
+				return -1;	/* told to stop: the sweeper requeues it */
 			if (clock_mono_ms() + backoff >= r->deadline_ms) {
 				log_warn("job %s: the database stayed away until the deadline",
 				    r->j->id);
@@ -864,6 +869,40 @@ spooled_image(struct run *r, struct prov_result *img)
 	return 1;
 }
 
+/* The image an earlier attempt stored at its recorded path, when the
+ * spool has none (it ran on another host, or the spool was lost): 1 with
+ * img filled, 0 when there is no such object. The cost stays the one that
+ * attempt recorded. */
+static int
+stored_image(struct run *r, struct prov_result *img)
+{
+	unsigned char *data = NULL;
+	const char *mime;
+	char msg[256];
+	size_t len = 0;
+	int w, h;
+
+	if (r->j->storage_path[0] == '\0' || !storage_path_ok(r->j->storage_path))
+		return 0;
+	if (storage_get(r->sg, r->j->storage_path, (size_t)r->cf->provider_max_bytes, &data,
+	    &len, msg, sizeof(msg)) != STOR_OK)
+		return 0;
+	if (image_sniff(data, len, &mime, &w, &h) != 0 ||
+	    strcmp(mime_ext(mime), strrchr(r->j->storage_path, '.') != NULL ?
+	    strrchr(r->j->storage_path, '.') : "") != 0) {
+		free(data);
+		return 0;
+	}
+	memset(img, 0, sizeof(*img));
+	img->data = data;
+	img->len = len;
+	snprintf(img->mime, sizeof(img->mime), "%s", mime);
+	img->width = w;
+	img->height = h;
+	img->cost_usd = r->j->recorded_cost;
+	return 1;
+}
+
 /* Generates the image: generating, the provider, the spool. STEP_OK with
  * *img filled; else the job is finished with (or left). */
 static enum step
@@ -987,6 +1026,10 @@ run_one(PGconn *c, const struct cfg *cf, struct provider *pv,
 	if (spooled_image(&r, &img)) {
 		log_info("job %s: re-upload of the spooled image (attempt %d); not generating "
 		    "again", j->id, j->attempts);
+		s = advance(&r, "processing", "generating", final_prompt);
+	} else if (stored_image(&r, &img)) {
+		log_info("job %s: its image is already stored at %s (attempt %d); not "
+		    "generating again", j->id, j->storage_path, j->attempts);
 		s = advance(&r, "processing", "generating", final_prompt);
 	} else {
 		s = stage_generate(&r, final_prompt, &img);

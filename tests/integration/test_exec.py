@@ -422,6 +422,36 @@ class ExecSpool(ExecCase):
             self.assertEqual(f.read(), image)
         self.assertEqual(self.spool_files(), [])
 
+    def test_stored_object_finishes_job_without_spool(self):
+        """An attempt killed after its upload, its spool on another host:
+        the next attempt finds the object at the recorded path and
+        completes the job with it, without calling the provider."""
+        s = self.stack
+        u = jh.seed_user(s, "stored")
+        prompt = "stored before the kill %s" % uuid.uuid4().hex[:8]
+        jid = self.create(u, prompt)
+        self.wait(u, jid, statuses=("uploading",), timeout=15)
+        path = self.row(jid)["storage_path"]
+        image = self.fake.last_image
+        pid = self.executor()
+        # as the upload would have left it, and no spool on this host
+        dest = os.path.join(s.storage_dir, "asset-images", path)
+        os.makedirs(os.path.dirname(dest), exist_ok=True)
+        with open(dest, "wb") as f:
+            f.write(image)
+        os.chmod(dest, 0o644)
+        os.unlink(os.path.join(s.spool_dir, jid + ".spool"))
+        os.kill(pid, signal.SIGKILL)
+        self.assertEqual(harness.wait_gone([pid], 5), [])
+        job = self.wait(u, jid, timeout=30)
+        self.assertEqual(job["status"], "completed", job)
+        self.assertEqual(job["attempts"], 2, job)
+        self.assertEqual(job["storagePath"], path)
+        self.assertEqual(len(self.calls_for(prompt)), 1, "generated again")
+        self.assertIn("job %s: its image is already stored" % jid, s.read_pool_log())
+        self.assertEqual(self.storage_files_of(jid), [os.path.join("asset-images", path)])
+        self.assertEqual(self.spool_files(), [])
+
     def blip(self, jid, prompt, down_s):
         """Postgres down for down_s seconds now; then the job must complete
         with its one paid image: one provider call, one object, no spool
