@@ -41,7 +41,8 @@ enum { SPOOL_IMAGE = 1, SPOOL_PARTIAL = 2, SPOOL_ALL = 3 };
 void spool_remove(const struct cfg *c, const char *job_id, int which);
 
 /* What spool_scan() found: a job id and whether it is a half-written
- * temporary file rather than a complete image. */
+ * temporary file rather than a complete image (a job may have several of
+ * those; spool_remove(SPOOL_PARTIAL) removes them all). */
 struct spool_entry {
 	char id[37];
 	int partial;

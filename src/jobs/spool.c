@@ -11,7 +11,8 @@
 #include "log.h"
 #include "spool.h"
 
-/* "IGSPOOL1 <cost USD or ->\n" then the image bytes. */
+/* JOB_ID.spool: "IGSPOOL1 <cost USD or ->\n" then the image bytes;
+ * JOB_ID.PID.part while it is written. */
 #define SPOOL_MAGIC "IGSPOOL1 "
 #define SPOOL_HEADER_MAX 64
 #define SPOOL_EXT ".spool"
@@ -124,6 +125,22 @@ write_all(int fd, const void *buf, size_t len)
 	return 0;
 }
 
+/* 1 when name is a temporary file of a job: ID.PID.part; *id gets the id. */
+static int
+spool_partial_name(const char *name, char id[37])
+{
+	size_t n = strlen(name), el = strlen(SPOOL_PART_EXT), i;
+
+	if (n < 36 + 2 + el || name[36] != '.' || strcmp(name + n - el, SPOOL_PART_EXT) != 0)
+		return 0;
+	for (i = 37; i < n - el; i++)
+		if (name[i] < '0' || name[i] > '9')
+			return 0;
+	memcpy(id, name, 36);
+	id[36] = '\0';
+	return spool_id_ok(id);
+}
+
 int
 spool_write(const struct cfg *c, const char *job_id, const unsigned char *data,
     size_t len, double cost_usd)
@@ -135,7 +152,10 @@ spool_write(const struct cfg *c, const char *job_id, const unsigned char *data,
 		log_error("spool: job id %.40s is not a UUID", job_id);
 		return -1;
 	}
-	snprintf(part, sizeof(part), "%s" SPOOL_PART_EXT, job_id);
+	/* The writer's pid in the temporary name: two attempts of one job (an
+	 * old executor cut off from the database, and its successor) never
+	 * write into one file. */
+	snprintf(part, sizeof(part), "%s.%ld" SPOOL_PART_EXT, job_id, (long)getpid());
 	snprintf(name, sizeof(name), "%s" SPOOL_EXT, job_id);
 	if (cost_usd >= 0)
 		hl = snprintf(head, sizeof(head), SPOOL_MAGIC "%.6f\n", cost_usd);
@@ -258,7 +278,9 @@ out:
 void
 spool_remove(const struct cfg *c, const char *job_id, int which)
 {
-	char name[64];
+	struct dirent *e;
+	char name[64], id[37];
+	DIR *d;
 	int dfd;
 
 	if (!spool_id_ok(job_id))
@@ -272,9 +294,16 @@ spool_remove(const struct cfg *c, const char *job_id, int which)
 			log_warn("spool %s/%s: %s", c->spool_dir, name, strerror(errno));
 	}
 	if (which & SPOOL_PARTIAL) {
-		snprintf(name, sizeof(name), "%s" SPOOL_PART_EXT, job_id);
-		if (unlinkat(dfd, name, 0) != 0 && errno != ENOENT)
-			log_warn("spool %s/%s: %s", c->spool_dir, name, strerror(errno));
+		/* fdopendir takes the descriptor: a copy for it */
+		d = fdopendir(dup(dfd));
+		while (d != NULL && (e = readdir(d)) != NULL) {
+			if (!spool_partial_name(e->d_name, id) || strcmp(id, job_id) != 0)
+				continue;
+			if (unlinkat(dfd, e->d_name, 0) != 0 && errno != ENOENT)
+				log_warn("spool %s/%s: %s", c->spool_dir, e->d_name, strerror(errno));
+		}
+		if (d != NULL)
+			closedir(d);
 	}
 	close(dfd);
 }
@@ -300,17 +329,17 @@ spool_scan(const struct cfg *c, struct spool_entry *out, int max)
 		if (e == NULL)
 			break;
 		nl = strlen(e->d_name);
-		if (nl == 36 + strlen(SPOOL_EXT) && strcmp(e->d_name + 36, SPOOL_EXT) == 0)
+		if (nl == 36 + strlen(SPOOL_EXT) && strcmp(e->d_name + 36, SPOOL_EXT) == 0) {
 			partial = 0;
-		else if (nl == 36 + strlen(SPOOL_PART_EXT) &&
-		    strcmp(e->d_name + 36, SPOOL_PART_EXT) == 0)
+			memcpy(out[n].id, e->d_name, 36);
+			out[n].id[36] = '\0';
+			if (!spool_id_ok(out[n].id))
+				continue;
+		} else if (spool_partial_name(e->d_name, out[n].id)) {
 			partial = 1;
-		else
+		} else {
 			continue;
-		memcpy(out[n].id, e->d_name, 36);
-		out[n].id[36] = '\0';
-		if (!spool_id_ok(out[n].id))
-			continue;
+		}
 		out[n].partial = partial;
 		n++;
 	}

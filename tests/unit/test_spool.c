@@ -79,7 +79,7 @@ test_spool_write_read_remove(void)
 	snprintf(path, sizeof(path), "%s/%s.spool", cfg.spool_dir, ID_A);
 	CU_ASSERT_EQUAL(stat(path, &st), 0);
 	CU_ASSERT_EQUAL(st.st_mode & 0777, 0600);
-	snprintf(path, sizeof(path), "%s/%s.part", cfg.spool_dir, ID_A);
+	snprintf(path, sizeof(path), "%s/%s.%ld.part", cfg.spool_dir, ID_A, (long)getpid());
 	CU_ASSERT_NOT_EQUAL(access(path, F_OK), 0);	/* renamed away */
 	CU_ASSERT_EQUAL(spool_read(&cfg, ID_A, 1 << 20, &data, &len, &cost), 1);
 	CU_ASSERT_EQUAL(len, sizeof(img));
@@ -179,7 +179,11 @@ test_spool_scan(void)
 	fresh();
 	CU_ASSERT_EQUAL(spool_prepare(&cfg), 0);
 	CU_ASSERT_EQUAL(spool_write(&cfg, ID_A, (const unsigned char *)"img", 3, 0), 0);
-	snprintf(path, sizeof(path), "%s/%s.part", cfg.spool_dir, ID_B);
+	snprintf(path, sizeof(path), "%s/%s.123.part", cfg.spool_dir, ID_B);
+	f = fopen(path, "w");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+	fclose(f);
+	snprintf(path, sizeof(path), "%s/%s.x1.part", cfg.spool_dir, ID_B);	/* not ours */
 	f = fopen(path, "w");
 	CU_ASSERT_PTR_NOT_NULL_FATAL(f);
 	fclose(f);
@@ -200,6 +204,7 @@ test_spool_scan(void)
 	CU_ASSERT_EQUAL(spool_scan(&cfg, e, 8), 2);
 	spool_remove(&cfg, ID_B, SPOOL_PARTIAL);
 	CU_ASSERT_EQUAL(spool_scan(&cfg, e, 8), 1);
+	CU_ASSERT_EQUAL(access(path, F_OK), 0);	/* a name not ours stays */
 }
 
 int
