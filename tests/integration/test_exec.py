@@ -8,7 +8,9 @@ failed second fork, and the descriptors an executor holds.
   ExecRequeue       kill -9 while generating: the requeued job shows no error;
                     a lost job whose cancel was asked ends canceled
   ExecClaimLocks    a queued job whose lock is held is skipped, not waited
-                    for; the claim lock's key is the documented one
+                    for; the claim lock's key is the documented one; the
+                    sweeper deletes objects of jobs that ended failed and
+                    spool files no job needs
   ExecCapFull       the cap full of rows whose executors are dead: nothing
                     spins until the sweeper requeues them
   ExecSpool         the Gemini fake, a test-only pause before each upload:
@@ -99,18 +101,29 @@ class ExecCase(harness.StackTestCase):
         self.assertEqual(len(execs), 1, "want one ig-executor, have %s" % execs)
         return execs[0]
 
+    WALK = {"queued": [], "processing": ["processing"],
+            "generating": ["processing", "generating"],
+            "uploading": ["processing", "generating", "uploading"]}
+
+    def insert_job_sql(self, user, jid, prompt, status="queued", storage_path=None):
+        """One transaction that writes a job row as the superuser (no
+        responder spawns for it) and walks it to status the state
+        machine's way: no sweeper sees it half-way."""
+        sql = ["BEGIN", "INSERT INTO public.image_generation_jobs (id, user_id, project_id,"
+               " branch_id, job_type, prompt, width, height) VALUES ('%s', '%s', '%s',"
+               " '%s', 'master_asset', '%s', 64, 64)"
+               % (jid, user.id, user.project_id, user.branch_id, prompt)]
+        for st in self.WALK[status]:
+            sql.append("UPDATE public.image_generation_jobs SET status = '%s', attempts = 1,"
+                       " deadline_at = now() + interval '1 hour'%s WHERE id = '%s'"
+                       % (st, ", storage_path = '%s'" % storage_path
+                          if storage_path and st == "uploading" else "", jid))
+        sql.append("COMMIT")
+        return "; ".join(sql)
+
     def insert_job(self, user, prompt, status="queued"):
-        """A job row written by the superuser (no responder spawns for it);
-        moved to status (the state machine's way) when not queued."""
         jid = str(uuid.uuid4())
-        self.stack.psql("INSERT INTO public.image_generation_jobs (id, user_id, project_id,"
-                        " branch_id, job_type, prompt, width, height) VALUES ('%s', '%s', '%s',"
-                        " '%s', 'master_asset', '%s', 64, 64)"
-                        % (jid, user.id, user.project_id, user.branch_id, prompt))
-        if status != "queued":
-            self.stack.psql("UPDATE public.image_generation_jobs SET status = '%s',"
-                            " attempts = 1, deadline_at = now() + interval '1 hour'"
-                            " WHERE id = '%s'" % (status, jid))
+        self.stack.psql(self.insert_job_sql(user, jid, prompt, status))
         return jid
 
     def spool_files(self):
@@ -314,6 +327,71 @@ class ExecClaimLocks(ExecCase):
             self.assertEqual(self.row(held)["status"], "queued")
             holder.value("SELECT pg_advisory_unlock(hashtextextended('%s', 0))" % held)
         self.assertEqual(self.wait(u, held, timeout=15)["status"], "completed")
+
+    def test_sweeper_removes_objects_of_ended_jobs_and_unneeded_spool_files(self):
+        s = self.stack
+        u = jh.seed_user(s, "sweep-clean")
+
+        def own(path):
+            if harness.IS_ROOT:
+                harness._chown(path, harness.POOL_USER)
+
+        def put(path, data, mode=0o600):
+            d = os.path.dirname(path)
+            made = []
+            while not os.path.isdir(d):
+                made.append(d)
+                d = os.path.dirname(d)
+            for d in reversed(made):
+                os.mkdir(d, 0o755)
+                own(d)
+            with open(path, "wb") as f:
+                f.write(data)
+            os.chmod(path, mode)
+            own(path)
+
+        # a job that failed at uploading, its object left behind
+        failed = str(uuid.uuid4())
+        obj = "project_%s/branch_%s/master-assets/%s_1700000000000_deadbeef.png" % (
+            u.project_id, u.branch_id, failed)
+        s.psql(self.insert_job_sql(u, failed, "a job that failed with an object", "uploading",
+                                   obj).replace("; COMMIT", "; UPDATE public.image_generation_jobs"
+                                                " SET status = 'failed', failure_stage ="
+                                                " 'uploading', error_code = 'STORAGE_ERROR'"
+                                                " WHERE id = '%s'; COMMIT" % failed))
+        with jh.PsqlSession(s) as holder:
+            # … and a running job whose executor lives (its lock is held
+            # from before the job is seen running)
+            alive = str(uuid.uuid4())
+            holder.value(self.insert_job_sql(u, alive, "a job still uploading", "uploading")
+                         .replace("; COMMIT", "; SELECT pg_advisory_lock(hashtextextended("
+                                  "'%s', 0)); COMMIT" % alive))
+            put(os.path.join(s.storage_dir, "asset-images", obj), b"\x89PNG left behind")
+            gone = str(uuid.uuid4())
+            for name in (failed + ".spool", gone + ".spool", alive + ".spool",
+                         alive + ".4242.part", "not-a-spool-file"):
+                put(os.path.join(s.spool_dir, name), b"IGSPOOL1 -\nbytes")
+
+            def cleaned():
+                return (not os.path.exists(os.path.join(s.storage_dir, "asset-images", obj))
+                        and self.spool_files() == sorted([alive + ".spool",
+                                                          "not-a-spool-file"]))
+            ok = harness.wait_until(cleaned, 10, interval=0.1)
+            self.assertTrue(ok, "left after 10 s of sweeps: object %s, spool %s"
+                            % (os.path.exists(os.path.join(s.storage_dir, "asset-images", obj)),
+                               self.spool_files()))
+            row = self.row(failed)
+            self.assertIsNone(row["storage_path"], row)
+            self.assertIsNone(row["public_url"], row)
+            self.assertEqual(row["status"], "failed")
+            self.assertEqual(self.row(alive)["status"], "uploading")
+            # it ends (its executor gone): the spool file it had goes too
+            s.psql("UPDATE public.image_generation_jobs SET status = 'failed',"
+                   " failure_stage = 'uploading', error_code = 'TEST' WHERE id = '%s'" % alive)
+            holder.value("SELECT pg_advisory_unlock(hashtextextended('%s', 0))" % alive)
+        self.assertTrue(harness.wait_until(
+            lambda: self.spool_files() == ["not-a-spool-file"], 10, interval=0.1),
+            "the spool of an ended job stayed: %s" % self.spool_files())
 
     def test_claim_lock_key_is_namespaced(self):
         s = self.stack
