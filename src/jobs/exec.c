@@ -787,7 +787,8 @@ upload(struct run *r, const char *path, const struct prov_result *img, char *msg
 			return STOR_OK;
 		if (se != STOR_TEMPORARY) {
 			if (stored_already(r->sg, path, img->data, img->len)) {
-				log_info("job %s: %s was stored by an earlier attempt", r->j->id, path);
+				log_info("job %s: %s was stored by an earlier attempt", r->j->id,
+				    path);
 				return STOR_OK;
 			}
 			return se;
@@ -1331,7 +1332,8 @@ sweep_spool(PGconn *conn, const struct cfg *c, struct sweep_stats *st)
 		    strcmp(status, "failed") == 0 || strcmp(status, "canceled") == 0)
 			drop = 1;
 		else if (e[i].partial)
-			drop = strcmp(status, "processing") != 0 && strcmp(status, "generating") != 0;
+			drop = strcmp(status, "processing") != 0 &&
+			    strcmp(status, "generating") != 0;
 		else
 			drop = 0;
 		if (!drop)
@@ -1344,14 +1346,60 @@ sweep_spool(PGconn *conn, const struct cfg *c, struct sweep_stats *st)
 	PQclear(r);
 }
 
+/*
+ * Row i of the sweep's scan, a running job whose executor is gone (or
+ * hopelessly late): ends canceled when its owner asked (whatever attempts
+ * remain), else requeued while attempts remain, else failed at the stage
+ * it reached. Fenced by the attempt, so a job claimed again meanwhile is
+ * left alone. Counted in st.
+ */
+static void
+sweep_job(PGconn *conn, PGresult *r, int i, struct sweep_stats *st)
+{
+	const char *id = PQgetvalue(r, i, 0), *status = PQgetvalue(r, i, 1);
+	int requeue_ok = strcmp(PQgetvalue(r, i, 2), "t") == 0;
+	int past = strcmp(PQgetvalue(r, i, 5), "t") == 0;
+	int cancel = strcmp(PQgetvalue(r, i, 6), "t") == 0;
+	const char *code = past ? "JOB_TIMEOUT" : "WORKER_LOST";
+	const char *q[6] = { id, status, PQgetvalue(r, i, 3), code, NULL,
+		strcmp(status, "uploading") == 0 ? "uploading" : "generating" };
+	PGresult *u;
+
+	if (cancel) {
+		u = exec_q(conn, "UPDATE public.image_generation_jobs SET status = 'canceled'"
+		    " WHERE id = $1 AND status = $2 AND attempts = $3::int", 3, q);
+	} else if (requeue_ok) {
+		q[4] = past ? "the job ran past IMAGEGEN_JOB_TIMEOUT; requeued" :
+		    "executor lost; requeued";
+		u = exec_q(conn, REQUEUE_SQL("id = $1 AND status = $2 AND attempts = $3::int"),
+		    5, q);
+	} else {
+		q[4] = past ? "the job ran past IMAGEGEN_JOB_TIMEOUT and no attempts are left" :
+		    "executor lost and no attempts left";
+		u = exec_q(conn, "UPDATE public.image_generation_jobs SET status = 'failed',"
+		    " error_code = $4, error_message = $5, failure_stage = $6"
+		    " WHERE id = $1 AND status = $2 AND attempts = $3::int", 6, q);
+	}
+	if (u != NULL && atoi(PQcmdTuples(u)) == 1) {
+		log_warn("job %s (%s): %s, %s", id, status, code, cancel ?
+		    "canceled (its owner asked)" : requeue_ok ? "requeued" : "failed");
+		if (cancel)
+			st->canceled++;
+		else if (requeue_ok)
+			st->requeued++;
+		else
+			st->failed++;
+	}
+	PQclear(u);
+}
+
 int
 exec_sweep(PGconn *conn, const struct cfg *c, struct sweep_stats *st)
 {
 	char grace[16];
-	const char *p[2] = { grace, NULL };
-	PGresult *r, *u;
-	int i, n, free_lock, late, past, requeue_ok, cancel;
-	const char *id, *status, *code, *stage, *attempt;
+	const char *p[1] = { grace };
+	PGresult *r;
+	int i, n, free_lock, late;
 
 	memset(st, 0, sizeof(*st));
 	snprintf(grace, sizeof(grace), "%d", DEADLINE_GRACE_S);
@@ -1365,60 +1413,19 @@ exec_sweep(PGconn *conn, const struct cfg *c, struct sweep_stats *st)
 		return -1;
 	n = PQntuples(r);
 	for (i = 0; i < n; i++) {
-		id = PQgetvalue(r, i, 0);
-		status = PQgetvalue(r, i, 1);
-		requeue_ok = strcmp(PQgetvalue(r, i, 2), "t") == 0;
-		attempt = PQgetvalue(r, i, 3);
 		late = strcmp(PQgetvalue(r, i, 4), "t") == 0;
-		past = strcmp(PQgetvalue(r, i, 5), "t") == 0;
-		cancel = strcmp(PQgetvalue(r, i, 6), "t") == 0;
 		free_lock = strcmp(PQgetvalue(r, i, 7), "t") == 0;
 		if (!free_lock && !late)
 			continue;	/* its executor is alive and in time */
-		/* Its executor is gone (or hopelessly late): a job its owner
-		 * asked to cancel ends canceled, whatever attempts remain. */
-		code = past ? "JOB_TIMEOUT" : "WORKER_LOST";
-		stage = strcmp(status, "uploading") == 0 ? "uploading" : "generating";
-		{
-			const char *q[5] = { id, status, attempt, code,
-				past ? "the job ran past IMAGEGEN_JOB_TIMEOUT; requeued" :
-				"executor lost; requeued" };
-
-			if (cancel) {
-				u = exec_q(conn, "UPDATE public.image_generation_jobs SET status = 'canceled'"
-				    " WHERE id = $1 AND status = $2 AND attempts = $3::int", 3, q);
-			} else if (requeue_ok) {
-				u = exec_q(conn, REQUEUE_SQL("id = $1 AND status = $2"
-				    " AND attempts = $3::int"), 5, q);
-			} else {
-				const char *f[6] = { id, status, attempt, code, past ?
-					"the job ran past IMAGEGEN_JOB_TIMEOUT and no attempts are left" :
-					"executor lost and no attempts left", stage };
-
-				u = exec_q(conn, "UPDATE public.image_generation_jobs SET status = 'failed',"
-				    " error_code = $4, failure_stage = $6, error_message = $5"
-				    " WHERE id = $1 AND status = $2 AND attempts = $3::int", 6, f);
-			}
-		}
-		if (u != NULL && atoi(PQcmdTuples(u)) == 1) {
-			log_warn("job %s (%s): %s, %s", id, status, code,
-			    cancel ? "canceled (its owner asked)" : requeue_ok ? "requeued" : "failed");
-			if (cancel)
-				st->canceled++;
-			else if (requeue_ok)
-				st->requeued++;
-			else
-				st->failed++;
-		}
-		PQclear(u);
+		sweep_job(conn, r, i, st);
 		if (free_lock)
-			job_unlock(conn, id);
+			job_unlock(conn, PQgetvalue(r, i, 0));
 	}
 	PQclear(r);
 	sweep_objects(conn, c, st);
 	sweep_spool(conn, c, st);
-	r = exec_q(conn, "SELECT count(*) FROM public.image_generation_jobs WHERE status = 'queued'",
-	    0, NULL);
+	r = exec_q(conn, "SELECT count(*) FROM public.image_generation_jobs"
+	    " WHERE status = 'queued'", 0, NULL);
 	if (r == NULL)
 		return -1;
 	st->queued_left = atoi(PQgetvalue(r, 0, 0));
