@@ -33,6 +33,9 @@ struct cfg {
 	char *public_base_url;		/* IMAGEGEN_PUBLIC_BASE_URL, no trailing / */
 	int public_base_url_set;	/* 1: given, so remote backends keep it */
 	char *slot_dir;			/* IMAGEGEN_SLOT_DIR */
+	char *spool_dir;		/* IMAGEGEN_SPOOL_DIR: generated images until stored */
+	long test_stage_delay_ms;	/* IMAGEGEN_TEST_STAGE_DELAY_MS (tests only) */
+	int test_fail_second_fork;	/* IMAGEGEN_TEST_FAIL_SECOND_FORK (tests only) */
 	long local_delay_ms;		/* IMAGEGEN_LOCAL_DELAY_MS */
 	long test_faults;		/* IMAGEGEN_TEST_FAULTS: 1 arms [[fail:]] */
 	long max_running_jobs;		/* IMAGEGEN_MAX_RUNNING_JOBS */

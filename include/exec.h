@@ -13,26 +13,35 @@
  * setsid()s and runs exec_run(); the middle child is reaped at once. With
  * no free slot the job stays queued for a finishing executor or the
  * sweeper. Returns 1 when an executor was started, 0 when no slot was
- * free, -1 on error (logged). Never blocks on the job.
+ * free, -1 on error (logged; a failed second fork included: the job stays
+ * queued for the sweeper). Never blocks on the job.
  */
 int exec_spawn(const struct cfg *c, const char *job_id);
 /*
- * The executor: claims job_id (or the oldest queued job), runs it through
- * generating, uploading and completed, then keeps taking queued jobs
- * until there are none. slot_fd is the flock'd slot it holds; it is given
- * back before a last look for queued work, and taken again when there is
- * some. Returns the process exit status.
+ * The executor: claims job_id (or the oldest queued job) and runs it
+ * through generating (the image spooled at once; a spooled or already
+ * stored image of an earlier attempt is used instead of the provider),
+ * uploading (the path recorded first) and completed, then keeps taking
+ * queued jobs until there are none. It exits when the running-jobs cap is
+ * full, and after SIGTERM/SIGINT/SIGQUIT at the next stage boundary with
+ * the job requeued. slot_fd is the flock'd slot it holds; it is given
+ * back before one last look for queued work, and taken again when there
+ * is some. Returns the process exit status.
  */
 int exec_run(const struct cfg *c, const char *job_id, int slot_fd);
 
 struct sweep_stats {
-	int requeued, failed, queued_left;
+	int requeued, failed, canceled, queued_left;
+	int objects_removed, spool_removed;	/* cleaned up this pass */
 };
 /*
  * One recovery pass (SPEC §5): a running job whose executor is gone (its
- * advisory lock is free) or that overran its deadline is requeued while
- * attempts remain, else failed at the stage it reached (WORKER_LOST,
- * JOB_TIMEOUT). conn is a service connection. 0, or -1 (logged).
+ * advisory lock is free) or far past its deadline ends canceled when its
+ * owner asked, else is requeued while attempts remain (a 'requeued' event
+ * says why), else failed at the stage it reached (WORKER_LOST, or
+ * JOB_TIMEOUT once past its deadline). Then the objects of jobs that ended
+ * failed or canceled are deleted, and this host's spool files no job
+ * needs are removed. conn is a service connection. 0, or -1 (logged).
  */
 int exec_sweep(PGconn *conn, const struct cfg *c, struct sweep_stats *st);
 /* Sweeps, then starts executors for queued jobs while slots are free.

@@ -22,6 +22,7 @@ IG_NGINX_PID=$IG_NGINX/logs/nginx.pid   # the "pid" line of nginx/dev.conf.in
 IG_TLS=$IG_VAR/tls
 IG_STACK_ENV=$IG_VAR/stack.env
 IG_SLOTS=$IG_VAR/run/slots         # executor slots (IMAGEGEN_MAX_RUNNING_JOBS)
+IG_SPOOL=$IG_VAR/spool             # generated images until stored (IMAGEGEN_SPOOL_DIR)
 IG_STORAGE=${IMAGEGEN_STORAGE_DIR:-$IG_VAR/storage}
 case $IG_STORAGE in /*) ;; *) IG_STORAGE=$PWD/$IG_STORAGE ;; esac
 

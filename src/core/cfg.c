@@ -335,6 +335,7 @@ load_jobs(const struct envsrc *s, struct cfg *c, char *err, size_t errlen)
 	const char *prov_def, *stor_def;
 	char *p;
 	size_t i;
+	long n;
 
 	prov_def = envsrc_get(s, "NANO_BANANA_API_KEY") != NULL ? "gemini" : "local";
 	stor_def = envsrc_get(s, "SUPABASE_URL") != NULL &&
@@ -349,7 +350,8 @@ load_jobs(const struct envsrc *s, struct cfg *c, char *err, size_t errlen)
 	    dup_default(s, "IMAGEGEN_BUCKET", "asset-images", &c->bucket, err, errlen) != 0 ||
 	    dup_default(s, "IMAGEGEN_PUBLIC_BASE_URL", "/storage/v1/object/public",
 	    &c->public_base_url, err, errlen) != 0 ||
-	    dup_opt(s, "IMAGEGEN_SLOT_DIR", &c->slot_dir, err, errlen) != 0)
+	    dup_opt(s, "IMAGEGEN_SLOT_DIR", &c->slot_dir, err, errlen) != 0 ||
+	    dup_default(s, "IMAGEGEN_SPOOL_DIR", "var/spool", &c->spool_dir, err, errlen) != 0)
 		return -1;
 	/* A bucket name goes into paths and URLs: keep it to S3's rules. */
 	for (i = 0; c->bucket[i] != '\0'; i++) {
@@ -386,6 +388,12 @@ load_jobs(const struct envsrc *s, struct cfg *c, char *err, size_t errlen)
 	    get_long(s, "IMAGEGEN_SWEEP_INTERVAL", 5, 1, 3600,
 	    &c->sweep_interval, err, errlen) != 0)
 		return -1;
+	/* Test-only fault and timing hooks: off unless a test sets them. */
+	if (get_long(s, "IMAGEGEN_TEST_STAGE_DELAY_MS", 0, 0, 600000,
+	    &c->test_stage_delay_ms, err, errlen) != 0 ||
+	    get_long(s, "IMAGEGEN_TEST_FAIL_SECOND_FORK", 0, 0, 1, &n, err, errlen) != 0)
+		return -1;
+	c->test_fail_second_fork = (int)n;
 	return 0;
 }
 
@@ -542,5 +550,6 @@ cfg_free(struct cfg *c)
 	free(c->public_base_url);
 	free(c->slot_dir);
 	free(c->fetch_allow);
+	free(c->spool_dir);
 	memset(c, 0, sizeof(*c));
 }

@@ -7,7 +7,8 @@ Postgres and executors (the offline `local` provider), storing through
                    the status in the body's statusCode): the upload and its
                    headers, the public URL serving the picture, each error
                    mapped (409, 413, 415, 404, 403, a wrong key), temporary
-                   ones (500, 503, a timeout) retried, the orphan deleted
+                   ones (500, 503, a timeout) retried until the job's
+                   deadline, the orphan deleted
                    when persisting the completed row fails, setup-bucket
                    twice
   S3Storage        IMAGEGEN_STORAGE=s3 against s3rver (npm, installed from
@@ -416,10 +417,24 @@ class SupabaseStorage(InpaintFromBucket, SetupBucketFromBuildTree, BackendCase):
         self.assertIsNotNone(self.fake.object("asset-images", job["storagePath"]))
 
     def test_temporary_errors_exhausted_fail_at_uploading(self):
-        self.fake.inject("upload", status=500, count=3)
-        _, job = self.run_job("supa-down")
+        # Retried with backoff until the job's deadline (IMAGEGEN_JOB_TIMEOUT
+        # 5 s here, one attempt), then failed at uploading, the object gone.
+        self.restart_pool(IMAGEGEN_JOB_TIMEOUT="5", IMAGEGEN_MAX_ATTEMPTS="1")
+        try:
+            self.fake.inject("upload", status=500, count=1000)
+            t0 = time.monotonic()
+            _, job = self.run_job("supa-down")
+            took = time.monotonic() - t0
+        finally:
+            self.fake.injections.clear()
+            self.restart_pool()
         self.assert_failed(job, "STORAGE_ERROR", "uploading", ["500"])
-        self.assertEqual(len(self.uploads_of(job["jobId"])), 3)
+        ups = self.uploads_of(job["jobId"])
+        self.assertGreaterEqual(len(ups), 4, "retried until the deadline: %s" % ups)
+        self.assertLess(len(ups), 20, "retried without backoff: %d uploads" % len(ups))
+        self.assertGreater(took, 2.5, "gave up %.1fs into a 5 s deadline" % took)
+        self.assertLess(took, 9)
+        self.assertIsNone(job["storagePath"])
 
     def test_timeout_is_temporary(self):
         # IMAGEGEN_PROVIDER_TIMEOUT_MS=2000: the first upload hangs 3 s

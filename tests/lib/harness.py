@@ -350,7 +350,7 @@ class Stack:
         self.plain_pids = []             # spawn-plain responders
         self.storage_dir = None
         self.slot_dir = None
-        self.spool_dir = None
+        self.spool_dir = None            # generated images until stored
         self._extra_spawned = []         # [(name, pids)] from spawn_fcgi_plain
         # nginx
         self.nginx_prefix = None
@@ -667,7 +667,7 @@ class Stack:
         self._mkdir("storage", "asset-images", owner=owner)
         # executor slots: per stack, so the running-jobs cap is this stack's
         self.slot_dir = self._mkdir("slots", owner=owner, mode=0o700)
-        # generated images waiting to be stored, per stack
+        # executors keep each generated image here until it is stored
         self.spool_dir = self._mkdir("spool", owner=owner, mode=0o700)
         self.pool_socket = os.path.join(self.run_dir, "imagegen.sock")
         self.pool_pidfile = os.path.join(self.run_dir, "imagegen-fcgi.pid")
