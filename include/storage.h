@@ -44,6 +44,7 @@ struct storage_ops {
 
 #define STORAGE_URL_FORMS 4	/* URL prefixes one bucket may be read at */
 #define STORAGE_URL_MAX 640	/* a prefix: a public base, a bucket, '/' */
+#define STORAGE_PATH_MAX 1024	/* the longest object path (a buffer: + 1) */
 
 struct storage {
 	const struct storage_ops *ops;
@@ -53,7 +54,6 @@ struct storage {
 	 * path follows in a URL of this bucket's objects. */
 	char url_forms[STORAGE_URL_FORMS][STORAGE_URL_MAX];
 	size_t n_url_forms;
-	char url_path[1025];		/* storage_path_of_url()'s answer */
 	void *state;
 };
 
@@ -89,8 +89,9 @@ enum stor_err storage_get(struct storage *s, const char *path, size_t max,
  * The object path a URL of this bucket names, asking the backend's URL
  * forms: one of them exactly (byte for byte, as a prefix), then the
  * path, percent-decoded, which storage_path_ok() must accept (so no "..",
- * no query, no fragment, no encoded NUL or '%'). NULL otherwise. The
- * result points into s->url_path: valid until the next call on s.
+ * no query, no fragment, no encoded NUL or '%'), written into out
+ * (outlen bytes; STORAGE_PATH_MAX + 1 hold any path we store). 0, or
+ * -1 (out empty) when the URL is not of this bucket or does not fit.
  *   local     {IMAGEGEN_PUBLIC_BASE_URL}/{bucket}/…, and nginx's own
  *             /storage/v1/object/public/{bucket}/…
  *   supabase  {SUPABASE_URL}/storage/v1/object/public/{bucket}/…, and
@@ -101,7 +102,8 @@ enum stor_err storage_get(struct storage *s, const char *path, size_t max,
  *             object URLs for its S3 endpoint, and
  *             {IMAGEGEN_PUBLIC_BASE_URL}/{bucket}/… when it is set
  */
-const char *storage_path_of_url(struct storage *s, const char *url);
+int storage_path_of_url(const struct storage *s, const char *url, char *out,
+    size_t outlen);
 /* Creates the bucket (public read); harmless when it exists. */
 enum stor_err storage_setup(struct storage *s, char *msg, size_t msglen);
 /* "{public_base}/{bucket}/{path}" into out; -1 when it does not fit. */

@@ -680,15 +680,13 @@ load_input(struct storage *sg, const struct cfg *cf, const char *what,
     const char *url, unsigned char **data, size_t *len, const char **mime,
     char *msg, size_t msglen)
 {
-	const char *path;
+	char path[STORAGE_PATH_MAX + 1], smsg[256];
 	enum stor_err se;
-	char smsg[256];
 	int w, h;
 
 	*data = NULL;
 	*len = 0;
-	path = storage_path_of_url(sg, url);
-	if (path == NULL) {
+	if (storage_path_of_url(sg, url, path, sizeof(path)) != 0) {
 		snprintf(msg, msglen, "%s: not an object of this service's bucket", what);
 		return "INVALID_REQUEST";
 	}
@@ -707,6 +705,23 @@ load_input(struct storage *sg, const struct cfg *cf, const char *what,
 	return NULL;
 }
 
+/* One failed provider call, counted for /metrics'
+ * imagegen_provider_errors_total (sql/009_job_totals.sql). Best effort: a
+ * count lost with the database is not worth failing the job for. */
+static void
+count_provider_error(PGconn *c, enum prov_err e)
+{
+	const char *code = prov_err_code(e);
+	PGresult *r;
+
+	if (c == NULL)
+		return;
+	r = exec_q(c, "INSERT INTO public.image_provider_error_totals AS t (code, errors)"
+	    " VALUES ($1, 1) ON CONFLICT (code) DO UPDATE SET errors = t.errors + 1",
+	    1, &code);
+	PQclear(r);
+}
+
 /*
  * The provider, at most GEN_MAX_TRIES calls: only RATE_LIMIT, TEMPORARY
  * and TIMEOUT are retried. The wait is what the provider asked for
@@ -715,7 +730,7 @@ load_input(struct storage *sg, const struct cfg *cf, const char *what,
  * taken: the last error stands.
  */
 static enum prov_err
-generate(struct provider *pv, const struct prov_request *req,
+generate(PGconn *c, struct provider *pv, const struct prov_request *req,
     struct prov_result *res, const struct job *j)
 {
 	enum prov_err e;
@@ -726,6 +741,8 @@ generate(struct provider *pv, const struct prov_request *req,
 	for (attempt = 1;; attempt++) {
 		prov_result_free(res);
 		e = provider_generate(pv, req, res);
+		if (e != PROV_OK)
+			count_provider_error(c, e);
 		if (e == PROV_OK || !prov_err_retryable(e) || attempt >= GEN_MAX_TRIES)
 			return e;
 		if (res->retry_after_ms > 0) {
@@ -943,7 +960,7 @@ stage_generate(struct run *r, const char *final_prompt, struct prov_result *img)
 		req.source = source;
 		req.mask = mask;
 	}
-	pe = generate(r->pv, &req, img, j);
+	pe = generate(r->conn, r->pv, &req, img, j);
 	if (pe == PROV_TIMEOUT && clock_mono_ms() >= r->deadline_ms - DEADLINE_SLACK_MS) {
 		s = out_of_time(r, "generating", "generating");
 		goto out;
@@ -1175,7 +1192,6 @@ exec_run(const struct cfg *c, const char *job_id, int slot_fd)
 	struct storage sg;
 	struct job j;
 	PGconn *conn = NULL;
-	PGresult *r;
 	char err[512];
 	int rc = 1, opened_p = 0, opened_s = 0, done = 0, relooked = 0;
 	enum claim_rc got;

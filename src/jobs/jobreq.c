@@ -141,9 +141,11 @@ opt_dimension(struct json_object *o, const char *name, int *out,
  * backend serves them at (storage_path_of_url): each form is matched
  * byte for byte, host and port included, so no other host passes. */
 static int
-in_bucket(struct storage *sg, const char *url)
+in_bucket(const struct storage *sg, const char *url)
 {
-	return sg != NULL && storage_path_of_url(sg, url) != NULL;
+	char path[STORAGE_PATH_MAX + 1];
+
+	return sg != NULL && storage_path_of_url(sg, url, path, sizeof(path)) == 0;
 }
 
 static void

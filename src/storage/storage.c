@@ -14,7 +14,6 @@
 #include "log.h"
 #include "storage.h"
 
-#define STORAGE_PATH_MAX 1024
 
 /* A new backend is one file and one entry here; storage_open() needs no
  * other change. */
@@ -226,16 +225,19 @@ storage_hexval(char ch)
 	return -1;
 }
 
-const char *
-storage_path_of_url(struct storage *s, const char *url)
+int
+storage_path_of_url(const struct storage *s, const char *url, char *out,
+    size_t outlen)
 {
 	const char *rest = NULL;
 	size_t i, n, fl, best = 0;
-	int hi, lo;
+	int hi, lo, rc = -1;
 
+	if (outlen == 0)
+		return -1;
+	out[0] = '\0';
 	if (s == NULL || url == NULL)
-		return NULL;
-	s->url_path[0] = '\0';
+		goto out;
 	/* The longest form that matches: when one form is a prefix of
 	 * another, the longer one is what the URL meant. */
 	for (i = 0; i < s->n_url_forms; i++) {
@@ -246,30 +248,31 @@ storage_path_of_url(struct storage *s, const char *url)
 		}
 	}
 	if (rest == NULL)
-		return NULL;
+		goto out;
 	/* Decoded once, then checked: "%2e%2e" is "..", refused like it,
 	 * and what decodes to '%' is not decoded again. */
 	for (n = 0; *rest != '\0'; n++) {
-		if (n + 1 >= sizeof(s->url_path))
-			goto refuse;
+		if (n + 1 >= outlen)
+			goto out;
 		if (*rest == '%') {
 			hi = storage_hexval(rest[1]);
 			lo = hi < 0 ? -1 : storage_hexval(rest[2]);
 			if (lo < 0 || (hi == 0 && lo == 0))
-				goto refuse;
-			s->url_path[n] = (char)(hi << 4 | lo);
+				goto out;
+			out[n] = (char)(hi << 4 | lo);
 			rest += 3;
 		} else {
-			s->url_path[n] = *rest++;
+			out[n] = *rest++;
 		}
 	}
-	s->url_path[n] = '\0';
-	if (!storage_path_ok(s->url_path))
-		goto refuse;
-	return s->url_path;
-refuse:
-	s->url_path[0] = '\0';
-	return NULL;
+	out[n] = '\0';
+	if (!storage_path_ok(out))
+		goto out;
+	rc = 0;
+out:
+	if (rc != 0)
+		out[0] = '\0';
+	return rc;
 }
 
 enum stor_err

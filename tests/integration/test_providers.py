@@ -27,6 +27,7 @@ costs little; the fake's retry hints are 1 s.
 
 import base64
 import os
+import re
 import sys
 import time
 import uuid
@@ -344,6 +345,26 @@ class GeminiProvider(ProviderCase):
                               self.stack.read_pool_log())
                 self.assertGreaterEqual(self.gaps()[0], RETRYABLE_GAP, what)
                 self.assertLess(self.gaps()[0], 1.8, what)
+
+    def provider_errors(self):
+        """/metrics' imagegen_provider_errors_total, {code: count}."""
+        r = self.stack.http("GET", "/metrics")
+        self.assertEqual(r.status, 200, r)
+        out = {}
+        for line in r.body.decode().splitlines():
+            m = re.match(r'imagegen_provider_errors_total\{code="([A-Z_]+)"\} (\S+)$', line)
+            if m:
+                out[m.group(1)] = float(m.group(2))
+        return out
+
+    def test_metrics_count_every_failed_provider_call_retried_ones_too(self):
+        before = self.provider_errors()
+        self.fake.reset()
+        job = self.run_job(["503", "500", "429_retry_info", "ok"], "counted errors")
+        self.assert_completed(job, 4)
+        after = self.provider_errors()
+        self.assertEqual(after.get("TEMPORARY", 0) - before.get("TEMPORARY", 0), 2, after)
+        self.assertEqual(after.get("RATE_LIMIT", 0) - before.get("RATE_LIMIT", 0), 1, after)
 
     def test_retryable_failures_give_up_after_four_calls(self):
         cases = [(["503"] * 4, "TEMPORARY", "UNAVAILABLE"),

@@ -107,9 +107,17 @@ class InpaintFromBucket:
         self.assertEqual(src["status"], "completed", json.dumps(src))
         url = src["publicUrl"]
         self.assertTrue(url.startswith("http://127.0.0.1:"), url)
+        # the mask: another object of the same user, so each read is told
+        # apart (the source's path must not stand for the mask's)
+        r = jh.post_job(self.stack, u.token, u.body("a mask", width=96, height=64))
+        self.assertEqual(r.status, 202, r)
+        msk = jh.wait_job(self.stack, u.token, r.data["jobId"], timeout=30)
+        self.assertEqual(msk["status"], "completed", json.dumps(msk))
         before = len(self.reads_of(src["storagePath"]))
+        mbefore = len(self.reads_of(msk["storagePath"]))
         r = jh.post_job(self.stack, u.token, u.body("paint a boat in", jobType="inpaint",
-                                                   sourceImageUrl=url, maskImageUrl=url,
+                                                   sourceImageUrl=url,
+                                                   maskImageUrl=msk["publicUrl"],
                                                    width=96, height=64))
         self.assertEqual(r.status, 202, r)
         job = jh.wait_job(self.stack, u.token, r.data["jobId"], timeout=30)
@@ -117,9 +125,12 @@ class InpaintFromBucket:
         self.assertRegex(job["storagePath"],
                          r"project_%s/branch_%s/inpaint/%s_\d+_[0-9a-f]{8}\.png"
                          % (u.project_id, u.branch_id, job["jobId"]))
-        # the executor read the source and the mask back from the bucket
+        # the executor read the source and the mask back from the bucket,
+        # each once
         reads = self.reads_of(src["storagePath"])[before:]
-        self.assertEqual(len(reads), 2, reads)
+        self.assertEqual(len(reads), 1, reads)
+        reads = self.reads_of(msk["storagePath"])[mbefore:]
+        self.assertEqual(len(reads), 1, reads)
         status, _, body = fetch(job["publicUrl"])
         self.assertEqual(status, 200)
         self.assertEqual(jh.png_size(body), (96, 64))
