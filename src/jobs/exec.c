@@ -47,6 +47,8 @@
 #define DB_BACKOFF_MS 200	/* a lost database: first wait, doubled … */
 #define DB_BACKOFF_MAX_MS 2000	/* … up to this, until the deadline */
 #define SWEEP_BATCH 256		/* objects and spool files looked at per pass */
+#define RELOCK_TRIES 10		/* a job's lock taken again after a reconnect … */
+#define RELOCK_WAIT_MS 50	/* … this far apart */
 
 struct job {
 	char id[37], project_id[37], branch_id[37], job_type[16];
@@ -403,6 +405,7 @@ reattach(struct run *r)
 {
 	const char *id = r->j->id;
 	PGresult *res;
+	int tries, locked;
 
 	PQreset(r->conn);
 	db_forget();	/* a new session has no prepared statements */
@@ -412,14 +415,22 @@ reattach(struct run *r)
 	if (res == NULL)
 		return -1;
 	PQclear(res);
-	res = exec_q(r->conn, "SELECT pg_try_advisory_lock(" JOB_LOCK_KEY ")", 1, &id);
-	if (res == NULL)
-		return -1;
-	if (strcmp(PQgetvalue(res, 0, 0), "t") != 0)
+	/* A sweeper holds a free lock for a moment while it looks: ask a few
+	 * times before taking it for an executor's. */
+	for (tries = 0;; tries++) {
+		res = exec_q(r->conn, "SELECT pg_try_advisory_lock(" JOB_LOCK_KEY ")", 1, &id);
+		if (res == NULL)
+			return -1;
+		locked = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+		PQclear(res);
+		if (locked || tries == RELOCK_TRIES)
+			break;
+		clock_sleep_ms(RELOCK_WAIT_MS);
+	}
+	if (!locked)
 		log_warn("job %s: reconnected, but its lock is held elsewhere", id);
 	else
 		log_info("job %s: reconnected to the database", id);
-	PQclear(res);
 	return 0;
 }
 
@@ -730,19 +741,37 @@ count_provider_error(PGconn *c, enum prov_err e)
  * taken: the last error stands.
  */
 static enum prov_err
-generate(PGconn *c, struct provider *pv, const struct prov_request *req,
-    struct prov_result *res, const struct job *j)
+generate(struct run *r, const struct prov_request *req,
+    struct prov_result *res, enum step *lost)
 {
+	const struct job *j = r->j;
+	const char *p[2] = { j->id, j->attempt };
 	enum prov_err e;
 	long long wait, backoff = GEN_BACKOFF_MS;
 	unsigned char rnd;
-	int attempt;
+	int attempt, n;
 
+	*lost = STEP_OK;
 	for (attempt = 1;; attempt++) {
+		/* Every call is paid for: before a retry, the job must still be
+		 * ours (a Postgres restart frees our lock, and a sweeper that
+		 * took us for dead may have given the job to another executor). */
+		if (attempt > 1) {
+			n = job_write(r, "SELECT 1 FROM public.image_generation_jobs"
+			    " WHERE id = $1 AND attempts = $2::int AND status = 'generating'"
+			    " AND NOT cancel_requested", 2, p);
+			if (n != 1) {
+				log_warn("job %s: %s before retry %d; not calling the provider",
+				    j->id, n < 0 ? "the database is away" :
+				    "no longer ours (requeued or canceled)", attempt - 1);
+				*lost = n < 0 ? STEP_DB : STEP_STOP;
+				return e;
+			}
+		}
 		prov_result_free(res);
-		e = provider_generate(pv, req, res);
+		e = provider_generate(r->pv, req, res);
 		if (e != PROV_OK)
-			count_provider_error(c, e);
+			count_provider_error(r->conn, e);
 		if (e == PROV_OK || !prov_err_retryable(e) || attempt >= GEN_MAX_TRIES)
 			return e;
 		if (res->retry_after_ms > 0) {
@@ -960,7 +989,12 @@ stage_generate(struct run *r, const char *final_prompt, struct prov_result *img)
 		req.source = source;
 		req.mask = mask;
 	}
-	pe = generate(r->conn, r->pv, &req, img, j);
+	pe = generate(r, &req, img, &s);
+	if (s != STEP_OK) {
+		if (s == STEP_STOP)
+			s = not_ours(r, "generating", "generating");
+		goto out;
+	}
 	if (pe == PROV_TIMEOUT && clock_mono_ms() >= r->deadline_ms - DEADLINE_SLACK_MS) {
 		s = out_of_time(r, "generating", "generating");
 		goto out;
@@ -1418,7 +1452,8 @@ exec_sweep(PGconn *conn, const struct cfg *c, struct sweep_stats *st)
 	r = exec_q(conn, "SELECT id, status, attempts < max_attempts, attempts,"
 	    " deadline_at IS NOT NULL AND deadline_at < now() - $1::int * interval '1 second',"
 	    " deadline_at IS NOT NULL AND deadline_at < now(), cancel_requested,"
-	    " pg_try_advisory_lock(hashtextextended(id::text, 0))"
+	    " pg_try_advisory_lock(hashtextextended(id::text, 0)),"
+	    " updated_at < pg_postmaster_start_time()"
 	    " FROM public.image_generation_jobs"
 	    " WHERE status IN ('processing', 'generating', 'uploading')", 1, p);
 	if (r == NULL)
@@ -1429,6 +1464,16 @@ exec_sweep(PGconn *conn, const struct cfg *c, struct sweep_stats *st)
 		free_lock = strcmp(PQgetvalue(r, i, 7), "t") == 0;
 		if (!free_lock && !late)
 			continue;	/* its executor is alive and in time */
+		/* Not written to since the server (re)started: its lock went
+		 * with the restart, not with its executor, which may be alive
+		 * and waiting on the provider. It takes the lock again on its
+		 * next write; until the deadline it is not taken for dead. */
+		if (free_lock && !late && strcmp(PQgetvalue(r, i, 8), "t") == 0) {
+			log_debug("job %s: lock free since the database restarted; waiting"
+			    " for its executor or its deadline", PQgetvalue(r, i, 0));
+			job_unlock(conn, PQgetvalue(r, i, 0));
+			continue;
+		}
 		sweep_job(conn, r, i, st);
 		if (free_lock)
 			job_unlock(conn, PQgetvalue(r, i, 0));

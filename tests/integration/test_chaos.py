@@ -393,6 +393,24 @@ class ChaosTest(harness.StackTestCase):
             if jid in kept and any(t > kept[jid] for t in n):
                 regenerated.append(jid)
         never_drawn = [j for i, j in jobs.items() if j in completed and not calls.get(i)]
+        # what happened to each, for whoever reads a failure
+        index = {j: i for i, j in jobs.items()}
+        with open(st.pool_log, errors="replace") as f:
+            log_lines = f.readlines()
+        for jid in regenerated[:5]:
+            i = index[jid]
+            print("\nregenerated %s (kept at %.3f):" % (jid, kept[jid]), file=sys.stderr)
+            for rec in self.gemini.requests_to("generateContent"):
+                m = TOKEN_RE.search(rec.body.decode(errors="replace"))
+                if m and int(m.group(1)) == i:
+                    print("  call %.3f-%s %s %s" % (rec.wall, rec.answered, rec.scenario,
+                                                   rec.status), file=sys.stderr)
+            for e in jh.events(st, jid):
+                print("  event %s -> %s at %s %s" % (e[0], e[1], e[2].timestamp(), e[3]),
+                      file=sys.stderr)
+            for line in log_lines:
+                if jid in line:
+                    print("  log " + line.rstrip(), file=sys.stderr)
 
         # nothing left running, no zombie under the pool
         zombies = [p for p, (s, _, _) in jh.family(st.master_pid()).items() if s == "Z"]

@@ -564,6 +564,29 @@ class ExecSpool(ExecCase):
         # back after the upload: the completing write meets the outage.
         self.blip(jid, prompt, 4)
 
+    def test_restart_during_provider_call_costs_no_second_generation(self):
+        # A Postgres restart frees every job's lock while its executor is
+        # alive, here waiting 4 s on a call that then fails and is retried.
+        # The sweeper must not take the job for lost (another executor
+        # would buy the image again), and the executor must not retry for
+        # a job that is no longer its own.
+        s = self.stack
+        u = jh.seed_user(s, "restart-call")
+        prompt = "a call across a restart %s" % uuid.uuid4().hex[:8]
+        self.fake.push({"name": "503", "latency": 4}, "ok")
+        jid = self.create(u, prompt)
+        self.wait(u, jid, statuses=("generating",), timeout=15)
+        s.pg_stop()
+        s.pg_start()
+        time.sleep(3)       # sweeps run while the call is still out
+        row = self.wait_db(jid, timeout=30)
+        self.assertEqual(row["status"], "completed", row)
+        time.sleep(1.5)     # a stale executor's retry would come by now
+        paid = [r for r in self.calls_for(prompt) if r.status == 200]
+        self.assertEqual(len(paid), 1, "the image was bought %d times" % len(paid))
+        self.assertEqual(row["attempts"], 1, row)
+        self.assertEqual(self.spool_files(), [])
+
     def test_generation_survives_database_blip(self):
         u = jh.seed_user(self.stack, "blip-gen")
         prompt = "generated through a blip %s" % uuid.uuid4().hex[:8]
