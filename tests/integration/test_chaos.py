@@ -429,8 +429,9 @@ class ChaosTest(harness.StackTestCase):
                 failed_codes[r[7]] = failed_codes.get(r[7], 0) + 1
         print("\nchaos: %d jobs: %d completed, %d failed %s, %d canceled; "
               "%d executor kills, %d responder, %d master, %d Postgres restart, "
-              "storage down %.1f s; %d requeues, %d re-uploads, %d paid twice "
-              "(killed between the answer and the spool), %d regenerated after "
+              "storage down %.1f s; %d requeues, %d re-uploads, %d drawn twice "
+              "(an executor killed while the model drew, before the spool), "
+              "%d regenerated after "
               "kept, %d orphans, %d spool files left; posted in %.1f s, "
               "settled in %.1f s"
               % (N_JOBS, len(completed), counts.get("failed", 0),
