@@ -47,8 +47,7 @@
 #define DB_BACKOFF_MS 200	/* a lost database: first wait, doubled … */
 #define DB_BACKOFF_MAX_MS 2000	/* … up to this, until the deadline */
 #define SWEEP_BATCH 256		/* objects and spool files looked at per pass */
-#define RELOCK_TRIES 10		/* a job's lock taken again after a reconnect … */
-#define RELOCK_WAIT_MS 50	/* … this far apart */
+#define RELOCK_WAIT_MS 50	/* a job's lock asked for again after a reconnect */
 
 struct job {
 	char id[37], project_id[37], branch_id[37], job_type[16];
@@ -404,8 +403,9 @@ static int
 reattach(struct run *r)
 {
 	const char *id = r->j->id;
+	const char *p[2] = { r->j->id, r->j->attempt };
 	PGresult *res;
-	int tries, locked;
+	int locked, ours;
 
 	PQreset(r->conn);
 	db_forget();	/* a new session has no prepared statements */
@@ -415,20 +415,30 @@ reattach(struct run *r)
 	if (res == NULL)
 		return -1;
 	PQclear(res);
-	/* A sweeper holds a free lock for a moment while it looks: ask a few
-	 * times before taking it for an executor's. */
-	for (tries = 0;; tries++) {
-		res = exec_q(r->conn, "SELECT pg_try_advisory_lock(" JOB_LOCK_KEY ")", 1, &id);
+	/* A sweeper holds free locks while it walks the running jobs: wait
+	 * for ours as long as the job is still our attempt (without the lock
+	 * the next sweep would take us for dead), until the deadline. When
+	 * another attempt has the job, go on: the fenced write finds it. */
+	for (;;) {
+		res = exec_q(r->conn, "SELECT pg_try_advisory_lock(" JOB_LOCK_KEY "),"
+		    " EXISTS (SELECT 1 FROM public.image_generation_jobs WHERE id = $1::uuid"
+		    "  AND attempts = $2::int"
+		    "  AND status IN ('processing', 'generating', 'uploading'))", 2, p);
 		if (res == NULL)
 			return -1;
 		locked = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+		ours = strcmp(PQgetvalue(res, 0, 1), "t") == 0;
 		PQclear(res);
-		if (locked || tries == RELOCK_TRIES)
+		if (locked || !ours)
 			break;
+		if (exec_stop || clock_mono_ms() + RELOCK_WAIT_MS >= r->deadline_ms) {
+			log_warn("job %s: reconnected, but its lock stayed held elsewhere", id);
+			return -1;
+		}
 		clock_sleep_ms(RELOCK_WAIT_MS);
 	}
 	if (!locked)
-		log_warn("job %s: reconnected, but its lock is held elsewhere", id);
+		log_warn("job %s: reconnected; another attempt has it now", id);
 	else
 		log_info("job %s: reconnected to the database", id);
 	return 0;
@@ -574,9 +584,11 @@ out_of_time(struct run *r, const char *from, const char *stage)
 
 /*
  * Ends a job of ours that is uploading, without completing it: failed
- * with code at stage, or canceled when code is NULL. Its object (stored
- * or not) is deleted first, and the row forgets the path only when that
- * worked; otherwise the sweeper deletes it later. STEP_STOP or STEP_DB.
+ * with code at stage, or canceled when code is NULL. Only while the job
+ * is still our attempt is its object deleted (another attempt may have
+ * stored, or completed the job with, an object at the same path); the
+ * row forgets the path only when that worked, else the sweeper deletes
+ * it later. STEP_STOP or STEP_DB.
  */
 static enum step
 end_uploading(struct run *r, const char *path, const char *stage, const char *code,
@@ -586,6 +598,14 @@ end_uploading(struct run *r, const char *path, const char *stage, const char *co
 	const char *p[6] = { r->j->id, r->j->attempt, "true", stage, code, message };
 	int n;
 
+	n = job_write(r, "SELECT 1 FROM public.image_generation_jobs WHERE id = $1"
+	    " AND status = 'uploading' AND attempts = $2::int", 2, p);
+	if (n < 0)
+		return STEP_DB;
+	if (n == 0) {
+		log_warn("job %s is no longer ours; its object is left to its owner", r->j->id);
+		return STEP_STOP;
+	}
 	if (storage_delete(r->sg, path, msg, sizeof(msg)) != STOR_OK) {
 		log_error("job %s: object %s could not be deleted (the sweeper will): %s",
 		    r->j->id, path, msg);
@@ -818,8 +838,11 @@ stored_already(struct storage *sg, const char *path, const unsigned char *data,
  * object already there with the same bytes is ours from an earlier
  * attempt: that is success. STOR_OK, else the last failure with msg.
  */
+static int read_stored(struct run *r, const char *path, double cost,
+    struct prov_result *img);
+
 static enum stor_err
-upload(struct run *r, const char *path, const struct prov_result *img, char *msg,
+upload(struct run *r, const char *path, struct prov_result *img, char *msg,
     size_t msglen)
 {
 	long long wait, backoff = PUT_BACKOFF_MS;
@@ -835,6 +858,15 @@ upload(struct run *r, const char *path, const struct prov_result *img, char *msg
 			if (stored_already(r->sg, path, img->data, img->len)) {
 				log_info("job %s: %s was stored by an earlier attempt", r->j->id,
 				    path);
+				return STOR_OK;
+			}
+			/* The path is this job's alone: another attempt of it
+			 * (another host's spool) stored its own image there. That
+			 * one is paid for as well; the job completes with it, and
+			 * nothing paid for is deleted. */
+			if (read_stored(r, path, img->cost_usd, img) == 1) {
+				log_info("job %s: %s holds an earlier attempt's image; the job"
+				    " completes with it", r->j->id, path);
 				return STOR_OK;
 			}
 			return se;
@@ -916,38 +948,65 @@ spooled_image(struct run *r, struct prov_result *img)
 	return 1;
 }
 
-/* The image an earlier attempt stored at its recorded path, when the
- * spool has none (it ran on another host, or the spool was lost): 1 with
- * img filled, 0 when there is no such object. The cost stays the one that
- * attempt recorded. */
+/*
+ * The object at path when it holds an image of the type path names: 1
+ * with img filled (cost as given; img's old bytes freed), 0 when there is
+ * none, -1 when storage did not answer (retried with backoff until the
+ * deadline or a stop): then nobody can tell whether the image is stored,
+ * and it must not be bought again on a guess.
+ */
 static int
-stored_image(struct run *r, struct prov_result *img)
+read_stored(struct run *r, const char *path, double cost, struct prov_result *img)
 {
 	unsigned char *data = NULL;
-	const char *mime;
+	const char *mime, *dot;
 	char msg[256];
 	size_t len = 0;
+	long long backoff = PUT_BACKOFF_MS;
+	enum stor_err se;
 	int w, h;
 
-	if (r->j->storage_path[0] == '\0' || !storage_path_ok(r->j->storage_path))
+	if (path[0] == '\0' || !storage_path_ok(path))
 		return 0;
-	if (storage_get(r->sg, r->j->storage_path, (size_t)r->cf->provider_max_bytes, &data,
-	    &len, msg, sizeof(msg)) != STOR_OK)
-		return 0;
+	for (;;) {
+		se = storage_get(r->sg, path, (size_t)r->cf->provider_max_bytes, &data, &len,
+		    msg, sizeof(msg));
+		if (se != STOR_TEMPORARY)
+			break;
+		if (exec_stop || clock_mono_ms() + backoff >= r->deadline_ms) {
+			log_warn("job %s: storage: %s; cannot tell whether %s is stored",
+			    r->j->id, msg, path);
+			return -1;
+		}
+		clock_sleep_ms(backoff);
+		backoff = backoff * 2 > PUT_BACKOFF_MAX_MS ? PUT_BACKOFF_MAX_MS : backoff * 2;
+	}
+	if (se != STOR_OK)
+		return 0;	/* no such object */
+	dot = strrchr(path, '.');
 	if (image_sniff(data, len, &mime, &w, &h) != 0 ||
-	    strcmp(mime_ext(mime), strrchr(r->j->storage_path, '.') != NULL ?
-	    strrchr(r->j->storage_path, '.') : "") != 0) {
+	    strcmp(mime_ext(mime), dot != NULL ? dot : "") != 0) {
 		free(data);
 		return 0;
 	}
+	prov_result_free(img);
 	memset(img, 0, sizeof(*img));
 	img->data = data;
 	img->len = len;
 	snprintf(img->mime, sizeof(img->mime), "%s", mime);
 	img->width = w;
 	img->height = h;
-	img->cost_usd = r->j->recorded_cost;
+	img->cost_usd = cost;
 	return 1;
+}
+
+/* The image an earlier attempt stored at its recorded path, when the
+ * spool has none (it ran on another host, or the spool was lost): as
+ * read_stored(), the cost the one that attempt recorded. */
+static int
+stored_image(struct run *r, struct prov_result *img)
+{
+	return read_stored(r, r->j->storage_path, r->j->recorded_cost, img);
 }
 
 /* Generates the image: generating, the provider, the spool. STEP_OK with
@@ -1079,10 +1138,20 @@ run_one(PGconn *c, const struct cfg *cf, struct provider *pv,
 		log_info("job %s: re-upload of the spooled image (attempt %d); not generating "
 		    "again", j->id, j->attempts);
 		s = advance(&r, "processing", "generating", final_prompt);
-	} else if (stored_image(&r, &img)) {
+	} else if ((n = stored_image(&r, &img)) == -1) {
+		s = requeue(&r, "processing", "STORAGE_ERROR", "storage did not answer whether"
+		    " the image of an earlier attempt is stored");
+		goto out;
+	} else if (n == 1) {
 		log_info("job %s: its image is already stored at %s (attempt %d); not "
 		    "generating again", j->id, j->storage_path, j->attempts);
 		s = advance(&r, "processing", "generating", final_prompt);
+	} else if (j->attempts > j->max_attempts) {
+		/* The sweeper's extra attempt to store a paid image: without it
+		 * there is nothing to store, and no attempt is left to buy one. */
+		s = fail_job(&r, "processing", "uploading", "WORKER_LOST",
+		    "executor lost while uploading; its image is gone and no attempts are left");
+		goto out;
 	} else {
 		s = stage_generate(&r, final_prompt, &img);
 	}
@@ -1156,13 +1225,21 @@ run_one(PGconn *c, const struct cfg *cf, struct provider *pv,
 	/* Stored; the row says so last. A lost connection is waited out (the
 	 * object stays, and the spool, until the row is completed); a refusal
 	 * is tried again a few times, then the job fails at persisting. */
+	/* The image's type and size again: the object may be another
+	 * attempt's, adopted by upload(). */
+	snprintf(w, sizeof(w), "%d", img.width);
+	snprintf(h, sizeof(h), "%d", img.height);
 	p[1] = path;
 	p[2] = j->attempt;
+	p[3] = img.mime;
+	p[4] = w;
+	p[5] = h;
 	for (try = 1;; try++) {
-		n = job_write(&r, "UPDATE public.image_generation_jobs SET status = 'completed'"
+		n = job_write(&r, "UPDATE public.image_generation_jobs SET status = 'completed',"
+		    " mime_type = $4, image_width = $5::int, image_height = $6::int"
 		    " WHERE id = $1 AND storage_path = $2 AND attempts = $3::int"
 		    " AND (status = 'uploading' AND NOT cancel_requested OR status = 'completed')",
-		    3, p);
+		    6, p);
 		if (n >= 0 || PQstatus(c) != CONNECTION_OK || try == PERSIST_TRIES)
 			break;
 		clock_sleep_ms(DB_BACKOFF_MS);
@@ -1449,7 +1526,12 @@ exec_sweep(PGconn *conn, const struct cfg *c, struct sweep_stats *st)
 
 	memset(st, 0, sizeof(*st));
 	snprintf(grace, sizeof(grace), "%d", DEADLINE_GRACE_S);
-	r = exec_q(conn, "SELECT id, status, attempts < max_attempts, attempts,"
+	/* Attempts left, or one more for a job lost while uploading with its
+	 * object's path recorded: that attempt only stores (from the spool or
+	 * the object already there) and never calls the provider, so an image
+	 * paid for is not thrown away for want of an attempt. */
+	r = exec_q(conn, "SELECT id, status, attempts < max_attempts OR (status = 'uploading'"
+	    "  AND storage_path IS NOT NULL AND attempts = max_attempts), attempts,"
 	    " deadline_at IS NOT NULL AND deadline_at < now() - $1::int * interval '1 second',"
 	    " deadline_at IS NOT NULL AND deadline_at < now(), cancel_requested,"
 	    " pg_try_advisory_lock(hashtextextended(id::text, 0)),"

@@ -1,6 +1,7 @@
 /* spool.c - generated images on the host's disk until they are stored. */
 #include <dirent.h>
 #include <errno.h>
+#include <math.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,12 +37,14 @@ spool_id_ok(const char *id)
 	return 1;
 }
 
-/* 1 when a file or directory of uid is ours to trust: our own, or any when
- * we are root (an operator's `imagegen sweep` cleaning up). */
+/* 1 when a file or directory of uid is ours to trust: our own; as root
+ * (an operator's `imagegen sweep` cleaning up) also root's. Root never
+ * trusts another user's spool: that user could plant an image there that
+ * a job would store as its result. */
 static int
 spool_owner_ok(uid_t uid)
 {
-	return uid == geteuid() || geteuid() == 0;
+	return uid == geteuid() || uid == 0;
 }
 
 /* The directory, opened without following a symlink and checked: ours, and
@@ -251,7 +254,7 @@ spool_read(const struct cfg *c, const char *job_id, size_t max,
 	if (strcmp((char *)buf + strlen(SPOOL_MAGIC), "-") != 0) {
 		errno = 0;
 		*cost_usd = strtod((char *)buf + strlen(SPOOL_MAGIC), &end);
-		if (errno != 0 || *end != '\0' || *cost_usd < 0)
+		if (errno != 0 || *end != '\0' || !isfinite(*cost_usd) || *cost_usd < 0)
 			goto bad;
 	}
 	if (got - hl == 0 || got - hl > max)

@@ -500,6 +500,29 @@ class ExecSpool(ExecCase):
             self.assertEqual(f.read(), image)
         self.assertEqual(self.spool_files(), [])
 
+    def test_last_attempt_lost_while_uploading_still_stores_its_image(self):
+        # The executor dies in uploading on the job's last attempt: the
+        # image is paid for and spooled, so the sweeper gives the job one
+        # more attempt that only stores it, instead of failing the job and
+        # deleting what was bought.
+        s = self.stack
+        u = jh.seed_user(s, "last-attempt")
+        prompt = "stored on the last attempt %s" % uuid.uuid4().hex[:8]
+        jid = self.create(u, prompt)
+        self.wait(u, jid, statuses=("uploading",), timeout=15)
+        s.psql("UPDATE public.image_generation_jobs SET max_attempts = attempts"
+               " WHERE id = '%s'" % jid)
+        pid = self.executor()
+        os.kill(pid, signal.SIGKILL)
+        self.assertEqual(harness.wait_gone([pid], 5), [])
+        job = self.wait(u, jid, timeout=30)
+        self.assertEqual(job["status"], "completed", job)
+        self.assertEqual(len(self.calls_for(prompt)), 1,
+                         "the provider was called again for a paid image")
+        self.assertEqual(self.storage_files_of(jid),
+                         [os.path.join("asset-images", job["storagePath"])])
+        self.assertEqual(self.spool_files(), [])
+
     def test_stored_object_finishes_job_without_spool(self):
         """An attempt killed after its upload, its spool on another host:
         the next attempt finds the object at the recorded path and
