@@ -918,6 +918,22 @@ object_path(struct run *r, const struct prov_result *img, char *path, size_t n)
 	    (long long)now.tv_sec * 1000 + now.tv_nsec / 1000000, img->mime);
 }
 
+/* img becomes data (malloc'd, now img's), an image of mime, w x h, that
+ * cost cost_usd; its old bytes are freed. */
+static void
+img_take(struct prov_result *img, unsigned char *data, size_t len, const char *mime,
+    int w, int h, double cost_usd)
+{
+	prov_result_free(img);
+	memset(img, 0, sizeof(*img));
+	img->data = data;
+	img->len = len;
+	snprintf(img->mime, sizeof(img->mime), "%s", mime);
+	img->width = w;
+	img->height = h;
+	img->cost_usd = cost_usd;
+}
+
 /* The image a requeued attempt finds in the spool: 1 with img filled (the
  * bytes its predecessor was paid for), 0 when there is none. */
 static int
@@ -938,13 +954,7 @@ spooled_image(struct run *r, struct prov_result *img)
 		spool_remove(r->cf, r->j->id, SPOOL_ALL);
 		return 0;
 	}
-	memset(img, 0, sizeof(*img));
-	img->data = data;
-	img->len = len;
-	snprintf(img->mime, sizeof(img->mime), "%s", mime);
-	img->width = w;
-	img->height = h;
-	img->cost_usd = cost;
+	img_take(img, data, len, mime, w, h, cost);
 	return 1;
 }
 
@@ -989,14 +999,7 @@ read_stored(struct run *r, const char *path, double cost, struct prov_result *im
 		free(data);
 		return 0;
 	}
-	prov_result_free(img);
-	memset(img, 0, sizeof(*img));
-	img->data = data;
-	img->len = len;
-	snprintf(img->mime, sizeof(img->mime), "%s", mime);
-	img->width = w;
-	img->height = h;
-	img->cost_usd = cost;
+	img_take(img, data, len, mime, w, h, cost);
 	return 1;
 }
 
