@@ -377,8 +377,9 @@ cmd_sweep(void)
 	log_set_level(c.log_level);
 	rc = exec_sweep_and_kick(&c, &st);
 	if (rc == 0)
-		printf("requeued %d, failed %d, queued %d\n", st.requeued, st.failed,
-		    st.queued_left);
+		printf("requeued %d, failed %d, canceled %d, queued %d; removed %d"
+		    " objects, %d spool files\n", st.requeued, st.failed, st.canceled,
+		    st.queued_left, st.objects_removed, st.spool_removed);
 	cfg_free(&c);
 	return rc == 0 ? 0 : 1;
 }
