@@ -48,6 +48,7 @@
 #define DB_BACKOFF_MAX_MS 2000	/* … up to this, until the deadline */
 #define SWEEP_BATCH 256		/* objects and spool files looked at per pass */
 #define RELOCK_WAIT_MS 50	/* a job's lock asked for again after a reconnect */
+#define EXEC_SLEEP_STEP_MS 100	/* a wait looks at the stop flag this often */
 
 struct job {
 	char id[37], project_id[37], branch_id[37], job_type[16];
@@ -103,6 +104,21 @@ executor_signals(void)
 	signal(SIGALRM, SIG_DFL);	/* the hard stop past the deadline */
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
+}
+
+/* Sleeps ms, in short steps, or less when told to stop: a stop signal is
+ * acted on in bounded time, not after a Retry-After or backoff wait. */
+static void
+exec_sleep_ms(long long ms)
+{
+	long long end = clock_mono_ms() + ms, left;
+
+	for (;;) {
+		left = end - clock_mono_ms();
+		if (exec_stop || left <= 0)
+			break;
+		clock_sleep_ms(left < EXEC_SLEEP_STEP_MS ? left : EXEC_SLEEP_STEP_MS);
+	}
 }
 
 /* In the grandchild: nothing of the responder survives but stderr (the
@@ -475,7 +491,7 @@ job_write(struct run *r, const char *sql, int n, const char *const *p)
 				    r->j->id);
 				return -1;
 			}
-			clock_sleep_ms(backoff);
+			exec_sleep_ms(backoff);
 			backoff = backoff * 2 > DB_BACKOFF_MAX_MS ? DB_BACKOFF_MAX_MS : backoff * 2;
 			if (reattach(r) == 0)
 				break;
@@ -773,6 +789,8 @@ generate(struct run *r, const struct prov_request *req,
 
 	*lost = STEP_OK;
 	for (attempt = 1;; attempt++) {
+		if (attempt > 1 && exec_stop)
+			return e;	/* told to stop: the caller gives the job back */
 		/* Every call is paid for: before a retry, the job must still be
 		 * ours (a Postgres restart frees our lock, and a sweeper that
 		 * took us for dead may have given the job to another executor). */
@@ -808,7 +826,7 @@ generate(struct run *r, const struct prov_request *req,
 		}
 		log_info("job %s: %s, retry %d in %lld ms", j->id, prov_err_code(e),
 		    attempt, wait);
-		clock_sleep_ms(wait);
+		exec_sleep_ms(wait);
 		backoff = backoff * 2 > GEN_BACKOFF_MAX_MS ? GEN_BACKOFF_MAX_MS :
 		    backoff * 2;
 	}
@@ -877,7 +895,7 @@ upload(struct run *r, const char *path, struct prov_result *img, char *msg,
 		if (exec_stop || clock_mono_ms() + wait >= r->deadline_ms)
 			return se;
 		log_info("job %s: storage: %s; retry %d in %lld ms", r->j->id, msg, try, wait);
-		clock_sleep_ms(wait);
+		exec_sleep_ms(wait);
 		backoff = backoff * 2 > PUT_BACKOFF_MAX_MS ? PUT_BACKOFF_MAX_MS : backoff * 2;
 	}
 }
@@ -988,7 +1006,7 @@ read_stored(struct run *r, const char *path, double cost, struct prov_result *im
 			    r->j->id, msg, path);
 			return -1;
 		}
-		clock_sleep_ms(backoff);
+		exec_sleep_ms(backoff);
 		backoff = backoff * 2 > PUT_BACKOFF_MAX_MS ? PUT_BACKOFF_MAX_MS : backoff * 2;
 	}
 	if (se != STOR_OK)
@@ -1059,6 +1077,10 @@ stage_generate(struct run *r, const char *final_prompt, struct prov_result *img)
 	}
 	if (pe == PROV_TIMEOUT && clock_mono_ms() >= r->deadline_ms - DEADLINE_SLACK_MS) {
 		s = out_of_time(r, "generating", "generating");
+		goto out;
+	}
+	if (pe != PROV_OK && exec_stop) {
+		s = boundary(r, "generating");	/* requeued, not failed */
 		goto out;
 	}
 	if (pe != PROV_OK) {

@@ -500,6 +500,30 @@ class ExecSpool(ExecCase):
             self.assertEqual(f.read(), image)
         self.assertEqual(self.spool_files(), [])
 
+    def test_executor_takes_sigterm_during_retry_wait(self):
+        # The model asks for a 30 s wait; told to stop meanwhile, the
+        # executor gives the job back at once instead of sleeping it out
+        # (and then paying for another call).
+        s = self.stack
+        u = jh.seed_user(s, "sigterm-wait")
+        prompt = "stopped while waiting %s" % uuid.uuid4().hex[:8]
+        self.fake.push({"name": "429_retry_after", "seconds": 30}, "ok")
+        jid = self.create(u, prompt)
+        self.assertTrue(harness.wait_until(
+            lambda: "job %s: RATE_LIMIT, retry 1" % jid in s.read_pool_log(), 10),
+            "the executor never started its wait")
+        pid = self.executor()
+        t0 = time.monotonic()
+        os.kill(pid, signal.SIGTERM)
+        self.assertEqual(harness.wait_gone([pid], 5), [],
+                         "the executor slept on through SIGTERM")
+        self.assertLess(time.monotonic() - t0, 3)
+        rq = self.requeue_events(jid)
+        self.assertEqual([e.get("code") for e in rq], ["EXECUTOR_STOPPED"], rq)
+        job = self.wait(u, jid, timeout=30)
+        self.assertEqual(job["status"], "completed", job)
+        self.assertEqual([r.status for r in self.calls_for(prompt)], [429, 200])
+
     def test_last_attempt_lost_while_uploading_still_stores_its_image(self):
         # The executor dies in uploading on the job's last attempt: the
         # image is paid for and spooled, so the sweeper gives the job one
