@@ -67,10 +67,6 @@ static const char sql_cancel[] =
     " WHERE j.id = $1 AND j.status IN ('queued', 'processing', 'generating', 'uploading')"
     " AND" OWNER_PRED("j.user_id = auth.uid()")
     " RETURNING " JOB_JSON_COLUMNS;
-/* Why a cancel changed nothing: no such job of the caller's, or ended. */
-static const char sql_cancel_after[] =
-    "SELECT " JOB_JSON_COLUMNS " FROM public.image_generation_jobs j"
-    " WHERE j.id = $1 AND" OWNER_PRED("j.user_id = auth.uid()");
 /* FOR UPDATE: two retries of one job at once make two jobs, but each
  * sees the job as it is, and the estimate uses its resolution. */
 static const char sql_retry_lock[] =
@@ -102,7 +98,7 @@ const struct jobsdb_query jobsdb_queries[] = {
 	{ "get", sql_get, 1 },
 	{ "list", sql_list, 5 },
 	{ "cancel", sql_cancel, 1 },
-	{ "cancel_after", sql_cancel_after, 1 },
+	{ "cancel_after", sql_get, 1 },	/* why a cancel changed nothing */
 	{ "retry_lock", sql_retry_lock, 1 },
 	{ "retry_insert", sql_retry_insert, 6 },
 	{ NULL, NULL, 0 }
@@ -389,7 +385,7 @@ jobsdb_cancel(PGconn *c, struct arena *a, const char *id, enum ig_err *e,
 		return json;
 	}
 	PQclear(r);
-	r = q(c, sql_cancel_after, 1, p, e, PGRES_TUPLES_OK);
+	r = q(c, sql_get, 1, p, e, PGRES_TUPLES_OK);	/* why nothing changed */
 	if (r == NULL)
 		return NULL;
 	if (PQntuples(r) == 0) {

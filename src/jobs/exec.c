@@ -121,6 +121,23 @@ exec_sleep_ms(long long ms)
 	}
 }
 
+/* ms doubled, up to max: the next wait of a capped exponential backoff. */
+static long long
+doubled(long long ms, long long max)
+{
+	return ms * 2 > max ? max : ms * 2;
+}
+
+/* ms plus up to 50% of it, at random, so that waiters do not come back
+ * all at once. */
+static long long
+jittered(long long ms)
+{
+	unsigned char rnd;
+
+	return RAND_bytes(&rnd, 1) == 1 ? ms + ms * rnd / 512 : ms;
+}
+
 /* In the grandchild: nothing of the responder survives but stderr (the
  * log) and the slot. fd 0 may be the listening socket, others the request
  * socket and the parent's database socket: all closed, never used. */
@@ -492,7 +509,7 @@ job_write(struct run *r, const char *sql, int n, const char *const *p)
 				return -1;
 			}
 			exec_sleep_ms(backoff);
-			backoff = backoff * 2 > DB_BACKOFF_MAX_MS ? DB_BACKOFF_MAX_MS : backoff * 2;
+			backoff = doubled(backoff, DB_BACKOFF_MAX_MS);
 			if (reattach(r) == 0)
 				break;
 		}
@@ -784,7 +801,6 @@ generate(struct run *r, const struct prov_request *req,
 	const char *p[2] = { j->id, j->attempt };
 	enum prov_err e;
 	long long wait, backoff = GEN_BACKOFF_MS;
-	unsigned char rnd;
 	int attempt, n;
 
 	*lost = STEP_OK;
@@ -815,9 +831,7 @@ generate(struct run *r, const struct prov_request *req,
 		if (res->retry_after_ms > 0) {
 			wait = res->retry_after_ms;
 		} else {
-			wait = backoff;
-			if (RAND_bytes(&rnd, 1) == 1)
-				wait += wait * rnd / 512;
+			wait = jittered(backoff);
 		}
 		if (req->deadline_ms != 0 && clock_mono_ms() + wait >= req->deadline_ms) {
 			log_info("job %s: %s, no retry: a %lld ms wait passes the deadline",
@@ -827,8 +841,7 @@ generate(struct run *r, const struct prov_request *req,
 		log_info("job %s: %s, retry %d in %lld ms", j->id, prov_err_code(e),
 		    attempt, wait);
 		exec_sleep_ms(wait);
-		backoff = backoff * 2 > GEN_BACKOFF_MAX_MS ? GEN_BACKOFF_MAX_MS :
-		    backoff * 2;
+		backoff = doubled(backoff, GEN_BACKOFF_MAX_MS);
 	}
 }
 
@@ -865,7 +878,6 @@ upload(struct run *r, const char *path, struct prov_result *img, char *msg,
 {
 	long long wait, backoff = PUT_BACKOFF_MS;
 	enum stor_err se;
-	unsigned char rnd;
 	int try;
 
 	for (try = 1;; try++) {
@@ -889,14 +901,12 @@ upload(struct run *r, const char *path, struct prov_result *img, char *msg,
 			}
 			return se;
 		}
-		wait = backoff;
-		if (RAND_bytes(&rnd, 1) == 1)
-			wait += wait * rnd / 512;
+		wait = jittered(backoff);
 		if (exec_stop || clock_mono_ms() + wait >= r->deadline_ms)
 			return se;
 		log_info("job %s: storage: %s; retry %d in %lld ms", r->j->id, msg, try, wait);
 		exec_sleep_ms(wait);
-		backoff = backoff * 2 > PUT_BACKOFF_MAX_MS ? PUT_BACKOFF_MAX_MS : backoff * 2;
+		backoff = doubled(backoff, PUT_BACKOFF_MAX_MS);
 	}
 }
 
@@ -1007,7 +1017,7 @@ read_stored(struct run *r, const char *path, double cost, struct prov_result *im
 			return -1;
 		}
 		exec_sleep_ms(backoff);
-		backoff = backoff * 2 > PUT_BACKOFF_MAX_MS ? PUT_BACKOFF_MAX_MS : backoff * 2;
+		backoff = doubled(backoff, PUT_BACKOFF_MAX_MS);
 	}
 	if (se != STOR_OK)
 		return 0;	/* no such object */

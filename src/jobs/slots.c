@@ -9,27 +9,9 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
+#include "fsutil.h"
 #include "log.h"
 #include "slots.h"
-
-/* Makes dir and its missing parents (0755; dir itself 0700). 0 on success. */
-static int
-mkdir_parents(char *dir)
-{
-	char *p;
-
-	for (p = dir + 1; *p != '\0'; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
-			*p = '/';
-			return -1;
-		}
-		*p = '/';
-	}
-	return mkdir(dir, 0700) != 0 && errno != EEXIST ? -1 : 0;
-}
 
 static char slot_path[512];	/* this process's slot directory, "": not yet */
 
@@ -62,7 +44,7 @@ slot_dir(const struct cfg *c, char *out, size_t n)
 		len = strlen(slot_path);
 		while (len > 1 && slot_path[len - 1] == '/')
 			slot_path[--len] = '\0';	/* lstat("link/") would follow it */
-		if (mkdir_parents(slot_path) != 0) {
+		if (fs_mkdirs(slot_path, 0700) != 0) {
 			log_error("slot directory %s: %s; set IMAGEGEN_SLOT_DIR", slot_path,
 			    strerror(errno));
 			goto out;

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "fsutil.h"
 #include "log.h"
 #include "spool.h"
 
@@ -74,7 +75,7 @@ spool_dirfd(const struct cfg *c, int quiet_missing)
 int
 spool_prepare(const struct cfg *c)
 {
-	char path[1024], *p;
+	char path[1024];
 	struct stat st;
 	size_t n;
 
@@ -84,17 +85,7 @@ spool_prepare(const struct cfg *c)
 		return -1;
 	}
 	/* Parents as mkdir -p would make them; the spool itself 0700. */
-	for (p = path + 1; *p != '\0'; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(path, 0755) != 0 && errno != EEXIST) {
-			log_error("spool directory %s: %s: %s", c->spool_dir, path, strerror(errno));
-			return -1;
-		}
-		*p = '/';
-	}
-	if (mkdir(path, 0700) != 0 && errno != EEXIST) {
+	if (fs_mkdirs(path, 0700) != 0) {
 		log_error("spool directory %s: %s", c->spool_dir, strerror(errno));
 		return -1;
 	}
@@ -106,24 +97,6 @@ spool_prepare(const struct cfg *c)
 	if ((st.st_mode & 077) != 0 && chmod(path, 0700) != 0) {
 		log_error("spool directory %s: chmod 0700: %s", c->spool_dir, strerror(errno));
 		return -1;
-	}
-	return 0;
-}
-
-static int
-write_all(int fd, const void *buf, size_t len)
-{
-	const unsigned char *b = buf;
-	ssize_t w;
-
-	while (len > 0) {
-		w = write(fd, b, len);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return -1;
-		b += w;
-		len -= (size_t)w;
 	}
 	return 0;
 }
@@ -171,7 +144,7 @@ spool_write(const struct cfg *c, const char *job_id, const unsigned char *data,
 		goto out;
 	fd = openat(dfd, part, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd < 0 || fchmod(fd, 0600) != 0 ||
-	    write_all(fd, head, (size_t)hl) != 0 || write_all(fd, data, len) != 0 ||
+	    fs_write_all(fd, head, (size_t)hl) != 0 || fs_write_all(fd, data, len) != 0 ||
 	    fsync(fd) != 0) {
 		log_error("spool %s/%s: %s", c->spool_dir, part, strerror(errno));
 		goto out;

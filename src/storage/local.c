@@ -19,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fsutil.h"
 #include "log.h"
 #include "storage.h"
 
@@ -167,24 +168,6 @@ out:
 	return dfd;
 }
 
-/* write(2) until done. 0, or -1 with errno. */
-static int
-local_write_all(int fd, const unsigned char *p, size_t len)
-{
-	ssize_t n;
-
-	while (len > 0) {
-		n = write(fd, p, len > (size_t)SSIZE_MAX ? (size_t)SSIZE_MAX : len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -1;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 /*
  * Makes tmp visible as name in dfd, refusing to replace an existing name:
  * link(2), or renameat2(RENAME_NOREPLACE) on file systems without hard
@@ -272,7 +255,7 @@ local_put(struct storage *s, const char *path, const unsigned char *data,
 	}
 	tmp_made = 1;
 	/* 0644 whatever the umask: nginx, another user, must read it. */
-	if (fchmod(fd, 0644) != 0 || local_write_all(fd, data, len) != 0 ||
+	if (fchmod(fd, 0644) != 0 || fs_write_all(fd, data, len) != 0 ||
 	    fsync(fd) != 0) {
 		rc = local_fail(errno, "write", msg, msglen);
 		goto out;
