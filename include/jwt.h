@@ -110,9 +110,6 @@ enum jwt_reason jwt_verify(const char *tok, size_t len, jwt_key_lookup lookup,
     void *ctx, const struct jwt_policy *p, struct jwt_claims *out);
 void jwt_claims_free(struct jwt_claims *c);
 
-/* 1 when s is a UUID in 8-4-4-4-12 hex form. */
-int jwt_is_uuid(const char *s);
-
 struct jwt_mint {
 	const char *sub;	/* required */
 	const char *email;	/* may be NULL */

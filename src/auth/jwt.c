@@ -1,5 +1,4 @@
 /* jwt.c - JWS compact tokens: strict parsing, key-pinned verification, minting. */
-#include <ctype.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +18,7 @@
 #include "base64.h"
 #include "json_strict.h"
 #include "jwt.h"
+#include "uuid.h"
 
 static const char *const reason_names[JWT_REASON_COUNT] = {
 	[JWT_OK] = "ok",
@@ -73,22 +73,6 @@ jwt_alg_parse(const char *s)
 	if (strcmp(s, "RS256") == 0)
 		return JWT_RS256;
 	return JWT_ALG_UNKNOWN;
-}
-
-int
-jwt_is_uuid(const char *s)
-{
-	int i;
-
-	for (i = 0; i < 36; i++) {
-		if (i == 8 || i == 13 || i == 18 || i == 23) {
-			if (s[i] != '-')
-				return 0;
-		} else if (!isxdigit((unsigned char)s[i])) {
-			return 0;
-		}
-	}
-	return s[36] == '\0';
 }
 
 /* ---- keys -------------------------------------------------------------- */
@@ -692,7 +676,7 @@ check_claims(struct json_object *c, const struct jwt_policy *p,
 		return JWT_EROLE;
 	memcpy(out->role, "authenticated", sizeof("authenticated"));
 	s = claim_str(c, "sub");
-	if (s == NULL || strlen(s) != 36 || !jwt_is_uuid(s))
+	if (s == NULL || strlen(s) != 36 || !uuid_valid(s))
 		return JWT_ESUB;
 	memcpy(out->sub, s, 37);
 	s = claim_str(c, "email");

@@ -9,7 +9,7 @@
 #include "db.h"
 #include "jobs.h"
 #include "jsonw.h"
-#include "jwt.h"
+#include "uuid.h"
 #include "log.h"
 #include "provider.h"
 
@@ -288,7 +288,7 @@ cursor_decode(struct arena *a, const char *cur, const char **us,
 	for (i = 0; s[i] != '\0'; i++)
 		if (s[i] < '0' || s[i] > '9' || i > 18)
 			return -1;
-	if (i == 0 || strlen(dot + 1) != 36 || !jwt_is_uuid(dot + 1))
+	if (i == 0 || strlen(dot + 1) != 36 || !uuid_valid(dot + 1))
 		return -1;
 	*us = s;
 	*id = dot + 1;

@@ -5,7 +5,7 @@
 #include "auth.h"
 #include "db.h"
 #include "jobs.h"
-#include "jwt.h"
+#include "uuid.h"
 #include "log.h"
 #include "provider.h"
 #include "storage.h"
@@ -56,7 +56,7 @@ job_id_param(struct http_req *r)
 {
 	const char *id = r->nparams > 0 ? r->params[0] : "";
 
-	return strlen(id) == 36 && jwt_is_uuid(id) ? id : NULL;
+	return strlen(id) == 36 && uuid_valid(id) ? id : NULL;
 }
 
 static void
@@ -242,7 +242,7 @@ handle_job_list(struct http_req *r)
 	cursor = http_query_param(r, "cursor", &bad);
 	if (bad)
 		return http_fail(r, IG_EVALIDATION, "query: malformed percent-encoding");
-	if (project != NULL && (strlen(project) != 36 || !jwt_is_uuid(project)))
+	if (project != NULL && (strlen(project) != 36 || !uuid_valid(project)))
 		return http_fail(r, IG_EVALIDATION, "projectId: must be a UUID");
 	if (limit_s != NULL && cfg_parse_long(limit_s, 1, 100, &limit) != 0)
 		return http_fail(r, IG_EVALIDATION, "limit: must be a whole number from 1 to 100");
