@@ -13,7 +13,7 @@
 #include "config.h"
 #include "cfg.h"
 #include "db.h"
-#include "jwt.h"
+#include "jwt_sign.h"
 #include "exec.h"
 #include "log.h"
 #include "migrate.h"
