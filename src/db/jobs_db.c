@@ -7,7 +7,8 @@
 
 #include "base64.h"
 #include "db.h"
-#include "jobs.h"
+#include "job_json.h"
+#include "jobsdb.h"
 #include "jsonw.h"
 #include "jwt.h"
 #include "log.h"
