@@ -15,6 +15,14 @@ struct job_created {
 	int replayed;			/* an idempotent replay of an earlier job */
 };
 
+/* How a new job is to run: what jobs_create() and jobs_retry() decide
+ * (configuration and price), written with it. */
+struct job_run {
+	const char *provider, *model;
+	double estimated_cost;		/* USD */
+	long max_attempts;
+};
+
 /*
  * Inserts the job as the request's user (inside db_begin_user()): checks
  * the project is the caller's, the branch in it and the capsule visible,
@@ -23,9 +31,8 @@ struct job_created {
  * request), IG_EUNAVAILABLE/IG_EINTERNAL.
  */
 enum ig_err jobsdb_create(PGconn *c, struct arena *a, const char *user_id,
-    const struct job_request *jr, const char *provider, const char *model,
-    double estimated_cost, long max_attempts, struct job_created *out,
-    const char **msg);
+    const struct job_request *jr, const struct job_run *run,
+    struct job_created *out, const char **msg);
 /* The job's JSON text (arena), read as the user of claims in one round
  * trip (no transaction of the caller's), or NULL with *e (IG_ENOTFOUND). */
 const char *jobsdb_get_json(PGconn *c, struct arena *a, const char *claims,
@@ -43,12 +50,23 @@ const char *jobsdb_list(PGconn *c, struct arena *a, const char *project_id,
  * with *msg when it already ended). */
 const char *jobsdb_cancel(PGconn *c, struct arena *a, const char *id,
     enum ig_err *e, const char **msg);
-/* A failed or canceled job again, as a new job (retry_of = id) for the
- * current provider and model, estimated at the job's resolution. Its
- * creation, or IG_ENOTFOUND / IG_EVALIDATION (not failed or canceled). */
+/*
+ * Locks the caller's job id (FOR UPDATE, until the transaction ends) for a
+ * retry, and tells its resolution, to price the retry at. IG_OK with
+ * *width and *height, IG_ENOTFOUND, IG_EVALIDATION with *msg (arena) when
+ * it is neither failed nor canceled, or IG_EUNAVAILABLE/IG_EINTERNAL.
+ */
+enum ig_err jobsdb_retry_lock(PGconn *c, struct arena *a, const char *id,
+    int *width, int *height, const char **msg);
+/*
+ * The job id, locked by jobsdb_retry_lock(), again as a new job of
+ * user_id's (retry_of = id) to run as run says. IG_OK with *out,
+ * IG_EFORBIDDEN with *msg when its project, branch or capsule is no
+ * longer the caller's, or IG_EUNAVAILABLE/IG_EINTERNAL.
+ */
 enum ig_err jobsdb_retry(PGconn *c, struct arena *a, const char *user_id,
-    const char *id, const char *provider, const char *model,
-    long max_attempts, struct job_created *out, const char **msg);
+    const char *id, const struct job_run *run, struct job_created *out,
+    const char **msg);
 
 /*
  * Every query a request runs on rows that already exist, for tests: each

@@ -12,7 +12,6 @@
 #include "jsonw.h"
 #include "jwt.h"
 #include "log.h"
-#include "provider.h"
 
 static const char *const job_states[] = { "queued", "processing", "generating",
 	"uploading", "completed", "failed", "canceled", NULL };
@@ -26,6 +25,18 @@ static const char *const job_states[] = { "queued", "processing", "generating",
  * request.jwt.claims the request's transaction set.
  */
 #define OWNER_PRED(p) " " JOBSDB_OWNER_BEGIN "(" p ")" JOBSDB_OWNER_END " "
+
+/*
+ * The columns a new job is written with, by create and by retry alike.
+ * JOB_REQUEST_COLS are what the request asked for (a retry copies them
+ * from the job it retries, in this order), JOB_RUN_COLS how it is run
+ * (provider, model, estimated cost, attempts: from the configuration).
+ */
+#define JOB_REQUEST_COLS \
+	"project_id, branch_id, job_type, prompt, width, height," \
+	" visual_style_capsule_id, asset_id, scene_id, shot_id," \
+	" source_image_url, mask_image_url"
+#define JOB_RUN_COLS "provider, model, estimated_cost, max_attempts"
 
 /* Ownership, before the INSERT: the project is the caller's, the branch
  * is in it, and the capsule (if any) is the caller's, shared or public. */
@@ -74,13 +85,9 @@ static const char sql_retry_lock[] =
     "SELECT status, width, height FROM public.image_generation_jobs"
     " WHERE id = $1 AND" OWNER_PRED("user_id = auth.uid()") " FOR UPDATE";
 static const char sql_retry_insert[] =
-    "INSERT INTO public.image_generation_jobs (user_id, project_id,"
-    " branch_id, job_type, prompt, width, height, visual_style_capsule_id,"
-    " asset_id, scene_id, shot_id, source_image_url, mask_image_url,"
-    " provider, model, estimated_cost, max_attempts, retry_of)"
-    " SELECT $2, project_id, branch_id, job_type, prompt, width, height,"
-    " visual_style_capsule_id, asset_id, scene_id, shot_id, source_image_url,"
-    " mask_image_url, $5, $6, $3, $4, id"
+    "INSERT INTO public.image_generation_jobs (user_id, " JOB_REQUEST_COLS ","
+    " " JOB_RUN_COLS ", retry_of)"
+    " SELECT $2, " JOB_REQUEST_COLS ", $5, $6, $3, $4, id"
     " FROM public.image_generation_jobs j WHERE j.id = $1 AND"
     /* The caller's job, and still a project, branch and capsule the
      * caller may write a job with (as the INSERT policy asks): a project
@@ -92,6 +99,18 @@ static const char sql_retry_insert[] =
     " OR EXISTS (SELECT 1 FROM public.visual_style_capsules c"
     " WHERE c.id = j.visual_style_capsule_id AND (c.user_id = auth.uid()"
     " OR c.user_id IS NULL OR c.is_public)))") " RETURNING id, status";
+
+/* The new job (no row read: its wall is sql_create_owned before it).
+ * The unique (user_id, idempotency_key) index decides between concurrent
+ * first requests: the loser waits for the winner's commit, inserts
+ * nothing, and replays the winner's job (sql_create_replay). */
+static const char sql_create_insert[] =
+    "INSERT INTO public.image_generation_jobs (user_id, " JOB_REQUEST_COLS ","
+    " idempotency_key, request_fingerprint, " JOB_RUN_COLS ")"
+    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11,"
+    " $12, $13, $14, $15, $16, $17, $18, $19)"
+    " ON CONFLICT (user_id, idempotency_key) WHERE idempotency_key IS NOT NULL"
+    " DO NOTHING RETURNING id, status";
 
 const struct jobsdb_query jobsdb_queries[] = {
 	{ "create_owned", sql_create_owned, 3 },
@@ -150,9 +169,8 @@ row_json(struct arena *a, const PGresult *r, int row, int col, enum ig_err *e)
 
 enum ig_err
 jobsdb_create(PGconn *c, struct arena *a, const char *user_id,
-    const struct job_request *jr, const char *provider, const char *model,
-    double estimated_cost, long max_attempts, struct job_created *out,
-    const char **msg)
+    const struct job_request *jr, const struct job_run *run,
+    struct job_created *out, const char **msg)
 {
 	const char *p[19];
 	PGresult *r;
@@ -196,21 +214,11 @@ jobsdb_create(PGconn *c, struct arena *a, const char *user_id,
 	p[12] = jr->mask_url;
 	p[13] = jr->idem_key;
 	p[14] = jr->fingerprint;
-	p[15] = provider;
-	p[16] = model;
-	p[17] = num(a, estimated_cost);
-	p[18] = lng(a, max_attempts);
-	/* The unique (user_id, idempotency_key) index decides between
-	 * concurrent first requests: the loser waits for the winner's commit,
-	 * inserts nothing, and replays the winner's job below. */
-	r = q(c, "INSERT INTO public.image_generation_jobs (user_id, project_id,"
-	    " branch_id, job_type, prompt, width, height, visual_style_capsule_id,"
-	    " asset_id, scene_id, shot_id, source_image_url, mask_image_url,"
-	    " idempotency_key, request_fingerprint, provider, model, estimated_cost,"
-	    " max_attempts) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11,"
-	    " $12, $13, $14, $15, $16, $17, $18, $19)"
-	    " ON CONFLICT (user_id, idempotency_key) WHERE idempotency_key IS NOT NULL"
-	    " DO NOTHING RETURNING id, status", 19, p, &e, PGRES_TUPLES_OK);
+	p[15] = run->provider;
+	p[16] = run->model;
+	p[17] = num(a, run->estimated_cost);
+	p[18] = lng(a, run->max_attempts);
+	r = q(c, sql_create_insert, 19, p, &e, PGRES_TUPLES_OK);
 	if (r == NULL)
 		return e;
 	if (PQntuples(r) == 1) {
@@ -403,16 +411,14 @@ jobsdb_cancel(PGconn *c, struct arena *a, const char *id, enum ig_err *e,
 }
 
 enum ig_err
-jobsdb_retry(PGconn *c, struct arena *a, const char *user_id, const char *id,
-    const char *provider, const char *model, long max_attempts,
-    struct job_created *out, const char **msg)
+jobsdb_retry_lock(PGconn *c, struct arena *a, const char *id, int *width,
+    int *height, const char **msg)
 {
-	const char *p[6] = { id, user_id, NULL, NULL, provider, model };
+	const char *p[1] = { id };
 	const char *status;
 	PGresult *r;
 	enum ig_err e;
 
-	memset(out, 0, sizeof(*out));
 	r = q(c, sql_retry_lock, 1, p, &e, PGRES_TUPLES_OK);
 	if (r == NULL)
 		return e;
@@ -427,10 +433,23 @@ jobsdb_retry(PGconn *c, struct arena *a, const char *user_id, const char *id,
 		PQclear(r);
 		return IG_EVALIDATION;
 	}
-	p[2] = num(a, cost_estimate(provider, model, atoi(PQgetvalue(r, 0, 1)),
-	    atoi(PQgetvalue(r, 0, 2))));
-	p[3] = lng(a, max_attempts);
+	*width = atoi(PQgetvalue(r, 0, 1));
+	*height = atoi(PQgetvalue(r, 0, 2));
 	PQclear(r);
+	return IG_OK;
+}
+
+enum ig_err
+jobsdb_retry(PGconn *c, struct arena *a, const char *user_id, const char *id,
+    const struct job_run *run, struct job_created *out, const char **msg)
+{
+	const char *p[6] = { id, user_id, NULL, NULL, run->provider, run->model };
+	PGresult *r;
+	enum ig_err e;
+
+	memset(out, 0, sizeof(*out));
+	p[2] = num(a, run->estimated_cost);
+	p[3] = lng(a, run->max_attempts);
 	r = q(c, sql_retry_insert, 6, p, &e, PGRES_TUPLES_OK);
 	if (r == NULL)
 		return e;

@@ -5,10 +5,10 @@
 #include "auth.h"
 #include "db.h"
 #include "jobreq.h"
+#include "jobs_create.h"
 #include "jobsdb.h"
 #include "jwt.h"
 #include "log.h"
-#include "provider.h"
 #include "storage.h"
 
 /* db_run_retry() work: BEGIN as the user whose claims arg is. */
@@ -121,9 +121,7 @@ handle_generate(struct http_req *r)
 	e = open_tx(r, &u, &conn);
 	if (e != IG_OK)
 		return e;
-	e = jobsdb_create(conn, r->arena, u.sub, &jr, r->cfg->provider,
-	    r->cfg->model, cost_estimate(r->cfg->provider, r->cfg->model, jr.width,
-	    jr.height), r->cfg->max_attempts, &jc, &msg);
+	e = jobs_create(conn, r->arena, r->cfg, u.sub, &jr, &jc, &msg);
 	e = finish(r, conn, e, msg);
 	if (e != IG_OK)
 		return e;
@@ -193,8 +191,7 @@ job_by_id(struct http_req *r, enum job_op op)
 		json = jobsdb_cancel(conn, r->arena, id, &e, &msg);
 		break;
 	case JOB_RETRY:
-		e = jobsdb_retry(conn, r->arena, u.sub, id, r->cfg->provider,
-		    r->cfg->model, r->cfg->max_attempts, &jc, &msg);
+		e = jobs_retry(conn, r->arena, r->cfg, u.sub, id, &jc, &msg);
 		break;
 	}
 	e = finish(r, conn, e, msg);
