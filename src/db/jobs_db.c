@@ -167,22 +167,59 @@ row_json(struct arena *a, const PGresult *r, int row, int col, enum ig_err *e)
 	return json;
 }
 
+/* The new job's id and status, columns 0 and 1 of r's first row, into
+ * out. Can't fail. */
+static void
+created(struct job_created *out, const PGresult *r)
+{
+	snprintf(out->id, sizeof(out->id), "%s", PQgetvalue(r, 0, 0));
+	snprintf(out->status, sizeof(out->status), "%s", PQgetvalue(r, 0, 1));
+}
+
+/* Runs sql, an INSERT … RETURNING id, status of at most one job, with
+ * params p[0..n-1]. IG_OK with *made 1 and the job in *out, or *made 0
+ * when it inserted none (*out zeroed); else q()'s failure. */
+static enum ig_err
+insert_job(PGconn *c, const char *sql, int n, const char *const *p,
+    struct job_created *out, int *made)
+{
+	PGresult *r;
+	enum ig_err e;
+
+	memset(out, 0, sizeof(*out));
+	*made = 0;
+	r = q(c, sql, n, p, &e, PGRES_TUPLES_OK);
+	if (r == NULL)
+		return e;
+	if (PQntuples(r) == 1) {
+		created(out, r);
+		*made = 1;
+	}
+	PQclear(r);
+	return IG_OK;
+}
+
 enum ig_err
 jobsdb_create(PGconn *c, struct arena *a, const char *user_id,
     const struct job_request *jr, const struct job_run *run,
     struct job_created *out, const char **msg)
 {
-	const char *p[19];
+	const char *own[3] = { jr->project_id, jr->branch_id, jr->capsule_id };
+	/* $1..$19 of sql_create_insert, in its column order */
+	const char *p[19] = { user_id, jr->project_id, jr->branch_id,
+		jr->job_type, jr->prompt, lng(a, jr->width), lng(a, jr->height),
+		jr->capsule_id, jr->asset_id, jr->scene_id, jr->shot_id,
+		jr->source_url, jr->mask_url, jr->idem_key, jr->fingerprint,
+		run->provider, run->model, num(a, run->estimated_cost),
+		lng(a, run->max_attempts) };
 	PGresult *r;
 	enum ig_err e;
+	int made = 0;
 
 	memset(out, 0, sizeof(*out));
 	/* Ownership, by the owner predicates and again by row-level
 	 * security: another user's project or capsule is not visible. */
-	p[0] = jr->project_id;
-	p[1] = jr->branch_id;
-	p[2] = jr->capsule_id;
-	r = q(c, sql_create_owned, 3, p, &e, PGRES_TUPLES_OK);
+	r = q(c, sql_create_owned, 3, own, &e, PGRES_TUPLES_OK);
 	if (r == NULL)
 		return e;
 	if (strcmp(PQgetvalue(r, 0, 0), "t") != 0) {
@@ -199,37 +236,10 @@ jobsdb_create(PGconn *c, struct arena *a, const char *user_id,
 	if (e != IG_OK)
 		return e;
 
-	p[0] = user_id;
-	p[1] = jr->project_id;
-	p[2] = jr->branch_id;
-	p[3] = jr->job_type;
-	p[4] = jr->prompt;
-	p[5] = lng(a, jr->width);
-	p[6] = lng(a, jr->height);
-	p[7] = jr->capsule_id;
-	p[8] = jr->asset_id;
-	p[9] = jr->scene_id;
-	p[10] = jr->shot_id;
-	p[11] = jr->source_url;
-	p[12] = jr->mask_url;
-	p[13] = jr->idem_key;
-	p[14] = jr->fingerprint;
-	p[15] = run->provider;
-	p[16] = run->model;
-	p[17] = num(a, run->estimated_cost);
-	p[18] = lng(a, run->max_attempts);
-	r = q(c, sql_create_insert, 19, p, &e, PGRES_TUPLES_OK);
-	if (r == NULL)
+	e = insert_job(c, sql_create_insert, 19, p, out, &made);
+	if (e != IG_OK || made)
 		return e;
-	if (PQntuples(r) == 1) {
-		snprintf(out->id, sizeof(out->id), "%s", PQgetvalue(r, 0, 0));
-		snprintf(out->status, sizeof(out->status), "%s", PQgetvalue(r, 0, 1));
-		PQclear(r);
-		return IG_OK;
-	}
-	PQclear(r);
-	p[0] = jr->idem_key;
-	r = q(c, sql_create_replay, 1, p, &e, PGRES_TUPLES_OK);
+	r = q(c, sql_create_replay, 1, &jr->idem_key, &e, PGRES_TUPLES_OK);
 	if (r == NULL)
 		return e;
 	if (PQntuples(r) != 1) {
@@ -242,8 +252,7 @@ jobsdb_create(PGconn *c, struct arena *a, const char *user_id,
 		*msg = "idempotencyKey: already used with a different request";
 		return IG_EIDEM_REUSED;
 	}
-	snprintf(out->id, sizeof(out->id), "%s", PQgetvalue(r, 0, 0));
-	snprintf(out->status, sizeof(out->status), "%s", PQgetvalue(r, 0, 1));
+	created(out, r);
 	out->replayed = 1;
 	PQclear(r);
 	return IG_OK;
@@ -443,25 +452,16 @@ enum ig_err
 jobsdb_retry(PGconn *c, struct arena *a, const char *user_id, const char *id,
     const struct job_run *run, struct job_created *out, const char **msg)
 {
-	const char *p[6] = { id, user_id, NULL, NULL, run->provider, run->model };
-	PGresult *r;
+	const char *p[6] = { id, user_id, num(a, run->estimated_cost),
+		lng(a, run->max_attempts), run->provider, run->model };
 	enum ig_err e;
+	int made = 0;
 
-	memset(out, 0, sizeof(*out));
-	p[2] = num(a, run->estimated_cost);
-	p[3] = lng(a, run->max_attempts);
-	r = q(c, sql_retry_insert, 6, p, &e, PGRES_TUPLES_OK);
-	if (r == NULL)
-		return e;
-	if (PQntuples(r) == 1) {
-		snprintf(out->id, sizeof(out->id), "%s", PQgetvalue(r, 0, 0));
-		snprintf(out->status, sizeof(out->status), "%s", PQgetvalue(r, 0, 1));
-		e = IG_OK;
-	} else {
+	e = insert_job(c, sql_retry_insert, 6, p, out, &made);
+	if (e == IG_OK && !made) {
 		/* locked above as the caller's: its project or capsule is not */
 		*msg = "jobId: the job's project, branch or style capsule is no longer yours";
 		e = IG_EFORBIDDEN;
 	}
-	PQclear(r);
 	return e;
 }
