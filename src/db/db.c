@@ -281,31 +281,54 @@ db_check(PGconn *conn)
 }
 
 enum ig_err
-db_ping(void)
+db_run_retry(db_work_fn fn, void *arg, PGconn **connp)
 {
-	PGresult *res = NULL;
-	PGconn *conn;
-	enum ig_err e;
+	PGconn *conn = NULL;
+	enum ig_err e = IG_EUNAVAILABLE;
 	int attempt;
 
-	/* A connection broken by a server restart fails its first query:
-	 * reconnect once before calling the database down. */
+	/* A connection broken by a server restart fails its first statement:
+	 * nothing of the work has run yet, so reconnect once and go on. */
 	for (attempt = 0; attempt < 2; attempt++) {
 		conn = db_get(&e);
 		if (conn == NULL)
-			return e;
-		res = PQexec(conn, "SELECT 1");
-		if (PQresultStatus(res) == PGRES_TUPLES_OK) {
-			PQclear(res);
-			return IG_OK;
-		}
-		log_warn("health query failed: %.200s", PQerrorMessage(conn));
-		PQclear(res);
-		if (PQstatus(conn) == CONNECTION_OK)
-			return IG_EUNAVAILABLE;
-		db_check(conn);
+			break;
+		e = fn(conn, arg);
+		/* fn's failure may have dropped the connection already
+		 * (db_error): then it is no longer db_conn, and is freed. */
+		if (e != IG_EUNAVAILABLE ||
+		    (conn == db_conn && PQstatus(conn) == CONNECTION_OK))
+			break;
+		if (conn == db_conn)
+			db_check(conn);
+		conn = NULL;
 	}
-	return IG_EUNAVAILABLE;
+	if (connp != NULL)
+		*connp = conn;
+	return e;
+}
+
+/* One health query: IG_OK, or IG_EUNAVAILABLE (logged). */
+static enum ig_err
+ping_once(PGconn *conn, void *arg)
+{
+	PGresult *res;
+	enum ig_err e = IG_OK;
+
+	(void)arg;
+	res = PQexec(conn, "SELECT 1");
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		log_warn("health query failed: %.200s", PQerrorMessage(conn));
+		e = IG_EUNAVAILABLE;
+	}
+	PQclear(res);
+	return e;
+}
+
+enum ig_err
+db_ping(void)
+{
+	return db_run_retry(ping_once, NULL, NULL);
 }
 
 enum ig_err

@@ -8,7 +8,7 @@
 
 #include "json_strict.h"
 #include "hex.h"
-#include "jobs.h"
+#include "jobreq.h"
 #include "uuid.h"
 #include "storage.h"
 
