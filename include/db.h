@@ -39,8 +39,9 @@ PGconn *db_get(enum ig_err *e);
  * Nothing is prepared on it: use PQexec/PQexecParams, not db_exec.
  */
 PGconn *db_worker_get(enum ig_err *e);
-/* Call after a failed query: drops the connection (db_get's or
- * db_worker_get's) if it is broken. */
+/* Call after a failed query: notes (and logs once) that the connection
+ * (db_get's or db_worker_get's) is broken. It stays valid for the caller;
+ * the next db_get() / db_worker_get() drops it and connects anew. */
 void db_check(PGconn *conn);
 /* One attempt of some work on a connection: IG_OK or why it failed. */
 typedef enum ig_err (*db_work_fn)(PGconn *conn, void *arg);

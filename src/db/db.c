@@ -22,6 +22,8 @@ static long long db_last_fail_ms = -1;
 /* The worker-role connection of a responder (/metrics): a second session,
  * so nothing is prepared on it (the table above is db_conn's). */
 static PGconn *db_worker_conn;
+/* 1 once db_check() has logged the loss of db_conn / db_worker_conn. */
+static int db_conn_lost, db_worker_conn_lost;
 static long long db_worker_last_fail_ms = -1;
 static int db_role_checked;
 /* Who a request's statements run as, for the rest of its transaction. */
@@ -188,6 +190,7 @@ close_request(void)
 		PQfinish(db_conn);
 		db_conn = NULL;
 	}
+	db_conn_lost = 0;
 }
 
 void
@@ -199,6 +202,7 @@ db_init_child(const struct cfg *c, const char *appname)
 	db_last_fail_ms = -1;
 	db_worker_conn = NULL;
 	db_worker_last_fail_ms = -1;
+	db_conn_lost = db_worker_conn_lost = 0;
 }
 
 PGconn *
@@ -244,6 +248,7 @@ db_worker_get(enum ig_err *e)
 	}
 	PQfinish(db_worker_conn);
 	db_worker_conn = NULL;
+	db_worker_conn_lost = 0;
 	now = clock_mono_ms();
 	if (db_worker_last_fail_ms >= 0 &&
 	    now - db_worker_last_fail_ms < DB_RETRY_MS) {
@@ -266,16 +271,19 @@ db_worker_get(enum ig_err *e)
 void
 db_check(PGconn *conn)
 {
-	if (conn != NULL && conn == db_conn && PQstatus(conn) != CONNECTION_OK) {
+	/* Only noted here: the caller still holds conn (and may roll back
+	 * on it, which then fails harmlessly). db_get() and db_worker_get()
+	 * drop a broken connection the next time one is asked for. */
+	if (conn != NULL && conn == db_conn && !db_conn_lost &&
+	    PQstatus(conn) != CONNECTION_OK) {
 		log_warn("database connection lost");
-		close_request();
+		db_conn_lost = 1;
 		db_last_fail_ms = -1;
 	}
-	if (conn != NULL && conn == db_worker_conn &&
+	if (conn != NULL && conn == db_worker_conn && !db_worker_conn_lost &&
 	    PQstatus(conn) != CONNECTION_OK) {
 		log_warn("worker-role database connection lost");
-		PQfinish(db_worker_conn);
-		db_worker_conn = NULL;
+		db_worker_conn_lost = 1;
 		db_worker_last_fail_ms = -1;
 	}
 }
@@ -294,13 +302,11 @@ db_run_retry(db_work_fn fn, void *arg, PGconn **connp)
 		if (conn == NULL)
 			break;
 		e = fn(conn, arg);
-		/* fn's failure may have dropped the connection already
-		 * (db_error): then it is no longer db_conn, and is freed. */
-		if (e != IG_EUNAVAILABLE ||
-		    (conn == db_conn && PQstatus(conn) == CONNECTION_OK))
+		/* A broken connection (db_error noted it) is replaced by
+		 * the next db_get(). */
+		if (e != IG_EUNAVAILABLE || PQstatus(conn) == CONNECTION_OK)
 			break;
-		if (conn == db_conn)
-			db_check(conn);
+		db_check(conn);
 		conn = NULL;
 	}
 	if (connp != NULL)
@@ -423,6 +429,7 @@ db_forget(void)
 {
 	db_conn = NULL;
 	db_worker_conn = NULL;
+	db_conn_lost = db_worker_conn_lost = 0;
 	db_nprepared = 0;
 }
 
