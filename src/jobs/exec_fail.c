@@ -4,17 +4,16 @@
 #include "exec_fail.h"
 
 static const struct {
-	enum exec_fail fail;
 	const char *code;	/* written to the database, byte for byte */
 	const char *stage;	/* its failure_stage, when always the same */
 	const char *message;	/* its message, when always the same */
 } exec_fails[EXEC_FAIL_COUNT] = {
-	{ EXEC_FAIL_STORAGE_ERROR, "STORAGE_ERROR", NULL, NULL },
-	{ EXEC_FAIL_WORKER_LOST, "WORKER_LOST", NULL, NULL },
-	{ EXEC_FAIL_JOB_TIMEOUT, "JOB_TIMEOUT", NULL, NULL },
-	{ EXEC_FAIL_EXECUTOR_STOPPED, "EXECUTOR_STOPPED", NULL,
+	[EXEC_FAIL_STORAGE_ERROR] = { "STORAGE_ERROR", NULL, NULL },
+	[EXEC_FAIL_WORKER_LOST] = { "WORKER_LOST", NULL, NULL },
+	[EXEC_FAIL_JOB_TIMEOUT] = { "JOB_TIMEOUT", NULL, NULL },
+	[EXEC_FAIL_EXECUTOR_STOPPED] = { "EXECUTOR_STOPPED", NULL,
 	    "the executor was told to stop" },
-	{ EXEC_FAIL_PERSIST_ERROR, "PERSIST_ERROR", "persisting",
+	[EXEC_FAIL_PERSIST_ERROR] = { "PERSIST_ERROR", "persisting",
 	    "the completed job could not be recorded" },
 };
 
