@@ -35,7 +35,7 @@ struct job_run {
 	struct storage *sg;
 	const struct exec_job *j;
 	long long deadline_ms;		/* CLOCK_MONOTONIC: IMAGEGEN_JOB_TIMEOUT */
-	struct execdb_writer w;		/* step_write() on this run */
+	struct execdb_writer w;		/* its fenced writes (steps.c) */
 };
 
 enum step { STEP_OK, STEP_STOP, STEP_DB };
@@ -44,14 +44,6 @@ enum step { STEP_OK, STEP_STOP, STEP_DB };
  * Can't fail. */
 void step_init(struct job_run *r, PGconn *c, const struct cfg *cf,
     struct provider *pv, struct storage *sg, const struct exec_job *j);
-/*
- * Runs one write of the job (sql with n params). When the connection is
- * lost it reconnects and runs it again, with backoff, until the deadline:
- * a database blip must not cost a paid image. Writes are idempotent and
- * fenced by the attempt, so running one twice is harmless. The rows
- * changed, or -1 (the database refused, or stayed away).
- */
-int step_write(struct job_run *r, const char *sql, int n, const char *const *p);
 /* The job back to the queue from status from with code and why, unless
  * canceled meanwhile (then canceled). Always STEP_STOP (or STEP_DB). */
 enum step step_requeue(struct job_run *r, const char *from, const char *code,

@@ -11,6 +11,10 @@
 #include "log.h"
 #include "retry.h"
 
+static int step_write(struct job_run *r, const char *sql, int n,
+    const char *const *p);
+
+/* step_write() as the writer of exec_db.h. */
 static int
 run_write(void *ctx, const char *sql, int n, const char *const *p)
 {
@@ -73,7 +77,14 @@ reattach(struct job_run *r)
 	return 0;
 }
 
-int
+/*
+ * Runs one write of the job (sql with n params). When the connection is
+ * lost it reconnects and runs it again, with backoff, until the deadline:
+ * a database blip must not cost a paid image. Writes are idempotent and
+ * fenced by the attempt, so running one twice is harmless. The rows
+ * changed, or -1 (the database refused, or stayed away).
+ */
+static int
 step_write(struct job_run *r, const char *sql, int n, const char *const *p)
 {
 	long long backoff = RETRY_DB_BACKOFF_MS;
