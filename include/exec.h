@@ -1,4 +1,6 @@
-/* exec.h - running jobs: slots, the double fork, the executor, the sweeper. */
+/* exec.h - running jobs: slots, the double fork, the executor, the sweeper.
+ * (src/jobs/spawn.c, run.c, steps.c, stages.c, retry.c, sweep.c; their SQL
+ * in src/db/exec_db.c.) */
 #ifndef IG_EXEC_H
 #define IG_EXEC_H
 
@@ -12,11 +14,13 @@
  * fork, fork again, the grandchild closes every inherited descriptor,
  * setsid()s and runs exec_run(); the middle child is reaped at once. With
  * no free slot the job stays queued for a finishing executor or the
- * sweeper. Returns 1 when an executor was started, 0 when no slot was
- * free, -1 on error (logged; a failed second fork included: the job stays
- * queued for the sweeper). Never blocks on the job.
+ * sweeper. request_id (NULL when unknown) is the request that created
+ * job_id: the executor's log lines for that job name it. Returns 1 when
+ * an executor was started, 0 when no slot was free, -1 on error (logged;
+ * a failed second fork included: the job stays queued for the sweeper).
+ * Never blocks on the job.
  */
-int exec_spawn(const struct cfg *c, const char *job_id);
+int exec_spawn(const struct cfg *c, const char *job_id, const char *request_id);
 /*
  * The executor: claims job_id (or the oldest queued job) and runs it
  * through generating (the image spooled at once; a spooled or already
@@ -26,9 +30,12 @@ int exec_spawn(const struct cfg *c, const char *job_id);
  * full, and after SIGTERM/SIGINT/SIGQUIT at the next stage boundary with
  * the job requeued. slot_fd is the flock'd slot it holds; it is given
  * back before one last look for queued work, and taken again when there
- * is some. Returns the process exit status.
+ * is some. Every log line about a job ends with its id and the request
+ * that created it (request_id, for job_id only; "-" when unknown).
+ * Returns the process exit status.
  */
-int exec_run(const struct cfg *c, const char *job_id, int slot_fd);
+int exec_run(const struct cfg *c, const char *job_id, const char *request_id,
+    int slot_fd);
 
 struct sweep_stats {
 	int requeued, failed, canceled, queued_left;

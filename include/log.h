@@ -10,6 +10,10 @@ int log_parse_level(const char *s, enum ig_log_level *out);
 /* The request id appended to every line until cleared with NULL. The string
  * is copied (truncated to 64 bytes). */
 void log_set_request_id(const char *rid);
+/* The job appended to every line (" job=ID", before the request id) until
+ * cleared with NULL: an executor's lines name the job they are about. The
+ * string is copied (truncated to 36 bytes). */
+void log_set_job_id(const char *job);
 /* Writes one line with a single write(2). Never pass a secret. */
 void log_msg(enum ig_log_level level, const char *func, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

@@ -11,6 +11,7 @@
 
 static enum ig_log_level log_level = IG_LOG_INFO;
 static char log_rid[65];
+static char log_job[37];
 
 static const char *const level_names[] = { "DEBUG", "INFO", "WARN", "ERROR" };
 
@@ -45,6 +46,15 @@ log_set_request_id(const char *rid)
 }
 
 void
+log_set_job_id(const char *job)
+{
+	if (job == NULL)
+		log_job[0] = '\0';
+	else
+		snprintf(log_job, sizeof(log_job), "%s", job);
+}
+
+void
 log_msg(enum ig_log_level level, const char *func, const char *fmt, ...)
 {
 	char line[2048];
@@ -68,6 +78,11 @@ log_msg(enum ig_log_level level, const char *func, const char *fmt, ...)
 	va_end(ap);
 	if (k > 0)
 		n += (size_t)k < sizeof(line) - n ? (size_t)k : sizeof(line) - n - 1;
+	if (log_job[0] != '\0' && n < sizeof(line) - 1) {
+		k = snprintf(line + n, sizeof(line) - n, " job=%s", log_job);
+		if (k > 0)
+			n += (size_t)k < sizeof(line) - n ? (size_t)k : sizeof(line) - n - 1;
+	}
 	if (log_rid[0] != '\0' && n < sizeof(line) - 1) {
 		k = snprintf(line + n, sizeof(line) - n, " rid=%s", log_rid);
 		if (k > 0)
