@@ -14,13 +14,11 @@
  * fork, fork again, the grandchild closes every inherited descriptor,
  * setsid()s and runs exec_run(); the middle child is reaped at once. With
  * no free slot the job stays queued for a finishing executor or the
- * sweeper. request_id (NULL when unknown) is the request that created
- * job_id: the executor's log lines for that job name it. Returns 1 when
- * an executor was started, 0 when no slot was free, -1 on error (logged;
- * a failed second fork included: the job stays queued for the sweeper).
- * Never blocks on the job.
+ * sweeper. Returns 1 when an executor was started, 0 when no slot was
+ * free, -1 on error (logged; a failed second fork included: the job stays
+ * queued for the sweeper). Never blocks on the job.
  */
-int exec_spawn(const struct cfg *c, const char *job_id, const char *request_id);
+int exec_spawn(const struct cfg *c, const char *job_id);
 /*
  * The executor: claims job_id (or the oldest queued job) and runs it
  * through generating (the image spooled at once; a spooled or already
@@ -31,11 +29,10 @@ int exec_spawn(const struct cfg *c, const char *job_id, const char *request_id);
  * the job requeued. slot_fd is the flock'd slot it holds; it is given
  * back before one last look for queued work, and taken again when there
  * is some. Every log line about a job ends with its id and the request
- * that created it (request_id, for job_id only; "-" when unknown).
- * Returns the process exit status.
+ * that created it (kept on the job's first event; "-" for a job created
+ * before that was kept). Returns the process exit status.
  */
-int exec_run(const struct cfg *c, const char *job_id, const char *request_id,
-    int slot_fd);
+int exec_run(const struct cfg *c, const char *job_id, int slot_fd);
 
 struct sweep_stats {
 	int requeued, failed, canceled, queued_left;

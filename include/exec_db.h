@@ -10,6 +10,7 @@
 /* A claimed job: its row as the claim returned it. */
 struct exec_job {
 	char id[37], project_id[37], branch_id[37], job_type[16];
+	char request_id[65];		/* the creating request's, "" unknown */
 	char asset_id[37], scene_id[37], shot_id[37];
 	char *prompt, *style;
 	int width, height, attempts, max_attempts;

@@ -10,6 +10,9 @@ int log_parse_level(const char *s, enum ig_log_level *out);
 /* The request id appended to every line until cleared with NULL. The string
  * is copied (truncated to 64 bytes). */
 void log_set_request_id(const char *rid);
+/* The request id set with log_set_request_id(), "" when none. Can't fail;
+ * the string is the module's, valid until the next set. */
+const char *log_request_id(void);
 /* The job appended to every line (" job=ID", before the request id) until
  * cleared with NULL: an executor's lines name the job they are about. The
  * string is copied (truncated to 36 bytes). */

@@ -334,11 +334,9 @@ pool_get_stats(struct pool_stats *out)
 	out->tokens_refused = atomic_load(&shared->tokens_refused);
 }
 
-/* Answers one request; a job to hand to an executor is copied to spawn,
- * the request's id to spawn_rid. */
+/* Answers one request; a job to hand to an executor is copied to spawn. */
 static void
-serve_one(FCGX_Request *f, struct arena *a, const struct cfg *c, char spawn[37],
-    char spawn_rid[65])
+serve_one(FCGX_Request *f, struct arena *a, const struct cfg *c, char spawn[37])
 {
 	struct http_req r;
 	enum ig_err e;
@@ -353,7 +351,6 @@ serve_one(FCGX_Request *f, struct arena *a, const struct cfg *c, char spawn[37],
 	log_debug("%s %.200s %d %lldms", r.method, r.path, r.status,
 	    clock_mono_ms() - t0);
 	memcpy(spawn, r.spawn_job, 37);
-	snprintf(spawn_rid, 65, "%s", r.request_id != NULL ? r.request_id : "");
 	log_set_request_id(NULL);
 }
 
@@ -366,7 +363,7 @@ pool_run_worker(int fd, const struct cfg *c, long max_requests, pid_t parent)
 	struct timespec tick = { 1, 0 };
 	sigset_t stops, waiting;
 	struct arena *a = NULL;
-	char spawn[37], spawn_rid[65];
+	char spawn[37];
 	long served = 0;
 	int rc = 1, n, req_ready = 0;
 
@@ -444,7 +441,7 @@ pool_run_worker(int fd, const struct cfg *c, long max_requests, pid_t parent)
 			continue;
 		}
 		set_busy(1);
-		serve_one(&req, a, c, spawn, spawn_rid);
+		serve_one(&req, a, c, spawn);
 		/* libfcgi ends a connection with shutdown(), then waits up to
 		 * 2 s for nginx to close its end, reading what it still sends,
 		 * so that unread input cannot reset the connection under an
@@ -467,7 +464,7 @@ pool_run_worker(int fd, const struct cfg *c, long max_requests, pid_t parent)
 		served++;
 		/* After the answer is out: the client never waits on the fork. */
 		if (spawn[0] != '\0')
-			exec_spawn(c, spawn, spawn_rid);
+			exec_spawn(c, spawn);
 	}
 	rc = 0;
 out:

@@ -27,8 +27,11 @@ static int db_conn_lost, db_worker_conn_lost;
 static long long db_worker_last_fail_ms = -1;
 static int db_role_checked;
 /* Who a request's statements run as, for the rest of its transaction. */
+/* imagegen.request_id: the status trigger keeps it on a new job's first
+ * event, for the executor's log lines (sql/010_job_request_id.sql). */
 static const char db_set_user[] = "SELECT set_config('role', $1, true), "
-    "set_config('request.jwt.claims', $2, true)";
+    "set_config('request.jwt.claims', $2, true), "
+    "set_config('imagegen.request_id', $3, true)";
 
 /* libpq's messages end in newlines and may span lines: keep the first. */
 static void
@@ -370,7 +373,8 @@ exec_simple(PGconn *conn, const char *sql)
 static enum ig_err
 begin_as(PGconn *conn, const char *role, const char *claims)
 {
-	const char *params[2] = { role, claims != NULL ? claims : "" };
+	const char *params[3] = { role, claims != NULL ? claims : "",
+	    log_request_id() };
 	PGresult *res;
 	enum ig_err e;
 
@@ -379,7 +383,7 @@ begin_as(PGconn *conn, const char *role, const char *claims)
 		return e;
 	/* set_config(..., true) is SET LOCAL: gone at COMMIT or ROLLBACK,
 	 * so nothing of one request's identity survives into the next. */
-	res = db_exec(conn, db_set_user, 2, params);
+	res = db_exec(conn, db_set_user, 3, params);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
 		e = db_error(conn, res, "set role");
 		PQclear(res);
@@ -482,7 +486,7 @@ PGresult *
 db_read_as_user(PGconn *conn, const char *claims, const char *sql, int n,
     const char *const *params)
 {
-	const char *who[2] = { "authenticated", claims };
+	const char *who[3] = { "authenticated", claims, log_request_id() };
 	PGresult *r, *res = NULL, *err = NULL;
 	char n1[16], n2[16];
 	int aborted = 0, stmt = 0, i;
@@ -502,14 +506,14 @@ db_read_as_user(PGconn *conn, const char *claims, const char *sql, int n,
 			db_rollback(conn);
 		return res;
 	}
-	if (prepare_once(conn, db_set_user, 2, n1, &err) == -2 ||
+	if (prepare_once(conn, db_set_user, 3, n1, &err) == -2 ||
 	    prepare_once(conn, sql, n, n2, &err) == -2)
 		return err;
 	if (db_nprepared == DB_PREPARED_MAX || PQenterPipelineMode(conn) != 1)
 		return NULL;
 	/* Between two Syncs the statements are one implicit transaction, so
 	 * the SET LOCAL-like set_config holds for the query and ends with it. */
-	if (PQsendQueryPrepared(conn, n1, 2, who, NULL, NULL, 0) != 1 ||
+	if (PQsendQueryPrepared(conn, n1, 3, who, NULL, NULL, 0) != 1 ||
 	    PQsendQueryPrepared(conn, n2, n, params, NULL, NULL, 0) != 1 ||
 	    PQpipelineSync(conn) != 1) {
 		PQexitPipelineMode(conn);

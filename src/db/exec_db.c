@@ -92,7 +92,11 @@ claim_one(PGconn *c, const struct cfg *cf, const char *id, struct exec_job *j)
 	    "  u.width, u.height, u.asset_id, u.scene_id, u.shot_id, u.attempts,"
 	    "  u.max_attempts, s.style_text, u.storage_path, s.id, s.name,"
 	    "  s.id IS NOT NULL AND s.user_id IS DISTINCT FROM u.user_id,"
-	    "  u.source_image_url, u.mask_image_url, u.actual_cost"
+	    "  u.source_image_url, u.mask_image_url, u.actual_cost,"
+	    "  (SELECT e.detail ->> 'request_id'"
+	    "   FROM public.image_generation_job_events e"
+	    "   WHERE e.job_id = u.id AND e.event = 'status'"
+	    "   AND e.from_status IS NULL ORDER BY e.id LIMIT 1)"
 	    " FROM u LEFT JOIN public.visual_style_capsules s"
 	    "  ON s.id = u.visual_style_capsule_id"
 	    "  AND (s.user_id = u.user_id OR s.user_id IS NULL OR s.is_public)", 2, p);
@@ -123,6 +127,7 @@ claim_one(PGconn *c, const struct cfg *cf, const char *id, struct exec_job *j)
 	j->source_url = PQgetisnull(r, 0, 17) ? NULL : strdup(PQgetvalue(r, 0, 17));
 	j->mask_url = PQgetisnull(r, 0, 18) ? NULL : strdup(PQgetvalue(r, 0, 18));
 	j->recorded_cost = PQgetisnull(r, 0, 19) ? -1 : atof(PQgetvalue(r, 0, 19));
+	cpy(j->request_id, sizeof(j->request_id), r, 20);
 	if (j->prompt == NULL || j->storage_path == NULL ||
 	    (!PQgetisnull(r, 0, 17) && j->source_url == NULL) ||
 	    (!PQgetisnull(r, 0, 18) && j->mask_url == NULL)) {

@@ -214,8 +214,7 @@ out:
 }
 
 int
-exec_run(const struct cfg *c, const char *job_id, const char *request_id,
-    int slot_fd)
+exec_run(const struct cfg *c, const char *job_id, int slot_fd)
 {
 	struct provider pv;
 	struct storage sg;
@@ -278,9 +277,7 @@ exec_run(const struct cfg *c, const char *job_id, const char *request_id,
 				break;	/* another executor has it */
 			continue;
 		}
-		/* The request that created the job is known for the one it was
-		 * started for; later ones log req "-". */
-		exec_log_job(j.id, job_id != NULL ? request_id : NULL);
+		exec_log_job(j.id, j.request_id);
 		job_id = NULL;
 		relooked = 0;
 		s = run_one(conn, c, &pv, &sg, &j);

@@ -109,9 +109,9 @@ detach(int slot_fd)
 }
 
 int
-exec_spawn(const struct cfg *c, const char *job_id, const char *request_id)
+exec_spawn(const struct cfg *c, const char *job_id)
 {
-	char id[37] = "", rid[65] = "";
+	char id[37] = "";
 	sigset_t all, old;
 	pid_t pid, grandchild, w;
 	int slot, st, fd;
@@ -126,8 +126,6 @@ exec_spawn(const struct cfg *c, const char *job_id, const char *request_id)
 		return -1;
 	if (job_id != NULL)
 		snprintf(id, sizeof(id), "%s", job_id);
-	if (job_id != NULL && request_id != NULL)
-		snprintf(rid, sizeof(rid), "%s", request_id);
 	sigfillset(&all);
 	sigprocmask(SIG_BLOCK, &all, &old);
 	pid = fork();
@@ -154,8 +152,7 @@ exec_spawn(const struct cfg *c, const char *job_id, const char *request_id)
 			log_error("cannot detach the executor: %s", strerror(errno));
 			_exit(1);
 		}
-		_exit(exec_run(c, id[0] != '\0' ? id : NULL, rid[0] != '\0' ? rid : NULL,
-		    fd));
+		_exit(exec_run(c, id[0] != '\0' ? id : NULL, fd));
 	}
 	sigprocmask(SIG_SETMASK, &old, NULL);
 	close(slot);	/* the grandchild holds the lock now */

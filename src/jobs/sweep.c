@@ -208,7 +208,7 @@ exec_sweep_and_kick(const struct cfg *c, struct sweep_stats *st)
 	 * taking queued jobs until none are left. The request that created a
 	 * job is not known here. */
 	for (i = 0; i < st->queued_left; i++)
-		if (exec_spawn(c, NULL, NULL) != 1)
+		if (exec_spawn(c, NULL) != 1)
 			break;
 	return 0;
 }

@@ -45,6 +45,12 @@ log_set_request_id(const char *rid)
 		snprintf(log_rid, sizeof(log_rid), "%s", rid);
 }
 
+const char *
+log_request_id(void)
+{
+	return log_rid;
+}
+
 void
 log_set_job_id(const char *job)
 {
