@@ -25,7 +25,7 @@
 
 #include "base64.h"
 #include "log.h"
-#include "prov_http.h"
+#include "prov_remote.h"
 
 #define GEMINI_DEFAULT_URL "https://generativelanguage.googleapis.com/v1beta"
 #define GEMINI_DEFAULT_MODEL "gemini-2.5-flash-image"

@@ -20,7 +20,7 @@
 #include <json-c/json.h>
 
 #include "log.h"
-#include "prov_http.h"
+#include "prov_remote.h"
 
 #define OPENAI_DEFAULT_URL "https://api.openai.com"
 

@@ -1,5 +1,5 @@
 /*
- * http.c - what the remote providers share: their open, close and
+ * prov_remote.c - what the remote providers share: their open, close and
  * generate around one httpc client each (timeouts, a reply size cap), the
  * classification of HTTP statuses and transport errors (SPEC §6),
  * artifacts (base64, URL, raw bytes) and the redaction of secrets from
@@ -20,7 +20,7 @@
 #include "clock.h"
 #include "httpc.h"
 #include "log.h"
-#include "prov_http.h"
+#include "prov_remote.h"
 #include "urlpolicy.h"
 
 #define PROV_MAX_DELAY_MS (86400L * 1000)	/* any longer hint is a day */

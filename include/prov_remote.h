@@ -1,12 +1,12 @@
 /*
- * prov_http.h - what the remote providers (gemini, openai) share: their
+ * prov_remote.h - what the remote providers (gemini, openai) share: their
  * open, close and generate around one httpc client, the classification of
  * SPEC §6, artifacts (base64, URL, raw bytes) and secret redaction. Also
  * the providers' pure reply parsers, declared here so the unit suites can
  * drive them with canned replies.
  */
-#ifndef IG_PROV_HTTP_H
-#define IG_PROV_HTTP_H
+#ifndef IG_PROV_REMOTE_H
+#define IG_PROV_REMOTE_H
 
 #include <stddef.h>
 #include <time.h>
