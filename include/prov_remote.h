@@ -134,23 +134,6 @@ void prov_msg(struct prov_result *res, const struct prov_http *h,
 void prov_msg_http(struct prov_result *res, const char *name, long status,
     const char *body, size_t len);
 
-/* ---- JSON replies (json-c) --------------------------------------------- */
-
-struct json_object;
-
-/* The JSON value that is exactly body (len bytes), NULL when it is not
- * one well-formed value. Caller puts it with json_object_put(). */
-struct json_object *prov_json_parse(const char *body, size_t len);
-/* Members of an object, NULL (or -1, 0) when o is not an object or the
- * member is absent or of another type. prov_json_count: a non-negative
- * integer up to 1e9; prov_json_strlen: the byte length (strings may hold
- * NUL bytes). */
-struct json_object *prov_json_get(struct json_object *o, const char *key,
-    int json_type);
-const char *prov_json_str(struct json_object *o, const char *key);
-size_t prov_json_strlen(struct json_object *o, const char *key);
-long prov_json_count(struct json_object *o, const char *key);
-
 /* ---- gemini (gemini.c), pure functions for the unit suite ------------ */
 
 /* The supported ratio ("1:1", "16:9", …) nearest width/height (by the

@@ -156,9 +156,6 @@ enum stor_err storage_http(struct httpc *c, struct httpc_req *req,
  */
 enum stor_err storage_http_body(struct httpc_reply *rep, size_t max,
     unsigned char **data, size_t *len, char *msg, size_t msglen);
-/* Frees a key, a token or a line holding one, wiped first (it is not left
- * in freed memory). Accepts NULL. */
-void storage_free_secret(char *p);
 
 extern const struct storage_ops storage_local;
 extern const struct storage_ops storage_supabase;

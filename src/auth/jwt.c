@@ -19,6 +19,7 @@
 #include "base64.h"
 #include "json_strict.h"
 #include "jwt.h"
+#include "secret.h"
 
 static const char *const reason_names[JWT_REASON_COUNT] = {
 	[JWT_OK] = "ok",
@@ -123,9 +124,7 @@ jwt_key_hs256(struct jwt_key *k, const char *kid, const unsigned char *secret,
 void
 jwt_key_clear(struct jwt_key *k)
 {
-	if (k->secret != NULL)
-		OPENSSL_cleanse(k->secret, k->secret_len);
-	free(k->secret);
+	secret_free_n(k->secret, k->secret_len);
 	EVP_PKEY_CTX_free(k->vctx);
 	EVP_PKEY_free(k->pkey);
 	memset(k, 0, sizeof(*k));

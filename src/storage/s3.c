@@ -39,8 +39,10 @@
 
 #include "httpc.h"
 #include "log.h"
+#include "secret.h"
 #include "sigv4.h"
 #include "storage.h"
+#include "text.h"
 
 #define S3_MAX_OBJECT (50L << 20)	/* a picture; S3's own limit is 5 GiB */
 #define S3_ERR_BODY_MAX 16384		/* an XML answer */
@@ -90,14 +92,13 @@ s3_status_class(const struct s3_answer *a)
 	return STOR_ERROR;
 }
 
-/* The text of the first <tag>…</tag> in xml into out, control
- * characters made spaces; "" when there is none. */
+/* The text of the first <tag>…</tag> in xml into out, made one line
+ * (text_clean); "" when there is none. */
 static void
 s3_xml_text(const char *xml, const char *tag, char *out, size_t outlen)
 {
 	char open[32], close[32];
 	const char *b, *e;
-	size_t i;
 
 	out[0] = '\0';
 	snprintf(open, sizeof(open), "<%s>", tag);
@@ -109,9 +110,7 @@ s3_xml_text(const char *xml, const char *tag, char *out, size_t outlen)
 	e = strstr(b, close);
 	if (e == NULL)
 		return;
-	for (i = 0; b + i < e && i + 1 < outlen; i++)
-		out[i] = (unsigned char)b[i] < 32 || b[i] == 127 ? ' ' : b[i];
-	out[i] = '\0';
+	text_clean(out, outlen, b, (size_t)(e - b));
 }
 
 static void
@@ -255,7 +254,7 @@ oom:
 out:
 	/* The lines may hold the session token. */
 	for (i = 0; i < S3_MAX_LINES; i++)
-		storage_free_secret(lines[i]);
+		secret_free(lines[i]);
 	free(full);
 	free(enc);
 	free(url);
@@ -491,8 +490,8 @@ s3_close(struct storage *s)
 	free(st->host);
 	free(st->prefix);
 	free(st->access_key);
-	storage_free_secret(st->secret_key);
-	storage_free_secret(st->session_token);
+	secret_free(st->secret_key);
+	secret_free(st->session_token);
 	free(st->region);
 	free(st);
 	s->state = NULL;

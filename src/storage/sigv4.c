@@ -23,6 +23,7 @@
 #include <openssl/hmac.h>
 
 #include "hex.h"
+#include "secret.h"
 #include "sigv4.h"
 
 /* ---- a growing string ------------------------------------------------ */
@@ -532,10 +533,7 @@ sigv4_signing_key(unsigned char key[32], const char *secret, const char *date8,
 		goto out;
 	rc = 0;
 out:
-	if (ksecret != NULL) {
-		OPENSSL_cleanse(ksecret, slen + 4);
-		free(ksecret);
-	}
+	secret_free_n(ksecret, slen + 4);
 	OPENSSL_cleanse(k1, sizeof(k1));
 	OPENSSL_cleanse(k2, sizeof(k2));
 	if (rc != 0)

@@ -6,7 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/crypto.h>
 #include <openssl/rand.h>
 
 #include "httpc.h"
@@ -473,13 +472,4 @@ storage_http_body(struct httpc_reply *rep, size_t max, unsigned char **data,
 	*len = rep->len;
 	rep->body = NULL;
 	return STOR_OK;
-}
-
-void
-storage_free_secret(char *p)
-{
-	if (p != NULL) {
-		OPENSSL_cleanse(p, strlen(p));
-		free(p);
-	}
 }

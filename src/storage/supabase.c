@@ -26,6 +26,7 @@
  * redirects, http(s) only, IMAGEGEN_PROVIDER_TIMEOUT_MS per request,
  * response bodies bounded. The key is never logged and is wiped on close.
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,7 +35,9 @@
 
 #include "httpc.h"
 #include "log.h"
+#include "secret.h"
 #include "storage.h"
+#include "text.h"
 
 #define SUPA_MAX_OBJECT (50L << 20)	/* Supabase's default upload limit */
 #define SUPA_ERR_BODY_MAX 16384		/* an error or JSON answer */
@@ -71,20 +74,6 @@ supa_status_class(long status)
 	    (status >= 500 && status != 501 && status != 505))
 		return STOR_TEMPORARY;
 	return STOR_ERROR;
-}
-
-/* Copies s into out, at most outlen - 1 bytes, control characters made
- * spaces: a server's text goes into one log line. */
-static void
-supa_copy_text(char *out, size_t outlen, const char *s)
-{
-	size_t i;
-
-	if (outlen == 0)
-		return;
-	for (i = 0; s != NULL && s[i] != '\0' && i + 1 < outlen; i++)
-		out[i] = (unsigned char)s[i] < 32 || s[i] == 127 ? ' ' : s[i];
-	out[i] = '\0';
 }
 
 /* Reads Storage's error JSON out of a's reply into a (status stays the
@@ -124,11 +113,12 @@ supa_parse_error(struct supa_answer *a)
 	if ((json_object_object_get_ex(o, "error", &v) ||
 	    json_object_object_get_ex(o, "code", &v)) &&
 	    json_object_is_type(v, json_type_string))
-		supa_copy_text(a->code, sizeof(a->code), json_object_get_string(v));
+		text_clean(a->code, sizeof(a->code), json_object_get_string(v),
+		    SIZE_MAX);
 	if (json_object_object_get_ex(o, "message", &v) &&
 	    json_object_is_type(v, json_type_string))
-		supa_copy_text(a->message, sizeof(a->message),
-		    json_object_get_string(v));
+		text_clean(a->message, sizeof(a->message),
+		    json_object_get_string(v), SIZE_MAX);
 out:
 	json_object_put(o);
 }
@@ -371,8 +361,8 @@ supa_close(struct storage *s)
 		return;
 	httpc_close(&st->http);
 	free(st->base);
-	storage_free_secret(st->auth_hdr);
-	storage_free_secret(st->apikey_hdr);
+	secret_free(st->auth_hdr);
+	secret_free(st->apikey_hdr);
 	free(st);
 	s->state = NULL;
 }
