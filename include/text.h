@@ -6,6 +6,7 @@
 #ifndef IG_TEXT_H
 #define IG_TEXT_H
 
+#include <stdarg.h>
 #include <stddef.h>
 
 /*
@@ -20,5 +21,7 @@
 size_t text_clean(char *out, size_t outlen, const char *s, size_t n);
 /* The string fmt makes, malloc'd (caller frees); NULL out of memory. */
 char *text_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+char *text_vprintf(const char *fmt, va_list ap)
+    __attribute__((format(printf, 1, 0)));
 
 #endif
