@@ -29,6 +29,7 @@ struct prov_http {
 	char *url;			/* the endpoint generate() posts to */
 	char *key_header;		/* the header line with the key (secret) */
 	char name[16];			/* "gemini", …: prefixes messages */
+	const struct prov_wire *wire;	/* how the API is spoken */
 };
 
 /* One HTTP answer. body is NUL-terminated (malloc'd, may be NULL when
@@ -48,6 +49,7 @@ struct prov_api {
 					 * NANO_BANANA_MODEL must be */
 	const char *const *url;		/* the endpoint in pieces, NULL-ended */
 	const char *key_prefix;		/* the key's header line, less the key */
+	const struct prov_wire *wire;	/* how its API is spoken */
 };
 
 /*
@@ -69,18 +71,30 @@ typedef enum prov_err (*prov_reply_fn)(struct provider *p,
 typedef enum prov_err (*prov_error_fn)(long status, const char *body,
     size_t len, long retry_after_ms, struct prov_result *res);
 
+/* How a remote provider speaks its API: one static table per provider,
+ * named by its prov_api. */
+struct prov_wire {
+	/* The JSON request body for req (malloc'd), NULL out of memory. */
+	char *(*request)(const struct prov_request *req, const char *model);
+	prov_reply_fn on_reply;		/* reads a 2xx answer */
+	prov_error_fn on_error;		/* reads any other */
+	/* Why an inpaint request (with a source image) is refused as
+	 * INVALID_REQUEST; NULL when the API takes them. */
+	const char *no_inpaint;
+};
+
 /*
- * The generate() of a remote provider: POSTs body (JSON, malloc'd, freed
- * here; NULL when building it ran out of memory) to the endpoint with the
- * key, within the configured timeout and req's deadline, then reads a 2xx
- * answer with on_reply and any other with on_error. A reply past
- * max_bytes is PROVIDER_ERROR, a transport failure TIMEOUT, TEMPORARY or
+ * The generate() of a remote provider (its ops' generate): refuses an
+ * inpaint its wire does not speak, else POSTs the wire's request body to
+ * the endpoint with the key, within the configured timeout and req's
+ * deadline, then reads a 2xx answer with on_reply and any other with
+ * on_error. A body that could not be built, or a reply past max_bytes, is
+ * PROVIDER_ERROR, a transport failure TIMEOUT, TEMPORARY or
  * PROVIDER_ERROR, with res->message; the key is redacted from it whatever
  * came back.
  */
 enum prov_err prov_remote_generate(struct provider *p,
-    const struct prov_request *req, char *body, prov_reply_fn on_reply,
-    prov_error_fn on_error, struct prov_result *res);
+    const struct prov_request *req, struct prov_result *res);
 
 /*
  * Downloads an artifact URL into res->data under the outbound URL policy

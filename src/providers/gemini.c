@@ -398,6 +398,23 @@ model_ok(const char *m)
 	return i > 0 && i < 64;
 }
 
+/* A 2xx answer: the image, or why there is none. */
+static enum prov_err
+gemini_reply(struct provider *p, const struct prov_request *req,
+    const struct prov_http_reply *rep, struct prov_result *res)
+{
+	const struct prov_http *h = p->state;
+
+	return gemini_parse_reply(rep->body, rep->len, p->model, req->width,
+	    req->height, h->max_bytes, res);
+}
+
+static const struct prov_wire gemini_wire = {
+	.request = gemini_request_json,
+	.on_reply = gemini_reply,
+	.on_error = gemini_parse_error,
+};
+
 static int
 gemini_open(struct provider *p, const struct cfg *c, char *err, size_t errlen)
 {
@@ -418,31 +435,13 @@ gemini_open(struct provider *p, const struct cfg *c, char *err, size_t errlen)
 	api.model_rule = model_ok(model) ? NULL : "expected 1-63 of [A-Za-z0-9._-]";
 	api.url = url;
 	api.key_prefix = "x-goog-api-key: ";
+	api.wire = &gemini_wire;
 	return prov_remote_open(p, c, &api, err, errlen);
-}
-
-/* A 2xx answer: the image, or why there is none. */
-static enum prov_err
-gemini_reply(struct provider *p, const struct prov_request *req,
-    const struct prov_http_reply *rep, struct prov_result *res)
-{
-	const struct prov_http *h = p->state;
-
-	return gemini_parse_reply(rep->body, rep->len, p->model, req->width,
-	    req->height, h->max_bytes, res);
-}
-
-static enum prov_err
-gemini_generate(struct provider *p, const struct prov_request *req,
-    struct prov_result *res)
-{
-	return prov_remote_generate(p, req, gemini_request_json(req, p->model),
-	    gemini_reply, gemini_parse_error, res);
 }
 
 const struct provider_ops provider_gemini = {
 	.name = "gemini",
 	.open = gemini_open,
 	.close = prov_remote_close,
-	.generate = gemini_generate,
+	.generate = prov_remote_generate,
 };

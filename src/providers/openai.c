@@ -221,6 +221,15 @@ out:
 	return e;
 }
 
+static const struct prov_wire openai_wire = {
+	.request = openai_request_json,
+	.on_reply = openai_reply,
+	.on_error = openai_parse_error,
+	/* Edits are multipart /v1/images/edits: not spoken here. */
+	.no_inpaint = "inpaint is not supported by the openai provider "
+	    "(use gemini)",
+};
+
 static int
 openai_open(struct provider *p, const struct cfg *c, char *err, size_t errlen)
 {
@@ -241,26 +250,13 @@ openai_open(struct provider *p, const struct cfg *c, char *err, size_t errlen)
 	    "expected 1-63 characters" : NULL;
 	api.url = url;
 	api.key_prefix = "Authorization: Bearer ";
+	api.wire = &openai_wire;
 	return prov_remote_open(p, c, &api, err, errlen);
-}
-
-static enum prov_err
-openai_generate(struct provider *p, const struct prov_request *req,
-    struct prov_result *res)
-{
-	if (req->source != NULL) {
-		/* Edits are multipart /v1/images/edits: not spoken here. */
-		prov_msg(res, NULL, "openai: inpaint is not supported by the openai "
-		    "provider (use gemini)");
-		return PROV_INVALID_REQUEST;
-	}
-	return prov_remote_generate(p, req, openai_request_json(req, p->model),
-	    openai_reply, openai_parse_error, res);
 }
 
 const struct provider_ops provider_openai = {
 	.name = "openai",
 	.open = openai_open,
 	.close = prov_remote_close,
-	.generate = openai_generate,
+	.generate = prov_remote_generate,
 };

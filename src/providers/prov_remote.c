@@ -472,6 +472,7 @@ prov_remote_open(struct provider *p, const struct cfg *c,
 		goto oom;
 	p->state = h;
 	snprintf(h->name, sizeof(h->name), "%s", api->name);
+	h->wire = api->wire;
 	h->timeout_ms = c->provider_timeout_ms > 0 ? c->provider_timeout_ms : 120000;
 	h->max_bytes = c->provider_max_bytes > 0 ? (size_t)c->provider_max_bytes :
 	    (size_t)32 << 20;
@@ -556,14 +557,20 @@ reply_free(struct prov_http_reply *r)
 
 enum prov_err
 prov_remote_generate(struct provider *p, const struct prov_request *req,
-    char *body, prov_reply_fn on_reply, prov_error_fn on_error,
     struct prov_result *res)
 {
 	struct prov_http *h = p->state;
+	const struct prov_wire *w = h->wire;
 	struct prov_http_reply rep;
+	char *body;
 	enum prov_err e;
 
 	memset(&rep, 0, sizeof(rep));
+	if (req->source != NULL && w->no_inpaint != NULL) {
+		prov_msg(res, NULL, "%s: %s", h->name, w->no_inpaint);
+		return PROV_INVALID_REQUEST;
+	}
+	body = w->request(req, p->model);
 	if (body == NULL) {
 		prov_msg(res, NULL, "%s: out of memory building the request",
 		    h->name);
@@ -574,9 +581,10 @@ prov_remote_generate(struct provider *p, const struct prov_request *req,
 	if (e != PROV_OK)
 		goto out;
 	if (rep.status < 200 || rep.status >= 300)
-		e = on_error(rep.status, rep.body, rep.len, rep.retry_after_ms, res);
+		e = w->on_error(rep.status, rep.body, rep.len, rep.retry_after_ms,
+		    res);
 	else
-		e = on_reply(p, req, &rep, res);
+		e = w->on_reply(p, req, &rep, res);
 out:
 	/* Whatever the API echoed, the key does not leave this function. */
 	prov_redact(res->message, sizeof(res->message), h->secret);
