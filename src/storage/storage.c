@@ -255,9 +255,8 @@ storage_path_of_url(const struct storage *s, const char *url, char *out,
 		}
 	}
 	out[n] = '\0';
-	if (!storage_path_ok(out))
-		goto out;
-	rc = 0;
+	if (storage_path_ok(out))
+		rc = 0;
 out:
 	if (rc != 0)
 		out[0] = '\0';

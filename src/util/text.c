@@ -68,18 +68,11 @@ text_clean(char *out, size_t outlen, const char *s, size_t n)
 char *
 text_vprintf(const char *fmt, va_list ap)
 {
-	va_list ap2;
-	char *s;
-	int n;
+	char *s = NULL;
 
-	va_copy(ap2, ap);
-	n = vsnprintf(NULL, 0, fmt, ap2);
-	va_end(ap2);
-	if (n < 0)
+	/* glibc's (the build defines _GNU_SOURCE): s is undefined on error. */
+	if (vasprintf(&s, fmt, ap) < 0)
 		return NULL;
-	s = malloc((size_t)n + 1);
-	if (s != NULL)
-		vsnprintf(s, (size_t)n + 1, fmt, ap);
 	return s;
 }
 
