@@ -479,6 +479,7 @@ s3_open(struct storage *s, const struct cfg *c, char *err, size_t errlen)
 	st = calloc(1, sizeof(*st));
 	if (st == NULL)
 		goto oom;
+	s->state = st;		/* s3_close() frees it on failure */
 	if (s3_parse_endpoint(st, c->s3_endpoint, err, errlen) != 0)
 		goto out;
 	st->access_key = strdup(c->s3_access_key);
@@ -491,20 +492,13 @@ s3_open(struct storage *s, const struct cfg *c, char *err, size_t errlen)
 		if (st->session_token == NULL)
 			goto oom;
 	}
-	if (storage_http_open(&st->http, &st->timeout_ms, c, "s3", err,
-	    errlen) != 0)
-		goto out;
-	s->state = st;
-	st = NULL;
-	rc = 0;
+	rc = storage_http_open(&st->http, &st->timeout_ms, c, "s3", err, errlen);
 	goto out;
 oom:
 	snprintf(err, errlen, "IMAGEGEN_STORAGE=s3: out of memory");
 out:
-	if (st != NULL) {
-		s->state = st;
+	if (rc != 0)
 		s3_close(s);
-	}
 	return rc;
 }
 

@@ -321,6 +321,7 @@ supa_open(struct storage *s, const struct cfg *c, char *err, size_t errlen)
 	st = calloc(1, sizeof(*st));
 	if (st == NULL)
 		goto oom;
+	s->state = st;		/* supa_close() frees it on failure */
 	st->base = malloc(ulen + sizeof("/storage/v1"));
 	if (st->base == NULL)
 		goto oom;
@@ -330,20 +331,14 @@ supa_open(struct storage *s, const struct cfg *c, char *err, size_t errlen)
 	st->apikey_hdr = text_printf("apikey: %s", c->service_role_key);
 	if (st->auth_hdr == NULL || st->apikey_hdr == NULL)
 		goto oom;
-	if (storage_http_open(&st->http, &st->timeout_ms, c, "supabase", err,
-	    errlen) != 0)
-		goto out;
-	s->state = st;
-	st = NULL;
-	rc = 0;
+	rc = storage_http_open(&st->http, &st->timeout_ms, c, "supabase", err,
+	    errlen);
 	goto out;
 oom:
 	snprintf(err, errlen, "IMAGEGEN_STORAGE=supabase: out of memory");
 out:
-	if (st != NULL) {
-		s->state = st;
+	if (rc != 0)
 		supa_close(s);
-	}
 	return rc;
 }
 
