@@ -39,10 +39,24 @@ PGconn *db_get(enum ig_err *e);
  * Nothing is prepared on it: use PQexec/PQexecParams, not db_exec.
  */
 PGconn *db_worker_get(enum ig_err *e);
-/* Call after a failed query: drops the connection (db_get's or
- * db_worker_get's) if it is broken. */
+/* Call after a failed query: notes (and logs once) that the connection
+ * (db_get's or db_worker_get's) is broken. It stays valid for the caller;
+ * the next db_get() / db_worker_get() drops it and connects anew. */
 void db_check(PGconn *conn);
-/* Round trip; IG_OK or IG_EUNAVAILABLE. */
+/* One attempt of some work on a connection: IG_OK or why it failed. */
+typedef enum ig_err (*db_work_fn)(PGconn *conn, void *arg);
+/*
+ * Runs fn(conn, arg) on the process's request connection (db_get), and
+ * once more on a new connection when it failed (IG_EUNAVAILABLE) because
+ * the connection was lost (a server restart breaks an idle connection,
+ * whose first statement then fails before anything ran): one reconnect,
+ * never more. fn's result
+ * of the last attempt, or db_get's IG_EUNAVAILABLE. *connp (when not
+ * NULL) is the connection fn last ran on and is still open, else NULL:
+ * it stays the process's (db_get's), never the caller's to close.
+ */
+enum ig_err db_run_retry(db_work_fn fn, void *arg, PGconn **connp);
+/* Round trip (SELECT 1, reconnecting once); IG_OK or IG_EUNAVAILABLE. */
 enum ig_err db_ping(void);
 /*
  * BEGIN a transaction that runs as the request's user: SET LOCAL ROLE

@@ -17,6 +17,8 @@
 #define HTTPC_DECODE	0x1	/* ask for compressed replies, decode them */
 #define HTTPC_LENGTH_CAP 0x2	/* refuse a reply whose Content-Length is
 				 * past max_bytes before reading it */
+#define HTTPC_FILE	0x4	/* file:// URLs too (a local key set); never
+				 * as a redirect's target */
 
 /* What became of a request, whoever asked. */
 enum httpc_err {
@@ -48,13 +50,16 @@ struct httpc_req {
 	long timeout_ms;		/* the whole call, connecting included */
 	size_t max_bytes;		/* the reply body's cap */
 	long max_redirs;		/* redirects followed (http(s)); 0: none */
-	unsigned flags;			/* HTTPC_DECODE, HTTPC_LENGTH_CAP */
+	unsigned flags;			/* HTTPC_DECODE, HTTPC_LENGTH_CAP,
+					 * HTTPC_FILE */
 	const char *user_agent;
 	/* When not NULL, called with the CURL handle after httpc's own
 	 * options, before the transfer: the outbound URL policy adds its
 	 * checks there. */
 	void (*prepare)(void *curl, void *arg);
 	void *prepare_arg;
+	long connect_ms;		/* connect timeout; 0: the smaller of
+					 * timeout_ms and HTTPC_CONNECT_MS */
 };
 
 struct httpc_reply {

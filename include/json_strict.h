@@ -13,4 +13,16 @@
  */
 int json_no_duplicate_members(const char *s, size_t n);
 
+struct json_object;
+
+/*
+ * The string member name of the json-c object o; NULL when o has no such
+ * member or it is not a string. When len is not NULL, *len gets the
+ * string's length in bytes, which is more than strlen() of the result
+ * when the string holds a NUL: callers that must not read a shorter
+ * string than was sent compare the two. The text is o's.
+ */
+const char *json_strict_str(struct json_object *o, const char *name,
+    size_t *len);
+
 #endif

@@ -14,7 +14,8 @@ struct jwks;
  * a file). Nothing is fetched until the first lookup. ttl: seconds a
  * fetched set is used before it is refetched; min_refresh: an unknown kid
  * triggers at most one refetch per this many seconds. NULL on OOM.
- * Caller frees with jwks_free(). Make it after fork (it owns a curl handle).
+ * Caller frees with jwks_free(). Make it after fork (it owns an HTTP client,
+ * util/httpc.h).
  */
 struct jwks *jwks_new(const char *url, long ttl, long min_refresh);
 void jwks_free(struct jwks *j);

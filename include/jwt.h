@@ -1,15 +1,15 @@
-/* jwt.h - JSON Web Tokens (RFC 7519, JWS RFC 7515) as Supabase issues them. */
+/*
+ * jwt.h - verifying JSON Web Tokens (RFC 7519, JWS RFC 7515) as Supabase
+ * issues them. Keys are in jwt_key.h, minting in jwt_sign.h.
+ */
 #ifndef IG_JWT_H
 #define IG_JWT_H
 
 #include <stddef.h>
 
-#include <openssl/evp.h>
+#include "jwt_key.h"
 
 #define JWT_MAX_TOKEN 8192	/* longer tokens are refused unread */
-#define JWT_MAX_KID 256
-
-enum jwt_alg { JWT_ALG_UNKNOWN = 0, JWT_HS256, JWT_ES256, JWT_RS256 };
 
 /* Why a token was refused: logged, never sent to the client. */
 enum jwt_reason {
@@ -39,16 +39,6 @@ enum jwt_reason {
 	JWT_REASON_COUNT
 };
 
-/* A verification key: the key, not the token, decides the algorithm. */
-struct jwt_key {
-	char kid[JWT_MAX_KID + 1];	/* "" when none */
-	enum jwt_alg alg;
-	EVP_PKEY *pkey;			/* ES256, RS256 */
-	EVP_PKEY_CTX *vctx;		/* pkey's verify context, made once */
-	unsigned char *secret;		/* HS256 */
-	size_t secret_len;
-};
-
 /* Verified claims. json is the claims object as received (malloc'd), for
  * request.jwt.claims. Free with jwt_claims_free(). */
 struct jwt_claims {
@@ -72,26 +62,6 @@ struct jwt_policy {
 typedef const struct jwt_key *(*jwt_key_lookup)(void *ctx, const char *kid);
 
 const char *jwt_reason_str(enum jwt_reason r);
-const char *jwt_alg_name(enum jwt_alg a);
-/* "HS256" → JWT_HS256; JWT_ALG_UNKNOWN for anything else. */
-enum jwt_alg jwt_alg_parse(const char *s);
-
-/* HS256 key holding a copy of secret. 0, or -1 on OOM or empty secret. */
-int jwt_key_hs256(struct jwt_key *k, const char *kid, const unsigned char *secret,
-    size_t len);
-/*
- * Public key from a JWK object text (RFC 7517): EC P-256 (x, y) → ES256,
- * RSA (n, e) of at least 2048 bits → RS256. A `use` other than "sig" or an
- * `alg` that doesn't fit the key type refuses it. 0, or -1 with a reason in
- * *why (static string).
- */
-int jwt_key_from_jwk(struct jwt_key *k, const void *jwk_obj, const char **why);
-/* Public or private key from PEM; ES256 for P-256, RS256 for RSA ≥ 2048.
- * 0, or -1 with *why. */
-int jwt_key_from_pem(struct jwt_key *k, const char *kid, const char *pem,
-    size_t len, const char **why);
-/* Frees what k holds and zeroes it; accepts a zeroed key. */
-void jwt_key_clear(struct jwt_key *k);
 
 /*
  * Checks sig over msg with k, exactly as tokens are checked: HS256 a
@@ -109,27 +79,5 @@ enum jwt_reason jwt_verify_sig(const struct jwt_key *k, const unsigned char *msg
 enum jwt_reason jwt_verify(const char *tok, size_t len, jwt_key_lookup lookup,
     void *ctx, const struct jwt_policy *p, struct jwt_claims *out);
 void jwt_claims_free(struct jwt_claims *c);
-
-/* 1 when s is a UUID in 8-4-4-4-12 hex form. */
-int jwt_is_uuid(const char *s);
-
-struct jwt_mint {
-	const char *sub;	/* required */
-	const char *email;	/* may be NULL */
-	const char *role;	/* default "authenticated" */
-	const char *issuer;	/* may be NULL */
-	long ttl;		/* seconds */
-	long now;		/* unix time; 0 = time(NULL) */
-};
-
-/*
- * Signs a token with k (HS256 secret, or an ES256/RS256 private key), with
- * k->kid in the header when set. Returns a malloc'd string (caller frees),
- * or NULL on bad input or OOM.
- */
-char *jwt_sign(const struct jwt_mint *m, const struct jwt_key *k);
-/* The same with an HS256 secret and no kid. */
-char *jwt_sign_hs256(const struct jwt_mint *m, const unsigned char *secret,
-    size_t secret_len);
 
 #endif

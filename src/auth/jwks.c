@@ -1,10 +1,10 @@
-/* jwks.c - a cached JSON Web Key Set, fetched with libcurl. */
+/* jwks.c - a cached JSON Web Key Set, fetched with the shared HTTP client. */
 #include <stdlib.h>
 #include <string.h>
 
-#include <curl/curl.h>
 #include <json-c/json.h>
 
+#include "httpc.h"
 #include "jwks.h"
 #include "log.h"
 
@@ -15,13 +15,7 @@ struct jwks {
 	int nkeys;
 	long fetched_at;	/* last successful fetch; 0: never */
 	long tried_at;		/* last attempt; 0: never */
-	CURL *curl;
-};
-
-struct body {
-	char *buf;
-	size_t len;
-	int too_big;
+	struct httpc http;	/* opened at the first fetch */
 };
 
 int
@@ -105,8 +99,7 @@ jwks_free(struct jwks *j)
 	if (j == NULL)
 		return;
 	keys_clear(j->keys, j->nkeys);
-	if (j->curl != NULL)
-		curl_easy_cleanup(j->curl);
+	httpc_close(&j->http);
 	free(j->url);
 	free(j);
 }
@@ -117,71 +110,38 @@ jwks_count(const struct jwks *j)
 	return j->nkeys;
 }
 
-static size_t
-on_body(char *data, size_t size, size_t nmemb, void *userp)
-{
-	struct body *b = userp;
-	size_t n = size * nmemb;
-	char *nb;
-
-	if (b->len + n > JWKS_MAX_BYTES) {
-		b->too_big = 1;
-		return 0;	/* aborts the transfer */
-	}
-	nb = realloc(b->buf, b->len + n + 1);
-	if (nb == NULL)
-		return 0;
-	b->buf = nb;
-	memcpy(b->buf + b->len, data, n);
-	b->len += n;
-	b->buf[b->len] = '\0';
-	return n;
-}
-
 /* Fetches and replaces the key set; on any failure keeps the old one. */
 static void
 jwks_fetch(struct jwks *j, long now)
 {
 	struct jwt_key fresh[JWKS_MAX_KEYS];
-	struct body b = { 0 };
-	CURLcode cc;
-	long status = 0;
+	struct httpc_req req = {
+		.method = "GET", .url = j->url, .timeout_ms = 5000L,
+		.connect_ms = 2000L, .max_bytes = JWKS_MAX_BYTES,
+		.flags = HTTPC_FILE | HTTPC_LENGTH_CAP,
+		.user_agent = "imagegen-jwks/1",
+	};
+	struct httpc_reply rep = { 0 };
 	int n, skipped = 0;
 
 	memset(fresh, 0, sizeof(fresh));
 	j->tried_at = now;
-	if (j->curl == NULL) {
-		j->curl = curl_easy_init();
-		if (j->curl == NULL) {
-			log_error("curl_easy_init failed");
-			return;
-		}
+	if (j->http.curl == NULL && httpc_open(&j->http) != 0) {
+		log_error("JWKS: cannot make an HTTP client");
+		return;
 	}
-	curl_easy_reset(j->curl);
-	curl_easy_setopt(j->curl, CURLOPT_URL, j->url);
-	curl_easy_setopt(j->curl, CURLOPT_PROTOCOLS_STR, "http,https,file");
-	curl_easy_setopt(j->curl, CURLOPT_FOLLOWLOCATION, 0L);
-	curl_easy_setopt(j->curl, CURLOPT_CONNECTTIMEOUT_MS, 2000L);
-	curl_easy_setopt(j->curl, CURLOPT_TIMEOUT_MS, 5000L);
-	curl_easy_setopt(j->curl, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(j->curl, CURLOPT_MAXFILESIZE, (long)JWKS_MAX_BYTES);
-	curl_easy_setopt(j->curl, CURLOPT_WRITEFUNCTION, on_body);
-	curl_easy_setopt(j->curl, CURLOPT_WRITEDATA, &b);
-	curl_easy_setopt(j->curl, CURLOPT_USERAGENT, "imagegen-jwks/1");
-	cc = curl_easy_perform(j->curl);
-	curl_easy_getinfo(j->curl, CURLINFO_RESPONSE_CODE, &status);
-	if (cc != CURLE_OK) {
+	if (httpc_perform(&j->http, &req, &rep) != HTTPC_OK) {
 		log_warn("JWKS fetch failed, keeping %d known keys: %s%s", j->nkeys,
-		    curl_easy_strerror(cc), b.too_big ? " (document too large)" : "");
+		    rep.error, rep.over ? " (document too large)" : "");
 		goto out;
 	}
-	if (strncmp(j->url, "file:", 5) != 0 && status != 200) {
+	if (strncmp(j->url, "file:", 5) != 0 && rep.status != 200) {
 		log_warn("JWKS fetch answered HTTP %ld, keeping %d known keys",
-		    status, j->nkeys);
+		    rep.status, j->nkeys);
 		goto out;
 	}
-	n = jwks_parse(b.buf != NULL ? b.buf : "", b.len, fresh, JWKS_MAX_KEYS,
-	    &skipped);
+	n = jwks_parse(rep.body != NULL ? rep.body : "", rep.len, fresh,
+	    JWKS_MAX_KEYS, &skipped);
 	if (n < 0) {
 		log_warn("JWKS document is not {\"keys\":[…]}, keeping %d known keys",
 		    j->nkeys);
@@ -193,7 +153,7 @@ jwks_fetch(struct jwks *j, long now)
 	j->fetched_at = now;
 	log_info("JWKS: %d keys loaded, %d skipped", n, skipped);
 out:
-	free(b.buf);
+	httpc_reply_free(&rep);
 }
 
 static const struct jwt_key *

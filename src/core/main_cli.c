@@ -11,9 +11,10 @@
 #include <string.h>
 
 #include "config.h"
+#include "admindb.h"
 #include "cfg.h"
 #include "db.h"
-#include "jwt.h"
+#include "jwt_sign.h"
 #include "exec.h"
 #include "log.h"
 #include "migrate.h"
@@ -418,7 +419,7 @@ cmd_worker(void)
 			listen = db_connect_worker(&c, "imagegen-worker", err,
 			    sizeof(err));
 			if (listen != NULL)
-				PQclear(PQexec(listen, "LISTEN image_jobs"));
+				admindb_listen_jobs(listen);
 			else
 				log_warn("worker cannot connect: %s", err);
 		}
@@ -445,10 +446,10 @@ cmd_worker(void)
 	return rc;
 }
 
+/* Prints r (admindb's, cleared here) under title; -1 when it failed. */
 static int
-print_query(PGconn *conn, const char *title, const char *sql)
+print_query(PGconn *conn, const char *title, PGresult *r)
 {
-	PGresult *r = PQexec(conn, sql);
 	int i, j;
 
 	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
@@ -486,18 +487,11 @@ cmd_stats(void)
 		goto out;
 	}
 	if (print_query(conn, "Cost per job type (completed jobs):",
-	    "SELECT job_type, round(AVG(cost_credits), 6) AS avg_cost,"
-	    " SUM(cost_credits) AS total_cost, COUNT(*) AS job_count"
-	    " FROM image_generation_jobs WHERE status = 'completed'"
-	    " GROUP BY job_type ORDER BY job_type") != 0)
+	    admindb_cost_per_job_type(conn)) != 0)
 		goto out;
 	printf("\n");
 	if (print_query(conn, "Jobs by status, last 24 hours:",
-	    "SELECT status, COUNT(*) AS count,"
-	    " round(AVG(EXTRACT(EPOCH FROM (completed_at - created_at))), 3)"
-	    " AS avg_duration_sec FROM image_generation_jobs"
-	    " WHERE created_at > NOW() - INTERVAL '24 hours'"
-	    " GROUP BY status ORDER BY status") != 0)
+	    admindb_jobs_last_day(conn)) != 0)
 		goto out;
 	rc = 0;
 out:

@@ -22,6 +22,8 @@ static long long db_last_fail_ms = -1;
 /* The worker-role connection of a responder (/metrics): a second session,
  * so nothing is prepared on it (the table above is db_conn's). */
 static PGconn *db_worker_conn;
+/* 1 once db_check() has logged the loss of db_conn / db_worker_conn. */
+static int db_conn_lost, db_worker_conn_lost;
 static long long db_worker_last_fail_ms = -1;
 static int db_role_checked;
 /* Who a request's statements run as, for the rest of its transaction. */
@@ -188,6 +190,7 @@ close_request(void)
 		PQfinish(db_conn);
 		db_conn = NULL;
 	}
+	db_conn_lost = 0;
 }
 
 void
@@ -199,6 +202,7 @@ db_init_child(const struct cfg *c, const char *appname)
 	db_last_fail_ms = -1;
 	db_worker_conn = NULL;
 	db_worker_last_fail_ms = -1;
+	db_conn_lost = db_worker_conn_lost = 0;
 }
 
 PGconn *
@@ -244,6 +248,7 @@ db_worker_get(enum ig_err *e)
 	}
 	PQfinish(db_worker_conn);
 	db_worker_conn = NULL;
+	db_worker_conn_lost = 0;
 	now = clock_mono_ms();
 	if (db_worker_last_fail_ms >= 0 &&
 	    now - db_worker_last_fail_ms < DB_RETRY_MS) {
@@ -266,46 +271,70 @@ db_worker_get(enum ig_err *e)
 void
 db_check(PGconn *conn)
 {
-	if (conn != NULL && conn == db_conn && PQstatus(conn) != CONNECTION_OK) {
+	/* Only noted here: the caller still holds conn (and may roll back
+	 * on it, which then fails harmlessly). db_get() and db_worker_get()
+	 * drop a broken connection the next time one is asked for. */
+	if (conn != NULL && conn == db_conn && !db_conn_lost &&
+	    PQstatus(conn) != CONNECTION_OK) {
 		log_warn("database connection lost");
-		close_request();
+		db_conn_lost = 1;
 		db_last_fail_ms = -1;
 	}
-	if (conn != NULL && conn == db_worker_conn &&
+	if (conn != NULL && conn == db_worker_conn && !db_worker_conn_lost &&
 	    PQstatus(conn) != CONNECTION_OK) {
 		log_warn("worker-role database connection lost");
-		PQfinish(db_worker_conn);
-		db_worker_conn = NULL;
+		db_worker_conn_lost = 1;
 		db_worker_last_fail_ms = -1;
 	}
 }
 
 enum ig_err
-db_ping(void)
+db_run_retry(db_work_fn fn, void *arg, PGconn **connp)
 {
-	PGresult *res = NULL;
-	PGconn *conn;
-	enum ig_err e;
+	PGconn *conn = NULL;
+	enum ig_err e = IG_EUNAVAILABLE;
 	int attempt;
 
-	/* A connection broken by a server restart fails its first query:
-	 * reconnect once before calling the database down. */
+	/* A connection broken by a server restart fails its first statement:
+	 * nothing of the work has run yet, so reconnect once and go on. */
 	for (attempt = 0; attempt < 2; attempt++) {
 		conn = db_get(&e);
 		if (conn == NULL)
-			return e;
-		res = PQexec(conn, "SELECT 1");
-		if (PQresultStatus(res) == PGRES_TUPLES_OK) {
-			PQclear(res);
-			return IG_OK;
-		}
-		log_warn("health query failed: %.200s", PQerrorMessage(conn));
-		PQclear(res);
-		if (PQstatus(conn) == CONNECTION_OK)
-			return IG_EUNAVAILABLE;
+			break;
+		e = fn(conn, arg);
+		/* A broken connection (db_error noted it) is replaced by
+		 * the next db_get(). */
+		if (e != IG_EUNAVAILABLE || PQstatus(conn) == CONNECTION_OK)
+			break;
 		db_check(conn);
+		conn = NULL;
 	}
-	return IG_EUNAVAILABLE;
+	if (connp != NULL)
+		*connp = conn;
+	return e;
+}
+
+/* One health query: IG_OK, or IG_EUNAVAILABLE (logged). */
+static enum ig_err
+ping_once(PGconn *conn, void *arg)
+{
+	PGresult *res;
+	enum ig_err e = IG_OK;
+
+	(void)arg;
+	res = PQexec(conn, "SELECT 1");
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		log_warn("health query failed: %.200s", PQerrorMessage(conn));
+		e = IG_EUNAVAILABLE;
+	}
+	PQclear(res);
+	return e;
+}
+
+enum ig_err
+db_ping(void)
+{
+	return db_run_retry(ping_once, NULL, NULL);
 }
 
 enum ig_err
@@ -400,6 +429,7 @@ db_forget(void)
 {
 	db_conn = NULL;
 	db_worker_conn = NULL;
+	db_conn_lost = db_worker_conn_lost = 0;
 	db_nprepared = 0;
 }
 

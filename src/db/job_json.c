@@ -1,7 +1,7 @@
 /* job_json.c - a job row as the JSON the API answers with (SPEC §3). */
 #include <string.h>
 
-#include "jobs.h"
+#include "job_json.h"
 #include "jsonw.h"
 
 /* One entry per column of JOB_JSON_COLUMNS, in order, with the groups it

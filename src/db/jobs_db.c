@@ -7,11 +7,11 @@
 
 #include "base64.h"
 #include "db.h"
-#include "jobs.h"
+#include "job_json.h"
+#include "jobsdb.h"
 #include "jsonw.h"
-#include "jwt.h"
+#include "uuid.h"
 #include "log.h"
-#include "provider.h"
 
 static const char *const job_states[] = { "queued", "processing", "generating",
 	"uploading", "completed", "failed", "canceled", NULL };
@@ -25,6 +25,18 @@ static const char *const job_states[] = { "queued", "processing", "generating",
  * request.jwt.claims the request's transaction set.
  */
 #define OWNER_PRED(p) " " JOBSDB_OWNER_BEGIN "(" p ")" JOBSDB_OWNER_END " "
+
+/*
+ * The columns a new job is written with, by create and by retry alike.
+ * JOB_REQUEST_COLS are what the request asked for (a retry copies them
+ * from the job it retries, in this order), JOB_RUN_COLS how it is run
+ * (provider, model, estimated cost, attempts: from the configuration).
+ */
+#define JOB_REQUEST_COLS \
+	"project_id, branch_id, job_type, prompt, width, height," \
+	" visual_style_capsule_id, asset_id, scene_id, shot_id," \
+	" source_image_url, mask_image_url"
+#define JOB_RUN_COLS "provider, model, estimated_cost, max_attempts"
 
 /* Ownership, before the INSERT: the project is the caller's, the branch
  * is in it, and the capsule (if any) is the caller's, shared or public. */
@@ -73,13 +85,9 @@ static const char sql_retry_lock[] =
     "SELECT status, width, height FROM public.image_generation_jobs"
     " WHERE id = $1 AND" OWNER_PRED("user_id = auth.uid()") " FOR UPDATE";
 static const char sql_retry_insert[] =
-    "INSERT INTO public.image_generation_jobs (user_id, project_id,"
-    " branch_id, job_type, prompt, width, height, visual_style_capsule_id,"
-    " asset_id, scene_id, shot_id, source_image_url, mask_image_url,"
-    " provider, model, estimated_cost, max_attempts, retry_of)"
-    " SELECT $2, project_id, branch_id, job_type, prompt, width, height,"
-    " visual_style_capsule_id, asset_id, scene_id, shot_id, source_image_url,"
-    " mask_image_url, $5, $6, $3, $4, id"
+    "INSERT INTO public.image_generation_jobs (user_id, " JOB_REQUEST_COLS ","
+    " " JOB_RUN_COLS ", retry_of)"
+    " SELECT $2, " JOB_REQUEST_COLS ", $5, $6, $3, $4, id"
     " FROM public.image_generation_jobs j WHERE j.id = $1 AND"
     /* The caller's job, and still a project, branch and capsule the
      * caller may write a job with (as the INSERT policy asks): a project
@@ -91,6 +99,18 @@ static const char sql_retry_insert[] =
     " OR EXISTS (SELECT 1 FROM public.visual_style_capsules c"
     " WHERE c.id = j.visual_style_capsule_id AND (c.user_id = auth.uid()"
     " OR c.user_id IS NULL OR c.is_public)))") " RETURNING id, status";
+
+/* The new job (no row read: its wall is sql_create_owned before it).
+ * The unique (user_id, idempotency_key) index decides between concurrent
+ * first requests: the loser waits for the winner's commit, inserts
+ * nothing, and replays the winner's job (sql_create_replay). */
+static const char sql_create_insert[] =
+    "INSERT INTO public.image_generation_jobs (user_id, " JOB_REQUEST_COLS ","
+    " idempotency_key, request_fingerprint, " JOB_RUN_COLS ")"
+    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11,"
+    " $12, $13, $14, $15, $16, $17, $18, $19)"
+    " ON CONFLICT (user_id, idempotency_key) WHERE idempotency_key IS NOT NULL"
+    " DO NOTHING RETURNING id, status";
 
 const struct jobsdb_query jobsdb_queries[] = {
 	{ "create_owned", sql_create_owned, 3 },
@@ -147,23 +167,59 @@ row_json(struct arena *a, const PGresult *r, int row, int col, enum ig_err *e)
 	return json;
 }
 
-enum ig_err
-jobsdb_create(PGconn *c, struct arena *a, const char *user_id,
-    const struct job_request *jr, const char *provider, const char *model,
-    double estimated_cost, long max_attempts, struct job_created *out,
-    const char **msg)
+/* The new job's id and status, columns 0 and 1 of r's first row, into
+ * out. Can't fail. */
+static void
+created(struct job_created *out, const PGresult *r)
 {
-	const char *p[19];
+	snprintf(out->id, sizeof(out->id), "%s", PQgetvalue(r, 0, 0));
+	snprintf(out->status, sizeof(out->status), "%s", PQgetvalue(r, 0, 1));
+}
+
+/* Runs sql, an INSERT … RETURNING id, status of at most one job, with
+ * params p[0..n-1]. IG_OK with *made 1 and the job in *out, or *made 0
+ * when it inserted none (*out zeroed); else q()'s failure. */
+static enum ig_err
+insert_job(PGconn *c, const char *sql, int n, const char *const *p,
+    struct job_created *out, int *made)
+{
 	PGresult *r;
 	enum ig_err e;
 
 	memset(out, 0, sizeof(*out));
+	*made = 0;
+	r = q(c, sql, n, p, &e, PGRES_TUPLES_OK);
+	if (r == NULL)
+		return e;
+	if (PQntuples(r) == 1) {
+		created(out, r);
+		*made = 1;
+	}
+	PQclear(r);
+	return IG_OK;
+}
+
+enum ig_err
+jobsdb_create(PGconn *c, struct arena *a, const char *user_id,
+    const struct job_request *jr, const struct job_run *run,
+    struct job_created *out, const char **msg)
+{
+	const char *own[3] = { jr->project_id, jr->branch_id, jr->capsule_id };
+	/* $1..$19 of sql_create_insert, in its column order */
+	const char *p[19] = { user_id, jr->project_id, jr->branch_id,
+		jr->job_type, jr->prompt, lng(a, jr->width), lng(a, jr->height),
+		jr->capsule_id, jr->asset_id, jr->scene_id, jr->shot_id,
+		jr->source_url, jr->mask_url, jr->idem_key, jr->fingerprint,
+		run->provider, run->model, num(a, run->estimated_cost),
+		lng(a, run->max_attempts) };
+	PGresult *r;
+	enum ig_err e;
+	int made = 0;
+
+	memset(out, 0, sizeof(*out));
 	/* Ownership, by the owner predicates and again by row-level
 	 * security: another user's project or capsule is not visible. */
-	p[0] = jr->project_id;
-	p[1] = jr->branch_id;
-	p[2] = jr->capsule_id;
-	r = q(c, sql_create_owned, 3, p, &e, PGRES_TUPLES_OK);
+	r = q(c, sql_create_owned, 3, own, &e, PGRES_TUPLES_OK);
 	if (r == NULL)
 		return e;
 	if (strcmp(PQgetvalue(r, 0, 0), "t") != 0) {
@@ -180,47 +236,10 @@ jobsdb_create(PGconn *c, struct arena *a, const char *user_id,
 	if (e != IG_OK)
 		return e;
 
-	p[0] = user_id;
-	p[1] = jr->project_id;
-	p[2] = jr->branch_id;
-	p[3] = jr->job_type;
-	p[4] = jr->prompt;
-	p[5] = lng(a, jr->width);
-	p[6] = lng(a, jr->height);
-	p[7] = jr->capsule_id;
-	p[8] = jr->asset_id;
-	p[9] = jr->scene_id;
-	p[10] = jr->shot_id;
-	p[11] = jr->source_url;
-	p[12] = jr->mask_url;
-	p[13] = jr->idem_key;
-	p[14] = jr->fingerprint;
-	p[15] = provider;
-	p[16] = model;
-	p[17] = num(a, estimated_cost);
-	p[18] = lng(a, max_attempts);
-	/* The unique (user_id, idempotency_key) index decides between
-	 * concurrent first requests: the loser waits for the winner's commit,
-	 * inserts nothing, and replays the winner's job below. */
-	r = q(c, "INSERT INTO public.image_generation_jobs (user_id, project_id,"
-	    " branch_id, job_type, prompt, width, height, visual_style_capsule_id,"
-	    " asset_id, scene_id, shot_id, source_image_url, mask_image_url,"
-	    " idempotency_key, request_fingerprint, provider, model, estimated_cost,"
-	    " max_attempts) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11,"
-	    " $12, $13, $14, $15, $16, $17, $18, $19)"
-	    " ON CONFLICT (user_id, idempotency_key) WHERE idempotency_key IS NOT NULL"
-	    " DO NOTHING RETURNING id, status", 19, p, &e, PGRES_TUPLES_OK);
-	if (r == NULL)
+	e = insert_job(c, sql_create_insert, 19, p, out, &made);
+	if (e != IG_OK || made)
 		return e;
-	if (PQntuples(r) == 1) {
-		snprintf(out->id, sizeof(out->id), "%s", PQgetvalue(r, 0, 0));
-		snprintf(out->status, sizeof(out->status), "%s", PQgetvalue(r, 0, 1));
-		PQclear(r);
-		return IG_OK;
-	}
-	PQclear(r);
-	p[0] = jr->idem_key;
-	r = q(c, sql_create_replay, 1, p, &e, PGRES_TUPLES_OK);
+	r = q(c, sql_create_replay, 1, &jr->idem_key, &e, PGRES_TUPLES_OK);
 	if (r == NULL)
 		return e;
 	if (PQntuples(r) != 1) {
@@ -233,8 +252,7 @@ jobsdb_create(PGconn *c, struct arena *a, const char *user_id,
 		*msg = "idempotencyKey: already used with a different request";
 		return IG_EIDEM_REUSED;
 	}
-	snprintf(out->id, sizeof(out->id), "%s", PQgetvalue(r, 0, 0));
-	snprintf(out->status, sizeof(out->status), "%s", PQgetvalue(r, 0, 1));
+	created(out, r);
 	out->replayed = 1;
 	PQclear(r);
 	return IG_OK;
@@ -288,7 +306,7 @@ cursor_decode(struct arena *a, const char *cur, const char **us,
 	for (i = 0; s[i] != '\0'; i++)
 		if (s[i] < '0' || s[i] > '9' || i > 18)
 			return -1;
-	if (i == 0 || strlen(dot + 1) != 36 || !jwt_is_uuid(dot + 1))
+	if (i == 0 || strlen(dot + 1) != 36 || !uuid_valid(dot + 1))
 		return -1;
 	*us = s;
 	*id = dot + 1;
@@ -402,16 +420,14 @@ jobsdb_cancel(PGconn *c, struct arena *a, const char *id, enum ig_err *e,
 }
 
 enum ig_err
-jobsdb_retry(PGconn *c, struct arena *a, const char *user_id, const char *id,
-    const char *provider, const char *model, long max_attempts,
-    struct job_created *out, const char **msg)
+jobsdb_retry_lock(PGconn *c, struct arena *a, const char *id, int *width,
+    int *height, const char **msg)
 {
-	const char *p[6] = { id, user_id, NULL, NULL, provider, model };
+	const char *p[1] = { id };
 	const char *status;
 	PGresult *r;
 	enum ig_err e;
 
-	memset(out, 0, sizeof(*out));
 	r = q(c, sql_retry_lock, 1, p, &e, PGRES_TUPLES_OK);
 	if (r == NULL)
 		return e;
@@ -426,22 +442,26 @@ jobsdb_retry(PGconn *c, struct arena *a, const char *user_id, const char *id,
 		PQclear(r);
 		return IG_EVALIDATION;
 	}
-	p[2] = num(a, cost_estimate(provider, model, atoi(PQgetvalue(r, 0, 1)),
-	    atoi(PQgetvalue(r, 0, 2))));
-	p[3] = lng(a, max_attempts);
+	*width = atoi(PQgetvalue(r, 0, 1));
+	*height = atoi(PQgetvalue(r, 0, 2));
 	PQclear(r);
-	r = q(c, sql_retry_insert, 6, p, &e, PGRES_TUPLES_OK);
-	if (r == NULL)
-		return e;
-	if (PQntuples(r) == 1) {
-		snprintf(out->id, sizeof(out->id), "%s", PQgetvalue(r, 0, 0));
-		snprintf(out->status, sizeof(out->status), "%s", PQgetvalue(r, 0, 1));
-		e = IG_OK;
-	} else {
+	return IG_OK;
+}
+
+enum ig_err
+jobsdb_retry(PGconn *c, struct arena *a, const char *user_id, const char *id,
+    const struct job_run *run, struct job_created *out, const char **msg)
+{
+	const char *p[6] = { id, user_id, num(a, run->estimated_cost),
+		lng(a, run->max_attempts), run->provider, run->model };
+	enum ig_err e;
+	int made = 0;
+
+	e = insert_job(c, sql_retry_insert, 6, p, out, &made);
+	if (e == IG_OK && !made) {
 		/* locked above as the caller's: its project or capsule is not */
 		*msg = "jobId: the job's project, branch or style capsule is no longer yours";
 		e = IG_EFORBIDDEN;
 	}
-	PQclear(r);
 	return e;
 }

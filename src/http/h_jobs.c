@@ -4,31 +4,29 @@
 #include "app.h"
 #include "auth.h"
 #include "db.h"
-#include "jobs.h"
-#include "jwt.h"
+#include "jobreq.h"
+#include "jobs_create.h"
+#include "jobsdb.h"
+#include "uuid.h"
 #include "log.h"
-#include "provider.h"
 #include "storage.h"
 
-/* Opens the request's transaction as the caller u. On IG_OK the caller
- * ends it with finish(). */
+/* db_run_retry() work: BEGIN as the user whose claims arg is. */
+static enum ig_err
+begin_user(PGconn *conn, void *arg)
+{
+	return db_begin_user(conn, arg);
+}
+
+/* Opens the request's transaction as the caller u, reconnecting once
+ * when a restarted server broke the connection (nothing of the request
+ * has run yet). On IG_OK the caller ends it with finish(). */
 static enum ig_err
 open_tx(struct http_req *r, const struct auth_user *u, PGconn **conn)
 {
 	enum ig_err e;
 
-	int attempt;
-
-	/* A connection broken by a server restart fails its first statement:
-	 * nothing of the request has run yet, so reconnect once and go on. */
-	for (attempt = 0; attempt < 2; attempt++) {
-		*conn = db_get(&e);
-		if (*conn == NULL)
-			break;
-		e = db_begin_user(*conn, u->claims);
-		if (e == IG_OK || PQstatus(*conn) == CONNECTION_OK)
-			break;
-	}
+	e = db_run_retry(begin_user, (void *)u->claims, conn);
 	if (e != IG_OK)
 		return http_fail(r, e, "database unavailable");
 	return IG_OK;
@@ -56,7 +54,7 @@ job_id_param(struct http_req *r)
 {
 	const char *id = r->nparams > 0 ? r->params[0] : "";
 
-	return strlen(id) == 36 && jwt_is_uuid(id) ? id : NULL;
+	return strlen(id) == 36 && uuid_valid(id) ? id : NULL;
 }
 
 static void
@@ -123,9 +121,7 @@ handle_generate(struct http_req *r)
 	e = open_tx(r, &u, &conn);
 	if (e != IG_OK)
 		return e;
-	e = jobsdb_create(conn, r->arena, u.sub, &jr, r->cfg->provider,
-	    r->cfg->model, cost_estimate(r->cfg->provider, r->cfg->model, jr.width,
-	    jr.height), r->cfg->max_attempts, &jc, &msg);
+	e = jobs_create(conn, r->arena, r->cfg, u.sub, &jr, &jc, &msg);
 	e = finish(r, conn, e, msg);
 	if (e != IG_OK)
 		return e;
@@ -135,28 +131,36 @@ handle_generate(struct http_req *r)
 
 enum job_op { JOB_GET, JOB_CANCEL, JOB_RETRY };
 
+/* What job_get() reads, and the JSON it got. */
+struct get_work {
+	struct arena *a;
+	const char *claims, *id, *json;
+};
+
+/* db_run_retry() work: the job's JSON into w->json. */
+static enum ig_err
+get_once(PGconn *conn, void *arg)
+{
+	struct get_work *w = arg;
+	enum ig_err e;
+
+	w->json = jobsdb_get_json(conn, w->a, w->claims, w->id, &e);
+	return e;
+}
+
 /* The poll every client makes: one pipelined round trip, no transaction;
  * reconnects once when a restarted server broke the connection. */
 static enum ig_err
 job_get(struct http_req *r, const struct auth_user *u, const char *id)
 {
-	const char *json = NULL;
-	PGconn *conn;
-	enum ig_err e = IG_EUNAVAILABLE;
-	int attempt;
+	struct get_work w = { r->arena, u->claims, id, NULL };
+	enum ig_err e;
 
-	for (attempt = 0; attempt < 2; attempt++) {
-		conn = db_get(&e);
-		if (conn == NULL)
-			break;
-		json = jobsdb_get_json(conn, r->arena, u->claims, id, &e);
-		if (e != IG_EUNAVAILABLE || PQstatus(conn) == CONNECTION_OK)
-			break;
-	}
+	e = db_run_retry(get_once, &w, NULL);
 	if (e != IG_OK)
 		return http_fail(r, e, "%s", e == IG_EUNAVAILABLE ? "database unavailable" :
 		    e == IG_ENOTFOUND ? "no such job" : "internal error");
-	http_send_json_text(r, 200, json);
+	http_send_json_text(r, 200, w.json);
 	return IG_OK;
 }
 
@@ -187,8 +191,7 @@ job_by_id(struct http_req *r, enum job_op op)
 		json = jobsdb_cancel(conn, r->arena, id, &e, &msg);
 		break;
 	case JOB_RETRY:
-		e = jobsdb_retry(conn, r->arena, u.sub, id, r->cfg->provider,
-		    r->cfg->model, r->cfg->max_attempts, &jc, &msg);
+		e = jobs_retry(conn, r->arena, r->cfg, u.sub, id, &jc, &msg);
 		break;
 	}
 	e = finish(r, conn, e, msg);
@@ -242,7 +245,7 @@ handle_job_list(struct http_req *r)
 	cursor = http_query_param(r, "cursor", &bad);
 	if (bad)
 		return http_fail(r, IG_EVALIDATION, "query: malformed percent-encoding");
-	if (project != NULL && (strlen(project) != 36 || !jwt_is_uuid(project)))
+	if (project != NULL && (strlen(project) != 36 || !uuid_valid(project)))
 		return http_fail(r, IG_EVALIDATION, "projectId: must be a UUID");
 	if (limit_s != NULL && cfg_parse_long(limit_s, 1, 100, &limit) != 0)
 		return http_fail(r, IG_EVALIDATION, "limit: must be a whole number from 1 to 100");

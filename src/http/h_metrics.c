@@ -6,7 +6,7 @@
 
 #include "app.h"
 #include "auth.h"
-#include "db.h"
+#include "metricsdb.h"
 #include "pool.h"
 #include "slots.h"
 
@@ -92,33 +92,6 @@ terminal(const char *status)
 	    strcmp(status, "canceled") == 0;
 }
 
-/* Jobs as they are now. Columns: status, count, estimated cost, age in
- * seconds of the oldest row. */
-static const char jobs_sql[] =
-    "SELECT s.status, count(j.id), coalesce(sum(j.estimated_cost), 0),"
-    " coalesce(round(EXTRACT(EPOCH FROM (now() - min(j.created_at)))::numeric, 3), 0)"
-    " FROM unnest(ARRAY['queued','processing','generating','uploading',"
-    "  'completed','failed','canceled']) AS s(status)"
-    " LEFT JOIN public.image_generation_jobs j ON j.status = s.status"
-    " GROUP BY s.status ORDER BY s.status";
-
-/* The running totals of ended jobs (sql/009_job_totals.sql), added to
- * when a job ends and never taken from: they only grow. Columns: status,
- * jobs, actual cost, estimated cost, duration sum, duration count. */
-static const char totals_sql[] =
-    "SELECT s.status, coalesce(t.jobs, 0), coalesce(t.actual_cost, 0),"
-    " coalesce(t.estimated_cost, 0), coalesce(t.duration_sum, 0),"
-    " coalesce(t.duration_count, 0)"
-    " FROM unnest(ARRAY['canceled','completed','failed']) AS s(status)"
-    " LEFT JOIN public.image_job_totals t ON t.status = s.status"
-    " ORDER BY s.status";
-
-/* Counters by code: failed jobs, and every failed provider call. */
-static const char failures_sql[] =
-    "SELECT code, jobs FROM public.image_job_failure_totals ORDER BY code";
-static const char provider_errors_sql[] =
-    "SELECT code, errors FROM public.image_provider_error_totals ORDER BY code";
-
 static void
 jobs_families(struct mtext *t, PGresult *res)
 {
@@ -154,30 +127,47 @@ jobs_families(struct mtext *t, PGresult *res)
 	add(t, "imagegen_queue_oldest_queued_age_seconds %s\n", age);
 }
 
+/*
+ * The families of the running totals, from totals (status, jobs, actual
+ * cost, estimated cost, duration sum, duration count): each writes one or
+ * two samples a status, name{status="…"<label>} <column>.
+ */
+static const struct totals_family {
+	const char *name, *type, *help;
+	struct {
+		const char *name, *label;
+		int col;
+	} sample[2];
+} totals[] = {
+	{ "imagegen_jobs_finished_total", "counter",
+	    "Jobs that ended, by final status.",
+	    { { "imagegen_jobs_finished_total", "", 1 }, { NULL, NULL, 0 } } },
+	{ "imagegen_job_cost_usd_total", "counter",
+	    "Cost of jobs that ended, by final status, actual and estimated.",
+	    { { "imagegen_job_cost_usd_total", ",kind=\"actual\"", 2 },
+	      { "imagegen_job_cost_usd_total", ",kind=\"estimated\"", 3 } } },
+	{ "imagegen_job_duration_seconds", "summary",
+	    "Time from start to end of jobs that ended, by final status.",
+	    { { "imagegen_job_duration_seconds_sum", "", 4 },
+	      { "imagegen_job_duration_seconds_count", "", 5 } } },
+};
+
 static void
 totals_families(struct mtext *t, PGresult *res)
 {
-	int i, n = PQntuples(res);
+	const struct totals_family *f;
+	size_t k;
+	int i, j, n = PQntuples(res);
 
-	family(t, "imagegen_jobs_finished_total", "counter",
-	    "Jobs that ended, by final status.");
-	for (i = 0; i < n; i++)
-		add(t, "imagegen_jobs_finished_total{status=\"%s\"} %s\n",
-		    PQgetvalue(res, i, 0), PQgetvalue(res, i, 1));
-	family(t, "imagegen_job_cost_usd_total", "counter",
-	    "Cost of jobs that ended, by final status, actual and estimated.");
-	for (i = 0; i < n; i++)
-		add(t, "imagegen_job_cost_usd_total{status=\"%s\",kind=\"actual\"} %s\n"
-		    "imagegen_job_cost_usd_total{status=\"%s\",kind=\"estimated\"} %s\n",
-		    PQgetvalue(res, i, 0), PQgetvalue(res, i, 2),
-		    PQgetvalue(res, i, 0), PQgetvalue(res, i, 3));
-	family(t, "imagegen_job_duration_seconds", "summary",
-	    "Time from start to end of jobs that ended, by final status.");
-	for (i = 0; i < n; i++)
-		add(t, "imagegen_job_duration_seconds_sum{status=\"%s\"} %s\n"
-		    "imagegen_job_duration_seconds_count{status=\"%s\"} %s\n",
-		    PQgetvalue(res, i, 0), PQgetvalue(res, i, 4),
-		    PQgetvalue(res, i, 0), PQgetvalue(res, i, 5));
+	for (k = 0; k < sizeof(totals) / sizeof(totals[0]); k++) {
+		f = &totals[k];
+		family(t, f->name, f->type, f->help);
+		for (i = 0; i < n; i++)
+			for (j = 0; j < 2 && f->sample[j].name != NULL; j++)
+				add(t, "%s{status=\"%s\"%s} %s\n", f->sample[j].name,
+				    PQgetvalue(res, i, 0), f->sample[j].label,
+				    PQgetvalue(res, i, f->sample[j].col));
+	}
 }
 
 /* A family of counters by code, from a (code, count) result. */
@@ -237,56 +227,34 @@ pool_families(struct mtext *t, struct http_req *r)
 }
 
 /* Jobs and the queue as they are, and the running totals of ended jobs,
- * failures and provider errors, from the database (on the worker-role
- * connection, as service_role: all users; the request role cannot reach
- * it); the pool's figures from shared memory; the host's executor
- * slots. Every counter only grows (a deleted job is not taken from the
- * totals). A database that is down gives 503, not partial text. */
+ * failures and provider errors, from the database (metricsdb_read: all
+ * users; the request role cannot reach them); the pool's figures from
+ * shared memory; the host's executor slots. Every counter only grows (a
+ * deleted job is not taken from the totals). A database that is down
+ * gives 503, not partial text. */
 enum ig_err
 handle_metrics(struct http_req *r)
 {
 	struct mtext t = { .a = r->arena };
-	PGconn *conn;
-	PGresult *res = NULL;
+	struct metricsdb_rows m;
 	enum ig_err e;
+	int queried;
 
-	conn = db_worker_get(&e);
-	if (conn == NULL)
-		return http_fail(r, e, "database unavailable");
-	e = db_begin_service(conn);
+	e = metricsdb_read(&m, &queried);
 	if (e != IG_OK)
-		return http_fail(r, e, "database unavailable");
-	res = PQexec(conn, jobs_sql);
-	if (PQresultStatus(res) != PGRES_TUPLES_OK)
-		goto dberr;
-	jobs_families(&t, res);
-	PQclear(res);
-	res = PQexec(conn, totals_sql);
-	if (PQresultStatus(res) != PGRES_TUPLES_OK)
-		goto dberr;
-	totals_families(&t, res);
-	PQclear(res);
-	res = PQexec(conn, failures_sql);
-	if (PQresultStatus(res) != PGRES_TUPLES_OK)
-		goto dberr;
+		return http_fail(r, e, queried ? "metrics query failed" :
+		    "database unavailable");
+	jobs_families(&t, m.jobs);
+	totals_families(&t, m.totals);
 	code_family(&t, r->arena, "imagegen_job_failures_total",
-	    "Jobs that ended failed, by error code.", res);
-	PQclear(res);
-	res = PQexec(conn, provider_errors_sql);
-	if (PQresultStatus(res) != PGRES_TUPLES_OK)
-		goto dberr;
+	    "Jobs that ended failed, by error code.", m.failures);
 	code_family(&t, r->arena, "imagegen_provider_errors_total",
-	    "Failed provider calls, by error code (retried ones included).", res);
-	PQclear(res);
-	db_rollback(conn);
+	    "Failed provider calls, by error code (retried ones included).",
+	    m.provider_errors);
+	metricsdb_free(&m);
 	pool_families(&t, r);
 	if (t.oom || t.buf == NULL)
 		return http_fail(r, IG_EINTERNAL, "out of memory");
 	http_send_text(r, 200, "text/plain; version=0.0.4; charset=utf-8", t.buf);
 	return IG_OK;
-dberr:
-	e = db_error(conn, res, "metrics");
-	PQclear(res);
-	db_rollback(conn);
-	return http_fail(r, e, "metrics query failed");
 }

@@ -8,8 +8,8 @@
 
 #include "json_strict.h"
 #include "hex.h"
-#include "jobs.h"
-#include "jwt.h"
+#include "jobreq.h"
+#include "uuid.h"
 #include "storage.h"
 
 static const char *const job_types[] = { "master_asset", "start_frame",
@@ -99,7 +99,7 @@ opt_uuid(struct json_object *o, const char *name, const char **out,
 		}
 		return 0;
 	}
-	if (strlen(*out) != 36 || !jwt_is_uuid(*out)) {
+	if (strlen(*out) != 36 || !uuid_valid(*out)) {
 		*msg = arena_printf(a, "%s: must be a UUID", name);
 		return -1;
 	}

@@ -10,7 +10,7 @@
 
 #include "hex.h"
 #include "httpc.h"
-#include "jwt.h"
+#include "uuid.h"
 #include "log.h"
 #include "storage.h"
 
@@ -298,7 +298,7 @@ storage_id(const char *id, char out[37])
 
 	if (id == NULL || id[0] == '\0')
 		return 0;
-	if (!jwt_is_uuid(id))
+	if (!uuid_valid(id))
 		return -1;
 	for (i = 0; i < 36; i++)
 		out[i] = (char)tolower((unsigned char)id[i]);

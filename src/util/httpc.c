@@ -198,6 +198,7 @@ httpc_perform(struct httpc *c, const struct httpc_req *req,
 	const char *m = req->method;
 	char *loc = NULL;
 	enum httpc_err e = HTTPC_NOMEM;
+	long connect_ms;
 	CURLcode cc;
 
 	memset(rep, 0, sizeof(*rep));
@@ -210,7 +211,8 @@ httpc_perform(struct httpc *c, const struct httpc_req *req,
 	}
 	curl_easy_reset(curl);
 	curl_easy_setopt(curl, CURLOPT_URL, req->url);
-	curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR,
+	    (req->flags & HTTPC_FILE) ? "http,https,file" : "http,https");
 	if (req->max_redirs > 0) {
 		curl_easy_setopt(curl, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
 		curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 1L);
@@ -219,8 +221,11 @@ httpc_perform(struct httpc *c, const struct httpc_req *req,
 		curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 0L);
 	}
 	curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS,
-	    req->timeout_ms < HTTPC_CONNECT_MS ? req->timeout_ms : HTTPC_CONNECT_MS);
+	connect_ms = req->timeout_ms < HTTPC_CONNECT_MS ? req->timeout_ms :
+	    HTTPC_CONNECT_MS;
+	if (req->connect_ms > 0)
+		connect_ms = req->connect_ms;
+	curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, connect_ms);
 	curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, req->timeout_ms);
 	if (req->flags & HTTPC_LENGTH_CAP)
 		curl_easy_setopt(curl, CURLOPT_MAXFILESIZE_LARGE,

@@ -1,6 +1,9 @@
-/* json_strict.c - a small JSON scanner that refuses duplicate members. */
+/* json_strict.c - a small JSON scanner that refuses duplicate members, and
+ * the string getter that tells an embedded NUL. */
 #include <stdlib.h>
 #include <string.h>
+
+#include <json-c/json.h>
 
 #include "json_strict.h"
 
@@ -291,4 +294,17 @@ json_no_duplicate_members(const char *s, size_t n)
 		return -1;
 	js_ws(&j);
 	return j.p == j.end ? 0 : -1;
+}
+
+const char *
+json_strict_str(struct json_object *o, const char *name, size_t *len)
+{
+	struct json_object *v;
+
+	if (!json_object_object_get_ex(o, name, &v) ||
+	    !json_object_is_type(v, json_type_string))
+		return NULL;
+	if (len != NULL)
+		*len = (size_t)json_object_get_string_len(v);
+	return json_object_get_string(v);
 }

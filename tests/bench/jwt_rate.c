@@ -17,6 +17,7 @@
 #include "auth.h"
 #include "base64.h"
 #include "jwt.h"
+#include "jwt_sign.h"
 
 static struct jwt_key pub;
 

@@ -13,6 +13,7 @@
 #include "base64.h"
 #include "cu_main.h"
 #include "jwks.h"
+#include "jwt_sign.h"
 
 #define SECRET "super-secret-jwt-token-with-at-least-32-characters-long"
 #define SUB "3f2a0c1e-8d4b-4c6a-9e1f-2b3c4d5e6f70"

@@ -6,7 +6,7 @@
 
 #include "arena.h"
 #include "cu_main.h"
-#include "jobs.h"
+#include "job_json.h"
 
 static void
 test_job_ts_iso_conversions(void)

@@ -11,7 +11,7 @@
 
 #include "arena.h"
 #include "cu_main.h"
-#include "jobs.h"
+#include "jobreq.h"
 #include "storage.h"
 
 #define P_ID "0b0e8f5e-3c1a-4c55-9d5e-0a6f5d8e1b21"

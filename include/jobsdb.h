@@ -1,0 +1,89 @@
+/* jobsdb.h - image jobs in Postgres, as the request's user (jobs_db.c). */
+#ifndef IG_JOBSDB_H
+#define IG_JOBSDB_H
+
+#include <libpq-fe.h>
+
+#include "arena.h"
+#include "err.h"
+#include "jobreq.h"
+
+/* The result of creating a job. */
+struct job_created {
+	char id[37];
+	char status[16];
+	int replayed;			/* an idempotent replay of an earlier job */
+};
+
+/* How a new job is to run: what jobs_create() and jobs_retry() decide
+ * (configuration and price), written with it. */
+struct job_run {
+	const char *provider, *model;
+	double estimated_cost;		/* USD */
+	long max_attempts;
+};
+
+/*
+ * Inserts the job as the request's user (inside db_begin_user()): checks
+ * the project is the caller's, the branch in it and the capsule visible,
+ * then inserts with the idempotency key. IG_OK (created or replayed),
+ * IG_EFORBIDDEN (ownership, with *msg), IG_EIDEM_REUSED (same key, other
+ * request), IG_EUNAVAILABLE/IG_EINTERNAL.
+ */
+enum ig_err jobsdb_create(PGconn *c, struct arena *a, const char *user_id,
+    const struct job_request *jr, const struct job_run *run,
+    struct job_created *out, const char **msg);
+/* The job's JSON text (arena), read as the user of claims in one round
+ * trip (no transaction of the caller's), or NULL with *e (IG_ENOTFOUND). */
+const char *jobsdb_get_json(PGconn *c, struct arena *a, const char *claims,
+    const char *id, enum ig_err *e);
+/*
+ * One page of the caller's jobs, newest first: {"jobs":[…],"nextCursor":…}
+ * (arena). project_id and status may be NULL; cursor is NULL or a value
+ * from an earlier page. NULL with *e (IG_EVALIDATION for a bad cursor).
+ */
+const char *jobsdb_list(PGconn *c, struct arena *a, const char *project_id,
+    const char *status, long limit, const char *cursor, enum ig_err *e,
+    const char **msg);
+/* Cancels: queued → canceled at once; running → cancel_requested. The
+ * job's JSON afterwards, or NULL with *e (IG_ENOTFOUND; IG_EVALIDATION
+ * with *msg when it already ended). */
+const char *jobsdb_cancel(PGconn *c, struct arena *a, const char *id,
+    enum ig_err *e, const char **msg);
+/*
+ * Locks the caller's job id (FOR UPDATE, until the transaction ends) for a
+ * retry, and tells its resolution, to price the retry at. IG_OK with
+ * *width and *height, IG_ENOTFOUND, IG_EVALIDATION with *msg (arena) when
+ * it is neither failed nor canceled, or IG_EUNAVAILABLE/IG_EINTERNAL.
+ */
+enum ig_err jobsdb_retry_lock(PGconn *c, struct arena *a, const char *id,
+    int *width, int *height, const char **msg);
+/*
+ * The job id, locked by jobsdb_retry_lock(), again as a new job of
+ * user_id's (retry_of = id) to run as run says. IG_OK with *out,
+ * IG_EFORBIDDEN with *msg when its project, branch or capsule is no
+ * longer the caller's, or IG_EUNAVAILABLE/IG_EINTERNAL.
+ */
+enum ig_err jobsdb_retry(PGconn *c, struct arena *a, const char *user_id,
+    const char *id, const struct job_run *run, struct job_created *out,
+    const char **msg);
+
+/*
+ * Every query a request runs on rows that already exist, for tests: each
+ * carries its own owner predicates, each between JOBSDB_OWNER_BEGIN and
+ * JOBSDB_OWNER_END (SQL comments), so that a test can remove one at a time
+ * and see row-level security still refuse another user's rows, and
+ * disable RLS and see the predicates still refuse them. nparams: $1..$n.
+ * Ends with a NULL name. (jobsdb_create's INSERT … VALUES reads no row:
+ * its wall is the ownership check before it, "create_owned".)
+ */
+struct jobsdb_query {
+	const char *name;
+	const char *sql;
+	int nparams;
+};
+extern const struct jobsdb_query jobsdb_queries[];
+#define JOBSDB_OWNER_BEGIN "/*owner*/"
+#define JOBSDB_OWNER_END "/*end owner*/"
+
+#endif

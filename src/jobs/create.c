@@ -1,0 +1,48 @@
+/* create.c - a new job, or a failed one again: the business part of
+ * POST /api/images/generate and …/retry (the handler parses and answers,
+ * jobs_db.c writes). */
+#include <string.h>
+
+#include "jobs_create.h"
+#include "provider.h"
+
+/* How a job of width x height runs under c: the configured provider,
+ * model and attempts, and the price table's estimate. Can't fail. */
+static void
+run_of(const struct cfg *c, int width, int height, struct job_run *run)
+{
+	run->provider = c->provider;
+	run->model = c->model;
+	run->estimated_cost = cost_estimate(c->provider, c->model, width, height);
+	run->max_attempts = c->max_attempts;
+}
+
+enum ig_err
+jobs_create(PGconn *conn, struct arena *a, const struct cfg *c,
+    const char *user_id, const struct job_request *jr,
+    struct job_created *out, const char **msg)
+{
+	struct job_run run;
+
+	run_of(c, jr->width, jr->height, &run);
+	return jobsdb_create(conn, a, user_id, jr, &run, out, msg);
+}
+
+enum ig_err
+jobs_retry(PGconn *conn, struct arena *a, const struct cfg *c,
+    const char *user_id, const char *id, struct job_created *out,
+    const char **msg)
+{
+	struct job_run run;
+	int width = 0, height = 0;
+	enum ig_err e;
+
+	memset(out, 0, sizeof(*out));
+	/* Locked until the transaction ends: two retries of one job at once
+	 * make two jobs, but each prices the job as it is. */
+	e = jobsdb_retry_lock(conn, a, id, &width, &height, msg);
+	if (e != IG_OK)
+		return e;
+	run_of(c, width, height, &run);
+	return jobsdb_retry(conn, a, user_id, id, &run, out, msg);
+}
