@@ -5,6 +5,7 @@
 #include <stddef.h>
 
 #include "cfg.h"
+#include "httpc.h"
 
 enum stor_err {
 	STOR_OK = 0,
@@ -130,9 +131,17 @@ int storage_path_ok(const char *path);
 
 /* ---- for the HTTP backends (supabase, s3) ----------------------------- */
 
-struct httpc;
-struct httpc_req;
-struct httpc_reply;
+/* What a request of an HTTP backend came back with. Zeroed before the
+ * first call; free the reply with httpc_reply_free(&a->rep). */
+struct storage_answer {
+	struct httpc_reply rep;
+	long http;		/* the HTTP status */
+	long status;		/* the one that decides: the HTTP status, or
+				 * the one the body names (Supabase's) */
+	char code[64];		/* the error's name in the body, one line */
+	char message[200];	/* and its message, one line */
+	enum stor_err fails_as;	/* a failure's class, by the backend's rules */
+};
 
 /* Makes an HTTP backend's client (after fork) and its timeout per
  * request, IMAGEGEN_PROVIDER_TIMEOUT_MS (120 s by default). 0, or -1 with
@@ -140,25 +149,44 @@ struct httpc_reply;
 int storage_http_open(struct httpc *c, long *timeout_ms,
     const struct cfg *cfg, const char *name, char *err, size_t errlen);
 /*
- * Performs req on c into *rep (the user agent is set here). STOR_OK when
- * an answer came, of any status, whole or cut at req->max_bytes
- * (rep->over); otherwise msg says "who METHOD: what failed" and the
- * failure is STOR_TEMPORARY (out of memory, a timeout, a refused, reset
- * or broken connection) or STOR_ERROR (anything else). Free rep with
- * httpc_reply_free() either way.
+ * Performs req on c into a->rep (a's earlier reply freed and a zeroed
+ * first; the user agent is set here), a->http and a->status its status.
+ * STOR_OK when an answer came, of any status, whole or cut at
+ * req->max_bytes (a->rep.over); otherwise msg says "who METHOD: what
+ * failed" and the failure is STOR_TEMPORARY (out of memory, a timeout, a
+ * refused, reset or broken connection) or STOR_ERROR (anything else).
+ * Free a->rep with httpc_reply_free() either way.
  */
 enum stor_err storage_http(struct httpc *c, struct httpc_req *req,
-    const char *who, struct httpc_reply *rep, char *msg, size_t msglen);
+    const char *who, struct storage_answer *a, char *msg, size_t msglen);
+/* msg for a failed request: "what: 409 Duplicate: The resource already
+ * exists" (a's status, code and message); returns a->fails_as. */
+enum stor_err storage_fail(const struct storage_answer *a, const char *what,
+    char *msg, size_t msglen);
 /*
- * Gives a get() the body of a 2xx answer: *data (malloc'd, caller frees;
- * one byte for an empty object) and *len, taken out of rep. STOR_ERROR
- * when the body was cut at max, STOR_TEMPORARY out of memory, with msg.
+ * What a get() makes of its request's result rc and answer a (whose
+ * reply is freed here): rc when no answer came; for a 2xx answer its body
+ * as *data (malloc'd, caller frees; one byte for an empty object) and
+ * *len, or STOR_ERROR when the body was cut at max, STOR_TEMPORARY out of
+ * memory; for another "no such object" (404) or "read failed", as by
+ * storage_fail(). msg says why.
  */
-enum stor_err storage_http_body(struct httpc_reply *rep, size_t max,
-    unsigned char **data, size_t *len, char *msg, size_t msglen);
-/* Frees a key, a token or a line holding one, wiped first (it is not left
- * in freed memory). Accepts NULL. */
-void storage_free_secret(char *p);
+enum stor_err storage_http_got(struct storage_answer *a, enum stor_err rc,
+    size_t max, unsigned char **data, size_t *len, char *msg, size_t msglen);
+/* For a put(), before anything is sent: 1 when 1 <= len <= max, else 0
+ * with msg. */
+int storage_http_size_ok(size_t len, long max, char *msg, size_t msglen);
+/* What a put() makes of rc and a (its reply freed here): a 2xx answer is
+ * STOR_OK, another why (the backend's reason) as by storage_fail(),
+ * logged as func's ("upload of path: msg"); rc when no answer came. */
+enum stor_err storage_http_stored(struct storage_answer *a, enum stor_err rc,
+    const char *why, const char *func, const char *path, char *msg,
+    size_t msglen);
+/* What a del() makes of rc and a (its reply freed here): a 2xx answer,
+ * or a 404 (the object is gone), is STOR_OK, another "delete failed" as
+ * by storage_fail(); rc when no answer came. */
+enum stor_err storage_http_deleted(struct storage_answer *a, enum stor_err rc,
+    char *msg, size_t msglen);
 
 extern const struct storage_ops storage_local;
 extern const struct storage_ops storage_supabase;

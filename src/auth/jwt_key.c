@@ -17,6 +17,7 @@
 #include "base64.h"
 #include "json_strict.h"
 #include "jwt_key.h"
+#include "secret.h"
 
 const char *
 jwt_alg_name(enum jwt_alg a)
@@ -71,9 +72,7 @@ jwt_key_hs256(struct jwt_key *k, const char *kid, const unsigned char *secret,
 void
 jwt_key_clear(struct jwt_key *k)
 {
-	if (k->secret != NULL)
-		OPENSSL_cleanse(k->secret, k->secret_len);
-	free(k->secret);
+	secret_free_n(k->secret, k->secret_len);
 	EVP_PKEY_CTX_free(k->vctx);
 	EVP_PKEY_free(k->pkey);
 	memset(k, 0, sizeof(*k));

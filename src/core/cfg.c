@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "cfg.h"
+#include "secret.h"
 #include "urlpolicy.h"
 
 #define ENVFILE_MAX (256 * 1024)
@@ -512,17 +513,6 @@ out:
 	return rc;
 }
 
-/* Frees a secret, leaving nothing of it behind in freed memory. */
-static void
-free_secret(char *s)
-{
-	volatile char *p = s;
-
-	while (p != NULL && *p != '\0')
-		*p++ = '\0';
-	free(s);
-}
-
 void
 cfg_free(struct cfg *c)
 {
@@ -530,11 +520,11 @@ cfg_free(struct cfg *c)
 		return;
 	free(c->database_url);
 	free(c->worker_database_url);
-	free_secret(c->jwt_secret);
-	free_secret(c->api_key);
-	free_secret(c->service_role_key);
-	free_secret(c->s3_secret_key);
-	free_secret(c->s3_session_token);
+	secret_free(c->jwt_secret);
+	secret_free(c->api_key);
+	secret_free(c->service_role_key);
+	secret_free(c->s3_secret_key);
+	secret_free(c->s3_session_token);
 	free(c->api_url);
 	free(c->s3_endpoint);
 	free(c->s3_region);

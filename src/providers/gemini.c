@@ -24,8 +24,9 @@
 #include <json-c/json.h>
 
 #include "base64.h"
+#include "jsonr.h"
 #include "log.h"
-#include "prov_http.h"
+#include "prov_remote.h"
 
 #define GEMINI_DEFAULT_URL "https://generativelanguage.googleapis.com/v1beta"
 #define GEMINI_DEFAULT_MODEL "gemini-2.5-flash-image"
@@ -201,7 +202,7 @@ static void
 gemini_usage(json_object *root, const char *model, int width, int height,
     struct prov_result *res)
 {
-	json_object *um = prov_json_get(root, "usageMetadata", json_type_object);
+	json_object *um = jr_get(root, "usageMetadata", json_type_object);
 	json_object *det, *d;
 	long prompt, cand, thoughts, image = 0, n;
 	const char *mod;
@@ -209,15 +210,15 @@ gemini_usage(json_object *root, const char *model, int width, int height,
 	int have_details = 0;
 	double cost = -1;
 
-	prompt = prov_json_count(um, "promptTokenCount");
-	cand = prov_json_count(um, "candidatesTokenCount");
-	thoughts = prov_json_count(um, "thoughtsTokenCount");
+	prompt = jr_count(um, "promptTokenCount");
+	cand = jr_count(um, "candidatesTokenCount");
+	thoughts = jr_count(um, "thoughtsTokenCount");
 	if (um != NULL && cand >= 0) {
-		det = prov_json_get(um, "candidatesTokensDetails", json_type_array);
+		det = jr_get(um, "candidatesTokensDetails", json_type_array);
 		for (i = 0; det != NULL && i < json_object_array_length(det); i++) {
 			d = json_object_array_get_idx(det, i);
-			mod = prov_json_str(d, "modality");
-			n = prov_json_count(d, "tokenCount");
+			mod = jr_str(d, "modality");
+			n = jr_count(d, "tokenCount");
 			have_details = 1;
 			if (mod != NULL && strcmp(mod, "IMAGE") == 0 && n > 0)
 				image += n;
@@ -246,7 +247,7 @@ gemini_parse_reply(const char *body, size_t len, const char *model,
 	enum prov_err e;
 	size_t i, k;
 
-	root = prov_json_parse(body, len);
+	root = jr_parse(body, len);
 	if (root == NULL || !json_object_is_type(root, json_type_object)) {
 		prov_msg(res, NULL, "gemini: the reply is not a JSON object "
 		    "(%zu bytes)", len);
@@ -254,51 +255,51 @@ gemini_parse_reply(const char *body, size_t len, const char *model,
 		goto out;
 	}
 	gemini_usage(root, model, width, height, res);
-	pf = prov_json_get(root, "promptFeedback", json_type_object);
-	block = prov_json_str(pf, "blockReason");
+	pf = jr_get(root, "promptFeedback", json_type_object);
+	block = jr_str(pf, "blockReason");
 	if (block != NULL && block[0] != '\0') {
-		fmsg = prov_json_str(pf, "blockReasonMessage");
+		fmsg = jr_str(pf, "blockReasonMessage");
 		prov_msg(res, NULL, "gemini: the prompt was blocked: %s%s%s", block,
 		    fmsg != NULL ? ": " : "", fmsg != NULL ? fmsg : "");
 		e = PROV_CONTENT_POLICY;
 		goto out;
 	}
-	cands = prov_json_get(root, "candidates", json_type_array);
+	cands = jr_get(root, "candidates", json_type_array);
 	for (i = 0; cands != NULL && i < json_object_array_length(cands); i++) {
 		cand = json_object_array_get_idx(cands, i);
-		reason = prov_json_str(cand, "finishReason");
+		reason = jr_str(cand, "finishReason");
 		if (first_reason == NULL && reason != NULL) {
 			first_reason = reason;
-			fmsg = prov_json_str(cand, "finishMessage");
+			fmsg = jr_str(cand, "finishMessage");
 		}
 		if (is_blocked_reason(reason)) {
 			if (blocked == NULL)
 				blocked = reason;
 			continue;
 		}
-		content = prov_json_get(cand, "content", json_type_object);
-		parts = prov_json_get(content, "parts", json_type_array);
+		content = jr_get(cand, "content", json_type_object);
+		parts = jr_get(content, "parts", json_type_array);
 		for (k = 0; parts != NULL && k < json_object_array_length(parts); k++) {
 			part = json_object_array_get_idx(parts, k);
-			th = prov_json_get(part, "thought", json_type_boolean);
+			th = jr_get(part, "thought", json_type_boolean);
 			if (th != NULL && json_object_get_boolean(th))
 				continue;
-			inl = prov_json_get(part, "inlineData", json_type_object);
+			inl = jr_get(part, "inlineData", json_type_object);
 			if (inl == NULL)
-				inl = prov_json_get(part, "inline_data", json_type_object);
+				inl = jr_get(part, "inline_data", json_type_object);
 			if (inl == NULL) {
 				if (text == NULL)
-					text = prov_json_str(part, "text");
+					text = jr_str(part, "text");
 				continue;
 			}
-			mime = prov_json_str(inl, "mimeType");
+			mime = jr_str(inl, "mimeType");
 			if (mime == NULL)
-				mime = prov_json_str(inl, "mime_type");
+				mime = jr_str(inl, "mime_type");
 			/* Inline data that says it is not an image is not ours. */
 			if (mime != NULL && strncmp(mime, "image/", 6) != 0)
 				continue;
-			data = prov_json_str(inl, "data");
-			e = prov_artifact_b64(data, prov_json_strlen(inl, "data"), max, res);
+			data = jr_str(inl, "data");
+			e = prov_artifact_b64(data, jr_strlen(inl, "data"), max, res);
 			if (e != PROV_OK) {
 				char why[sizeof(res->message)];
 
@@ -339,26 +340,26 @@ gemini_parse_error(long status, const char *body, size_t len,
 
 	if (e == PROV_OK)
 		e = PROV_PROVIDER_ERROR;	/* not an error reply: a caller bug */
-	root = prov_json_parse(body, len);
-	err = prov_json_get(root, "error", json_type_object);
+	root = jr_parse(body, len);
+	err = jr_get(root, "error", json_type_object);
 	if (err != NULL) {
-		msg = prov_json_str(err, "message");
-		st = prov_json_str(err, "status");
-		details = prov_json_get(err, "details", json_type_array);
+		msg = jr_str(err, "message");
+		st = jr_str(err, "status");
+		details = jr_get(err, "details", json_type_array);
 		for (i = 0; details != NULL && i < json_object_array_length(details);
 		    i++) {
 			d = json_object_array_get_idx(details, i);
-			type = prov_json_str(d, "@type");
+			type = jr_str(d, "@type");
 			if (type == NULL)
 				continue;
 			n = strlen(type);
 			if (n >= 20 && strcmp(type + n - 20, "google.rpc.RetryInfo") == 0) {
-				v = prov_duration_ms(prov_json_str(d, "retryDelay"));
+				v = prov_duration_ms(jr_str(d, "retryDelay"));
 				if (v >= 0)
 					delay = v;
 			} else if (n >= 20 &&
 			    strcmp(type + n - 20, "google.rpc.ErrorInfo") == 0) {
-				reason = prov_json_str(d, "reason");
+				reason = jr_str(d, "reason");
 				/* A bad key is a 400 INVALID_ARGUMENT on this API. */
 				if (reason != NULL && strncmp(reason, "API_KEY_", 8) == 0)
 					e = PROV_AUTH_ERROR;
@@ -397,6 +398,23 @@ model_ok(const char *m)
 	return i > 0 && i < 64;
 }
 
+/* A 2xx answer: the image, or why there is none. */
+static enum prov_err
+gemini_reply(struct provider *p, const struct prov_request *req,
+    const struct prov_http_reply *rep, struct prov_result *res)
+{
+	const struct prov_http *h = p->state;
+
+	return gemini_parse_reply(rep->body, rep->len, p->model, req->width,
+	    req->height, h->max_bytes, res);
+}
+
+static const struct prov_wire gemini_wire = {
+	.request = gemini_request_json,
+	.on_reply = gemini_reply,
+	.on_error = gemini_parse_error,
+};
+
 static int
 gemini_open(struct provider *p, const struct cfg *c, char *err, size_t errlen)
 {
@@ -417,31 +435,13 @@ gemini_open(struct provider *p, const struct cfg *c, char *err, size_t errlen)
 	api.model_rule = model_ok(model) ? NULL : "expected 1-63 of [A-Za-z0-9._-]";
 	api.url = url;
 	api.key_prefix = "x-goog-api-key: ";
+	api.wire = &gemini_wire;
 	return prov_remote_open(p, c, &api, err, errlen);
-}
-
-/* A 2xx answer: the image, or why there is none. */
-static enum prov_err
-gemini_reply(struct provider *p, const struct prov_request *req,
-    const struct prov_http_reply *rep, struct prov_result *res)
-{
-	const struct prov_http *h = p->state;
-
-	return gemini_parse_reply(rep->body, rep->len, p->model, req->width,
-	    req->height, h->max_bytes, res);
-}
-
-static enum prov_err
-gemini_generate(struct provider *p, const struct prov_request *req,
-    struct prov_result *res)
-{
-	return prov_remote_generate(p, req, gemini_request_json(req, p->model),
-	    gemini_reply, gemini_parse_error, res);
 }
 
 const struct provider_ops provider_gemini = {
 	.name = "gemini",
 	.open = gemini_open,
 	.close = prov_remote_close,
-	.generate = gemini_generate,
+	.generate = prov_remote_generate,
 };

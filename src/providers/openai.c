@@ -19,8 +19,9 @@
 
 #include <json-c/json.h>
 
+#include "jsonr.h"
 #include "log.h"
-#include "prov_http.h"
+#include "prov_remote.h"
 
 #define OPENAI_DEFAULT_URL "https://api.openai.com"
 
@@ -98,12 +99,12 @@ openai_parse_error(long status, const char *body, size_t len,
 
 	if (e == PROV_OK)
 		e = PROV_PROVIDER_ERROR;	/* a 2xx carrying an error object */
-	root = prov_json_parse(body, len);
-	err = prov_json_get(root, "error", json_type_object);
+	root = jr_parse(body, len);
+	err = jr_get(root, "error", json_type_object);
 	if (err != NULL) {
-		msg = prov_json_str(err, "message");
-		type = prov_json_str(err, "type");
-		code = prov_json_str(err, "code");
+		msg = jr_str(err, "message");
+		type = jr_str(err, "type");
+		code = jr_str(err, "code");
 		if (e != PROV_RATE_LIMIT && e != PROV_TEMPORARY &&
 		    (policy_refusal(code) || policy_refusal(type)))
 			e = PROV_CONTENT_POLICY;
@@ -162,24 +163,24 @@ openai_reply(struct provider *p, const struct prov_request *req,
 	double cost = -1;
 	char why[sizeof(res->message)];
 
-	root = prov_json_parse(rep->body, rep->len);
+	root = jr_parse(rep->body, rep->len);
 	if (root == NULL || !json_object_is_type(root, json_type_object)) {
 		prov_msg(res, NULL, "openai: the reply is not a JSON object "
 		    "(%zu bytes)", rep->len);
 		e = PROV_PROVIDER_ERROR;
 		goto out;
 	}
-	data = prov_json_get(root, "data", json_type_array);
-	if (data == NULL && prov_json_get(root, "error", json_type_object) != NULL) {
+	data = jr_get(root, "data", json_type_array);
+	if (data == NULL && jr_get(root, "error", json_type_object) != NULL) {
 		e = openai_parse_error(rep->status, rep->body, rep->len, 0, res);
 		goto out;
 	}
 	item = data != NULL && json_object_array_length(data) > 0 ?
 	    json_object_array_get_idx(data, 0) : NULL;
-	b64 = prov_json_str(item, "b64_json");
-	url = prov_json_str(item, "url");
+	b64 = jr_str(item, "b64_json");
+	url = jr_str(item, "url");
 	if (b64 != NULL) {
-		e = prov_artifact_b64(b64, prov_json_strlen(item, "b64_json"),
+		e = prov_artifact_b64(b64, jr_strlen(item, "b64_json"),
 		    h->max_bytes, res);
 	} else if (url != NULL) {
 		e = prov_http_fetch(h, url, req->deadline_ms, res);
@@ -194,13 +195,13 @@ openai_reply(struct provider *p, const struct prov_request *req,
 		    "" : "openai: ", why);
 		goto out;
 	}
-	usage = prov_json_get(root, "usage", json_type_object);
-	in = prov_json_count(usage, "input_tokens");
-	out = prov_json_count(usage, "output_tokens");
+	usage = jr_get(root, "usage", json_type_object);
+	in = jr_count(usage, "input_tokens");
+	out = jr_count(usage, "output_tokens");
 	if (usage != NULL && out >= 0) {
-		det = prov_json_get(usage, "input_tokens_details", json_type_object);
-		in_text = prov_json_count(det, "text_tokens");
-		in_image = prov_json_count(det, "image_tokens");
+		det = jr_get(usage, "input_tokens_details", json_type_object);
+		in_text = jr_count(det, "text_tokens");
+		in_image = jr_count(det, "image_tokens");
 		if (in_text < 0 && in_image < 0) {
 			in_text = in >= 0 ? in : 0;
 			in_image = 0;
@@ -219,6 +220,15 @@ out:
 	json_object_put(root);
 	return e;
 }
+
+static const struct prov_wire openai_wire = {
+	.request = openai_request_json,
+	.on_reply = openai_reply,
+	.on_error = openai_parse_error,
+	/* Edits are multipart /v1/images/edits: not spoken here. */
+	.no_inpaint = "inpaint is not supported by the openai provider "
+	    "(use gemini)",
+};
 
 static int
 openai_open(struct provider *p, const struct cfg *c, char *err, size_t errlen)
@@ -240,26 +250,13 @@ openai_open(struct provider *p, const struct cfg *c, char *err, size_t errlen)
 	    "expected 1-63 characters" : NULL;
 	api.url = url;
 	api.key_prefix = "Authorization: Bearer ";
+	api.wire = &openai_wire;
 	return prov_remote_open(p, c, &api, err, errlen);
-}
-
-static enum prov_err
-openai_generate(struct provider *p, const struct prov_request *req,
-    struct prov_result *res)
-{
-	if (req->source != NULL) {
-		/* Edits are multipart /v1/images/edits: not spoken here. */
-		prov_msg(res, NULL, "openai: inpaint is not supported by the openai "
-		    "provider (use gemini)");
-		return PROV_INVALID_REQUEST;
-	}
-	return prov_remote_generate(p, req, openai_request_json(req, p->model),
-	    openai_reply, openai_parse_error, res);
 }
 
 const struct provider_ops provider_openai = {
 	.name = "openai",
 	.open = openai_open,
 	.close = prov_remote_close,
-	.generate = openai_generate,
+	.generate = prov_remote_generate,
 };

@@ -39,8 +39,10 @@
 
 #include "httpc.h"
 #include "log.h"
+#include "secret.h"
 #include "sigv4.h"
 #include "storage.h"
+#include "text.h"
 
 #define S3_MAX_OBJECT (50L << 20)	/* a picture; S3's own limit is 5 GiB */
 #define S3_ERR_BODY_MAX 16384		/* an XML answer */
@@ -62,17 +64,8 @@ struct s3_st {
 	int no_conditional;	/* the endpoint answered If-None-Match with 501 */
 };
 
-/* What came back: the reply, its HTTP status and the <Code> and
- * <Message> of an error answer. Zeroed before the first call. */
-struct s3_answer {
-	struct httpc_reply rep;
-	long status;
-	char code[64];
-	char message[200];
-};
-
 static enum stor_err
-s3_status_class(const struct s3_answer *a)
+s3_status_class(const struct storage_answer *a)
 {
 	static const char *const temporary[] = {
 		"SlowDown", "InternalError", "ServiceUnavailable",
@@ -90,59 +83,24 @@ s3_status_class(const struct s3_answer *a)
 	return STOR_ERROR;
 }
 
-/* The text of the first <tag>…</tag> in xml into out, control
- * characters made spaces; "" when there is none. */
+/* The text of the first <tag>…</tag> in xml into out, made one line
+ * (text_clean); "" when there is none. */
 static void
 s3_xml_text(const char *xml, const char *tag, char *out, size_t outlen)
 {
 	char open[32], close[32];
-	const char *b, *e;
-	size_t i;
+	const char *b, *e = NULL;
 
-	out[0] = '\0';
 	snprintf(open, sizeof(open), "<%s>", tag);
 	snprintf(close, sizeof(close), "</%s>", tag);
 	b = strstr(xml, open);
-	if (b == NULL)
-		return;
-	b += strlen(open);
-	e = strstr(b, close);
-	if (e == NULL)
-		return;
-	for (i = 0; b + i < e && i + 1 < outlen; i++)
-		out[i] = (unsigned char)b[i] < 32 || b[i] == 127 ? ' ' : b[i];
-	out[i] = '\0';
-}
-
-static void
-s3_parse_error(struct s3_answer *a)
-{
-	a->code[0] = a->message[0] = '\0';
-	if (a->rep.body == NULL || a->rep.over)
-		return;
-	s3_xml_text(a->rep.body, "Code", a->code, sizeof(a->code));
-	s3_xml_text(a->rep.body, "Message", a->message, sizeof(a->message));
-}
-
-/* "what: 403 SignatureDoesNotMatch: …" into msg; the class of a. */
-static enum stor_err
-s3_fail(const struct s3_answer *a, const char *what, char *msg, size_t msglen)
-{
-	snprintf(msg, msglen, "%s: %ld%s%s%s%s", what, a->status,
-	    a->code[0] ? " " : "", a->code, a->message[0] ? ": " : "", a->message);
-	return s3_status_class(a);
-}
-
-/* "Name: value", malloc'd; NULL out of memory. */
-static char *
-s3_header_line(const char *name, const char *value)
-{
-	size_t len = strlen(name) + strlen(value) + 3;
-	char *line = malloc(len);
-
-	if (line != NULL)
-		snprintf(line, len, "%s: %s", name, value);
-	return line;
+	if (b != NULL) {
+		b += strlen(open);
+		e = strstr(b, close);
+	}
+	out[0] = '\0';
+	if (e != NULL)
+		text_clean(out, outlen, b, (size_t)(e - b));
 }
 
 /*
@@ -150,14 +108,15 @@ s3_header_line(const char *name, const char *value)
  * encoded; NULL for the bucket itself) with query (NULL for none), extra
  * signed headers (n of them), and a body (NULL for none; PUT and POST
  * always send one). The answer goes into a (its reply freed first), its
- * body bounded by max. STOR_OK when an HTTP answer came (its status in
- * a), else the failure, classified, with msg set.
+ * body bounded by max; an error answer's <Code> and <Message> are read
+ * into it, and its class (storage_fail()). STOR_OK when an HTTP answer
+ * came (its status in a), else the failure, classified, with msg set.
  */
 static enum stor_err
 s3_call(struct storage *s, const char *method, const char *key,
     const char *query, const struct sigv4_header *extra, size_t n,
-    const void *body, size_t len, size_t max, struct s3_answer *a, char *msg,
-    size_t msglen)
+    const void *body, size_t len, size_t max, struct storage_answer *a,
+    char *msg, size_t msglen)
 {
 	struct s3_st *st = s->state;
 	struct sigv4_header h[S3_MAX_LINES];
@@ -168,35 +127,23 @@ s3_call(struct storage *s, const char *method, const char *key,
 	char *lines[S3_MAX_LINES] = { NULL };
 	char date[17], hash[65];
 	char *full = NULL, *enc = NULL, *url = NULL, *authz = NULL;
-	size_t nh = 0, i, flen, ulen;
+	size_t nh = 0, i;
 	int has_ctype = 0;
 	enum stor_err rc = STOR_TEMPORARY;
 
-	httpc_reply_free(&a->rep);
-	memset(a, 0, sizeof(*a));
 	if (n > S3_MAX_EXTRA || sigv4_amz_date(time(NULL), date) != 0 ||
 	    sigv4_sha256_hex(body != NULL ? body : "", body != NULL ? len : 0,
 	    hash) != 0) {
 		snprintf(msg, msglen, "cannot sign the request");
 		goto out;
 	}
-	flen = strlen(st->prefix) + strlen(s->bucket) +
-	    (key != NULL ? strlen(key) : 0) + 3;
-	full = malloc(flen);
-	if (full == NULL)
-		goto oom;
-	snprintf(full, flen, "%s/%s%s%s", st->prefix, s->bucket,
+	full = text_printf("%s/%s%s%s", st->prefix, s->bucket,
 	    key != NULL ? "/" : "", key != NULL ? key : "");
-	enc = sigv4_uri_encode(full, strlen(full), 1);
-	if (enc == NULL)
-		goto oom;
-	ulen = strlen(st->origin) + strlen(enc) + (query != NULL ?
-	    strlen(query) + 1 : 0) + 1;
-	url = malloc(ulen);
+	enc = full != NULL ? sigv4_uri_encode(full, strlen(full), 1) : NULL;
+	url = enc != NULL ? text_printf("%s%s%s%s", st->origin, enc,
+	    query != NULL ? "?" : "", query != NULL ? query : "") : NULL;
 	if (url == NULL)
 		goto oom;
-	snprintf(url, ulen, "%s%s%s%s", st->origin, enc, query != NULL ? "?" : "",
-	    query != NULL ? query : "");
 
 	h[nh++] = (struct sigv4_header){ "host", st->host };
 	h[nh++] = (struct sigv4_header){ "x-amz-content-sha256", hash };
@@ -209,18 +156,11 @@ s3_call(struct storage *s, const char *method, const char *key,
 		if (strcmp(extra[i].name, "content-type") == 0)
 			has_ctype = 1;
 	}
-	memset(&r, 0, sizeof(r));
-	r.method = method;
-	r.path = full;
-	r.query = query;
-	r.headers = h;
-	r.nheaders = nh;
-	r.payload_hash = hash;
-	r.normalize_path = 0;	/* S3 signs keys as they are */
-	k.access_key = st->access_key;
-	k.secret_key = st->secret_key;
-	k.region = st->region;
-	k.service = "s3";
+	/* S3 signs keys as they are: no normalize_path. */
+	r = (struct sigv4_request){ .method = method, .path = full,
+	    .query = query, .headers = h, .nheaders = nh, .payload_hash = hash };
+	k = (struct sigv4_key){ .access_key = st->access_key,
+	    .secret_key = st->secret_key, .region = st->region, .service = "s3" };
 	authz = sigv4_authorization(&r, &k, date);
 	if (authz == NULL) {
 		snprintf(msg, msglen, "cannot sign the request");
@@ -228,7 +168,7 @@ s3_call(struct storage *s, const char *method, const char *key,
 	}
 	h[nh++] = (struct sigv4_header){ "Authorization", authz };
 	for (i = 0; i < nh; i++) {
-		lines[i] = s3_header_line(h[i].name, h[i].value);
+		lines[i] = text_printf("%s: %s", h[i].name, h[i].value);
 		if (lines[i] == NULL)
 			goto oom;
 		hdrs[i] = lines[i];
@@ -246,8 +186,16 @@ s3_call(struct storage *s, const char *method, const char *key,
 		req.body = body != NULL ? body : "";
 		req.len = body != NULL ? len : 0;
 	}
-	rc = storage_http(&st->http, &req, "s3", &a->rep, msg, msglen);
-	a->status = a->rep.status;
+	rc = storage_http(&st->http, &req, "s3", a, msg, msglen);
+	/* An error answer's <Code> and <Message>, when it came whole. */
+	if (rc == STOR_OK && (a->status < 200 || a->status >= 300)) {
+		if (a->rep.body != NULL && !a->rep.over) {
+			s3_xml_text(a->rep.body, "Code", a->code, sizeof(a->code));
+			s3_xml_text(a->rep.body, "Message", a->message,
+			    sizeof(a->message));
+		}
+		a->fails_as = s3_status_class(a);
+	}
 	goto out;
 oom:
 	snprintf(msg, msglen, "out of memory");
@@ -255,7 +203,7 @@ oom:
 out:
 	/* The lines may hold the session token. */
 	for (i = 0; i < S3_MAX_LINES; i++)
-		storage_free_secret(lines[i]);
+		secret_free(lines[i]);
 	free(full);
 	free(enc);
 	free(url);
@@ -264,7 +212,7 @@ out:
 }
 
 static const char *
-s3_object_reason(const struct s3_answer *a)
+s3_object_reason(const struct storage_answer *a)
 {
 	if (a->status == 412 || strcmp(a->code, "PreconditionFailed") == 0)
 		return "object already exists";
@@ -282,17 +230,14 @@ s3_put(struct storage *s, const char *path, const unsigned char *data,
     size_t len, const char *mime, char *msg, size_t msglen)
 {
 	struct s3_st *st = s->state;
-	struct s3_answer a = { 0 };
+	struct storage_answer a = { 0 };
 	struct sigv4_header h[3];
 	size_t nh;
-	enum stor_err rc = STOR_ERROR;
+	enum stor_err rc;
 
 	/* Checked here, before anything is sent. */
-	if (len == 0 || len > (size_t)S3_MAX_OBJECT) {
-		snprintf(msg, msglen, "object of %zu bytes: outside 1 to %ld bytes",
-		    len, S3_MAX_OBJECT);
-		goto out;
-	}
+	if (!storage_http_size_ok(len, S3_MAX_OBJECT, msg, msglen))
+		return STOR_ERROR;
 	for (;;) {
 		nh = 0;
 		h[nh++] = (struct sigv4_header){ "content-type", mime };
@@ -303,10 +248,7 @@ s3_put(struct storage *s, const char *path, const unsigned char *data,
 			h[nh++] = (struct sigv4_header){ "if-none-match", "*" };
 		rc = s3_call(s, "PUT", path, NULL, h, nh, data, len, S3_ERR_BODY_MAX,
 		    &a, msg, msglen);
-		if (rc != STOR_OK || (a.status >= 200 && a.status < 300))
-			goto out;
-		s3_parse_error(&a);
-		if (a.status != 501 || st->no_conditional)
+		if (rc != STOR_OK || a.status != 501 || st->no_conditional)
 			break;
 		/* An endpoint without conditional writes: the key carries a
 		 * timestamp and 32 random bits, so go on without. */
@@ -314,54 +256,32 @@ s3_put(struct storage *s, const char *path, const unsigned char *data,
 		    "uploading without it", a.code);
 		st->no_conditional = 1;
 	}
-	rc = s3_fail(&a, s3_object_reason(&a), msg, msglen);
-	log_warn("upload of %s: %s", path, msg);
-out:
-	httpc_reply_free(&a.rep);
-	return rc;
+	return storage_http_stored(&a, rc, s3_object_reason(&a), __func__, path,
+	    msg, msglen);
 }
 
 static enum stor_err
 s3_del(struct storage *s, const char *path, char *msg, size_t msglen)
 {
-	struct s3_answer a = { 0 };
+	struct storage_answer a = { 0 };
 	enum stor_err rc;
 
+	/* S3 answers 204 for a missing key; some others 404. */
 	rc = s3_call(s, "DELETE", path, NULL, NULL, 0, NULL, 0, S3_ERR_BODY_MAX,
 	    &a, msg, msglen);
-	if (rc != STOR_OK || (a.status >= 200 && a.status < 300))
-		goto out;
-	s3_parse_error(&a);
-	/* S3 answers 204 for a missing key; some others 404. */
-	if (a.status == 404)
-		goto out;
-	rc = s3_fail(&a, "delete failed", msg, msglen);
-out:
-	httpc_reply_free(&a.rep);
-	return rc;
+	return storage_http_deleted(&a, rc, msg, msglen);
 }
 
 static enum stor_err
 s3_get(struct storage *s, const char *path, size_t max, unsigned char **data,
     size_t *len, char *msg, size_t msglen)
 {
-	struct s3_answer a = { 0 };
+	struct storage_answer a = { 0 };
 	enum stor_err rc;
 
 	rc = s3_call(s, "GET", path, NULL, NULL, 0, NULL, 0, max, &a, msg,
 	    msglen);
-	if (rc != STOR_OK)
-		goto out;
-	if (a.status >= 200 && a.status < 300) {
-		rc = storage_http_body(&a.rep, max, data, len, msg, msglen);
-		goto out;
-	}
-	s3_parse_error(&a);
-	rc = s3_fail(&a, a.status == 404 ? "no such object" : "read failed", msg,
-	    msglen);
-out:
-	httpc_reply_free(&a.rep);
-	return rc;
+	return storage_http_got(&a, rc, max, data, len, msg, msglen);
 }
 
 /* The bucket's public-read policy (s3:GetObject for everyone), with its
@@ -369,7 +289,7 @@ out:
 static enum stor_err
 s3_put_policy(struct storage *s, int *unsupported, char *msg, size_t msglen)
 {
-	struct s3_answer a = { 0 };
+	struct storage_answer a = { 0 };
 	struct sigv4_header h[2];
 	unsigned char md5[16];
 	char policy[512], md5b64[32];
@@ -393,7 +313,6 @@ s3_put_policy(struct storage *s, int *unsupported, char *msg, size_t msglen)
 		    S3_ERR_BODY_MAX, &a, msg, msglen);
 		if (rc != STOR_OK || (a.status >= 200 && a.status < 300))
 			goto out;
-		s3_parse_error(&a);
 		if (a.status == 501 || strcmp(a.code, "NotImplemented") == 0) {
 			/* R2, and some S3 look-alikes: no bucket policies. */
 			*unsupported = 1;
@@ -410,7 +329,7 @@ s3_put_policy(struct storage *s, int *unsupported, char *msg, size_t msglen)
 		if (rc != STOR_OK)
 			goto out;
 	}
-	rc = s3_fail(&a, "public-read policy refused", msg, msglen);
+	rc = storage_fail(&a, "public-read policy refused", msg, msglen);
 out:
 	httpc_reply_free(&a.rep);
 	return rc;
@@ -420,7 +339,7 @@ static enum stor_err
 s3_setup(struct storage *s, char *msg, size_t msglen)
 {
 	struct s3_st *st = s->state;
-	struct s3_answer a = { 0 };
+	struct storage_answer a = { 0 };
 	struct sigv4_header h[1];
 	char conf[256];
 	size_t nh = 0;
@@ -440,7 +359,6 @@ s3_setup(struct storage *s, char *msg, size_t msglen)
 	    strlen(conf), S3_ERR_BODY_MAX, &a, msg, msglen);
 	if (rc != STOR_OK)
 		goto out;
-	s3_parse_error(&a);
 	if (a.status >= 200 && a.status < 300) {
 		log_info("bucket %s created", s->bucket);
 	} else if (strcmp(a.code, "BucketAlreadyOwnedByYou") == 0) {
@@ -461,7 +379,7 @@ s3_setup(struct storage *s, char *msg, size_t msglen)
 		}
 		log_info("bucket %s exists", s->bucket);
 	} else {
-		rc = s3_fail(&a, a.status == 403 ?
+		rc = storage_fail(&a, a.status == 403 ?
 		    "bucket creation refused (check S3_ACCESS_KEY_ID, S3_SECRET_ACCESS_KEY, S3_REGION)" :
 		    "bucket creation failed", msg, msglen);
 		goto out;
@@ -491,8 +409,8 @@ s3_close(struct storage *s)
 	free(st->host);
 	free(st->prefix);
 	free(st->access_key);
-	storage_free_secret(st->secret_key);
-	storage_free_secret(st->session_token);
+	secret_free(st->secret_key);
+	secret_free(st->session_token);
 	free(st->region);
 	free(st);
 	s->state = NULL;
@@ -561,6 +479,7 @@ s3_open(struct storage *s, const struct cfg *c, char *err, size_t errlen)
 	st = calloc(1, sizeof(*st));
 	if (st == NULL)
 		goto oom;
+	s->state = st;		/* s3_close() frees it on failure */
 	if (s3_parse_endpoint(st, c->s3_endpoint, err, errlen) != 0)
 		goto out;
 	st->access_key = strdup(c->s3_access_key);
@@ -573,20 +492,13 @@ s3_open(struct storage *s, const struct cfg *c, char *err, size_t errlen)
 		if (st->session_token == NULL)
 			goto oom;
 	}
-	if (storage_http_open(&st->http, &st->timeout_ms, c, "s3", err,
-	    errlen) != 0)
-		goto out;
-	s->state = st;
-	st = NULL;
-	rc = 0;
+	rc = storage_http_open(&st->http, &st->timeout_ms, c, "s3", err, errlen);
 	goto out;
 oom:
 	snprintf(err, errlen, "IMAGEGEN_STORAGE=s3: out of memory");
 out:
-	if (st != NULL) {
-		s->state = st;
+	if (rc != 0)
 		s3_close(s);
-	}
 	return rc;
 }
 

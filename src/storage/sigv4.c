@@ -23,6 +23,8 @@
 #include <openssl/hmac.h>
 
 #include "hex.h"
+#include "secret.h"
+#include "text.h"
 #include "sigv4.h"
 
 /* ---- a growing string ------------------------------------------------ */
@@ -459,39 +461,26 @@ sigv4_scope(char *out, size_t outlen, const char *amz_date, const char *region,
 int
 sigv4_sha256_hex(const void *data, size_t len, char hex[65])
 {
-	static const char digits[] = "0123456789abcdef";
 	unsigned char md[32];
 	unsigned int mdlen = 0;
-	size_t i;
 
 	hex[0] = '\0';
 	if (EVP_Digest(data, len, md, &mdlen, EVP_sha256(), NULL) != 1 ||
 	    mdlen != 32)
 		return -1;
-	for (i = 0; i < 32; i++) {
-		hex[2 * i] = digits[md[i] >> 4];
-		hex[2 * i + 1] = digits[md[i] & 15];
-	}
-	hex[64] = '\0';
+	hex_encode(md, sizeof(md), hex);
 	return 0;
 }
 
 char *
 sigv4_string_to_sign(const char *amz_date, const char *scope, const char *creq)
 {
-	struct sb b = { 0 };
 	char hash[65];
 
 	if (amz_date == NULL || scope == NULL || creq == NULL ||
 	    sigv4_sha256_hex(creq, strlen(creq), hash) != 0)
 		return NULL;
-	sb_adds(&b, SIGV4_ALGORITHM "\n");
-	sb_adds(&b, amz_date);
-	sb_addc(&b, '\n');
-	sb_adds(&b, scope);
-	sb_addc(&b, '\n');
-	sb_adds(&b, hash);
-	return sb_take(&b);
+	return text_printf(SIGV4_ALGORITHM "\n%s\n%s\n%s", amz_date, scope, hash);
 }
 
 /* HMAC-SHA256(key, msg) into out[32]. 0, or -1. */
@@ -532,10 +521,7 @@ sigv4_signing_key(unsigned char key[32], const char *secret, const char *date8,
 		goto out;
 	rc = 0;
 out:
-	if (ksecret != NULL) {
-		OPENSSL_cleanse(ksecret, slen + 4);
-		free(ksecret);
-	}
+	secret_free_n(ksecret, slen + 4);
 	OPENSSL_cleanse(k1, sizeof(k1));
 	OPENSSL_cleanse(k2, sizeof(k2));
 	if (rc != 0)
@@ -546,18 +532,12 @@ out:
 int
 sigv4_signature(char hex[65], const unsigned char key[32], const char *sts)
 {
-	static const char digits[] = "0123456789abcdef";
 	unsigned char mac[32];
-	size_t i;
 
 	hex[0] = '\0';
 	if (sts == NULL || hmac256(mac, key, 32, sts) != 0)
 		return -1;
-	for (i = 0; i < 32; i++) {
-		hex[2 * i] = digits[mac[i] >> 4];
-		hex[2 * i + 1] = digits[mac[i] & 15];
-	}
-	hex[64] = '\0';
+	hex_encode(mac, sizeof(mac), hex);
 	return 0;
 }
 
@@ -565,7 +545,6 @@ char *
 sigv4_authorization(const struct sigv4_request *r, const struct sigv4_key *k,
     const char *amz_date)
 {
-	struct sb b = { 0 };
 	unsigned char key[32];
 	char scope[160], date8[9], sig[65];
 	char *creq = NULL, *sh = NULL, *sts = NULL, *out = NULL;
@@ -589,15 +568,8 @@ sigv4_authorization(const struct sigv4_request *r, const struct sigv4_key *k,
 		goto out;
 	}
 	OPENSSL_cleanse(key, sizeof(key));
-	sb_adds(&b, SIGV4_ALGORITHM " Credential=");
-	sb_adds(&b, k->access_key);
-	sb_addc(&b, '/');
-	sb_adds(&b, scope);
-	sb_adds(&b, ", SignedHeaders=");
-	sb_adds(&b, sh);
-	sb_adds(&b, ", Signature=");
-	sb_adds(&b, sig);
-	out = sb_take(&b);
+	out = text_printf(SIGV4_ALGORITHM " Credential=%s/%s, SignedHeaders=%s, "
+	    "Signature=%s", k->access_key, scope, sh, sig);
 out:
 	free(creq);
 	free(sh);

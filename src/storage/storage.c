@@ -6,9 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/crypto.h>
 #include <openssl/rand.h>
 
+#include "hex.h"
 #include "httpc.h"
 #include "uuid.h"
 #include "log.h"
@@ -117,18 +117,15 @@ int
 storage_open(struct storage *s, const struct cfg *c, char *err,
     size_t errlen)
 {
-	int rc = -1;
-
+	/* storage_urls() leaves s zeroed when it fails. */
 	if (storage_urls(s, c, err, errlen) != 0)
-		goto out;
-	if (s->ops->open != NULL && s->ops->open(s, c, err, errlen) != 0)
-		goto out;
-	log_info("storage %s, bucket %s", s->ops->name, s->bucket);
-	rc = 0;
-out:
-	if (rc != 0)
+		return -1;
+	if (s->ops->open != NULL && s->ops->open(s, c, err, errlen) != 0) {
 		memset(s, 0, sizeof(*s));
-	return rc;
+		return -1;
+	}
+	log_info("storage %s, bucket %s", s->ops->name, s->bucket);
+	return 0;
 }
 
 void
@@ -160,18 +157,29 @@ storage_ext(const char *mime)
 	return NULL;
 }
 
+/* 0 when is_open (the backend has the call) and path is an object path
+ * storage_path_ok() accepts; else -1 with msg. */
+static int
+storage_ready(int is_open, const char *path, char *msg, size_t msglen)
+{
+	if (!is_open) {
+		snprintf(msg, msglen, "storage is not open");
+		return -1;
+	}
+	if (!storage_path_ok(path)) {
+		snprintf(msg, msglen, "invalid object path");
+		return -1;
+	}
+	return 0;
+}
+
 enum stor_err
 storage_put(struct storage *s, const char *path, const unsigned char *data,
     size_t len, const char *mime, char *msg, size_t msglen)
 {
-	if (s == NULL || s->ops == NULL || s->ops->put == NULL) {
-		snprintf(msg, msglen, "storage is not open");
+	if (storage_ready(s != NULL && s->ops != NULL && s->ops->put != NULL,
+	    path, msg, msglen) != 0)
 		return STOR_ERROR;
-	}
-	if (!storage_path_ok(path)) {
-		snprintf(msg, msglen, "invalid object path");
-		return STOR_ERROR;
-	}
 	if (data == NULL && len != 0) {
 		snprintf(msg, msglen, "no data");
 		return STOR_ERROR;
@@ -187,14 +195,9 @@ storage_put(struct storage *s, const char *path, const unsigned char *data,
 enum stor_err
 storage_delete(struct storage *s, const char *path, char *msg, size_t msglen)
 {
-	if (s == NULL || s->ops == NULL || s->ops->del == NULL) {
-		snprintf(msg, msglen, "storage is not open");
+	if (storage_ready(s != NULL && s->ops != NULL && s->ops->del != NULL,
+	    path, msg, msglen) != 0)
 		return STOR_ERROR;
-	}
-	if (!storage_path_ok(path)) {
-		snprintf(msg, msglen, "invalid object path");
-		return STOR_ERROR;
-	}
 	return s->ops->del(s, path, msg, msglen);
 }
 
@@ -206,23 +209,9 @@ storage_get(struct storage *s, const char *path, size_t max,
 {
 	*data = NULL;
 	*len = 0;
-	if (!storage_path_ok(path)) {
-		snprintf(msg, msglen, "invalid object path");
+	if (storage_ready(1, path, msg, msglen) != 0)
 		return STOR_ERROR;
-	}
 	return s->ops->get(s, path, max, data, len, msg, msglen);
-}
-
-static int
-storage_hexval(char ch)
-{
-	if (ch >= '0' && ch <= '9')
-		return ch - '0';
-	if (ch >= 'a' && ch <= 'f')
-		return ch - 'a' + 10;
-	if (ch >= 'A' && ch <= 'F')
-		return ch - 'A' + 10;
-	return -1;
 }
 
 int
@@ -255,8 +244,8 @@ storage_path_of_url(const struct storage *s, const char *url, char *out,
 		if (n + 1 >= outlen)
 			goto out;
 		if (*rest == '%') {
-			hi = storage_hexval(rest[1]);
-			lo = hi < 0 ? -1 : storage_hexval(rest[2]);
+			hi = hex_digit(rest[1]);
+			lo = hi < 0 ? -1 : hex_digit(rest[2]);
 			if (lo < 0 || (hi == 0 && lo == 0))
 				goto out;
 			out[n] = (char)(hi << 4 | lo);
@@ -266,9 +255,8 @@ storage_path_of_url(const struct storage *s, const char *url, char *out,
 		}
 	}
 	out[n] = '\0';
-	if (!storage_path_ok(out))
-		goto out;
-	rc = 0;
+	if (storage_path_ok(out))
+		rc = 0;
 out:
 	if (rc != 0)
 		out[0] = '\0';
@@ -433,12 +421,15 @@ storage_http_open(struct httpc *c, long *timeout_ms, const struct cfg *cfg,
 
 enum stor_err
 storage_http(struct httpc *c, struct httpc_req *req, const char *who,
-    struct httpc_reply *rep, char *msg, size_t msglen)
+    struct storage_answer *a, char *msg, size_t msglen)
 {
 	enum httpc_err e;
 
+	httpc_reply_free(&a->rep);
+	memset(a, 0, sizeof(*a));
 	req->user_agent = "imagegen-storage/1";
-	e = httpc_perform(c, req, rep);
+	e = httpc_perform(c, req, &a->rep);
+	a->http = a->status = a->rep.status;
 	switch (e) {
 	case HTTPC_OK:
 	case HTTPC_TOO_BIG:	/* an answer all the same: its status decides */
@@ -447,7 +438,7 @@ storage_http(struct httpc *c, struct httpc_req *req, const char *who,
 		snprintf(msg, msglen, "out of memory");
 		return STOR_TEMPORARY;
 	default:
-		snprintf(msg, msglen, "%s %s: %s", who, req->method, rep->error);
+		snprintf(msg, msglen, "%s %s: %s", who, req->method, a->rep.error);
 		/* Only what may clear up within the executor's retries is
 		 * worth them. */
 		return e == HTTPC_TIMEOUT || e == HTTPC_TEMPORARY ?
@@ -456,30 +447,77 @@ storage_http(struct httpc *c, struct httpc_req *req, const char *who,
 }
 
 enum stor_err
-storage_http_body(struct httpc_reply *rep, size_t max, unsigned char **data,
-    size_t *len, char *msg, size_t msglen)
+storage_fail(const struct storage_answer *a, const char *what, char *msg,
+    size_t msglen)
 {
+	snprintf(msg, msglen, "%s: %ld%s%s%s%s", what, a->status,
+	    a->code[0] ? " " : "", a->code, a->message[0] ? ": " : "", a->message);
+	return a->fails_as;
+}
+
+enum stor_err
+storage_http_got(struct storage_answer *a, enum stor_err rc, size_t max,
+    unsigned char **data, size_t *len, char *msg, size_t msglen)
+{
+	struct httpc_reply *rep = &a->rep;
+
+	if (rc != STOR_OK)
+		goto out;
+	if (a->http < 200 || a->http >= 300) {
+		rc = storage_fail(a, a->status == 404 ? "no such object" :
+		    "read failed", msg, msglen);
+		goto out;
+	}
 	if (rep->over) {
 		snprintf(msg, msglen, "object larger than %zu bytes", max);
-		return STOR_ERROR;
+		rc = STOR_ERROR;
+		goto out;
 	}
 	if (rep->body == NULL)
 		rep->body = malloc(1);	/* an empty object */
 	if (rep->body == NULL) {
 		snprintf(msg, msglen, "out of memory");
-		return STOR_TEMPORARY;
+		rc = STOR_TEMPORARY;
+		goto out;
 	}
 	*data = (unsigned char *)rep->body;
 	*len = rep->len;
 	rep->body = NULL;
-	return STOR_OK;
+out:
+	httpc_reply_free(rep);
+	return rc;
 }
 
-void
-storage_free_secret(char *p)
+int
+storage_http_size_ok(size_t len, long max, char *msg, size_t msglen)
 {
-	if (p != NULL) {
-		OPENSSL_cleanse(p, strlen(p));
-		free(p);
+	if (len == 0 || len > (size_t)max) {
+		snprintf(msg, msglen, "object of %zu bytes: outside 1 to %ld bytes",
+		    len, max);
+		return 0;
 	}
+	return 1;
+}
+
+enum stor_err
+storage_http_stored(struct storage_answer *a, enum stor_err rc,
+    const char *why, const char *func, const char *path, char *msg,
+    size_t msglen)
+{
+	if (rc == STOR_OK && (a->http < 200 || a->http >= 300)) {
+		rc = storage_fail(a, why, msg, msglen);
+		log_msg(IG_LOG_WARN, func, "upload of %s: %s", path, msg);
+	}
+	httpc_reply_free(&a->rep);
+	return rc;
+}
+
+enum stor_err
+storage_http_deleted(struct storage_answer *a, enum stor_err rc, char *msg,
+    size_t msglen)
+{
+	if (rc == STOR_OK && (a->http < 200 || a->http >= 300) && a->status != 404)
+		rc = storage_fail(a, "delete failed", msg, msglen);
+	httpc_reply_free(&a->rep);
+	return rc;
 }

@@ -26,6 +26,8 @@
  * redirects, http(s) only, IMAGEGEN_PROVIDER_TIMEOUT_MS per request,
  * response bodies bounded. The key is never logged and is wiped on close.
  */
+#include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,7 +36,9 @@
 
 #include "httpc.h"
 #include "log.h"
+#include "secret.h"
 #include "storage.h"
+#include "text.h"
 
 #define SUPA_MAX_OBJECT (50L << 20)	/* Supabase's default upload limit */
 #define SUPA_ERR_BODY_MAX 16384		/* an error or JSON answer */
@@ -53,17 +57,6 @@ struct supa_st {
 	long timeout_ms;
 };
 
-/* What came back: the reply, its HTTP status, the status that decides
- * (the body's statusCode or the HTTP one) and the error's name and
- * message. Zeroed before the first call. */
-struct supa_answer {
-	struct httpc_reply rep;
-	long http;
-	long status;
-	char code[64];
-	char message[200];
-};
-
 static enum stor_err
 supa_status_class(long status)
 {
@@ -73,24 +66,10 @@ supa_status_class(long status)
 	return STOR_ERROR;
 }
 
-/* Copies s into out, at most outlen - 1 bytes, control characters made
- * spaces: a server's text goes into one log line. */
-static void
-supa_copy_text(char *out, size_t outlen, const char *s)
-{
-	size_t i;
-
-	if (outlen == 0)
-		return;
-	for (i = 0; s != NULL && s[i] != '\0' && i + 1 < outlen; i++)
-		out[i] = (unsigned char)s[i] < 32 || s[i] == 127 ? ' ' : s[i];
-	out[i] = '\0';
-}
-
 /* Reads Storage's error JSON out of a's reply into a (status stays the
  * HTTP one when the body has no usable statusCode). */
 static void
-supa_parse_error(struct supa_answer *a)
+supa_parse_error(struct storage_answer *a)
 {
 	struct json_object *o = NULL, *v;
 	const char *s;
@@ -124,35 +103,42 @@ supa_parse_error(struct supa_answer *a)
 	if ((json_object_object_get_ex(o, "error", &v) ||
 	    json_object_object_get_ex(o, "code", &v)) &&
 	    json_object_is_type(v, json_type_string))
-		supa_copy_text(a->code, sizeof(a->code), json_object_get_string(v));
+		text_clean(a->code, sizeof(a->code), json_object_get_string(v),
+		    SIZE_MAX);
 	if (json_object_object_get_ex(o, "message", &v) &&
 	    json_object_is_type(v, json_type_string))
-		supa_copy_text(a->message, sizeof(a->message),
-		    json_object_get_string(v));
+		text_clean(a->message, sizeof(a->message),
+		    json_object_get_string(v), SIZE_MAX);
 out:
 	json_object_put(o);
 }
 
 /*
- * One request: method to url with the key headers, extra (NULL-ended, at
- * most SUPA_MAX_EXTRA; may be NULL) and a body (NULL for none). url may
- * be NULL: supa_url() ran out of memory. The answer goes into a (its
- * reply freed first), its body bounded by max. STOR_OK when an HTTP
- * answer came (whatever its status, in a), else the failure, classified,
- * with msg set.
+ * One request: method to {base}/{what fmt makes} with the key headers,
+ * extra (NULL-ended, at most SUPA_MAX_EXTRA; may be NULL) and a body
+ * (NULL for none). Bucket and path hold only URL-safe bytes (storage.c
+ * checks). The answer goes into a (its reply freed first), its body
+ * bounded by max; an error answer that came whole is read into it, and
+ * its class (storage_fail()). STOR_OK when an HTTP answer came (whatever
+ * its status, in a), else the failure, classified, with msg set.
  */
-static enum stor_err
-supa_call(struct supa_st *st, const char *method, const char *url,
-    const char *const *extra, const void *body, size_t len, size_t max,
-    struct supa_answer *a, char *msg, size_t msglen)
+static enum stor_err __attribute__((format(printf, 10, 11)))
+supa_call(struct supa_st *st, const char *method, const char *const *extra,
+    const void *body, size_t len, size_t max, struct storage_answer *a,
+    char *msg, size_t msglen, const char *fmt, ...)
 {
 	const char *hdrs[2 + SUPA_MAX_EXTRA + 1];
 	struct httpc_req req;
+	char *what, *url;
+	va_list ap;
 	size_t i;
 	enum stor_err rc;
 
-	httpc_reply_free(&a->rep);
-	memset(a, 0, sizeof(*a));
+	va_start(ap, fmt);
+	what = text_vprintf(fmt, ap);
+	va_end(ap);
+	url = what != NULL ? text_printf("%s/%s", st->base, what) : NULL;
+	free(what);
 	if (url == NULL) {
 		snprintf(msg, msglen, "out of memory");
 		return STOR_TEMPORARY;
@@ -165,42 +151,21 @@ supa_call(struct supa_st *st, const char *method, const char *url,
 	req = (struct httpc_req){ .method = method, .url = url, .headers = hdrs,
 	    .body = body, .len = len, .timeout_ms = st->timeout_ms,
 	    .max_bytes = max };
-	rc = storage_http(&st->http, &req, "supabase storage", &a->rep, msg,
-	    msglen);
-	a->http = a->status = a->rep.status;
+	rc = storage_http(&st->http, &req, "supabase storage", a, msg, msglen);
+	/* An error answer longer than max was cut: its JSON is then lost,
+	 * and the HTTP status decides. */
+	if (rc == STOR_OK && (a->http < 200 || a->http >= 300)) {
+		if (!a->rep.over)
+			supa_parse_error(a);
+		a->fails_as = supa_status_class(a->status);
+	}
+	free(url);
 	return rc;
-}
-
-/* msg for a failed request: "what: 409 Duplicate: The resource already
- * exists", and the class of a's status. */
-static enum stor_err
-supa_fail(const struct supa_answer *a, const char *what, char *msg,
-    size_t msglen)
-{
-	snprintf(msg, msglen, "%s: %ld%s%s%s%s", what, a->status,
-	    a->code[0] ? " " : "", a->code, a->message[0] ? ": " : "", a->message);
-	return supa_status_class(a->status);
-}
-
-/* "{base}/{mid}/{bucket}/{path}" (path may be NULL), malloc'd; NULL out
- * of memory. Bucket and path hold only URL-safe bytes (storage.c checks). */
-static char *
-supa_url(const struct supa_st *st, const char *mid, const char *bucket,
-    const char *path)
-{
-	size_t n = strlen(st->base) + strlen(mid) + strlen(bucket) +
-	    (path != NULL ? strlen(path) : 0) + 4;
-	char *u = malloc(n);
-
-	if (u != NULL)
-		snprintf(u, n, "%s/%s/%s%s%s", st->base, mid, bucket,
-		    path != NULL ? "/" : "", path != NULL ? path : "");
-	return u;
 }
 
 /* The reason for a permanent status of an object request. */
 static const char *
-supa_object_reason(const struct supa_answer *a)
+supa_object_reason(const struct storage_answer *a)
 {
 	switch (a->status) {
 	case 409:
@@ -224,104 +189,62 @@ supa_put(struct storage *s, const char *path, const unsigned char *data,
     size_t len, const char *mime, char *msg, size_t msglen)
 {
 	struct supa_st *st = s->state;
-	struct supa_answer a = { 0 };
+	struct storage_answer a = { 0 };
 	char ctype[96];
 	const char *extra[4];
-	char *url = NULL;
-	enum stor_err rc = STOR_ERROR;
+	enum stor_err rc;
 
 	/* Checked here, before anything is sent. */
-	if (len == 0 || len > (size_t)SUPA_MAX_OBJECT) {
-		snprintf(msg, msglen, "object of %zu bytes: outside 1 to %ld bytes",
-		    len, SUPA_MAX_OBJECT);
-		goto out;
-	}
+	if (!storage_http_size_ok(len, SUPA_MAX_OBJECT, msg, msglen))
+		return STOR_ERROR;
 	snprintf(ctype, sizeof(ctype), "Content-Type: %s", mime);
 	extra[0] = ctype;
 	extra[1] = "Cache-Control: max-age=3600";
 	extra[2] = "x-upsert: false";	/* never overwrite */
 	extra[3] = NULL;
-	url = supa_url(st, "object", s->bucket, path);
-	rc = supa_call(st, "POST", url, extra, data, len, SUPA_ERR_BODY_MAX, &a,
+	rc = supa_call(st, "POST", extra, data, len, SUPA_ERR_BODY_MAX, &a, msg,
+	    msglen, "object/%s/%s", s->bucket, path);
+	return storage_http_stored(&a, rc, supa_object_reason(&a), __func__, path,
 	    msg, msglen);
-	if (rc != STOR_OK || (a.http >= 200 && a.http < 300))
-		goto out;
-	supa_parse_error(&a);
-	rc = supa_fail(&a, supa_object_reason(&a), msg, msglen);
-	log_warn("upload of %s: %s", path, msg);
-out:
-	free(url);
-	httpc_reply_free(&a.rep);
-	return rc;
 }
 
 static enum stor_err
 supa_del(struct storage *s, const char *path, char *msg, size_t msglen)
 {
-	struct supa_answer a = { 0 };
-	char *url = supa_url(s->state, "object", s->bucket, path);
+	struct storage_answer a = { 0 };
 	enum stor_err rc;
 
-	rc = supa_call(s->state, "DELETE", url, NULL, NULL, 0, SUPA_ERR_BODY_MAX,
-	    &a, msg, msglen);
-	if (rc != STOR_OK || (a.http >= 200 && a.http < 300))
-		goto out;
-	supa_parse_error(&a);
 	/* A missing object (or bucket) is what a delete wants. */
-	if (a.status == 404)
-		goto out;
-	rc = supa_fail(&a, "delete failed", msg, msglen);
-out:
-	free(url);
-	httpc_reply_free(&a.rep);
-	return rc;
+	rc = supa_call(s->state, "DELETE", NULL, NULL, 0, SUPA_ERR_BODY_MAX, &a,
+	    msg, msglen, "object/%s/%s", s->bucket, path);
+	return storage_http_deleted(&a, rc, msg, msglen);
 }
 
 static enum stor_err
 supa_get(struct storage *s, const char *path, size_t max, unsigned char **data,
     size_t *len, char *msg, size_t msglen)
 {
-	struct supa_answer a = { 0 };
-	char *url = supa_url(s->state, "object", s->bucket, path);
+	struct storage_answer a = { 0 };
 	enum stor_err rc;
 
-	rc = supa_call(s->state, "GET", url, NULL, NULL, 0, max, &a, msg, msglen);
-	if (rc != STOR_OK)
-		goto out;
-	if (a.http >= 200 && a.http < 300) {
-		rc = storage_http_body(&a.rep, max, data, len, msg, msglen);
-		goto out;
-	}
-	/* An error answer longer than max was cut: its JSON is then lost,
-	 * and the HTTP status decides. */
-	if (!a.rep.over)
-		supa_parse_error(&a);
-	rc = supa_fail(&a, a.status == 404 ? "no such object" : "read failed",
-	    msg, msglen);
-out:
-	free(url);
-	httpc_reply_free(&a.rep);
-	return rc;
+	rc = supa_call(s->state, "GET", NULL, NULL, 0, max, &a, msg, msglen,
+	    "object/%s/%s", s->bucket, path);
+	return storage_http_got(&a, rc, max, data, len, msg, msglen);
 }
 
 /* Makes an existing bucket public: PUT /bucket/{id} {"public":true}. */
 static enum stor_err
 supa_make_public(struct storage *s, char *msg, size_t msglen)
 {
-	struct supa_answer a = { 0 };
+	struct storage_answer a = { 0 };
 	const char *req = "{\"public\":true}";
-	char *url = supa_url(s->state, "bucket", s->bucket, NULL);
 	enum stor_err rc;
 
-	rc = supa_call(s->state, "PUT", url, supa_json_hdr, req, strlen(req),
-	    SUPA_ERR_BODY_MAX, &a, msg, msglen);
-	if (rc != STOR_OK || (a.http >= 200 && a.http < 300))
-		goto out;
-	supa_parse_error(&a);
-	rc = supa_fail(&a, "bucket exists but could not be made public", msg,
-	    msglen);
-out:
-	free(url);
+	rc = supa_call(s->state, "PUT", supa_json_hdr, req, strlen(req),
+	    SUPA_ERR_BODY_MAX, &a, msg, msglen, "bucket/%s", s->bucket);
+	if (rc == STOR_OK && (a.http < 200 || a.http >= 300))
+		rc = storage_fail(&a, "bucket exists but could not be made public",
+		    msg, msglen);
 	httpc_reply_free(&a.rep);
 	return rc;
 }
@@ -330,31 +253,29 @@ static enum stor_err
 supa_setup(struct storage *s, char *msg, size_t msglen)
 {
 	struct supa_st *st = s->state;
-	struct supa_answer a = { 0 };
-	char req[512], url[1024];
+	struct storage_answer a = { 0 };
+	char req[512];
 	enum stor_err rc;
 
-	snprintf(url, sizeof(url), "%s/bucket", st->base);
 	snprintf(req, sizeof(req),
 	    "{\"id\":\"%s\",\"name\":\"%s\",\"public\":true,"
 	    "\"allowed_mime_types\":[\"image/png\",\"image/jpeg\",\"image/webp\"]}",
 	    s->bucket, s->bucket);
-	rc = supa_call(st, "POST", url, supa_json_hdr, req, strlen(req),
-	    SUPA_ERR_BODY_MAX, &a, msg, msglen);
+	rc = supa_call(st, "POST", supa_json_hdr, req, strlen(req),
+	    SUPA_ERR_BODY_MAX, &a, msg, msglen, "bucket");
 	if (rc != STOR_OK)
 		goto out;
 	if (a.http >= 200 && a.http < 300) {
 		log_info("bucket %s created (public)", s->bucket);
 		goto out;
 	}
-	supa_parse_error(&a);
 	if (a.status == 409) {
 		/* There already: harmless, but it must be public too. */
 		log_info("bucket %s exists; making sure it is public", s->bucket);
 		rc = supa_make_public(s, msg, msglen);
 		goto out;
 	}
-	rc = supa_fail(&a, a.status == 401 || a.status == 403 ?
+	rc = storage_fail(&a, a.status == 401 || a.status == 403 ?
 	    "bucket creation refused (check SUPABASE_SERVICE_ROLE_KEY)" :
 	    "bucket creation failed", msg, msglen);
 out:
@@ -371,22 +292,10 @@ supa_close(struct storage *s)
 		return;
 	httpc_close(&st->http);
 	free(st->base);
-	storage_free_secret(st->auth_hdr);
-	storage_free_secret(st->apikey_hdr);
+	secret_free(st->auth_hdr);
+	secret_free(st->apikey_hdr);
 	free(st);
 	s->state = NULL;
-}
-
-/* "{prefix}{key}", malloc'd; NULL out of memory. */
-static char *
-supa_header(const char *prefix, const char *key)
-{
-	size_t n = strlen(prefix) + strlen(key) + 1;
-	char *h = malloc(n);
-
-	if (h != NULL)
-		snprintf(h, n, "%s%s", prefix, key);
-	return h;
 }
 
 static int
@@ -412,29 +321,24 @@ supa_open(struct storage *s, const struct cfg *c, char *err, size_t errlen)
 	st = calloc(1, sizeof(*st));
 	if (st == NULL)
 		goto oom;
+	s->state = st;		/* supa_close() frees it on failure */
 	st->base = malloc(ulen + sizeof("/storage/v1"));
 	if (st->base == NULL)
 		goto oom;
 	memcpy(st->base, c->supabase_url, ulen);
 	memcpy(st->base + ulen, "/storage/v1", sizeof("/storage/v1"));
-	st->auth_hdr = supa_header("Authorization: Bearer ", c->service_role_key);
-	st->apikey_hdr = supa_header("apikey: ", c->service_role_key);
+	st->auth_hdr = text_printf("Authorization: Bearer %s", c->service_role_key);
+	st->apikey_hdr = text_printf("apikey: %s", c->service_role_key);
 	if (st->auth_hdr == NULL || st->apikey_hdr == NULL)
 		goto oom;
-	if (storage_http_open(&st->http, &st->timeout_ms, c, "supabase", err,
-	    errlen) != 0)
-		goto out;
-	s->state = st;
-	st = NULL;
-	rc = 0;
+	rc = storage_http_open(&st->http, &st->timeout_ms, c, "supabase", err,
+	    errlen);
 	goto out;
 oom:
 	snprintf(err, errlen, "IMAGEGEN_STORAGE=supabase: out of memory");
 out:
-	if (st != NULL) {
-		s->state = st;
+	if (rc != 0)
 		supa_close(s);
-	}
 	return rc;
 }
 

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "text.h"
 
 static enum ig_log_level log_level = IG_LOG_INFO;
 static char log_rid[65];
@@ -67,7 +68,7 @@ log_msg(enum ig_log_level level, const char *func, const char *fmt, ...)
 	struct timeval tv;
 	struct tm tm;
 	va_list ap;
-	size_t n, i;
+	size_t n;
 	int saved = errno, k;
 
 	if (level < log_level)
@@ -94,12 +95,10 @@ log_msg(enum ig_log_level level, const char *func, const char *fmt, ...)
 		if (k > 0)
 			n += (size_t)k < sizeof(line) - n ? (size_t)k : sizeof(line) - n - 1;
 	}
-	/* One event, one line: control characters from messages are folded. */
-	for (i = 0; i < n; i++)
-		if ((unsigned char)line[i] < 0x20)
-			line[i] = ' ';
 	if (n >= sizeof(line) - 1)
 		n = sizeof(line) - 2;
+	/* One event, one line: control characters from messages are folded. */
+	n = text_clean(line, n + 1, line, n);
 	line[n++] = '\n';
 	if (write(STDERR_FILENO, line, n) < 0) {
 		/* Nowhere left to report it. */

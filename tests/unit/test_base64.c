@@ -5,7 +5,7 @@
 
 #include "base64.h"
 #include "cu_main.h"
-#include "prov_http.h"
+#include "prov_remote.h"
 
 /* A real 3x2 RGB PNG (zlib-compressed red pixels), ending with IEND. */
 static const unsigned char png_3x2[] = {

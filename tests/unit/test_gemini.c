@@ -16,7 +16,7 @@
 
 #include "base64.h"
 #include "cu_main.h"
-#include "prov_http.h"
+#include "prov_remote.h"
 
 #define EPS 1e-9
 #define FLASH "gemini-2.5-flash-image"

@@ -1,5 +1,5 @@
 /*
- * http.c - what the remote providers share: their open, close and
+ * prov_remote.c - what the remote providers share: their open, close and
  * generate around one httpc client each (timeouts, a reply size cap), the
  * classification of HTTP statuses and transport errors (SPEC §6),
  * artifacts (base64, URL, raw bytes) and the redaction of secrets from
@@ -14,13 +14,13 @@
 #include <strings.h>
 #include <time.h>
 
-#include <json-c/json.h>
-
 #include "base64.h"
 #include "clock.h"
 #include "httpc.h"
 #include "log.h"
-#include "prov_http.h"
+#include "prov_remote.h"
+#include "secret.h"
+#include "text.h"
 #include "urlpolicy.h"
 
 #define PROV_MAX_DELAY_MS (86400L * 1000)	/* any longer hint is a day */
@@ -90,47 +90,6 @@ prov_redact(char *s, size_t size, const char *secret)
 	}
 }
 
-/* Makes s one line of valid UTF-8: control characters become spaces,
- * bytes that are not part of a well-formed sequence become '?', and a
- * sequence cut by truncation at the end is dropped. In place. */
-static void
-one_line_utf8(char *s)
-{
-	unsigned char *p = (unsigned char *)s;
-	size_t i = 0, k, n;
-	unsigned c;
-
-	while (p[i] != '\0') {
-		c = p[i];
-		if (c < 0x80) {
-			if (c < 0x20 || c == 0x7f)
-				p[i] = ' ';
-			i++;
-			continue;
-		}
-		n = c >= 0xc2 && c <= 0xdf ? 2 : c >= 0xe0 && c <= 0xef ? 3 :
-		    c >= 0xf0 && c <= 0xf4 ? 4 : 0;
-		for (k = 1; k < n; k++) {
-			if ((p[i + k] & 0xc0) != 0x80)
-				break;
-		}
-		/* No overlongs, surrogates or code points past U+10FFFF. */
-		if (n != 0 && k == n &&
-		    !(c == 0xe0 && p[i + 1] < 0xa0) &&
-		    !(c == 0xed && p[i + 1] > 0x9f) &&
-		    !(c == 0xf0 && p[i + 1] < 0x90) &&
-		    !(c == 0xf4 && p[i + 1] > 0x8f)) {
-			i += n;
-			continue;
-		}
-		if (n != 0 && p[i + k] == '\0') {
-			p[i] = '\0';	/* cut short by truncation */
-			return;
-		}
-		p[i++] = '?';
-	}
-}
-
 void
 prov_msg(struct prov_result *res, const struct prov_http *h,
     const char *fmt, ...)
@@ -142,7 +101,8 @@ prov_msg(struct prov_result *res, const struct prov_http *h,
 	va_end(ap);
 	prov_redact(res->message, sizeof(res->message),
 	    h != NULL ? h->secret : NULL);
-	one_line_utf8(res->message);
+	text_clean(res->message, sizeof(res->message), res->message,
+	    sizeof(res->message));
 }
 
 void
@@ -156,71 +116,6 @@ prov_msg_http(struct prov_result *res, const char *name, long status,
 	snippet[n] = '\0';
 	prov_msg(res, NULL, "%s: HTTP %ld%s%s", name, status, n != 0 ? ": " : "",
 	    snippet);
-}
-
-/* ---- JSON replies ------------------------------------------------------ */
-
-struct json_object *
-prov_json_parse(const char *body, size_t len)
-{
-	json_tokener *tok;
-	json_object *o = NULL;
-
-	if (body == NULL || len == 0 || len > (size_t)INT32_MAX)
-		return NULL;
-	tok = json_tokener_new();
-	if (tok == NULL)
-		return NULL;
-	o = json_tokener_parse_ex(tok, body, (int)len);
-	/* One value and nothing after it: a truncated or padded reply is
-	 * not read as whatever prefix parses. */
-	if (o != NULL && (json_tokener_get_error(tok) != json_tokener_success ||
-	    json_tokener_get_parse_end(tok) != len)) {
-		json_object_put(o);
-		o = NULL;
-	}
-	json_tokener_free(tok);
-	return o;
-}
-
-struct json_object *
-prov_json_get(struct json_object *o, const char *key, int type)
-{
-	json_object *v;
-
-	if (o == NULL || !json_object_is_type(o, json_type_object) ||
-	    !json_object_object_get_ex(o, key, &v) ||
-	    !json_object_is_type(v, (json_type)type))
-		return NULL;
-	return v;
-}
-
-const char *
-prov_json_str(struct json_object *o, const char *key)
-{
-	json_object *v = prov_json_get(o, key, json_type_string);
-
-	return v != NULL ? json_object_get_string(v) : NULL;
-}
-
-size_t
-prov_json_strlen(struct json_object *o, const char *key)
-{
-	json_object *v = prov_json_get(o, key, json_type_string);
-
-	return v != NULL ? (size_t)json_object_get_string_len(v) : 0;
-}
-
-long
-prov_json_count(struct json_object *o, const char *key)
-{
-	json_object *v = prov_json_get(o, key, json_type_int);
-	int64_t n;
-
-	if (v == NULL)
-		return -1;
-	n = json_object_get_int64(v);
-	return n < 0 || n > 1000000000 ? -1 : (long)n;
 }
 
 /* ---- classification ---------------------------------------------------- */
@@ -537,17 +432,6 @@ out:
 
 /* ---- the remote providers ---------------------------------------------- */
 
-/* Frees a secret string, zeroed first so the key is not left in freed
- * memory. Accepts NULL. */
-static void
-wipe_free(char *s)
-{
-	if (s == NULL)
-		return;
-	memset(s, 0, strlen(s));
-	free(s);
-}
-
 void
 prov_remote_close(struct provider *p)
 {
@@ -557,8 +441,8 @@ prov_remote_close(struct provider *p)
 		return;
 	httpc_close(&h->client);
 	urlpol_free(&h->policy);
-	wipe_free(h->secret);
-	wipe_free(h->key_header);
+	secret_free(h->secret);
+	secret_free(h->key_header);
 	free(h->url);
 	free(h);
 	p->state = NULL;
@@ -588,6 +472,7 @@ prov_remote_open(struct provider *p, const struct cfg *c,
 		goto oom;
 	p->state = h;
 	snprintf(h->name, sizeof(h->name), "%s", api->name);
+	h->wire = api->wire;
 	h->timeout_ms = c->provider_timeout_ms > 0 ? c->provider_timeout_ms : 120000;
 	h->max_bytes = c->provider_max_bytes > 0 ? (size_t)c->provider_max_bytes :
 	    (size_t)32 << 20;
@@ -672,14 +557,20 @@ reply_free(struct prov_http_reply *r)
 
 enum prov_err
 prov_remote_generate(struct provider *p, const struct prov_request *req,
-    char *body, prov_reply_fn on_reply, prov_error_fn on_error,
     struct prov_result *res)
 {
 	struct prov_http *h = p->state;
+	const struct prov_wire *w = h->wire;
 	struct prov_http_reply rep;
+	char *body;
 	enum prov_err e;
 
 	memset(&rep, 0, sizeof(rep));
+	if (req->source != NULL && w->no_inpaint != NULL) {
+		prov_msg(res, NULL, "%s: %s", h->name, w->no_inpaint);
+		return PROV_INVALID_REQUEST;
+	}
+	body = w->request(req, p->model);
 	if (body == NULL) {
 		prov_msg(res, NULL, "%s: out of memory building the request",
 		    h->name);
@@ -690,9 +581,10 @@ prov_remote_generate(struct provider *p, const struct prov_request *req,
 	if (e != PROV_OK)
 		goto out;
 	if (rep.status < 200 || rep.status >= 300)
-		e = on_error(rep.status, rep.body, rep.len, rep.retry_after_ms, res);
+		e = w->on_error(rep.status, rep.body, rep.len, rep.retry_after_ms,
+		    res);
 	else
-		e = on_reply(p, req, &rep, res);
+		e = w->on_reply(p, req, &rep, res);
 out:
 	/* Whatever the API echoed, the key does not leave this function. */
 	prov_redact(res->message, sizeof(res->message), h->secret);

@@ -1,12 +1,12 @@
 /*
- * prov_http.h - what the remote providers (gemini, openai) share: their
+ * prov_remote.h - what the remote providers (gemini, openai) share: their
  * open, close and generate around one httpc client, the classification of
  * SPEC §6, artifacts (base64, URL, raw bytes) and secret redaction. Also
  * the providers' pure reply parsers, declared here so the unit suites can
  * drive them with canned replies.
  */
-#ifndef IG_PROV_HTTP_H
-#define IG_PROV_HTTP_H
+#ifndef IG_PROV_REMOTE_H
+#define IG_PROV_REMOTE_H
 
 #include <stddef.h>
 #include <time.h>
@@ -29,6 +29,7 @@ struct prov_http {
 	char *url;			/* the endpoint generate() posts to */
 	char *key_header;		/* the header line with the key (secret) */
 	char name[16];			/* "gemini", …: prefixes messages */
+	const struct prov_wire *wire;	/* how the API is spoken */
 };
 
 /* One HTTP answer. body is NUL-terminated (malloc'd, may be NULL when
@@ -48,6 +49,7 @@ struct prov_api {
 					 * NANO_BANANA_MODEL must be */
 	const char *const *url;		/* the endpoint in pieces, NULL-ended */
 	const char *key_prefix;		/* the key's header line, less the key */
+	const struct prov_wire *wire;	/* how its API is spoken */
 };
 
 /*
@@ -69,18 +71,30 @@ typedef enum prov_err (*prov_reply_fn)(struct provider *p,
 typedef enum prov_err (*prov_error_fn)(long status, const char *body,
     size_t len, long retry_after_ms, struct prov_result *res);
 
+/* How a remote provider speaks its API: one static table per provider,
+ * named by its prov_api. */
+struct prov_wire {
+	/* The JSON request body for req (malloc'd), NULL out of memory. */
+	char *(*request)(const struct prov_request *req, const char *model);
+	prov_reply_fn on_reply;		/* reads a 2xx answer */
+	prov_error_fn on_error;		/* reads any other */
+	/* Why an inpaint request (with a source image) is refused as
+	 * INVALID_REQUEST; NULL when the API takes them. */
+	const char *no_inpaint;
+};
+
 /*
- * The generate() of a remote provider: POSTs body (JSON, malloc'd, freed
- * here; NULL when building it ran out of memory) to the endpoint with the
- * key, within the configured timeout and req's deadline, then reads a 2xx
- * answer with on_reply and any other with on_error. A reply past
- * max_bytes is PROVIDER_ERROR, a transport failure TIMEOUT, TEMPORARY or
+ * The generate() of a remote provider (its ops' generate): refuses an
+ * inpaint its wire does not speak, else POSTs the wire's request body to
+ * the endpoint with the key, within the configured timeout and req's
+ * deadline, then reads a 2xx answer with on_reply and any other with
+ * on_error. A body that could not be built, or a reply past max_bytes, is
+ * PROVIDER_ERROR, a transport failure TIMEOUT, TEMPORARY or
  * PROVIDER_ERROR, with res->message; the key is redacted from it whatever
  * came back.
  */
 enum prov_err prov_remote_generate(struct provider *p,
-    const struct prov_request *req, char *body, prov_reply_fn on_reply,
-    prov_error_fn on_error, struct prov_result *res);
+    const struct prov_request *req, struct prov_result *res);
 
 /*
  * Downloads an artifact URL into res->data under the outbound URL policy
@@ -133,23 +147,6 @@ void prov_msg(struct prov_result *res, const struct prov_http *h,
  * body: for an error answer with nothing readable in it. */
 void prov_msg_http(struct prov_result *res, const char *name, long status,
     const char *body, size_t len);
-
-/* ---- JSON replies (json-c) --------------------------------------------- */
-
-struct json_object;
-
-/* The JSON value that is exactly body (len bytes), NULL when it is not
- * one well-formed value. Caller puts it with json_object_put(). */
-struct json_object *prov_json_parse(const char *body, size_t len);
-/* Members of an object, NULL (or -1, 0) when o is not an object or the
- * member is absent or of another type. prov_json_count: a non-negative
- * integer up to 1e9; prov_json_strlen: the byte length (strings may hold
- * NUL bytes). */
-struct json_object *prov_json_get(struct json_object *o, const char *key,
-    int json_type);
-const char *prov_json_str(struct json_object *o, const char *key);
-size_t prov_json_strlen(struct json_object *o, const char *key);
-long prov_json_count(struct json_object *o, const char *key);
 
 /* ---- gemini (gemini.c), pure functions for the unit suite ------------ */
 
