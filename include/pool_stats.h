@@ -18,7 +18,7 @@ enum pool_stats_counter {
  * Master, before the first fork: maps the shared figures. Can't fail:
  * without the mapping (logged) every process counts for itself.
  */
-void pool_stats_map(void);
+void pool_stats_init_main(void);
 /* Master: a free slot, marked live and idle, for a child about to be
  * forked; -1 when there is no shared memory or no free slot. */
 int pool_stats_slot_take(void);
@@ -28,7 +28,7 @@ void pool_stats_slot_free(int slot);
 /* Master: adds one to a counter (nothing without shared memory). */
 void pool_stats_count(enum pool_stats_counter which);
 /* Child, after fork: the slot its busy flag lives in (-1: none). */
-void pool_stats_set_slot(int slot);
+void pool_stats_init_child(int slot);
 /* Child: marks itself busy (serving) or idle. */
 void pool_stats_busy(int busy);
 /* Child: adds its token counts since the last call (kept in *last) to

@@ -68,7 +68,7 @@ spawn_one(struct master *m)
 	pid = fork();
 	if (pid == 0) {
 		/* Child: its own handlers and pipe before signals flow again. */
-		pool_stats_set_slot(slot);
+		pool_stats_init_child(slot);
 		prctl(PR_SET_PDEATHSIG, SIGTERM);
 		signal(SIGCHLD, SIG_DFL);
 		pool_sig_close();
@@ -354,7 +354,7 @@ pool_run_master(const struct pool_opts *o, struct cfg *c)
 		log_error("self-pipe: %s", strerror(errno));
 		return 1;
 	}
-	pool_stats_map();
+	pool_stats_init_main();
 	pool_sig_catch(SIGCHLD);
 	pool_sig_catch(SIGHUP);
 	pool_sig_catch(SIGTERM);

@@ -24,7 +24,7 @@ _Static_assert(ATOMIC_LONG_LOCK_FREE == 2 && ATOMIC_INT_LOCK_FREE == 2,
 static int my_stat_slot = -1;		/* a child's index in live/busy */
 
 void
-pool_stats_map(void)
+pool_stats_init_main(void)
 {
 	if (shared != NULL)
 		return;
@@ -80,7 +80,7 @@ pool_stats_count(enum pool_stats_counter which)
 }
 
 void
-pool_stats_set_slot(int slot)
+pool_stats_init_child(int slot)
 {
 	my_stat_slot = slot;
 }
