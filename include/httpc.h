@@ -75,6 +75,15 @@ struct httpc_reply {
 	char detail[256];		/* on failure: libcurl's details, or "" */
 };
 
+/*
+ * Once in each main, before any fork: libcurl's global state
+ * (curl_global_init), which every other function here assumes. 0, or -1
+ * when libcurl cannot start (out of memory, its TLS library failing).
+ */
+int httpc_init_main(void);
+/* At a main's end, after httpc_init_main() and the last httpc_close().
+ * Can't fail. */
+void httpc_cleanup_main(void);
 /* 0, or -1 when libcurl cannot make a handle. */
 int httpc_open(struct httpc *c);
 /* Accepts a zeroed or closed client. */

@@ -1,4 +1,6 @@
-/* pool.h - listening sockets, the prefork master and the worker loop. */
+/* pool.h - listening sockets (pool_sockets.c), the prefork master
+ * (pool_master.c), the worker loop (pool_worker.c) and the pool's figures
+ * (pool_stats.c). */
 #ifndef IG_POOL_H
 #define IG_POOL_H
 

@@ -1,6 +1,5 @@
 /* main_cli.c - imagegen: the operator's command line. */
 #include <errno.h>
-#include <getopt.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/prctl.h>
@@ -9,13 +8,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "config.h"
 #include "admindb.h"
 #include "cfg.h"
+#include "cmdline.h"
 #include "db.h"
 #include "jwt_sign.h"
 #include "exec.h"
+#include "httpc.h"
 #include "log.h"
 #include "migrate.h"
 #include "storage.h"
@@ -85,12 +87,7 @@ load_cfg(struct cfg *c, int need)
 static int
 cmd_migrate(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "dir", required_argument, NULL, 'd' },
-		{ "status", no_argument, NULL, 's' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 }
-	};
+	static const char opts[] = "dir=d status/s help/h";
 	struct cfg c = { 0 };
 	PGconn *conn = NULL;
 	const char *dir = getenv("IMAGEGEN_SQL_DIR");
@@ -99,7 +96,7 @@ cmd_migrate(int argc, char **argv)
 
 	if (dir == NULL || *dir == '\0')
 		dir = IMAGEGEN_SQL_DIR;
-	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+	while ((ch = cmdline_getopt(argc, argv, opts)) != -1) {
 		switch (ch) {
 		case 'd': dir = optarg; break;
 		case 's': status = 1; break;
@@ -155,17 +152,8 @@ read_small_file(const char *path, size_t *len)
 static int
 cmd_token(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "sub", required_argument, NULL, 's' },
-		{ "email", required_argument, NULL, 'e' },
-		{ "ttl", required_argument, NULL, 't' },
-		{ "role", required_argument, NULL, 'r' },
-		{ "alg", required_argument, NULL, 'a' },
-		{ "key", required_argument, NULL, 'k' },
-		{ "kid", required_argument, NULL, 'i' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 }
-	};
+	static const char opts[] = "sub=s email=e ttl=t role=r alg=a key=k kid=i"
+	    " help/h";
 	struct jwt_mint m = { .ttl = 3600 };
 	struct jwt_key key = { 0 };
 	struct cfg c = { 0 };
@@ -175,7 +163,7 @@ cmd_token(int argc, char **argv)
 	size_t pem_len = 0;
 	int ch, rc = 2;
 
-	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+	while ((ch = cmdline_getopt(argc, argv, opts)) != -1) {
 		switch (ch) {
 		case 's': m.sub = optarg; break;
 		case 'e': m.email = optarg; break;
@@ -503,6 +491,8 @@ out:
 int
 main(int argc, char **argv)
 {
+	int rc;
+
 	if (argc < 2) {
 		usage(stderr);
 		return 2;
@@ -515,19 +505,28 @@ main(int argc, char **argv)
 		printf("imagegen %s\n", VERSION);
 		return 0;
 	}
-	if (strcmp(argv[1], "migrate") == 0)
-		return cmd_migrate(argc - 1, argv + 1);
-	if (strcmp(argv[1], "token") == 0)
-		return cmd_token(argc - 1, argv + 1);
-	if (strcmp(argv[1], "setup-bucket") == 0)
-		return cmd_setup_bucket();
-	if (strcmp(argv[1], "sweep") == 0)
-		return cmd_sweep();
-	if (strcmp(argv[1], "worker") == 0)
-		return cmd_worker();
-	if (strcmp(argv[1], "stats") == 0)
-		return cmd_stats();
-	fprintf(stderr, "imagegen: unknown command '%s' (try imagegen --help)\n",
-	    argv[1]);
-	return 2;
+	/* Once, before any fork (sweep and worker start executors). */
+	if (httpc_init_main() != 0) {
+		fprintf(stderr, "imagegen: cannot initialise libcurl\n");
+		return 1;
+	}
+	if (strcmp(argv[1], "migrate") == 0) {
+		rc = cmd_migrate(argc - 1, argv + 1);
+	} else if (strcmp(argv[1], "token") == 0) {
+		rc = cmd_token(argc - 1, argv + 1);
+	} else if (strcmp(argv[1], "setup-bucket") == 0) {
+		rc = cmd_setup_bucket();
+	} else if (strcmp(argv[1], "sweep") == 0) {
+		rc = cmd_sweep();
+	} else if (strcmp(argv[1], "worker") == 0) {
+		rc = cmd_worker();
+	} else if (strcmp(argv[1], "stats") == 0) {
+		rc = cmd_stats();
+	} else {
+		fprintf(stderr, "imagegen: unknown command '%s' (try imagegen --help)\n",
+		    argv[1]);
+		rc = 2;
+	}
+	httpc_cleanup_main();
+	return rc;
 }

@@ -1,7 +1,6 @@
 /* main_fcgi.c - imagegen-fcgi: the FastCGI responder and its pool. */
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <grp.h>
 #include <pwd.h>
 #include <signal.h>
@@ -13,6 +12,8 @@
 
 #include "config.h"
 #include "cfg.h"
+#include "cmdline.h"
+#include "httpc.h"
 #include "log.h"
 #include "pool.h"
 #include "slots.h"
@@ -129,28 +130,17 @@ out:
 int
 main(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "listen", required_argument, NULL, 'l' },
-		{ "workers", required_argument, NULL, 'w' },
-		{ "max-requests", required_argument, NULL, 'm' },
-		{ "user", required_argument, NULL, 'u' },
-		{ "socket-mode", required_argument, NULL, 's' },
-		{ "pid-file", required_argument, NULL, 'p' },
-		{ "env-file", required_argument, NULL, 'e' },
-		{ "drain-timeout", required_argument, NULL, 'd' },
-		{ "help", no_argument, NULL, 'h' },
-		{ "version", no_argument, NULL, 'V' },
-		{ NULL, 0, NULL, 0 }
-	};
+	static const char opts[] = "listen=l workers=w max-requests=m user=u"
+	    " socket-mode=s pid-file=p env-file=e drain-timeout=d help/h version/V";
 	struct pool_opts po = { .listen_fd = 0, .drain_timeout = 10 };
 	struct cfg cfg = { 0 };
 	struct passwd *pw = NULL;
 	const char *listen_spec = NULL, *user = NULL;
 	char err[512], *end;
 	long workers = -1, v;
-	int ch, mode = 0660, rc = 2, fd = -1;
+	int ch, mode = 0660, rc = 2, fd = -1, curl_ready = 0;
 
-	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+	while ((ch = cmdline_getopt(argc, argv, opts)) != -1) {
 		switch (ch) {
 		case 'l': listen_spec = optarg; break;
 		case 'w':
@@ -234,6 +224,13 @@ main(int argc, char **argv)
 		fprintf(stderr, "imagegen-fcgi: the slot directory is unusable (above); set IMAGEGEN_SLOT_DIR\n");
 		goto out;
 	}
+	/* Once, before any fork: the children inherit it. */
+	if (httpc_init_main() != 0) {
+		fprintf(stderr, "imagegen-fcgi: cannot initialise libcurl\n");
+		rc = 1;
+		goto out;
+	}
+	curl_ready = 1;
 	if (po.pid_file != NULL && write_pid_file(po.pid_file) != 0)
 		goto out;
 	if (po.workers > 0)
@@ -245,6 +242,8 @@ main(int argc, char **argv)
 	if (listen_spec != NULL && strchr(listen_spec, '/') != NULL)
 		unlink(listen_spec);
 out:
+	if (curl_ready)
+		httpc_cleanup_main();
 	if (fd >= 0)
 		close(fd);
 	cfg_free(&cfg);

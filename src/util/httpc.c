@@ -21,6 +21,18 @@ struct httpc_sink {
 };
 
 int
+httpc_init_main(void)
+{
+	return curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK ? 0 : -1;
+}
+
+void
+httpc_cleanup_main(void)
+{
+	curl_global_cleanup();
+}
+
+int
 httpc_open(struct httpc *c)
 {
 	c->curl = curl_easy_init();

@@ -1,0 +1,38 @@
+/* pool_stats.h - the pool's figures for /metrics, in memory the master
+ * shares with its children (pool_get_stats() in pool.h reads them). */
+#ifndef IG_POOL_STATS_H
+#define IG_POOL_STATS_H
+
+#include "auth.h"
+
+#define POOL_MAX_CHILDREN 512
+
+/* The pool-wide counters only the master adds to. */
+enum pool_stats_counter {
+	POOL_STATS_RESTARTS,
+	POOL_STATS_CRASHES,
+	POOL_STATS_RELOADS
+};
+
+/*
+ * Master, before the first fork: maps the shared figures. Can't fail:
+ * without the mapping (logged) every process counts for itself.
+ */
+void pool_stats_init_main(void);
+/* Master: a free slot, marked live and idle, for a child about to be
+ * forked; -1 when there is no shared memory or no free slot. */
+int pool_stats_slot_take(void);
+/* Master: the slot's child is gone (or was never forked): neither live
+ * nor busy. -1 is ignored. */
+void pool_stats_slot_free(int slot);
+/* Master: adds one to a counter (nothing without shared memory). */
+void pool_stats_count(enum pool_stats_counter which);
+/* Child, after fork: the slot its busy flag lives in (-1: none). */
+void pool_stats_init_child(int slot);
+/* Child: marks itself busy (serving) or idle. */
+void pool_stats_busy(int busy);
+/* Child: adds its token counts since the last call (kept in *last) to
+ * the pool's (nothing without a master). */
+void pool_stats_publish(struct auth_stats *last);
+
+#endif
