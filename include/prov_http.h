@@ -50,6 +50,10 @@ struct prov_api {
 	const char *key_prefix;		/* the key's header line, less the key */
 };
 
+/* The settings every remote provider reads (its shared_settings): the key
+ * and the model; each brings its own NANO_BANANA_API_URL row. */
+extern const struct setting prov_remote_settings[];
+
 /*
  * The open() of a remote provider: NANO_BANANA_API_KEY must be set and
  * the model acceptable, then p->state becomes a struct prov_http for api

@@ -26,6 +26,7 @@
 #include "base64.h"
 #include "log.h"
 #include "prov_http.h"
+#include "settings.h"
 
 #define GEMINI_DEFAULT_URL "https://generativelanguage.googleapis.com/v1beta"
 #define GEMINI_DEFAULT_MODEL "gemini-2.5-flash-image"
@@ -439,8 +440,22 @@ gemini_generate(struct provider *p, const struct prov_request *req,
 	    gemini_reply, gemini_parse_error, res);
 }
 
+static const struct setting gemini_settings[] = {
+	{ "NANO_BANANA_API_URL", SET_STR, GEMINI_DEFAULT_URL, 0, 0,
+	  offsetof(struct cfg, api_url), SET_HTTP | SET_STRIP, NULL, NULL,
+	  "the API base URL" },
+	{ NULL, 0, NULL, 0, 0, 0, 0, NULL, NULL, NULL }
+};
+
+/* The default provider whenever a key is given. */
+static const char *const gemini_default_if[] = { "NANO_BANANA_API_KEY", NULL };
+
 const struct provider_ops provider_gemini = {
 	.name = "gemini",
+	.about = "Google's generateContent (Nano Banana)",
+	.settings = gemini_settings,
+	.shared_settings = prov_remote_settings,
+	.default_if = gemini_default_if,
 	.open = gemini_open,
 	.close = prov_remote_close,
 	.generate = gemini_generate,

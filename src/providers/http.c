@@ -21,6 +21,7 @@
 #include "httpc.h"
 #include "log.h"
 #include "prov_http.h"
+#include "settings.h"
 #include "urlpolicy.h"
 
 #define PROV_MAX_DELAY_MS (86400L * 1000)	/* any longer hint is a day */
@@ -563,6 +564,16 @@ prov_remote_close(struct provider *p)
 	free(h);
 	p->state = NULL;
 }
+
+const struct setting prov_remote_settings[] = {
+	{ "NANO_BANANA_API_KEY", SET_STR, NULL, 0, 0,
+	  offsetof(struct cfg, api_key), SET_SECRET | SET_NEEDED, NULL, NULL,
+	  "the model API's key (secret; redacted from every stored message)" },
+	{ "NANO_BANANA_MODEL", SET_STR, "gemini-2.5-flash-image", 0, 0,
+	  offsetof(struct cfg, model), 0, NULL, NULL,
+	  "recorded on jobs; prices the estimate" },
+	{ NULL, 0, NULL, 0, 0, 0, 0, NULL, NULL, NULL }
+};
 
 int
 prov_remote_open(struct provider *p, const struct cfg *c,

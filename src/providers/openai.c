@@ -21,6 +21,7 @@
 
 #include "log.h"
 #include "prov_http.h"
+#include "settings.h"
 
 #define OPENAI_DEFAULT_URL "https://api.openai.com"
 
@@ -257,8 +258,18 @@ openai_generate(struct provider *p, const struct prov_request *req,
 	    openai_reply, openai_parse_error, res);
 }
 
+static const struct setting openai_settings[] = {
+	{ "NANO_BANANA_API_URL", SET_STR, OPENAI_DEFAULT_URL, 0, 0,
+	  offsetof(struct cfg, api_url), SET_HTTP | SET_STRIP, NULL, NULL,
+	  "the API base URL (`/v1` is added unless it ends so)" },
+	{ NULL, 0, NULL, 0, 0, 0, 0, NULL, NULL, NULL }
+};
+
 const struct provider_ops provider_openai = {
 	.name = "openai",
+	.about = "an OpenAI-compatible /v1/images/generations",
+	.settings = openai_settings,
+	.shared_settings = prov_remote_settings,
 	.open = openai_open,
 	.close = prov_remote_close,
 	.generate = openai_generate,

@@ -1,0 +1,327 @@
+/* settings.c - settings as table rows: the source, the reader, the printer. */
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+
+#include "settings.h"
+
+#define ENVFILE_MAX (256 * 1024)
+
+struct settings_kv {
+	char *key;
+	char *val;
+};
+
+int
+settings_parse_line(char *line, char **key, char **val)
+{
+	char *p = line, *k, *v, *end;
+	size_t len;
+
+	while (isspace((unsigned char)*p))
+		p++;
+	if (*p == '\0' || *p == '#')
+		return 0;
+	if (strncmp(p, "export", 6) == 0 && isspace((unsigned char)p[6])) {
+		p += 6;
+		while (isspace((unsigned char)*p))
+			p++;
+	}
+	k = p;
+	if (!(isalpha((unsigned char)*p) || *p == '_'))
+		return -1;
+	while (isalnum((unsigned char)*p) || *p == '_')
+		p++;
+	end = p;
+	while (*p == ' ' || *p == '\t')
+		p++;
+	if (*p != '=')
+		return -1;
+	*end = '\0';
+	p++;
+	while (*p == ' ' || *p == '\t')
+		p++;
+	v = p;
+	len = strlen(v);
+	while (len > 0 && isspace((unsigned char)v[len - 1]))
+		v[--len] = '\0';
+	if (len > 0 && (v[0] == '"' || v[0] == '\'')) {
+		if (len < 2 || v[len - 1] != v[0])
+			return -1;
+		v[len - 1] = '\0';
+		v++;
+	} else if (strchr(v, '#') != NULL) {
+		/* Unquoted: a " #" starts a comment. */
+		char *h = strstr(v, " #");
+		if (h != NULL) {
+			*h = '\0';
+			len = strlen(v);
+			while (len > 0 && isspace((unsigned char)v[len - 1]))
+				v[--len] = '\0';
+		}
+	}
+	*key = k;
+	*val = v;
+	return 1;
+}
+
+int
+settings_parse_long(const char *s, long min, long max, long *out)
+{
+	char *end;
+	long v;
+
+	if (s == NULL || *s == '\0' || isspace((unsigned char)*s))
+		return -1;
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno != 0 || *end != '\0' || v < min || v > max)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+
+void
+settings_src_free(struct settings_src *s)
+{
+	free(s->kv);
+	free(s->text);
+	s->kv = NULL;
+	s->text = NULL;
+	s->n = 0;
+}
+
+int
+settings_src_read(struct settings_src *s, const char *path, char *err,
+    size_t errlen)
+{
+	FILE *f = NULL;
+	char *line, *next, *k, *v;
+	size_t len, cap = 0, lineno = 0;
+	int rc = -1, r;
+
+	memset(s, 0, sizeof(*s));
+	if (path == NULL || *path == '\0')
+		return 0;
+	f = fopen(path, "r");
+	if (f == NULL) {
+		snprintf(err, errlen, "IMAGEGEN_ENV_FILE: cannot open %s: %s",
+		    path, strerror(errno));
+		goto out;
+	}
+	s->text = malloc(ENVFILE_MAX + 1);
+	if (s->text == NULL) {
+		snprintf(err, errlen, "out of memory");
+		goto out;
+	}
+	len = fread(s->text, 1, ENVFILE_MAX + 1, f);
+	if (len > ENVFILE_MAX) {
+		snprintf(err, errlen, "IMAGEGEN_ENV_FILE: %s is larger than %d bytes",
+		    path, ENVFILE_MAX);
+		goto out;
+	}
+	s->text[len] = '\0';
+	for (line = s->text; line != NULL; line = next) {
+		lineno++;
+		next = strchr(line, '\n');
+		if (next != NULL)
+			*next++ = '\0';
+		r = settings_parse_line(line, &k, &v);
+		if (r < 0) {
+			snprintf(err, errlen, "IMAGEGEN_ENV_FILE: %s line %zu is not KEY=VALUE",
+			    path, lineno);
+			goto out;
+		}
+		if (r == 0)
+			continue;
+		if (s->n == cap) {
+			struct settings_kv *nkv;
+
+			cap = cap ? cap * 2 : 16;
+			nkv = realloc(s->kv, cap * sizeof(*nkv));
+			if (nkv == NULL) {
+				snprintf(err, errlen, "out of memory");
+				goto out;
+			}
+			s->kv = nkv;
+		}
+		s->kv[s->n].key = k;
+		s->kv[s->n].val = v;
+		s->n++;
+	}
+	rc = 0;
+out:
+	if (f != NULL)
+		fclose(f);
+	if (rc != 0)
+		settings_src_free(s);
+	return rc;
+}
+
+const char *
+settings_get(const struct settings_src *s, const char *key)
+{
+	const char *v = getenv(key);
+	size_t i;
+
+	if (v != NULL && *v != '\0')
+		return v;
+	v = NULL;
+	for (i = 0; s != NULL && i < s->n; i++)
+		if (strcmp(s->kv[i].key, key) == 0)
+			v = s->kv[i].val;
+	return v != NULL && *v != '\0' ? v : NULL;
+}
+
+/* Wipes and frees a secret (nothing of it is left in freed memory). */
+static void
+free_secret(char *s)
+{
+	if (s != NULL)
+		OPENSSL_cleanse(s, strlen(s));
+	free(s);
+}
+
+/* One string row: checked, copied, stripped. */
+static int
+read_str(const struct setting *row, const char *v, char **field, char *err,
+    size_t errlen)
+{
+	char *copy;
+	size_t n;
+
+	if ((row->flags & SET_HTTP) && strncmp(v, "https://", 8) != 0 &&
+	    strncmp(v, "http://", 7) != 0) {
+		snprintf(err, errlen, "%s: expected an http(s) URL, got '%.60s'",
+		    row->name, v);
+		return -1;
+	}
+	if (row->check != NULL && row->check(row, v, field, err, errlen) != 0)
+		return -1;
+	copy = strdup(v);
+	if (copy == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	n = strlen(copy);
+	while ((row->flags & SET_STRIP) && n > 0 && copy[n - 1] == '/')
+		copy[--n] = '\0';
+	if (row->flags & SET_SECRET)
+		free_secret(*field);
+	else
+		free(*field);
+	*field = copy;
+	return 0;
+}
+
+/* One row from value v (set or default). */
+static int
+read_row(const struct setting *row, const char *v, void *base, char *err,
+    size_t errlen)
+{
+	void *field = (char *)base + row->off;
+	long n;
+
+	switch (row->type) {
+	case SET_STR:
+		return read_str(row, v, field, err, errlen);
+	case SET_FN:
+		return row->check(row, v, field, err, errlen);
+	case SET_LONG:
+	case SET_INT:
+	case SET_SIZE:
+		if (settings_parse_long(v, row->min, row->max, &n) != 0) {
+			snprintf(err, errlen, "%s: expected a whole number from %ld to %ld, got '%.40s'",
+			    row->name, row->min, row->max, v);
+			return -1;
+		}
+		if (row->type == SET_LONG)
+			*(long *)field = n;
+		else if (row->type == SET_INT)
+			*(int *)field = (int)n;
+		else
+			*(size_t *)field = (size_t)n;
+		return 0;
+	}
+	snprintf(err, errlen, "%s: unknown setting type", row->name);
+	return -1;
+}
+
+int
+settings_read(const struct setting *rows, void *base,
+    const struct settings_src *src, int mode, char *err, size_t errlen)
+{
+	const struct setting *row;
+	const char *v;
+
+	for (row = rows; row != NULL && row->name != NULL; row++) {
+		v = settings_get(src, row->name);
+		if (v == NULL && (mode & SETTINGS_DEFAULTS))
+			v = row->def;
+		if (v != NULL && read_row(row, v, base, err, errlen) != 0)
+			return -1;
+	}
+	return 0;
+}
+
+const struct setting *
+settings_missing(const struct setting *rows, const struct settings_src *src)
+{
+	const struct setting *row;
+
+	for (row = rows; row != NULL && row->name != NULL; row++)
+		if ((row->flags & SET_NEEDED) && settings_get(src, row->name) == NULL)
+			return row;
+	return NULL;
+}
+
+void
+settings_free(const struct setting *rows, void *base)
+{
+	const struct setting *row;
+	char **field;
+
+	for (row = rows; base != NULL && row != NULL && row->name != NULL; row++) {
+		if (row->type != SET_STR)
+			continue;
+		field = (char **)((char *)base + row->off);
+		if (row->flags & SET_SECRET)
+			free_secret(*field);
+		else
+			free(*field);
+		*field = NULL;
+	}
+}
+
+void
+settings_print(FILE *f, const struct setting *rows, int markdown)
+{
+	const struct setting *row;
+	const char *def;
+
+	for (row = rows; row != NULL && row->name != NULL; row++) {
+		def = row->doc_def != NULL ? row->doc_def : row->def;
+		if (markdown) {
+			fprintf(f, "| `%s` | %s%s%s%s | %s%s |\n", row->name,
+			    (row->flags & SET_NEEDED) ? "(required)" : "",
+			    def != NULL && row->doc_def == NULL ? "`" : "",
+			    def != NULL ? def : "",
+			    def != NULL && row->doc_def == NULL ? "`" : "",
+			    (row->flags & SET_TEST) ? "**tests only**: " : "",
+			    row->help);
+		} else {
+			fprintf(f, "  %s%s%s%s\n      %s%s\n", row->name,
+			    def != NULL || (row->flags & SET_NEEDED) ? " (" : "",
+			    (row->flags & SET_NEEDED) ? "required" :
+			    def != NULL ? def : "",
+			    def != NULL || (row->flags & SET_NEEDED) ? ")" : "",
+			    (row->flags & SET_TEST) ? "tests only: " : "",
+			    row->help);
+		}
+	}
+}
