@@ -108,5 +108,8 @@ struct settings_backend {
 /* Prints rows: markdown table lines "| `NAME` | default | help |" when
  * markdown, else an indented list for --help. Can't fail. */
 void settings_print(FILE *f, const struct setting *rows, int markdown);
+/* Prints one paragraph: as it is when markdown, else wrapped for --help
+ * without markdown's backticks. Can't fail. */
+void settings_print_text(FILE *f, const char *text, int markdown);
 
 #endif

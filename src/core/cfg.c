@@ -185,30 +185,29 @@ static const struct setting cfg_settings[] = {
 	  F(token_cache_size), 0, NULL, NULL,
 	  "verified tokens cached per process (0: off)" },
 	[ROW_PROVIDER] = { "IMAGEGEN_PROVIDER", SET_STR, NULL, 0, 0, F(provider),
-	  0, check_provider, NULL, NULL },
+	  0, check_provider, NULL, "the provider: one of the tables below" },
 	{ "IMAGEGEN_PROVIDER_TIMEOUT_MS", SET_LONG, "120000", 1000, 900000,
 	  F(provider_timeout_ms), 0, NULL, NULL,
 	  "one provider or storage call, never past the job's deadline" },
 	{ "IMAGEGEN_PROVIDER_MAX_BYTES", SET_LONG, "33554432", 1024, 256L << 20,
 	  F(provider_max_bytes), 0, NULL, NULL,
-	  "largest provider reply (and downloaded artifact or stored input) read" },
+	  "largest provider reply (and downloaded artifact) read" },
 	{ "IMAGEGEN_FETCH_ALLOW", SET_STR, NULL, 0, 0, F(fetch_allow), 0,
 	  check_fetch_allow, "(empty: strict)",
 	  "the outbound URL policy's allow-list: comma-separated host names, "
 	  "addresses and CIDR ranges (IPv4, IPv6); see [Outbound URL policy]"
 	  "(#outbound-url-policy)" },
 	[ROW_STORAGE] = { "IMAGEGEN_STORAGE", SET_STR, NULL, 0, 0, F(storage), 0,
-	  check_storage, NULL, NULL },
+	  check_storage, NULL, "the storage backend: one of the tables below" },
 	{ "IMAGEGEN_BUCKET", SET_STR, "asset-images", 0, 0, F(bucket), 0,
 	  check_bucket, NULL, "bucket name (3-63 of `[a-z0-9.-]`)" },
 	{ "IMAGEGEN_PUBLIC_BASE_URL", SET_STR, "/storage/v1/object/public", 0, 0,
 	  F(public_base_url), SET_STRIP, NULL,
-	  "`/storage/v1/object/public`, or the backend's (below)",
+	  "`/storage/v1/object/public`, or the backend's own (below)",
 	  "public URLs are `BASE/BUCKET/PATH`; an inpaint job's "
 	  "`sourceImageUrl`/`maskImageUrl` may be one of those or any other URL "
-	  "the backend serves the bucket at (`storage_path_of_url` in "
-	  "include/storage.h lists them), matched exactly, the path "
-	  "percent-decoded once and checked" },
+	  "the backend serves the bucket at (each backend below says which), "
+	  "matched exactly, the path percent-decoded once and checked" },
 	{ "IMAGEGEN_MAX_RUNNING_JOBS", SET_LONG, "4", 1, 1024,
 	  F(max_running_jobs), 0, NULL, NULL,
 	  "executors at once (deployment cap, and slots per host)" },
@@ -488,7 +487,7 @@ cfg_free(struct cfg *c)
 /* ---- the tables, printed ------------------------------------------------ */
 
 /* The default and meaning columns of a layer's choice row, from its
- * backends: "`a` with `X` + `Y`, else `b`", "one of `a` (…) or `b` (…)". */
+ * backends: "`a` with `X` + `Y`, else `b`", "one of `a` or `b` (each below)". */
 static void
 choice_doc(const struct layer *l, char *def, size_t deflen, char *help,
     size_t helplen)
@@ -500,9 +499,9 @@ choice_doc(const struct layer *l, char *def, size_t deflen, char *help,
 	def[0] = help[0] = '\0';
 	for (k = 0; k < l->n; k++) {
 		if (n < helplen)
-			n += (size_t)snprintf(help + n, helplen - n, "%s `%s` (%s)",
+			n += (size_t)snprintf(help + n, helplen - n, "%s `%s`%s",
 			    k == 0 ? "one of" : k + 1 == l->n ? " or" : ",",
-			    l->be[k].name, l->be[k].about);
+			    l->be[k].name, k + 1 == l->n ? " (each below)" : "");
 		d = l->be[k].default_if;
 		if (d == NULL)
 			continue;
@@ -527,18 +526,17 @@ choice_doc(const struct layer *l, char *def, size_t deflen, char *help,
 static void
 print_head(FILE *f, int markdown, const char *title)
 {
+	fputc('\n', f);
+	settings_print_text(f, title, markdown);
 	if (markdown)
-		fprintf(f, "\n%s\n\n| variable | default | meaning |\n|---|---|---|\n",
-		    title);
-	else
-		fprintf(f, "\n%s\n", title);
+		fprintf(f, "\n| variable | default | meaning |\n|---|---|---|\n");
 }
 
 void
 cfg_settings_print(FILE *f, int markdown)
 {
 	struct setting rows[sizeof(cfg_settings) / sizeof(cfg_settings[0])];
-	char def[2][256], help[2][512], title[256];
+	char def[2][256], help[2][512], title[1024];
 	const struct settings_backend *d;
 	struct layer l[2];
 	size_t i, k;

@@ -298,6 +298,49 @@ settings_free(const struct setting *rows, void *base)
 	}
 }
 
+/* Prints text for --help: without markdown's backticks and stars,
+ * wrapped at 78 columns after an indent of ind spaces. */
+static void
+print_plain(FILE *f, const char *text, int ind)
+{
+	const char *p = text, *w;
+	int col = 0, len, i;
+
+	while (*p != '\0') {
+		while (*p == ' ')
+			p++;
+		for (w = p, len = 0; *w != '\0' && *w != ' '; w++)
+			len += *w != '`' && *w != '*';
+		if (len == 0)
+			break;
+		if (col > 0 && col + 1 + len > 78) {
+			fputc('\n', f);
+			col = 0;
+		}
+		if (col == 0) {
+			fprintf(f, "%*s", ind, "");
+			col = ind;
+		} else {
+			fputc(' ', f);
+			col++;
+		}
+		for (i = 0; p < w; p++)
+			if (*p != '`' && *p != '*')
+				fputc(*p, f), i++;
+		col += i;
+	}
+	fputc('\n', f);
+}
+
+void
+settings_print_text(FILE *f, const char *text, int markdown)
+{
+	if (markdown)
+		fprintf(f, "%s\n", text);
+	else
+		print_plain(f, text, 0);
+}
+
 void
 settings_print(FILE *f, const struct setting *rows, int markdown)
 {
@@ -312,16 +355,22 @@ settings_print(FILE *f, const struct setting *rows, int markdown)
 			    def != NULL && row->doc_def == NULL ? "`" : "",
 			    def != NULL ? def : "",
 			    def != NULL && row->doc_def == NULL ? "`" : "",
-			    (row->flags & SET_TEST) ? "**tests only**: " : "",
+			    (row->flags & SET_TEST) ?
+			    "**tests only, never in production**: " : "",
 			    row->help);
 		} else {
-			fprintf(f, "  %s%s%s%s\n      %s%s\n", row->name,
-			    def != NULL || (row->flags & SET_NEEDED) ? " (" : "",
-			    (row->flags & SET_NEEDED) ? "required" :
-			    def != NULL ? def : "",
-			    def != NULL || (row->flags & SET_NEEDED) ? ")" : "",
-			    (row->flags & SET_TEST) ? "tests only: " : "",
-			    row->help);
+			char line[1024];
+
+			int paren = (row->flags & SET_NEEDED) ||
+			    (def != NULL && def[0] != '(');
+
+			snprintf(line, sizeof(line), "%s %s%s%s", row->name,
+			    paren ? "(" : "", (row->flags & SET_NEEDED) ? "required" :
+			    def != NULL ? def : "", paren ? ")" : "");
+			print_plain(f, line, 2);
+			snprintf(line, sizeof(line), "%s%s",
+			    (row->flags & SET_TEST) ? "tests only: " : "", row->help);
+			print_plain(f, line, 6);
 		}
 	}
 }

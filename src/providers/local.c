@@ -421,7 +421,7 @@ static const struct setting local_settings[] = {
 	  "the local provider waits this long per image (tests)" },
 	{ "IMAGEGEN_TEST_FAULTS", SET_LONG, "0", 0, 1,
 	  offsetof(struct cfg, test_faults), SET_TEST, NULL, NULL,
-	  "never in production: `1` lets a prompt starting `[[fail:CODE]]` (a "
+	  "`1` lets a prompt starting `[[fail:CODE]]` (a "
 	  "provider error code) make the local provider fail with that code; "
 	  "off, such a prompt renders like any other" },
 	{ NULL, 0, NULL, 0, 0, 0, 0, NULL, NULL, NULL }

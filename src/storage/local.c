@@ -518,7 +518,8 @@ static const char *const local_default_if[] = { NULL };
 
 const struct storage_ops storage_local = {
 	.name = "local",
-	.about = "files under IMAGEGEN_STORAGE_DIR, served by nginx",
+	.about = "files under `IMAGEGEN_STORAGE_DIR`, which nginx also serves "
+	    "at `/storage/v1/object/public/BUCKET/…`",
 	.settings = local_settings,
 	.default_if = local_default_if,
 	.open = local_open,

@@ -689,7 +689,10 @@ static const struct setting s3_settings[] = {
 
 const struct storage_ops storage_s3 = {
 	.name = "s3",
-	.about = "SigV4: AWS, MinIO, R2, Supabase's S3 endpoint",
+	.about = "SigV4: AWS, MinIO, R2, Supabase's S3 endpoint; public base the "
+	    "endpoint, and the bucket is read at `S3_ENDPOINT/BUCKET/…`, and at "
+	    "`SCHEME://BUCKET.HOST/…` with the endpoint's own scheme when "
+	    "`S3_ENDPOINT` has no path and its host is a name, not an address",
 	.settings = s3_settings,
 	.open = s3_open,
 	.close = s3_close,

@@ -496,7 +496,9 @@ static const char *const supa_default_if[] = {
 
 const struct storage_ops storage_supabase = {
 	.name = "supabase",
-	.about = "the Supabase Storage REST API",
+	.about = "the Storage REST API; public base "
+	    "`$SUPABASE_URL/storage/v1/object/public`, and that URL form of the "
+	    "bucket is read whatever `IMAGEGEN_PUBLIC_BASE_URL` is",
 	.settings = supa_settings,
 	.default_if = supa_default_if,
 	.open = supa_open,
