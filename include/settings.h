@@ -105,6 +105,38 @@ struct settings_backend {
 	    size_t errlen);
 };
 
+#define SETTINGS_LAYER_MAX 16	/* backends per layer */
+
+/* A layer of backends: the providers, or the storage backends. */
+struct settings_layer {
+	const char *var;		/* IMAGEGEN_PROVIDER: names the chosen one */
+	const char *what;		/* "Provider", for --help and the docs */
+	struct settings_backend be[SETTINGS_LAYER_MAX];
+	size_t n;
+};
+
+/* The backend of l named name, or NULL. */
+const struct settings_backend *settings_layer_find(
+    const struct settings_layer *l, const char *name);
+/* The default: the first backend whose default_if variables are all set
+ * in src, else the first with an empty list; NULL when there is neither. */
+const struct settings_backend *settings_layer_default(
+    const struct settings_layer *l, const struct settings_src *src);
+/*
+ * Reads the layer's settings: every backend's set values are checked (a
+ * backend not chosen included), then the chosen one is read again with
+ * its defaults (so its own defaults win), into cfg, or into its own
+ * conf_size bytes made at *conf; then what it needs (SET_NEEDED) must be
+ * set ("X is not set (needed by VAR=name)") and its check hold. 0, or -1
+ * with err; either way free with settings_layer_free().
+ */
+int settings_layer_read(const struct settings_layer *l, const char *chosen,
+    struct cfg *cfg, void **conf, const struct settings_src *src, char *err,
+    size_t errlen);
+/* Frees what settings_layer_read() read into cfg and *conf (then NULL). */
+void settings_layer_free(const struct settings_layer *l, const char *chosen,
+    struct cfg *cfg, void **conf);
+
 /* Prints rows: markdown table lines "| `NAME` | default | help |" when
  * markdown, else an indented list for --help. Can't fail. */
 void settings_print(FILE *f, const struct setting *rows, int markdown);

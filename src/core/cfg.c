@@ -15,7 +15,6 @@
 #include "urlpolicy.h"
 
 #define F(field) offsetof(struct cfg, field)
-#define LAYER_MAX 16		/* backends per layer */
 
 /* The env-file line and number parsers are the settings module's. */
 int
@@ -245,137 +244,20 @@ static const struct setting cfg_settings[] = {
 
 /* ---- the backend layers ------------------------------------------------- */
 
-/* A layer: the providers or the storage backends, and which is chosen. */
-struct layer {
-	const char *var;		/* IMAGEGEN_PROVIDER, IMAGEGEN_STORAGE */
-	const char *what;		/* "Provider", for the docs */
-	struct settings_backend be[LAYER_MAX];
-	size_t n;
-};
-
 static void
-layers_get(struct layer l[2])
+layers_get(struct settings_layer l[2])
 {
 	memset(l, 0, 2 * sizeof(*l));
 	l[0].var = "IMAGEGEN_PROVIDER";
 	l[0].what = "Provider";
-	l[0].n = provider_backends(l[0].be, LAYER_MAX);
+	l[0].n = provider_backends(l[0].be, SETTINGS_LAYER_MAX);
 	l[1].var = "IMAGEGEN_STORAGE";
 	l[1].what = "Storage backend";
-	l[1].n = storage_backends(l[1].be, LAYER_MAX);
-	if (l[0].n > LAYER_MAX)
-		l[0].n = LAYER_MAX;
-	if (l[1].n > LAYER_MAX)
-		l[1].n = LAYER_MAX;
-}
-
-static const struct settings_backend *
-layer_find(const struct layer *l, const char *name)
-{
-	size_t i;
-
-	for (i = 0; name != NULL && i < l->n; i++)
-		if (strcmp(l->be[i].name, name) == 0)
-			return &l->be[i];
-	return NULL;
-}
-
-/* The default: the first backend whose default_if variables are all set,
- * else the first with an empty list. NULL when there is neither. */
-static const struct settings_backend *
-layer_default(const struct layer *l, const struct settings_src *src)
-{
-	const struct settings_backend *fallback = NULL;
-	size_t i, k;
-
-	for (i = 0; i < l->n; i++) {
-		const char *const *d = l->be[i].default_if;
-
-		if (d == NULL)
-			continue;
-		if (d[0] == NULL) {
-			if (fallback == NULL)
-				fallback = &l->be[i];
-			continue;
-		}
-		for (k = 0; d[k] != NULL && settings_get(src, d[k]) != NULL; k++)
-			;
-		if (d[k] == NULL)
-			return &l->be[i];
-	}
-	return fallback;
-}
-
-/* The slot of cfg that holds layer i's chosen conf. */
-static void **
-layer_conf(struct cfg *c, size_t i)
-{
-	return i == 0 ? &c->provider_conf : &c->storage_conf;
-}
-
-/*
- * Reads layer i's settings: every backend's set values are checked (as
- * the settings of a backend not chosen always were), then the chosen one
- * is read again with its defaults (so its own defaults win), into cfg or
- * into its own conf; then what it needs must be set, and its check holds.
- */
-static int
-layer_read(struct cfg *c, const struct layer *l, size_t i,
-    const struct settings_src *src, char *err, size_t errlen)
-{
-	const char *chosen = i == 0 ? c->provider : c->storage;
-	const struct settings_backend *be;
-	const struct setting *miss;
-	void *conf;
-	size_t k;
-	int rc;
-
-	for (k = 0; k < l->n; k++) {
-		be = &l->be[k];
-		if (strcmp(be->name, chosen) == 0)
-			continue;
-		conf = be->conf_size > 0 ? calloc(1, be->conf_size) : c;
-		if (conf == NULL) {
-			snprintf(err, errlen, "out of memory");
-			return -1;
-		}
-		rc = settings_read(be->shared, conf, src, 0, err, errlen) != 0 ||
-		    settings_read(be->rows, conf, src, 0, err, errlen) != 0 ? -1 : 0;
-		if (conf != c) {
-			settings_free(be->shared, conf);
-			settings_free(be->rows, conf);
-			free(conf);
-		}
-		if (rc != 0)
-			return -1;
-	}
-	be = layer_find(l, chosen);
-	if (be == NULL) {
-		snprintf(err, errlen, "%s: unknown value '%.40s'", l->var, chosen);
-		return -1;
-	}
-	conf = c;
-	if (be->conf_size > 0) {
-		conf = *layer_conf(c, i) = calloc(1, be->conf_size);
-		if (conf == NULL) {
-			snprintf(err, errlen, "out of memory");
-			return -1;
-		}
-	}
-	if (settings_read(be->shared, conf, src, SETTINGS_DEFAULTS, err, errlen) != 0 ||
-	    settings_read(be->rows, conf, src, SETTINGS_DEFAULTS, err, errlen) != 0)
-		return -1;
-	miss = settings_missing(be->shared, src);
-	if (miss == NULL)
-		miss = settings_missing(be->rows, src);
-	if (miss != NULL) {
-		snprintf(err, errlen, "%s is not set (needed by %s=%s)", miss->name,
-		    l->var, be->name);
-		return -1;
-	}
-	if (be->check != NULL && be->check(c, *layer_conf(c, i), err, errlen) != 0)
-		return -1;
-	return 0;
+	l[1].n = storage_backends(l[1].be, SETTINGS_LAYER_MAX);
+	if (l[0].n > SETTINGS_LAYER_MAX)
+		l[0].n = SETTINGS_LAYER_MAX;
+	if (l[1].n > SETTINGS_LAYER_MAX)
+		l[1].n = SETTINGS_LAYER_MAX;
 }
 
 /* base + suffix (base's trailing '/' dropped) into a malloc'd *out; kept
@@ -402,7 +284,7 @@ cfg_load(struct cfg *out, const char *env_file, int need, char *err,
     size_t errlen)
 {
 	struct settings_src src = { 0 };
-	struct layer l[2];
+	struct settings_layer l[2];
 	const struct settings_backend *def;
 	struct cfg c = { 0 };
 	size_t i;
@@ -420,7 +302,7 @@ cfg_load(struct cfg *out, const char *env_file, int need, char *err,
 	/* Unnamed, each layer's default; a named one replaces it. */
 	layers_get(l);
 	for (i = 0; i < 2; i++) {
-		def = layer_default(&l[i], &src);
+		def = settings_layer_default(&l[i], &src);
 		if (def == NULL) {
 			snprintf(err, errlen, "%s is not set", l[i].var);
 			goto out;
@@ -434,9 +316,11 @@ cfg_load(struct cfg *out, const char *env_file, int need, char *err,
 	if (settings_read(cfg_settings, &c, &src, SETTINGS_DEFAULTS, err,
 	    errlen) != 0)
 		goto out;
-	for (i = 0; i < 2; i++)
-		if (layer_read(&c, &l[i], i, &src, err, errlen) != 0)
-			goto out;
+	if (settings_layer_read(&l[0], c.provider, &c, &c.provider_conf, &src,
+	    err, errlen) != 0 ||
+	    settings_layer_read(&l[1], c.storage, &c, &c.storage_conf, &src,
+	    err, errlen) != 0)
+		goto out;
 	/* What follows from several values (nginx's merge_loc_conf). */
 	c.public_base_url_set = settings_get(&src, "IMAGEGEN_PUBLIC_BASE_URL") != NULL;
 	/* Supabase publishes its signing keys under auth/v1. */
@@ -459,27 +343,13 @@ out:
 void
 cfg_free(struct cfg *c)
 {
-	const struct settings_backend *be;
-	struct layer l[2];
-	size_t i, k;
+	struct settings_layer l[2];
 
 	if (c == NULL)
 		return;
 	layers_get(l);
-	for (i = 0; i < 2; i++) {
-		be = layer_find(&l[i], i == 0 ? c->provider : c->storage);
-		if (be != NULL && *layer_conf(c, i) != NULL) {
-			settings_free(be->shared, *layer_conf(c, i));
-			settings_free(be->rows, *layer_conf(c, i));
-		}
-		free(*layer_conf(c, i));
-		for (k = 0; k < l[i].n; k++) {
-			if (l[i].be[k].conf_size > 0)
-				continue;
-			settings_free(l[i].be[k].shared, c);
-			settings_free(l[i].be[k].rows, c);
-		}
-	}
+	settings_layer_free(&l[0], c->provider, c, &c->provider_conf);
+	settings_layer_free(&l[1], c->storage, c, &c->storage_conf);
 	settings_free(cfg_settings, c);
 	memset(c, 0, sizeof(*c));
 }
@@ -489,7 +359,7 @@ cfg_free(struct cfg *c)
 /* The default and meaning columns of a layer's choice row, from its
  * backends: "`a` with `X` + `Y`, else `b`", "one of `a` or `b` (each below)". */
 static void
-choice_doc(const struct layer *l, char *def, size_t deflen, char *help,
+choice_doc(const struct settings_layer *l, char *def, size_t deflen, char *help,
     size_t helplen)
 {
 	const char *fallback = NULL;
@@ -538,7 +408,7 @@ cfg_settings_print(FILE *f, int markdown)
 	struct setting rows[sizeof(cfg_settings) / sizeof(cfg_settings[0])];
 	char def[2][256], help[2][512], title[1024];
 	const struct settings_backend *d;
-	struct layer l[2];
+	struct settings_layer l[2];
 	size_t i, k;
 
 	layers_get(l);
@@ -567,7 +437,7 @@ void
 cfg_settings_each(void (*fn)(const struct setting *rows, size_t base_size,
     int in_cfg, void *arg), void *arg)
 {
-	struct layer l[2];
+	struct settings_layer l[2];
 	size_t i, k;
 
 	layers_get(l);

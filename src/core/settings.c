@@ -298,6 +298,133 @@ settings_free(const struct setting *rows, void *base)
 	}
 }
 
+const struct settings_backend *
+settings_layer_find(const struct settings_layer *l, const char *name)
+{
+	size_t i;
+
+	for (i = 0; name != NULL && i < l->n; i++)
+		if (strcmp(l->be[i].name, name) == 0)
+			return &l->be[i];
+	return NULL;
+}
+
+const struct settings_backend *
+settings_layer_default(const struct settings_layer *l,
+    const struct settings_src *src)
+{
+	const struct settings_backend *fallback = NULL;
+	size_t i, k;
+
+	for (i = 0; i < l->n; i++) {
+		const char *const *d = l->be[i].default_if;
+
+		if (d == NULL)
+			continue;
+		if (d[0] == NULL) {
+			if (fallback == NULL)
+				fallback = &l->be[i];
+			continue;
+		}
+		for (k = 0; d[k] != NULL && settings_get(src, d[k]) != NULL; k++)
+			;
+		if (d[k] == NULL)
+			return &l->be[i];
+	}
+	return fallback;
+}
+
+/* Reads be's two tables into base; 0 or -1 with err. */
+static int
+backend_read(const struct settings_backend *be, void *base,
+    const struct settings_src *src, int mode, char *err, size_t errlen)
+{
+	if (settings_read(be->shared, base, src, mode, err, errlen) != 0 ||
+	    settings_read(be->rows, base, src, mode, err, errlen) != 0)
+		return -1;
+	return 0;
+}
+
+static void
+backend_free(const struct settings_backend *be, void *base)
+{
+	settings_free(be->shared, base);
+	settings_free(be->rows, base);
+}
+
+int
+settings_layer_read(const struct settings_layer *l, const char *chosen,
+    struct cfg *cfg, void **conf, const struct settings_src *src, char *err,
+    size_t errlen)
+{
+	const struct settings_backend *be;
+	const struct setting *miss;
+	void *base;
+	size_t k;
+	int rc;
+
+	for (k = 0; k < l->n; k++) {
+		be = &l->be[k];
+		if (chosen != NULL && strcmp(be->name, chosen) == 0)
+			continue;
+		base = be->conf_size > 0 ? calloc(1, be->conf_size) : (void *)cfg;
+		if (base == NULL) {
+			snprintf(err, errlen, "out of memory");
+			return -1;
+		}
+		rc = backend_read(be, base, src, 0, err, errlen);
+		if (base != (void *)cfg) {
+			backend_free(be, base);
+			free(base);
+		}
+		if (rc != 0)
+			return -1;
+	}
+	be = settings_layer_find(l, chosen);
+	if (be == NULL) {
+		snprintf(err, errlen, "%s: unknown value '%.40s'", l->var,
+		    chosen != NULL ? chosen : "");
+		return -1;
+	}
+	base = cfg;
+	if (be->conf_size > 0) {
+		base = *conf = calloc(1, be->conf_size);
+		if (base == NULL) {
+			snprintf(err, errlen, "out of memory");
+			return -1;
+		}
+	}
+	if (backend_read(be, base, src, SETTINGS_DEFAULTS, err, errlen) != 0)
+		return -1;
+	miss = settings_missing(be->shared, src);
+	if (miss == NULL)
+		miss = settings_missing(be->rows, src);
+	if (miss != NULL) {
+		snprintf(err, errlen, "%s is not set (needed by %s=%s)", miss->name,
+		    l->var, be->name);
+		return -1;
+	}
+	if (be->check != NULL && be->check(cfg, *conf, err, errlen) != 0)
+		return -1;
+	return 0;
+}
+
+void
+settings_layer_free(const struct settings_layer *l, const char *chosen,
+    struct cfg *cfg, void **conf)
+{
+	const struct settings_backend *be = settings_layer_find(l, chosen);
+	size_t k;
+
+	if (be != NULL && *conf != NULL)
+		backend_free(be, *conf);
+	free(*conf);
+	*conf = NULL;
+	for (k = 0; k < l->n; k++)
+		if (l->be[k].conf_size == 0)
+			backend_free(&l->be[k], cfg);
+}
+
 /* Prints text for --help: without markdown's backticks and stars,
  * wrapped at 78 columns after an indent of ind spaces. */
 static void

@@ -403,7 +403,7 @@ gemini_open(struct provider *p, const struct cfg *c, char *err, size_t errlen)
 {
 	const char *model = c->model != NULL ? c->model : GEMINI_DEFAULT_MODEL;
 	const char *url[5];
-	struct prov_api api;
+	struct prov_api api = { 0 };
 
 	/* "models/x" as Google names models in its listings works too. */
 	if (strncmp(model, "models/", 7) == 0)

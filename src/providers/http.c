@@ -579,14 +579,16 @@ int
 prov_remote_open(struct provider *p, const struct cfg *c,
     const struct prov_api *api, char *err, size_t errlen)
 {
+	const char *key = api->key != NULL ? api->key : c->api_key;
 	struct prov_http *h;
 	char why[256];
 	size_t i, n;
 	int rc = -1;
 
-	if (c->api_key == NULL || c->api_key[0] == '\0') {
-		snprintf(err, errlen, "NANO_BANANA_API_KEY is not set (needed by "
-		    "IMAGEGEN_PROVIDER=%s)", api->name);
+	if (key == NULL || key[0] == '\0') {
+		snprintf(err, errlen, "%s is not set (needed by IMAGEGEN_PROVIDER=%s)",
+		    api->key_var != NULL ? api->key_var : "NANO_BANANA_API_KEY",
+		    api->name);
 		goto out;
 	}
 	if (api->model_rule != NULL) {
@@ -606,7 +608,7 @@ prov_remote_open(struct provider *p, const struct cfg *c,
 		snprintf(err, errlen, "IMAGEGEN_FETCH_ALLOW: %s", why);
 		goto out;
 	}
-	h->secret = strdup(c->api_key);
+	h->secret = strdup(key);
 	if (h->secret == NULL || httpc_open(&h->client) != 0) {
 		snprintf(err, errlen, "IMAGEGEN_PROVIDER: cannot make an HTTP "
 		    "client for %s", api->name);
@@ -622,11 +624,11 @@ prov_remote_open(struct provider *p, const struct cfg *c,
 		n += strlen(api->url[i]);
 	}
 	h->url[n] = '\0';
-	n = strlen(api->key_prefix) + strlen(c->api_key) + 1;
+	n = strlen(api->key_prefix) + strlen(key) + 1;
 	h->key_header = malloc(n);
 	if (h->key_header == NULL)
 		goto oom;
-	snprintf(h->key_header, n, "%s%s", api->key_prefix, c->api_key);
+	snprintf(h->key_header, n, "%s%s", api->key_prefix, key);
 	snprintf(p->model, sizeof(p->model), "%s", api->model);
 	rc = 0;
 	goto out;

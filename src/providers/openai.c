@@ -228,7 +228,7 @@ openai_open(struct provider *p, const struct cfg *c, char *err, size_t errlen)
 	const char *model = c->model != NULL ? c->model : "gpt-image-1";
 	const char *url[4];
 	size_t bl = strlen(base);
-	struct prov_api api;
+	struct prov_api api = { 0 };
 
 	/* A base URL that already ends in /v1 is not given a second one. */
 	url[0] = base;

@@ -3,6 +3,7 @@
  * the variable, the default reads; the backend choice and what a chosen
  * backend needs; docs/RUNNING.md lists exactly the rows. */
 #include <limits.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -285,6 +286,110 @@ test_choice_and_needed(void)
 	clear_env();
 }
 
+/* A backend of the next kind: its settings in its own conf, a cross-field
+ * check, chosen by default when its key is set. */
+struct fake_conf {
+	char *token;
+	long tries;
+};
+
+static int fake_checked;
+
+static int
+fake_check(const struct cfg *c, const void *conf, char *err, size_t errlen)
+{
+	const struct fake_conf *fc = conf;
+
+	CU_ASSERT_PTR_NOT_NULL(c);
+	fake_checked++;
+	if (fc->tries > 5 && strlen(fc->token) < 8) {
+		snprintf(err, errlen, "FAKE_TRIES: more than 5 needs a longer FAKE_TOKEN");
+		return -1;
+	}
+	return 0;
+}
+
+static const struct setting fake_rows[] = {
+	{ "FAKE_TOKEN", SET_STR, NULL, 0, 0, offsetof(struct fake_conf, token),
+	  SET_SECRET | SET_NEEDED, NULL, NULL, "a token" },
+	{ "FAKE_TRIES", SET_LONG, "2", 1, 9, offsetof(struct fake_conf, tries), 0,
+	  NULL, NULL, "tries" },
+	{ NULL, 0, NULL, 0, 0, 0, 0, NULL, NULL, NULL }
+};
+static const char *const fake_default_if[] = { "FAKE_TOKEN", NULL };
+static const char *const plain_default_if[] = { NULL };
+
+static void
+test_layer_with_own_conf(void)
+{
+	struct settings_layer l;
+	const struct settings_backend *d;
+	struct cfg c;
+	void *conf = NULL;
+	char err[256];
+	struct fake_conf *fc;
+
+	clear_env();
+	memset(&l, 0, sizeof(l));
+	memset(&c, 0, sizeof(c));
+	l.var = "FAKE_LAYER";
+	l.n = 2;
+	l.be[0].name = "plain";
+	l.be[0].default_if = plain_default_if;
+	l.be[1].name = "fake";
+	l.be[1].rows = fake_rows;
+	l.be[1].conf_size = sizeof(struct fake_conf);
+	l.be[1].default_if = fake_default_if;
+	l.be[1].check = fake_check;
+	/* unset: the fallback; a bad value of the one not chosen is refused */
+	d = settings_layer_default(&l, NULL);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(d);
+	CU_ASSERT_STRING_EQUAL(d->name, "plain");
+	setenv("FAKE_TRIES", "10", 1);
+	CU_ASSERT_EQUAL(settings_layer_read(&l, "plain", &c, &conf, NULL, err,
+	    sizeof(err)), -1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "FAKE_TRIES"));
+	settings_layer_free(&l, "plain", &c, &conf);
+	CU_ASSERT_PTR_NULL(conf);
+	unsetenv("FAKE_TRIES");
+	CU_ASSERT_EQUAL(settings_layer_read(&l, "plain", &c, &conf, NULL, err,
+	    sizeof(err)), 0);
+	CU_ASSERT_PTR_NULL(conf);
+	settings_layer_free(&l, "plain", &c, &conf);
+	/* chosen without what it needs */
+	CU_ASSERT_EQUAL(settings_layer_read(&l, "fake", &c, &conf, NULL, err,
+	    sizeof(err)), -1);
+	CU_ASSERT_STRING_EQUAL(err, "FAKE_TOKEN is not set (needed by FAKE_LAYER=fake)");
+	settings_layer_free(&l, "fake", &c, &conf);
+	/* its key set: the default, read into its own conf with defaults */
+	setenv("FAKE_TOKEN", "abc", 1);
+	d = settings_layer_default(&l, NULL);
+	CU_ASSERT_STRING_EQUAL(d->name, "fake");
+	fake_checked = 0;
+	CU_ASSERT_EQUAL_FATAL(settings_layer_read(&l, "fake", &c, &conf, NULL, err,
+	    sizeof(err)), 0);
+	CU_ASSERT_EQUAL(fake_checked, 1);
+	fc = conf;
+	CU_ASSERT_PTR_NOT_NULL_FATAL(fc);
+	CU_ASSERT_STRING_EQUAL(fc->token, "abc");
+	CU_ASSERT_EQUAL(fc->tries, 2);
+	settings_layer_free(&l, "fake", &c, &conf);
+	CU_ASSERT_PTR_NULL(conf);
+	/* its cross-field check */
+	setenv("FAKE_TRIES", "7", 1);
+	CU_ASSERT_EQUAL(settings_layer_read(&l, "fake", &c, &conf, NULL, err,
+	    sizeof(err)), -1);
+	CU_ASSERT_STRING_EQUAL(err, "FAKE_TRIES: more than 5 needs a longer FAKE_TOKEN");
+	settings_layer_free(&l, "fake", &c, &conf);
+	/* an unknown name */
+	CU_ASSERT_EQUAL(settings_layer_read(&l, "other", &c, &conf, NULL, err,
+	    sizeof(err)), -1);
+	CU_ASSERT_STRING_EQUAL(err, "FAKE_LAYER: unknown value 'other'");
+	settings_layer_free(&l, "other", &c, &conf);
+	unsetenv("FAKE_TOKEN");
+	unsetenv("FAKE_TRIES");
+}
+
 /* The source tree: abs_top_srcdir (make check exports it), else the one
  * this build was configured from. */
 static const char *
@@ -412,6 +517,7 @@ main(void)
 	CU_TestInfo tests[] = {
 		{ "every row", test_every_row },
 		{ "choice and needed", test_choice_and_needed },
+		{ "a layer with its own conf", test_layer_with_own_conf },
 		{ "docs agree", test_docs_agree },
 		{ "docs name no stray variable", test_docs_no_stray_variable },
 		CU_TEST_INFO_NULL
