@@ -287,6 +287,7 @@ cfg_load(struct cfg *out, const char *env_file, int need, char *err,
 	struct settings_layer l[2];
 	const struct settings_backend *def;
 	struct cfg c = { 0 };
+	char **name;
 	size_t i;
 	int rc = -1;
 
@@ -307,8 +308,9 @@ cfg_load(struct cfg *out, const char *env_file, int need, char *err,
 			snprintf(err, errlen, "%s is not set", l[i].var);
 			goto out;
 		}
-		*(i == 0 ? &c.provider : &c.storage) = strdup(def->name);
-		if ((i == 0 ? c.provider : c.storage) == NULL) {
+		name = i == 0 ? &c.provider : &c.storage;
+		*name = strdup(def->name);
+		if (*name == NULL) {
 			snprintf(err, errlen, "out of memory");
 			goto out;
 		}
@@ -323,7 +325,7 @@ cfg_load(struct cfg *out, const char *env_file, int need, char *err,
 		goto out;
 	/* What follows from several values (nginx's merge_loc_conf). */
 	c.public_base_url_set = settings_get(&src, "IMAGEGEN_PUBLIC_BASE_URL") != NULL;
-	/* Supabase publishes its signing keys under auth/v1. */
+	/* The project's auth server: its issuer, its signing keys. */
 	if (c.project_url != NULL &&
 	    (derive_url(&c.jwt_issuer, c.project_url, "/auth/v1") != 0 ||
 	    derive_url(&c.jwks_url, c.project_url,

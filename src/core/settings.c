@@ -451,9 +451,12 @@ print_plain(FILE *f, const char *text, int ind)
 			fputc(' ', f);
 			col++;
 		}
-		for (i = 0; p < w; p++)
-			if (*p != '`' && *p != '*')
-				fputc(*p, f), i++;
+		for (i = 0; p < w; p++) {
+			if (*p != '`' && *p != '*') {
+				fputc(*p, f);
+				i++;
+			}
+		}
 		col += i;
 	}
 	fputc('\n', f);

@@ -417,8 +417,8 @@ slurp(const char *path)
 
 	if (f == NULL)
 		return NULL;
-	if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 &&
-	    fseek(f, 0, SEEK_SET) == 0) {
+	n = fseek(f, 0, SEEK_END) == 0 ? ftell(f) : -1;
+	if (n >= 0 && fseek(f, 0, SEEK_SET) == 0) {
 		buf = calloc(1, (size_t)n + 1);
 		if (buf != NULL && fread(buf, 1, (size_t)n, f) != (size_t)n) {
 			free(buf);
