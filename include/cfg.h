@@ -3,8 +3,11 @@
 #define IG_CFG_H
 
 #include <stddef.h>
+#include <stdio.h>
 
 #include "log.h"
+
+struct setting;
 
 struct cfg {
 	char *database_url;		/* DATABASE_URL (required) */
@@ -18,16 +21,16 @@ struct cfg {
 	enum ig_log_level log_level;	/* IMAGEGEN_LOG_LEVEL */
 	char *jwt_secret;		/* SUPABASE_JWT_SECRET (may be NULL) */
 	char *jwt_issuer;		/* SUPABASE_JWT_ISSUER or derived */
-	char *supabase_url;		/* SUPABASE_URL (may be NULL) */
+	char *project_url;		/* SUPABASE_URL (may be NULL) */
 	char *jwks_url;			/* SUPABASE_JWKS_URL or derived (may be NULL) */
 	long jwt_leeway;		/* IMAGEGEN_JWT_LEEWAY, seconds */
 	long jwks_ttl;			/* IMAGEGEN_JWKS_TTL, seconds */
 	long jwks_min_refresh;		/* IMAGEGEN_JWKS_MIN_REFRESH, seconds */
 	int token_cache_size;		/* IMAGEGEN_TOKEN_CACHE_SIZE, 0: off */
 	/* jobs */
-	char *provider;			/* IMAGEGEN_PROVIDER: gemini|openai|local */
+	char *provider;			/* IMAGEGEN_PROVIDER: a provider's name */
 	char *model;			/* NANO_BANANA_MODEL, or the provider's own */
-	char *storage;			/* IMAGEGEN_STORAGE: local|supabase|s3 */
+	char *storage;			/* IMAGEGEN_STORAGE: a backend's name */
 	char *storage_dir;		/* IMAGEGEN_STORAGE_DIR (local backend) */
 	char *bucket;			/* IMAGEGEN_BUCKET */
 	char *public_base_url;		/* IMAGEGEN_PUBLIC_BASE_URL, no trailing / */
@@ -55,6 +58,10 @@ struct cfg {
 	char *s3_access_key;		/* S3_ACCESS_KEY_ID */
 	char *s3_secret_key;		/* S3_SECRET_ACCESS_KEY (secret) */
 	char *s3_session_token;		/* S3_SESSION_TOKEN (secret, optional) */
+	/* The chosen provider's and backend's own settings when their ops
+	 * row has a conf_size (settings.h); NULL otherwise. */
+	void *provider_conf;
+	void *storage_conf;
 };
 
 /* What cfg_load() needs: which variables are required. */
@@ -72,7 +79,22 @@ int cfg_load(struct cfg *out, const char *env_file, int need, char *err,
 void cfg_free(struct cfg *c);
 
 /*
- * Parses one env-file line. Returns 1 and sets *key and *val (pointers into
+ * Prints every setting from the tables: cfg's own, then each provider's
+ * and each storage backend's. markdown: the tables of docs/RUNNING.md
+ * (what `imagegen settings --markdown` prints); else the list of --help.
+ * Can't fail.
+ */
+void cfg_settings_print(FILE *f, int markdown);
+
+/* For the settings unit suite: calls fn for each table (its rows, the
+ * size of the struct they are read into, and whether that is struct cfg)
+ * in cfg_settings_print()'s order. */
+void cfg_settings_each(void (*fn)(const struct setting *rows,
+    size_t base_size, int in_cfg, void *arg), void *arg);
+
+/*
+ * settings_parse_line(), settings_parse_long() (settings.h) under their
+ * older names. Parses one env-file line. Returns 1 and sets *key and *val (pointers into
  * line, which is modified) for an assignment, 0 for a blank or comment
  * line, -1 for a malformed one.
  */

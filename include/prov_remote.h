@@ -50,10 +50,18 @@ struct prov_api {
 	const char *const *url;		/* the endpoint in pieces, NULL-ended */
 	const char *key_prefix;		/* the key's header line, less the key */
 	const struct prov_wire *wire;	/* how its API is spoken */
+	/* The key and its variable (for messages), when the provider keeps
+	 * its own in its conf; NULL: NANO_BANANA_API_KEY's (struct cfg). */
+	const char *key, *key_var;
 };
 
+/* The settings every remote provider reads (its shared_settings): the key
+ * and the model; each brings its own NANO_BANANA_API_URL row. */
+extern const struct setting prov_remote_settings[];
+
 /*
- * The open() of a remote provider: NANO_BANANA_API_KEY must be set and
+ * The open() of a remote provider: the key (api->key, else
+ * NANO_BANANA_API_KEY) must be set and
  * the model acceptable, then p->state becomes a struct prov_http for api
  * and p->model api->model. 0, or -1 with err naming the variable at fault
  * (p->state left NULL).

@@ -5,6 +5,7 @@
 #include <stddef.h>
 
 #include "cfg.h"
+#include "settings.h"
 
 /* The classification of SPEC §6; the wire code is prov_err_code(). */
 enum prov_err {
@@ -51,8 +52,34 @@ struct prov_result {
 
 struct provider;
 
+/*
+ * A price row of a provider (cost_estimate): model NULL matches any model,
+ * max_side 0 any size (else the longer side must be at most max_side). usd
+ * is the estimate per image; the four rates (USD per million tokens: input
+ * text, input image, output text and thinking, output image) turn usage
+ * into the actual cost, -1 where unknown.
+ */
+struct prov_price {
+	const char *model;
+	int max_side;
+	double usd;
+	double in_text, in_image, out_text, out_image;
+};
+
 struct provider_ops {
-	const char *name;		/* "local", "gemini", "openai" */
+	const char *name;		/* its IMAGEGEN_PROVIDER value */
+	const char *about;		/* one line for --help and the docs */
+	/* Its settings (settings.h; struct settings_backend says how they
+	 * are read and when it is the default), read by cfg_load(). */
+	const struct setting *settings, *shared_settings;
+	size_t conf_size;
+	const char *const *default_if;
+	int (*check)(const struct cfg *c, const void *conf, char *err,
+	    size_t errlen);
+	/* Its own price rows, tried before the model rows every provider
+	 * shares (provider.c); may be NULL. */
+	const struct prov_price *prices;
+	size_t n_prices;
 	/* After fork: reads its settings from c. 0, or -1 with err naming
 	 * the variable at fault. */
 	int (*open)(struct provider *p, const struct cfg *c, char *err,
@@ -70,9 +97,15 @@ struct provider {
 	void *state;
 };
 
+/* The provider table's row named name, or NULL. */
+const struct provider_ops *provider_find(const char *name);
+/* Fills out[0..max) with the table's rows as the configuration loader
+ * sees them; returns how many there are (may exceed max). */
+size_t provider_backends(struct settings_backend *out, size_t max);
+
 /*
- * Opens the provider the configuration names (IMAGEGEN_PROVIDER; default
- * gemini when NANO_BANANA_API_KEY is set, else local). 0, or -1 with err.
+ * Opens the provider the configuration names (IMAGEGEN_PROVIDER; by
+ * default the one its default_if chooses). 0, or -1 with err.
  * Close with provider_close().
  */
 int provider_open(struct provider *p, const struct cfg *c, char *err,
@@ -85,10 +118,10 @@ enum prov_err provider_generate(struct provider *p,
 void prov_result_free(struct prov_result *res);
 
 /*
- * Estimated cost in USD from the price table: Gemini 2.5 Flash Image
- * $0.039 per image; Gemini 3 Pro Image $0.134 at 1K/2K, $0.24 at 4K
- * (longer side over 2048); local 0; unknown models of a known provider
- * use that provider's default. Can't fail.
+ * Estimated cost in USD: the first matching row of the provider's own
+ * prices, then of the model rows every provider shares (Gemini 2.5 Flash
+ * Image $0.039 per image; Gemini 3 Pro Image $0.134 at 1K/2K, $0.24 at 4K,
+ * longer side over 2048; …), else $0.039. Can't fail.
  */
 double cost_estimate(const char *provider, const char *model, int width,
     int height);
@@ -108,9 +141,5 @@ double cost_from_usage(const char *provider, const char *model, long in_text,
  */
 int image_sniff(const unsigned char *data, size_t len, const char **mime,
     int *w, int *h);
-
-extern const struct provider_ops provider_local;
-extern const struct provider_ops provider_gemini;
-extern const struct provider_ops provider_openai;
 
 #endif

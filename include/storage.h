@@ -6,6 +6,7 @@
 
 #include "cfg.h"
 #include "httpc.h"
+#include "settings.h"
 
 enum stor_err {
 	STOR_OK = 0,
@@ -16,7 +17,15 @@ enum stor_err {
 struct storage;
 
 struct storage_ops {
-	const char *name;		/* "local", "supabase", "s3" */
+	const char *name;		/* its IMAGEGEN_STORAGE value */
+	const char *about;		/* one line for --help and the docs */
+	/* Its settings (settings.h; struct settings_backend says how they
+	 * are read and when it is the default), read by cfg_load(). */
+	const struct setting *settings;
+	size_t conf_size;
+	const char *const *default_if;
+	int (*check)(const struct cfg *c, const void *conf, char *err,
+	    size_t errlen);
 	int (*open)(struct storage *s, const struct cfg *c, char *err,
 	    size_t errlen);
 	void (*close)(struct storage *s);
@@ -58,9 +67,15 @@ struct storage {
 	void *state;
 };
 
-/* Opens the backend the configuration names (IMAGEGEN_STORAGE; default
- * supabase when SUPABASE_URL and SUPABASE_SERVICE_ROLE_KEY are set, else
- * local). 0, or -1 with err naming the variable. */
+/* The storage table's row named name, or NULL. */
+const struct storage_ops *storage_find(const char *name);
+/* Fills out[0..max) with the table's rows as the configuration loader
+ * sees them; returns how many there are (may exceed max). */
+size_t storage_backends(struct settings_backend *out, size_t max);
+
+/* Opens the backend the configuration names (IMAGEGEN_STORAGE; by default
+ * the one its default_if chooses). 0, or -1 with err naming the
+ * variable. */
 int storage_open(struct storage *s, const struct cfg *c, char *err,
     size_t errlen);
 /*
@@ -187,9 +202,5 @@ enum stor_err storage_http_stored(struct storage_answer *a, enum stor_err rc,
  * by storage_fail(); rc when no answer came. */
 enum stor_err storage_http_deleted(struct storage_answer *a, enum stor_err rc,
     char *msg, size_t msglen);
-
-extern const struct storage_ops storage_local;
-extern const struct storage_ops storage_supabase;
-extern const struct storage_ops storage_s3;
 
 #endif

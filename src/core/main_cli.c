@@ -62,6 +62,9 @@ usage(FILE *f)
 "      print a development access token: HS256 with SUPABASE_JWT_SECRET, or\n"
 "      ES256/RS256 with the PEM private key in FILE (issuer\n"
 "      SUPABASE_JWT_ISSUER, or derived from SUPABASE_URL when set)\n"
+"  settings [--markdown]\n"
+"      list every setting below; --markdown: as the tables of\n"
+"      docs/RUNNING.md\n"
 "\n"
 "  --help, --version\n"
 "\n"
@@ -70,6 +73,19 @@ usage(FILE *f)
 "DATABASE_URL. Settings come from the environment, or a file named by\n"
 "IMAGEGEN_ENV_FILE.\n",
 	    IMAGEGEN_SQL_DIR);
+	cfg_settings_print(f, 0);
+}
+
+/* Prints the settings from their tables; 2 on a bad option. */
+static int
+cmd_settings(int argc, char **argv)
+{
+	if (argc > 2 || (argc == 2 && strcmp(argv[1], "--markdown") != 0)) {
+		fprintf(stderr, "usage: imagegen settings [--markdown]\n");
+		return 2;
+	}
+	cfg_settings_print(stdout, argc == 2);
+	return 0;
 }
 
 static int
@@ -522,6 +538,8 @@ main(int argc, char **argv)
 		rc = cmd_worker();
 	} else if (strcmp(argv[1], "stats") == 0) {
 		rc = cmd_stats();
+	} else if (strcmp(argv[1], "settings") == 0) {
+		rc = cmd_settings(argc - 1, argv + 1);
 	} else {
 		fprintf(stderr, "imagegen: unknown command '%s' (try imagegen --help)\n",
 		    argv[1]);

@@ -51,7 +51,8 @@ usage(FILE *f)
 "/metrics: a role that may SET ROLE service_role; default DATABASE_URL),\n"
 "IMAGEGEN_DB_CONNECT_TIMEOUT, IMAGEGEN_STATEMENT_TIMEOUT_MS,\n"
 "IMAGEGEN_MAX_BODY_BYTES, IMAGEGEN_LOG_LEVEL;\n"
-"see docs/RUNNING.md.\n");
+"see docs/RUNNING.md, and all of them below.\n");
+	cfg_settings_print(f, 0);
 }
 
 static int

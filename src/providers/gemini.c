@@ -27,6 +27,7 @@
 #include "jsonr.h"
 #include "log.h"
 #include "prov_remote.h"
+#include "settings.h"
 
 #define GEMINI_DEFAULT_URL "https://generativelanguage.googleapis.com/v1beta"
 #define GEMINI_DEFAULT_MODEL "gemini-2.5-flash-image"
@@ -420,7 +421,7 @@ gemini_open(struct provider *p, const struct cfg *c, char *err, size_t errlen)
 {
 	const char *model = c->model != NULL ? c->model : GEMINI_DEFAULT_MODEL;
 	const char *url[5];
-	struct prov_api api;
+	struct prov_api api = { 0 };
 
 	/* "models/x" as Google names models in its listings works too. */
 	if (strncmp(model, "models/", 7) == 0)
@@ -439,8 +440,22 @@ gemini_open(struct provider *p, const struct cfg *c, char *err, size_t errlen)
 	return prov_remote_open(p, c, &api, err, errlen);
 }
 
+static const struct setting gemini_settings[] = {
+	{ "NANO_BANANA_API_URL", SET_STR, GEMINI_DEFAULT_URL, 0, 0,
+	  offsetof(struct cfg, api_url), SET_HTTP | SET_STRIP, NULL, NULL,
+	  "the API base URL" },
+	{ NULL, 0, NULL, 0, 0, 0, 0, NULL, NULL, NULL }
+};
+
+/* The default provider whenever a key is given. */
+static const char *const gemini_default_if[] = { "NANO_BANANA_API_KEY", NULL };
+
 const struct provider_ops provider_gemini = {
 	.name = "gemini",
+	.about = "Google's generateContent (Nano Banana)",
+	.settings = gemini_settings,
+	.shared_settings = prov_remote_settings,
+	.default_if = gemini_default_if,
 	.open = gemini_open,
 	.close = prov_remote_close,
 	.generate = prov_remote_generate,

@@ -25,6 +25,7 @@
 #include "log.h"
 #include "clock.h"
 #include "provider.h"
+#include "settings.h"
 
 #define LOCAL_MODEL "local-renderer-1"
 #define LOCAL_FAIL_PREFIX "[[fail:"
@@ -411,8 +412,36 @@ out:
 	return e;
 }
 
+static const struct setting local_settings[] = {
+	{ "NANO_BANANA_MODEL", SET_STR, LOCAL_MODEL, 0, 0,
+	  offsetof(struct cfg, model), 0, NULL, NULL,
+	  "recorded on jobs (the local renderer draws the same whatever it is)" },
+	{ "IMAGEGEN_LOCAL_DELAY_MS", SET_LONG, "0", 0, 600000,
+	  offsetof(struct cfg, local_delay_ms), 0, NULL, NULL,
+	  "the local provider waits this long per image (tests)" },
+	{ "IMAGEGEN_TEST_FAULTS", SET_LONG, "0", 0, 1,
+	  offsetof(struct cfg, test_faults), SET_TEST, NULL, NULL,
+	  "`1` lets a prompt starting `[[fail:CODE]]` (a "
+	  "provider error code) make the local provider fail with that code; "
+	  "off, such a prompt renders like any other" },
+	{ NULL, 0, NULL, 0, 0, 0, 0, NULL, NULL, NULL }
+};
+
+/* The fallback: chosen when no other provider's default_if holds. */
+static const char *const local_default_if[] = { NULL };
+
+/* Offline rendering is free, whatever the model is called. */
+static const struct prov_price local_prices[] = {
+	{ NULL, 0, 0.0, 0, 0, 0, 0 },
+};
+
 const struct provider_ops provider_local = {
 	.name = "local",
+	.about = "an offline renderer (no network, no key)",
+	.settings = local_settings,
+	.default_if = local_default_if,
+	.prices = local_prices,
+	.n_prices = sizeof(local_prices) / sizeof(local_prices[0]),
 	.open = local_open,
 	.close = local_close,
 	.generate = local_generate,

@@ -22,6 +22,7 @@
 #include "jsonr.h"
 #include "log.h"
 #include "prov_remote.h"
+#include "settings.h"
 
 #define OPENAI_DEFAULT_URL "https://api.openai.com"
 
@@ -237,7 +238,7 @@ openai_open(struct provider *p, const struct cfg *c, char *err, size_t errlen)
 	const char *model = c->model != NULL ? c->model : "gpt-image-1";
 	const char *url[4];
 	size_t bl = strlen(base);
-	struct prov_api api;
+	struct prov_api api = { 0 };
 
 	/* A base URL that already ends in /v1 is not given a second one. */
 	url[0] = base;
@@ -254,8 +255,18 @@ openai_open(struct provider *p, const struct cfg *c, char *err, size_t errlen)
 	return prov_remote_open(p, c, &api, err, errlen);
 }
 
+static const struct setting openai_settings[] = {
+	{ "NANO_BANANA_API_URL", SET_STR, OPENAI_DEFAULT_URL, 0, 0,
+	  offsetof(struct cfg, api_url), SET_HTTP | SET_STRIP, NULL, NULL,
+	  "the API base URL (`/v1` is added unless it ends so)" },
+	{ NULL, 0, NULL, 0, 0, 0, 0, NULL, NULL, NULL }
+};
+
 const struct provider_ops provider_openai = {
 	.name = "openai",
+	.about = "an OpenAI-compatible /v1/images/generations",
+	.settings = openai_settings,
+	.shared_settings = prov_remote_settings,
 	.open = openai_open,
 	.close = prov_remote_close,
 	.generate = prov_remote_generate,

@@ -21,6 +21,7 @@
 #include "prov_remote.h"
 #include "secret.h"
 #include "text.h"
+#include "settings.h"
 #include "urlpolicy.h"
 
 #define PROV_MAX_DELAY_MS (86400L * 1000)	/* any longer hint is a day */
@@ -448,18 +449,30 @@ prov_remote_close(struct provider *p)
 	p->state = NULL;
 }
 
+const struct setting prov_remote_settings[] = {
+	{ "NANO_BANANA_API_KEY", SET_STR, NULL, 0, 0,
+	  offsetof(struct cfg, api_key), SET_SECRET | SET_NEEDED, NULL, NULL,
+	  "the model API's key (secret; redacted from every stored message)" },
+	{ "NANO_BANANA_MODEL", SET_STR, "gemini-2.5-flash-image", 0, 0,
+	  offsetof(struct cfg, model), 0, NULL, NULL,
+	  "recorded on jobs; prices the estimate" },
+	{ NULL, 0, NULL, 0, 0, 0, 0, NULL, NULL, NULL }
+};
+
 int
 prov_remote_open(struct provider *p, const struct cfg *c,
     const struct prov_api *api, char *err, size_t errlen)
 {
+	const char *key = api->key != NULL ? api->key : c->api_key;
 	struct prov_http *h;
 	char why[256];
 	size_t i, n;
 	int rc = -1;
 
-	if (c->api_key == NULL || c->api_key[0] == '\0') {
-		snprintf(err, errlen, "NANO_BANANA_API_KEY is not set (needed by "
-		    "IMAGEGEN_PROVIDER=%s)", api->name);
+	if (key == NULL || key[0] == '\0') {
+		snprintf(err, errlen, "%s is not set (needed by IMAGEGEN_PROVIDER=%s)",
+		    api->key_var != NULL ? api->key_var : "NANO_BANANA_API_KEY",
+		    api->name);
 		goto out;
 	}
 	if (api->model_rule != NULL) {
@@ -480,7 +493,7 @@ prov_remote_open(struct provider *p, const struct cfg *c,
 		snprintf(err, errlen, "IMAGEGEN_FETCH_ALLOW: %s", why);
 		goto out;
 	}
-	h->secret = strdup(c->api_key);
+	h->secret = strdup(key);
 	if (h->secret == NULL || httpc_open(&h->client) != 0) {
 		snprintf(err, errlen, "IMAGEGEN_PROVIDER: cannot make an HTTP "
 		    "client for %s", api->name);
@@ -496,11 +509,11 @@ prov_remote_open(struct provider *p, const struct cfg *c,
 		n += strlen(api->url[i]);
 	}
 	h->url[n] = '\0';
-	n = strlen(api->key_prefix) + strlen(c->api_key) + 1;
+	n = strlen(api->key_prefix) + strlen(key) + 1;
 	h->key_header = malloc(n);
 	if (h->key_header == NULL)
 		goto oom;
-	snprintf(h->key_header, n, "%s%s", api->key_prefix, c->api_key);
+	snprintf(h->key_header, n, "%s%s", api->key_prefix, key);
 	snprintf(p->model, sizeof(p->model), "%s", api->model);
 	rc = 0;
 	goto out;

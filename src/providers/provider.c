@@ -8,8 +8,13 @@
 #include "log.h"
 #include "provider.h"
 
-/* A new provider is one file and one entry here; provider_open() needs no
- * other change. */
+/* A new provider is one file and one entry here (and its line in
+ * Makefile.am): provider_open(), the configuration loader (its settings),
+ * --help and the price lookup need no other change. */
+extern const struct provider_ops provider_local;
+extern const struct provider_ops provider_gemini;
+extern const struct provider_ops provider_openai;
+
 static const struct provider_ops *const providers[] = {
 	&provider_local,
 	&provider_gemini,
@@ -31,14 +36,9 @@ static const char *const prov_err_codes[PROV_ERR_COUNT] = {
 };
 
 /*
- * The price table, first matching row wins. provider NULL matches any
- * provider, model NULL any model, max_side 0 any size (else the longer
- * side must be at most max_side). usd is the estimate per generated image;
- * the four rates (USD per million tokens: input text, input image, output
- * text and thinking, output image) turn reported usage into the actual
- * cost, -1 where we do not know them (the estimate then stands).
+ * The model rows every provider shares, tried after the provider's own
+ * prices (provider_ops.prices), first matching row wins; then DEFAULT.
  *
- * - local renders offline: free whatever the model is called.
  * - Gemini 2.5 Flash Image: $0.039 an image (1290 output tokens at $30/M);
  *   input $0.30/M, text output $2.50/M.
  * - Gemini 3 Pro Image: $0.134 at 1K and 2K, $0.24 at 4K (1120 and 2000
@@ -52,26 +52,47 @@ static const char *const prov_err_codes[PROV_ERR_COUNT] = {
  *   price. For openai we know neither the gateway nor its markup, and Flash
  *   is what "Nano Banana" most often means; this is an estimate only.
  */
-static const struct price {
-	const char *provider;
-	const char *model;
-	int max_side;
-	double usd;
-	double in_text, in_image, out_text, out_image;	/* per 1M tokens */
-} prices[] = {
-	{ "local", NULL, 0, 0.0, 0, 0, 0, 0 },
-	{ NULL, "gemini-2.5-flash-image", 0, 0.039, 0.30, 0.30, 2.50, 30 },
-	{ NULL, "gemini-2.5-flash-image-preview", 0, 0.039, 0.30, 0.30, 2.50, 30 },
-	{ NULL, "gemini-3-pro-image-preview", 2048, 0.134, 2, 2, 12, 120 },
-	{ NULL, "gemini-3-pro-image-preview", 0, 0.24, 2, 2, 12, 120 },
-	{ NULL, "gemini-3-pro-image", 2048, 0.134, 2, 2, 12, 120 },
-	{ NULL, "gemini-3-pro-image", 0, 0.24, 2, 2, 12, 120 },
-	{ NULL, "gpt-image-1", 1024, 0.042, 5, 10, 40, 40 },
-	{ NULL, "gpt-image-1", 0, 0.063, 5, 10, 40, 40 },
-	{ "gemini", NULL, 0, 0.039, -1, -1, -1, -1 },
-	{ "openai", NULL, 0, 0.039, -1, -1, -1, -1 },
-	{ NULL, NULL, 0, 0.039, -1, -1, -1, -1 },
+static const struct prov_price model_prices[] = {
+	{ "gemini-2.5-flash-image", 0, 0.039, 0.30, 0.30, 2.50, 30 },
+	{ "gemini-2.5-flash-image-preview", 0, 0.039, 0.30, 0.30, 2.50, 30 },
+	{ "gemini-3-pro-image-preview", 2048, 0.134, 2, 2, 12, 120 },
+	{ "gemini-3-pro-image-preview", 0, 0.24, 2, 2, 12, 120 },
+	{ "gemini-3-pro-image", 2048, 0.134, 2, 2, 12, 120 },
+	{ "gemini-3-pro-image", 0, 0.24, 2, 2, 12, 120 },
+	{ "gpt-image-1", 1024, 0.042, 5, 10, 40, 40 },
+	{ "gpt-image-1", 0, 0.063, 5, 10, 40, 40 },
 };
+static const struct prov_price default_price = { NULL, 0, 0.039, -1, -1, -1, -1 };
+
+const struct provider_ops *
+provider_find(const char *name)
+{
+	size_t i;
+
+	for (i = 0; name != NULL && providers[i] != NULL; i++)
+		if (strcmp(providers[i]->name, name) == 0)
+			return providers[i];
+	return NULL;
+}
+
+size_t
+provider_backends(struct settings_backend *out, size_t max)
+{
+	size_t i;
+
+	for (i = 0; providers[i] != NULL; i++) {
+		if (i >= max)
+			continue;
+		out[i].name = providers[i]->name;
+		out[i].about = providers[i]->about;
+		out[i].rows = providers[i]->settings;
+		out[i].shared = providers[i]->shared_settings;
+		out[i].conf_size = providers[i]->conf_size;
+		out[i].default_if = providers[i]->default_if;
+		out[i].check = providers[i]->check;
+	}
+	return i;
+}
 
 const char *
 prov_err_code(enum prov_err e)
@@ -93,17 +114,11 @@ provider_open(struct provider *p, const struct cfg *c, char *err,
 {
 	const struct provider_ops *ops = NULL;
 	const char *name;
-	size_t i;
 	int rc = -1;
 
 	memset(p, 0, sizeof(*p));
 	name = c->provider != NULL ? c->provider : "local";
-	for (i = 0; providers[i] != NULL; i++) {
-		if (strcmp(providers[i]->name, name) == 0) {
-			ops = providers[i];
-			break;
-		}
-	}
+	ops = provider_find(name);
 	if (ops == NULL) {
 		snprintf(err, errlen,
 		    "IMAGEGEN_PROVIDER: provider '%.40s' is not available in this build",
@@ -196,54 +211,53 @@ prov_result_free(struct prov_result *res)
 	res->len = 0;
 }
 
-/* 1 when a price row's field (NULL: any) matches s. */
+/* 1 when row applies to model at this longer side (side < 0: any). */
 static int
-price_str_match(const char *row, const char *s)
+price_match(const struct prov_price *row, const char *model, int side)
 {
-	return row == NULL || (s != NULL && strcmp(row, s) == 0);
+	if (row->model != NULL && (model == NULL || strcmp(row->model, model) != 0))
+		return 0;
+	return side < 0 || row->max_side == 0 || side <= row->max_side;
+}
+
+/* The first row for model at side: the provider's own, the shared model
+ * rows, else the default. Can't fail. */
+static const struct prov_price *
+price_find(const char *provider, const char *model, int side)
+{
+	const struct provider_ops *ops = provider_find(provider);
+	size_t i;
+
+	for (i = 0; ops != NULL && i < ops->n_prices; i++)
+		if (price_match(&ops->prices[i], model, side))
+			return &ops->prices[i];
+	for (i = 0; i < sizeof(model_prices) / sizeof(model_prices[0]); i++)
+		if (price_match(&model_prices[i], model, side))
+			return &model_prices[i];
+	return &default_price;
 }
 
 double
 cost_estimate(const char *provider, const char *model, int width,
     int height)
 {
-	int side = width > height ? width : height;
-	size_t i;
-
-	for (i = 0; i < sizeof(prices) / sizeof(prices[0]); i++) {
-		if (!price_str_match(prices[i].provider, provider) ||
-		    !price_str_match(prices[i].model, model))
-			continue;
-		if (prices[i].max_side != 0 && side > prices[i].max_side)
-			continue;
-		return prices[i].usd;
-	}
-	/* Not reached: the last row matches everything. */
-	return prices[sizeof(prices) / sizeof(prices[0]) - 1].usd;
+	return price_find(provider, model, width > height ? width : height)->usd;
 }
 
 double
 cost_from_usage(const char *provider, const char *model, long in_text,
     long in_image, long out_text, long out_image)
 {
-	const struct price *p;
-	size_t i;
-
 	/* Token rates do not depend on the size: the first row of the model. */
-	for (i = 0; i < sizeof(prices) / sizeof(prices[0]); i++) {
-		p = &prices[i];
-		if (!price_str_match(p->provider, provider) ||
-		    !price_str_match(p->model, model))
-			continue;
-		if (p->in_text < 0 || p->in_image < 0 || p->out_text < 0 ||
-		    p->out_image < 0)
-			return -1;
-		return ((in_text > 0 ? (double)in_text : 0) * p->in_text +
-		    (in_image > 0 ? (double)in_image : 0) * p->in_image +
-		    (out_text > 0 ? (double)out_text : 0) * p->out_text +
-		    (out_image > 0 ? (double)out_image : 0) * p->out_image) / 1e6;
-	}
-	return -1;
+	const struct prov_price *p = price_find(provider, model, -1);
+
+	if (p->in_text < 0 || p->in_image < 0 || p->out_text < 0 ||
+	    p->out_image < 0)
+		return -1;
+	return ((in_text > 0 ? (double)in_text : 0) * p->in_text +
+	    (in_image > 0 ? (double)in_image : 0) * p->in_image +
+	    (out_text > 0 ? (double)out_text : 0) * p->out_text +
+	    (out_image > 0 ? (double)out_image : 0) * p->out_image) / 1e6;
 }
 
 /* ---- image_sniff ------------------------------------------------------- */

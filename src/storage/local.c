@@ -506,8 +506,22 @@ local_urls(struct storage *s, const struct cfg *c, char *err, size_t errlen)
 	    "/storage/v1/object/public/%s/", s->bucket);
 }
 
+static const struct setting local_settings[] = {
+	{ "IMAGEGEN_STORAGE_DIR", SET_STR, "var/storage", 0, 0,
+	  offsetof(struct cfg, storage_dir), 0, NULL, NULL,
+	  "the local backend's root: objects at `DIR/BUCKET/PATH`" },
+	{ NULL, 0, NULL, 0, 0, 0, 0, NULL, NULL, NULL }
+};
+
+/* The fallback: chosen when no other backend's default_if holds. */
+static const char *const local_default_if[] = { NULL };
+
 const struct storage_ops storage_local = {
 	.name = "local",
+	.about = "files under `IMAGEGEN_STORAGE_DIR`, which nginx also serves "
+	    "at `/storage/v1/object/public/BUCKET/…`",
+	.settings = local_settings,
+	.default_if = local_default_if,
 	.open = local_open,
 	.close = local_close,
 	.put = local_put,

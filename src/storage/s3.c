@@ -581,8 +581,31 @@ out:
 	return rc;
 }
 
+static const struct setting s3_settings[] = {
+	{ "S3_ENDPOINT", SET_STR, NULL, 0, 0, offsetof(struct cfg, s3_endpoint),
+	  SET_HTTP | SET_STRIP | SET_NEEDED, NULL, NULL,
+	  "the S3 backend's path-style endpoint URL" },
+	{ "S3_REGION", SET_STR, "us-east-1", 0, 0, offsetof(struct cfg, s3_region),
+	  0, NULL, NULL, "the signing region" },
+	{ "S3_ACCESS_KEY_ID", SET_STR, NULL, 0, 0,
+	  offsetof(struct cfg, s3_access_key), SET_NEEDED, NULL, NULL,
+	  "the access key id" },
+	{ "S3_SECRET_ACCESS_KEY", SET_STR, NULL, 0, 0,
+	  offsetof(struct cfg, s3_secret_key), SET_SECRET | SET_NEEDED, NULL,
+	  NULL, "the secret key (secret)" },
+	{ "S3_SESSION_TOKEN", SET_STR, NULL, 0, 0,
+	  offsetof(struct cfg, s3_session_token), SET_SECRET, NULL, NULL,
+	  "a session token (secret, optional)" },
+	{ NULL, 0, NULL, 0, 0, 0, 0, NULL, NULL, NULL }
+};
+
 const struct storage_ops storage_s3 = {
 	.name = "s3",
+	.about = "SigV4: AWS, MinIO, R2, Supabase's S3 endpoint; public base the "
+	    "endpoint, and the bucket is read at `S3_ENDPOINT/BUCKET/…`, and at "
+	    "`SCHEME://BUCKET.HOST/…` with the endpoint's own scheme when "
+	    "`S3_ENDPOINT` has no path and its host is a name, not an address",
+	.settings = s3_settings,
 	.open = s3_open,
 	.close = s3_close,
 	.put = s3_put,

@@ -15,8 +15,13 @@
 #include "storage.h"
 
 
-/* A new backend is one file and one entry here; storage_open() needs no
- * other change. */
+/* A new backend is one file and one entry here (and its line in
+ * Makefile.am): storage_open(), the configuration loader (its settings)
+ * and --help need no other change. */
+extern const struct storage_ops storage_local;
+extern const struct storage_ops storage_supabase;
+extern const struct storage_ops storage_s3;
+
 static const struct storage_ops *const backends[] = {
 	&storage_local,
 	&storage_supabase,
@@ -24,12 +29,41 @@ static const struct storage_ops *const backends[] = {
 	NULL
 };
 
+const struct storage_ops *
+storage_find(const char *name)
+{
+	size_t i;
+
+	for (i = 0; name != NULL && backends[i] != NULL; i++)
+		if (strcmp(backends[i]->name, name) == 0)
+			return backends[i];
+	return NULL;
+}
+
+size_t
+storage_backends(struct settings_backend *out, size_t max)
+{
+	size_t i;
+
+	for (i = 0; backends[i] != NULL; i++) {
+		if (i >= max)
+			continue;
+		memset(&out[i], 0, sizeof(out[i]));
+		out[i].name = backends[i]->name;
+		out[i].about = backends[i]->about;
+		out[i].rows = backends[i]->settings;
+		out[i].conf_size = backends[i]->conf_size;
+		out[i].default_if = backends[i]->default_if;
+		out[i].check = backends[i]->check;
+	}
+	return i;
+}
+
 int
 storage_urls(struct storage *s, const struct cfg *c, char *err, size_t errlen)
 {
 	const struct storage_ops *ops = NULL;
 	const char *name, *bucket, *base;
-	size_t i;
 	int rc = -1;
 
 	memset(s, 0, sizeof(*s));
@@ -37,12 +71,7 @@ storage_urls(struct storage *s, const struct cfg *c, char *err, size_t errlen)
 	bucket = c->bucket != NULL ? c->bucket : "asset-images";
 	base = c->public_base_url != NULL ? c->public_base_url :
 	    "/storage/v1/object/public";
-	for (i = 0; backends[i] != NULL; i++) {
-		if (strcmp(backends[i]->name, name) == 0) {
-			ops = backends[i];
-			break;
-		}
-	}
+	ops = storage_find(name);
 	if (ops == NULL) {
 		snprintf(err, errlen,
 		    "IMAGEGEN_STORAGE: backend '%.40s' is not available in this build",

@@ -305,9 +305,9 @@ supa_open(struct storage *s, const struct cfg *c, char *err, size_t errlen)
 	size_t ulen;
 	int rc = -1;
 
-	if (c->supabase_url == NULL || c->service_role_key == NULL) {
+	if (c->project_url == NULL || c->service_role_key == NULL) {
 		snprintf(err, errlen, "%s is not set (needed by IMAGEGEN_STORAGE=supabase)",
-		    c->supabase_url == NULL ? "SUPABASE_URL" : "SUPABASE_SERVICE_ROLE_KEY");
+		    c->project_url == NULL ? "SUPABASE_URL" : "SUPABASE_SERVICE_ROLE_KEY");
 		goto out;
 	}
 	/* The key goes into a header line: no line breaks in it. */
@@ -315,8 +315,8 @@ supa_open(struct storage *s, const struct cfg *c, char *err, size_t errlen)
 		snprintf(err, errlen, "SUPABASE_SERVICE_ROLE_KEY: contains a line break");
 		goto out;
 	}
-	ulen = strlen(c->supabase_url);
-	while (ulen > 0 && c->supabase_url[ulen - 1] == '/')
+	ulen = strlen(c->project_url);
+	while (ulen > 0 && c->project_url[ulen - 1] == '/')
 		ulen--;
 	st = calloc(1, sizeof(*st));
 	if (st == NULL)
@@ -325,7 +325,7 @@ supa_open(struct storage *s, const struct cfg *c, char *err, size_t errlen)
 	st->base = malloc(ulen + sizeof("/storage/v1"));
 	if (st->base == NULL)
 		goto oom;
-	memcpy(st->base, c->supabase_url, ulen);
+	memcpy(st->base, c->project_url, ulen);
 	memcpy(st->base + ulen, "/storage/v1", sizeof("/storage/v1"));
 	st->auth_hdr = text_printf("Authorization: Bearer %s", c->service_role_key);
 	st->apikey_hdr = text_printf("apikey: %s", c->service_role_key);
@@ -354,13 +354,13 @@ supa_urls(struct storage *s, const struct cfg *c, char *err, size_t errlen)
 	size_t ulen;
 	int n, rc = -1;
 
-	if (c->supabase_url == NULL) {
+	if (c->project_url == NULL) {
 		snprintf(err, errlen,
 		    "SUPABASE_URL is not set (needed by IMAGEGEN_STORAGE=supabase)");
 		goto out;
 	}
-	ulen = strlen(c->supabase_url);
-	while (ulen > 0 && c->supabase_url[ulen - 1] == '/')
+	ulen = strlen(c->project_url);
+	while (ulen > 0 && c->project_url[ulen - 1] == '/')
 		ulen--;
 	if (ulen > sizeof(s->public_base) - sizeof("/storage/v1/object/public")) {
 		snprintf(err, errlen, "SUPABASE_URL: longer than %zu bytes",
@@ -369,7 +369,7 @@ supa_urls(struct storage *s, const struct cfg *c, char *err, size_t errlen)
 	}
 	if (!c->public_base_url_set) {
 		n = snprintf(s->public_base, sizeof(s->public_base),
-		    "%.*s/storage/v1/object/public", (int)ulen, c->supabase_url);
+		    "%.*s/storage/v1/object/public", (int)ulen, c->project_url);
 		if (n < 0 || (size_t)n >= sizeof(s->public_base)) {
 			/* can't be: the length is checked above */
 			snprintf(err, errlen, "SUPABASE_URL: too long for a public URL");
@@ -377,14 +377,34 @@ supa_urls(struct storage *s, const struct cfg *c, char *err, size_t errlen)
 		}
 	}
 	rc = storage_add_url_form(s, err, errlen,
-	    "%.*s/storage/v1/object/public/%s/", (int)ulen, c->supabase_url,
+	    "%.*s/storage/v1/object/public/%s/", (int)ulen, c->project_url,
 	    s->bucket);
 out:
 	return rc;
 }
 
+static const struct setting supa_settings[] = {
+	{ "SUPABASE_URL", SET_STR, NULL, 0, 0, offsetof(struct cfg, project_url),
+	  SET_HTTP | SET_NEEDED, NULL, NULL,
+	  "the project URL (the same as the token checks' above)" },
+	{ "SUPABASE_SERVICE_ROLE_KEY", SET_STR, NULL, 0, 0,
+	  offsetof(struct cfg, service_role_key), SET_SECRET | SET_NEEDED, NULL,
+	  NULL, "the backend's key (secret; sent as `Authorization` and `apikey`)" },
+	{ NULL, 0, NULL, 0, 0, 0, 0, NULL, NULL, NULL }
+};
+
+/* The default backend when both are given. */
+static const char *const supa_default_if[] = {
+	"SUPABASE_URL", "SUPABASE_SERVICE_ROLE_KEY", NULL
+};
+
 const struct storage_ops storage_supabase = {
 	.name = "supabase",
+	.about = "the Storage REST API; public base "
+	    "`$SUPABASE_URL/storage/v1/object/public`, and that URL form of the "
+	    "bucket is read whatever `IMAGEGEN_PUBLIC_BASE_URL` is",
+	.settings = supa_settings,
+	.default_if = supa_default_if,
 	.open = supa_open,
 	.close = supa_close,
 	.put = supa_put,

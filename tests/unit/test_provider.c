@@ -241,7 +241,7 @@ test_provider_open_table(void)
 	}
 	if (open_local(&p, 0) != 0)
 		return;
-	CU_ASSERT_PTR_EQUAL(p.ops, &provider_local);
+	CU_ASSERT_PTR_EQUAL(p.ops, provider_find("local"));
 	CU_ASSERT_STRING_EQUAL(p.ops->name, "local");
 	CU_ASSERT_STRING_EQUAL(p.model, "local-renderer-1");
 	provider_close(&p);

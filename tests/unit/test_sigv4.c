@@ -505,7 +505,7 @@ open_base(const char *backend, const char *endpoint, const char *public_base,
 	c.public_base_url = (char *)(public_base != NULL ? public_base :
 	    "/storage/v1/object/public");
 	c.public_base_url_set = public_base != NULL;
-	c.supabase_url = (char *)endpoint;
+	c.project_url = (char *)endpoint;
 	c.service_role_key = "service-role-key";
 	c.s3_endpoint = (char *)endpoint;
 	c.s3_region = "us-east-1";

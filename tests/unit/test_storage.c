@@ -281,7 +281,7 @@ test_storage_open_table(void)
 	c.bucket = "other-bucket";
 	c.public_base_url = "https://cdn.example.com/storage/v1/object/public";
 	CU_ASSERT_EQUAL_FATAL(storage_open(&s, &c, err, sizeof(err)), 0);
-	CU_ASSERT_PTR_EQUAL(s.ops, &storage_local);
+	CU_ASSERT_PTR_EQUAL(s.ops, storage_find("local"));
 	CU_ASSERT_STRING_EQUAL(s.bucket, "other-bucket");
 	CU_ASSERT_STRING_EQUAL(s.public_base,
 	    "https://cdn.example.com/storage/v1/object/public");
@@ -601,7 +601,7 @@ cfg_remote(struct cfg *c, const char *backend, const char *endpoint,
 	if (base != NULL)
 		c->public_base_url = (char *)base;
 	c->public_base_url_set = base != NULL;
-	c->supabase_url = (char *)endpoint;
+	c->project_url = (char *)endpoint;
 	c->service_role_key = "service-role-key";
 	c->s3_endpoint = (char *)endpoint;
 	c->s3_region = "us-east-1";
