@@ -127,6 +127,12 @@ enum prov_err prov_http_class(long status);
  * not strict standard base64 or decodes past max bytes (refused before
  * decoding), bytes that are not a whole PNG, JPEG or WebP.
  */
+/* Checks buf (n bytes, malloc'd, owned from here on, freed on failure)
+ * is a whole image and gives it to res->data. PROV_OK, or
+ * PROV_PROVIDER_ERROR with res->message. (prov_artifact.c, as the two
+ * below.) */
+enum prov_err prov_artifact_take(unsigned char *buf, size_t n,
+    struct prov_result *res);
 enum prov_err prov_artifact_b64(const char *b64, size_t n, size_t max,
     struct prov_result *res);
 enum prov_err prov_artifact_bytes(const unsigned char *data, size_t n,

@@ -1,9 +1,9 @@
 /*
  * prov_remote.c - what the remote providers share: their open, close and
  * generate around one httpc client each (timeouts, a reply size cap), the
- * classification of HTTP statuses and transport errors (SPEC §6),
- * artifacts (base64, URL, raw bytes) and the redaction of secrets from
- * what a provider said.
+ * classification of HTTP statuses and transport errors (SPEC §6), the
+ * download of an artifact URL and the redaction of secrets from what a
+ * provider said. The artifact checks are in prov_artifact.c.
  */
 #include <ctype.h>
 #include <stdarg.h>
@@ -14,7 +14,6 @@
 #include <strings.h>
 #include <time.h>
 
-#include "base64.h"
 #include "clock.h"
 #include "httpc.h"
 #include "log.h"
@@ -209,104 +208,6 @@ prov_duration_ms(const char *s)
 	return (long)(sec * 1000 + (frac * 1000 + scale - 1) / scale);
 }
 
-/* ---- artifacts --------------------------------------------------------- */
-
-static uint32_t
-le32(const unsigned char *p)
-{
-	return (uint32_t)p[3] << 24 | (uint32_t)p[2] << 16 |
-	    (uint32_t)p[1] << 8 | p[0];
-}
-
-int
-prov_image_whole(const unsigned char *d, size_t n)
-{
-	static const unsigned char iend[12] = {
-		0, 0, 0, 0, 'I', 'E', 'N', 'D', 0xae, 0x42, 0x60, 0x82
-	};
-	const char *mime;
-	int w, h;
-
-	if (d == NULL || image_sniff(d, n, &mime, &w, &h) != 0)
-		return 0;
-	if (strcmp(mime, "image/png") == 0)
-		return n >= 8 + 25 + 12 && memcmp(d + n - 12, iend, 12) == 0;
-	if (strcmp(mime, "image/jpeg") == 0) {
-		/* EOI last; encoders may pad the file with zero bytes. */
-		while (n > 4 && d[n - 1] == 0)
-			n--;
-		return d[n - 2] == 0xff && d[n - 1] == 0xd9;
-	}
-	/* WebP: the RIFF payload is the file, plus a pad byte when odd. */
-	return (size_t)le32(d + 4) + 8 == n ||
-	    ((le32(d + 4) & 1) != 0 && (size_t)le32(d + 4) + 9 == n);
-}
-
-/* Checks buf (n bytes, malloc'd, owned from here) and gives it to res. */
-static enum prov_err
-artifact_take(unsigned char *buf, size_t n, struct prov_result *res)
-{
-	if (!prov_image_whole(buf, n)) {
-		free(buf);
-		prov_msg(res, NULL, "the image is not a whole PNG, JPEG or WebP "
-		    "(%zu bytes)", n);
-		return PROV_PROVIDER_ERROR;
-	}
-	free(res->data);
-	res->data = buf;
-	res->len = n;
-	return PROV_OK;
-}
-
-enum prov_err
-prov_artifact_b64(const char *b64, size_t n, size_t max,
-    struct prov_result *res)
-{
-	unsigned char *buf = NULL;
-	size_t len = 0;
-	int rc;
-
-	if (b64 == NULL || n == 0) {
-		prov_msg(res, NULL, "the image data is empty");
-		return PROV_PROVIDER_ERROR;
-	}
-	rc = base64_decode(b64, n, max, &buf, &len);
-	if (rc == -2) {
-		prov_msg(res, NULL, "the image is larger than %zu bytes", max);
-		return PROV_PROVIDER_ERROR;
-	}
-	if (rc != 0) {
-		prov_msg(res, NULL, rc == -3 ? "out of memory decoding the image" :
-		    "the image data is not valid base64 (%zu characters)", n);
-		return PROV_PROVIDER_ERROR;
-	}
-	return artifact_take(buf, len, res);
-}
-
-enum prov_err
-prov_artifact_bytes(const unsigned char *data, size_t n, size_t max,
-    struct prov_result *res)
-{
-	unsigned char *buf;
-
-	if (data == NULL || n == 0) {
-		prov_msg(res, NULL, "the image data is empty");
-		return PROV_PROVIDER_ERROR;
-	}
-	if (n > max) {
-		prov_msg(res, NULL, "the image is larger than %zu bytes", max);
-		return PROV_PROVIDER_ERROR;
-	}
-	buf = malloc(n);
-	if (buf == NULL) {
-		prov_msg(res, NULL, "out of memory copying the image");
-		return PROV_PROVIDER_ERROR;
-	}
-	memcpy(buf, data, n);
-	return artifact_take(buf, n, res);
-}
-
-
 /* ---- transport --------------------------------------------------------- */
 
 /*
@@ -419,7 +320,7 @@ prov_http_fetch(struct prov_http *h, const char *url, long long deadline_ms,
 			res->retry_after_ms = retry_after_ms;
 		goto out;
 	}
-	e = artifact_take((unsigned char *)rep.body, rep.len, res);
+	e = prov_artifact_take((unsigned char *)rep.body, rep.len, res);
 	rep.body = NULL;
 	if (e != PROV_OK) {
 		prov_msg(res, h, "%s: the downloaded file is not a whole PNG, "

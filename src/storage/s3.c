@@ -38,6 +38,7 @@
 #include <openssl/evp.h>
 
 #include "httpc.h"
+#include "s3_endpoint.h"
 #include "log.h"
 #include "secret.h"
 #include "sigv4.h"
@@ -53,9 +54,7 @@
 
 struct s3_st {
 	struct httpc http;
-	char *origin;		/* "http://127.0.0.1:9000": scheme, authority */
-	char *host;		/* the authority, lower case: the Host header */
-	char *prefix;		/* the endpoint's path ("" or "/storage/v1/s3") */
+	struct s3_endpoint ep;	/* S3_ENDPOINT in parts */
 	char *access_key;
 	char *secret_key;	/* secret */
 	char *session_token;	/* secret; NULL when none */
@@ -137,15 +136,15 @@ s3_call(struct storage *s, const char *method, const char *key,
 		snprintf(msg, msglen, "cannot sign the request");
 		goto out;
 	}
-	full = text_printf("%s/%s%s%s", st->prefix, s->bucket,
+	full = text_printf("%s/%s%s%s", st->ep.prefix, s->bucket,
 	    key != NULL ? "/" : "", key != NULL ? key : "");
 	enc = full != NULL ? sigv4_uri_encode(full, strlen(full), 1) : NULL;
-	url = enc != NULL ? text_printf("%s%s%s%s", st->origin, enc,
+	url = enc != NULL ? text_printf("%s%s%s%s", st->ep.origin, enc,
 	    query != NULL ? "?" : "", query != NULL ? query : "") : NULL;
 	if (url == NULL)
 		goto oom;
 
-	h[nh++] = (struct sigv4_header){ "host", st->host };
+	h[nh++] = (struct sigv4_header){ "host", st->ep.host };
 	h[nh++] = (struct sigv4_header){ "x-amz-content-sha256", hash };
 	h[nh++] = (struct sigv4_header){ "x-amz-date", date };
 	if (st->session_token != NULL)
@@ -405,53 +404,13 @@ s3_close(struct storage *s)
 	if (st == NULL)
 		return;
 	httpc_close(&st->http);
-	free(st->origin);
-	free(st->host);
-	free(st->prefix);
+	s3_endpoint_free(&st->ep);
 	free(st->access_key);
 	secret_free(st->secret_key);
 	secret_free(st->session_token);
 	free(st->region);
 	free(st);
 	s->state = NULL;
-}
-
-/* Splits the endpoint "scheme://authority[/path]" into st. -1 with err
- * when it is not one (userinfo, a query or a fragment, no host). */
-static int
-s3_parse_endpoint(struct s3_st *st, const char *ep, char *err, size_t errlen)
-{
-	const char *auth, *slash;
-	size_t i, alen, plen;
-
-	auth = strstr(ep, "://");
-	if (auth == NULL || (strncmp(ep, "http://", 7) != 0 &&
-	    strncmp(ep, "https://", 8) != 0)) {
-		snprintf(err, errlen, "S3_ENDPOINT: expected an http(s) URL");
-		return -1;
-	}
-	auth += 3;
-	slash = strchr(auth, '/');
-	alen = slash != NULL ? (size_t)(slash - auth) : strlen(auth);
-	if (alen == 0 || memchr(auth, '@', alen) != NULL ||
-	    strpbrk(ep, "?# \t\r\n") != NULL) {
-		snprintf(err, errlen,
-		    "S3_ENDPOINT: expected scheme://host[:port][/path], no user, query or fragment");
-		return -1;
-	}
-	plen = slash != NULL ? strlen(slash) : 0;
-	while (plen > 0 && slash[plen - 1] == '/')
-		plen--;
-	st->origin = strndup(ep, (size_t)(auth - ep) + alen);
-	st->host = strndup(auth, alen);
-	st->prefix = strndup(slash != NULL ? slash : "", plen);
-	if (st->origin == NULL || st->host == NULL || st->prefix == NULL) {
-		snprintf(err, errlen, "IMAGEGEN_STORAGE=s3: out of memory");
-		return -1;
-	}
-	for (i = 0; st->host[i] != '\0'; i++)
-		st->host[i] = (char)tolower((unsigned char)st->host[i]);
-	return 0;
 }
 
 static int
@@ -480,7 +439,7 @@ s3_open(struct storage *s, const struct cfg *c, char *err, size_t errlen)
 	if (st == NULL)
 		goto oom;
 	s->state = st;		/* s3_close() frees it on failure */
-	if (s3_parse_endpoint(st, c->s3_endpoint, err, errlen) != 0)
+	if (s3_endpoint_parse(&st->ep, c->s3_endpoint, err, errlen) != 0)
 		goto out;
 	st->access_key = strdup(c->s3_access_key);
 	st->secret_key = strdup(c->s3_secret_key);
@@ -499,85 +458,6 @@ oom:
 out:
 	if (rc != 0)
 		s3_close(s);
-	return rc;
-}
-
-/* 1 when the authority host[:port] is an IP address literal: no bucket
- * can be a label in front of it. */
-static int
-s3_host_is_ip(const char *host)
-{
-	size_t i;
-
-	if (host[0] == '[')
-		return 1;
-	for (i = 0; host[i] != '\0' && host[i] != ':'; i++)
-		if (!isdigit((unsigned char)host[i]) && host[i] != '.')
-			return 0;
-	return 1;
-}
-
-/*
- * The bucket's objects are read at the endpoint, path style
- * ({S3_ENDPOINT}/{bucket}/{path}) and, for an endpoint with a host name
- * and no path, virtual-host style ({scheme}://{bucket}.{host}/{path});
- * Supabase's S3 endpoint (…/storage/v1/s3) also serves them publicly at
- * …/storage/v1/object/public/{bucket}/{path}. The public base, unless
- * IMAGEGEN_PUBLIC_BASE_URL names one, is Supabase's public one for its S3
- * endpoint, else the endpoint itself (path style).
- */
-static int
-s3_urls(struct storage *s, const struct cfg *c, char *err, size_t errlen)
-{
-	static const char supa_s3[] = "/storage/v1/s3";
-	struct s3_st ep;
-	const char *scheme_end;
-	size_t plen, supa = 0;
-	int n, rc = -1;
-
-	memset(&ep, 0, sizeof(ep));
-	if (c->s3_endpoint == NULL) {
-		snprintf(err, errlen, "S3_ENDPOINT is not set (needed by IMAGEGEN_STORAGE=s3)");
-		goto out;
-	}
-	if (s3_parse_endpoint(&ep, c->s3_endpoint, err, errlen) != 0)
-		goto out;
-	plen = strlen(ep.prefix);
-	if (plen >= sizeof(supa_s3) - 1 &&
-	    strcmp(ep.prefix + plen - (sizeof(supa_s3) - 1), supa_s3) == 0)
-		supa = plen - (sizeof(supa_s3) - 1) + 1;	/* 1 + its own prefix */
-	if (!c->public_base_url_set) {
-		if (supa > 0)
-			n = snprintf(s->public_base, sizeof(s->public_base),
-			    "%s%.*s/storage/v1/object/public", ep.origin,
-			    (int)(supa - 1), ep.prefix);
-		else
-			n = snprintf(s->public_base, sizeof(s->public_base), "%s%s",
-			    ep.origin, ep.prefix);
-		if (n < 0 || (size_t)n >= sizeof(s->public_base)) {
-			snprintf(err, errlen, "S3_ENDPOINT: too long for a public URL base");
-			goto out;
-		}
-	}
-	if (storage_add_url_form(s, err, errlen, "%s%s/%s/", ep.origin, ep.prefix,
-	    s->bucket) != 0)
-		goto out;
-	if (supa > 0 && storage_add_url_form(s, err, errlen,
-	    "%s%.*s/storage/v1/object/public/%s/", ep.origin, (int)(supa - 1),
-	    ep.prefix, s->bucket) != 0)
-		goto out;
-	if (plen == 0 && !s3_host_is_ip(ep.host)) {
-		scheme_end = strstr(ep.origin, "://");
-		if (storage_add_url_form(s, err, errlen, "%.*s%s.%s/",
-		    (int)(scheme_end + 3 - ep.origin), ep.origin, s->bucket,
-		    ep.host) != 0)
-			goto out;
-	}
-	rc = 0;
-out:
-	free(ep.origin);
-	free(ep.host);
-	free(ep.prefix);
 	return rc;
 }
 
@@ -612,5 +492,5 @@ const struct storage_ops storage_s3 = {
 	.get = s3_get,
 	.del = s3_del,
 	.setup = s3_setup,
-	.urls = s3_urls,
+	.urls = s3_endpoint_urls,
 };

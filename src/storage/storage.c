@@ -441,7 +441,7 @@ storage_http_open(struct httpc *c, long *timeout_ms, const struct cfg *cfg,
 	*timeout_ms = cfg->provider_timeout_ms > 0 ? cfg->provider_timeout_ms :
 	    120000;
 	if (httpc_open(c) != 0) {
-		snprintf(err, errlen, "IMAGEGEN_STORAGE=%s: curl_easy_init failed",
+		snprintf(err, errlen, "IMAGEGEN_STORAGE=%s: cannot make an HTTP client",
 		    name);
 		return -1;
 	}
