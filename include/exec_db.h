@@ -89,15 +89,16 @@ int execdb_advance(const struct execdb_writer *w, const char *id, const char *fr
 int execdb_fail(const struct execdb_writer *w, const char *id, const char *from,
     const char *stage, const char *code, const char *message,
     const char *attempt);
-/* 1 when the job is uploading at our attempt. */
-int execdb_is_uploading(const struct execdb_writer *w, const char *id,
-    const char *attempt);
-/* 1 when the job is uploading at our attempt and cancel is asked. */
-int execdb_upload_cancel_asked(const struct execdb_writer *w, const char *id,
-    const char *attempt);
-/* 1 when the job is generating at our attempt and no cancel is asked. */
-int execdb_still_generating(const struct execdb_writer *w, const char *id,
-    const char *attempt);
+/* What execdb_is() asks of the job at our attempt. */
+enum execdb_state {
+	EXECDB_UPLOADING,		/* uploading */
+	EXECDB_UPLOAD_CANCEL_ASKED,	/* uploading, and cancel is asked */
+	EXECDB_STILL_GENERATING		/* generating, no cancel asked */
+};
+/* 1 when the job is in state q at our attempt, 0 when not, as the writer
+ * answers otherwise. */
+int execdb_is(const struct execdb_writer *w, const char *id,
+    const char *attempt, enum execdb_state q);
 /* uploading → failed at stage with code and message, or canceled when
  * code is NULL; the path and URL are forgotten when forget is set. */
 int execdb_end_uploading(const struct execdb_writer *w, const char *id,

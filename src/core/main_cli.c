@@ -100,6 +100,38 @@ load_cfg(struct cfg *c, int need)
 	return 0;
 }
 
+/* Loads the configuration (DATABASE_URL needed) and connects for cmd as
+ * DATABASE_URL's role or, with worker, the worker role. The connection,
+ * or NULL after a line on stderr; *rc is then the exit status: 2 for a
+ * bad configuration, 1 when the database can't be reached. Close with
+ * cli_end(). */
+static PGconn *
+cli_connect(struct cfg *c, int worker, const char *cmd, int *rc)
+{
+	char err[512], app[64];
+	PGconn *conn;
+
+	*rc = 2;
+	if (load_cfg(c, CFG_NEED_DB) != 0)
+		return NULL;
+	*rc = 1;
+	snprintf(app, sizeof(app), "imagegen-%s", cmd);
+	conn = worker ? db_connect_worker(c, app, err, sizeof(err)) :
+	    db_connect(c, app, err, sizeof(err));
+	if (conn == NULL)
+		fprintf(stderr, "imagegen: %s: cannot connect: %s\n", cmd, err);
+	return conn;
+}
+
+/* Closes what cli_connect() opened (either may be NULL); returns rc. */
+static int
+cli_end(struct cfg *c, PGconn *conn, int rc)
+{
+	PQfinish(conn);
+	cfg_free(c);
+	return rc;
+}
+
 static int
 cmd_migrate(int argc, char **argv)
 {
@@ -120,24 +152,16 @@ cmd_migrate(int argc, char **argv)
 		default: usage(stderr); return 2;
 		}
 	}
-	if (load_cfg(&c, CFG_NEED_DB) != 0)
+	conn = cli_connect(&c, 0, "migrate", &rc);
+	if (conn == NULL)
 		goto out;
-	conn = db_connect(&c, "imagegen-migrate", err, sizeof(err));
-	if (conn == NULL) {
-		fprintf(stderr, "imagegen: migrate: cannot connect: %s\n", err);
-		rc = 1;
-		goto out;
-	}
 	if (migrate_run(conn, dir, status, stdout, err, sizeof(err)) != 0) {
 		fprintf(stderr, "imagegen: migrate: %s\n", err);
-		rc = 1;
 		goto out;
 	}
 	rc = 0;
 out:
-	PQfinish(conn);
-	cfg_free(&c);
-	return rc;
+	return cli_end(&c, conn, rc);
 }
 
 /* The whole of a small file, NUL-terminated; caller frees. NULL on error. */
@@ -479,17 +503,12 @@ static int
 cmd_stats(void)
 {
 	struct cfg c = { 0 };
-	PGconn *conn = NULL;
-	char err[512];
-	int rc = 1;
+	PGconn *conn;
+	int rc;
 
-	if (load_cfg(&c, CFG_NEED_DB) != 0)
-		return 2;
-	conn = db_connect_worker(&c, "imagegen-stats", err, sizeof(err));
-	if (conn == NULL) {
-		fprintf(stderr, "imagegen: stats: cannot connect: %s\n", err);
+	conn = cli_connect(&c, 1, "stats", &rc);
+	if (conn == NULL)
 		goto out;
-	}
 	if (print_query(conn, "Cost per job type (completed jobs):",
 	    admindb_cost_per_job_type(conn)) != 0)
 		goto out;
@@ -499,9 +518,7 @@ cmd_stats(void)
 		goto out;
 	rc = 0;
 out:
-	PQfinish(conn);
-	cfg_free(&c);
-	return rc;
+	return cli_end(&c, conn, rc);
 }
 
 int

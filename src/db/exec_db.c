@@ -1,4 +1,5 @@
 /* exec_db.c - the executor's and the sweeper's SQL (see exec_db.h). */
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -243,78 +244,77 @@ execdb_relock(PGconn *c, const char *id, const char *attempt, int *locked, int *
 
 /* ---- the executor's fenced writes -------------------------------------- */
 
+/* One fenced statement through w: its n (at most 8) text parameters
+ * follow n. */
+static int
+fenced(const struct execdb_writer *w, const char *sql, int n, ...)
+{
+	const char *p[8];
+	va_list ap;
+	int i;
+
+	va_start(ap, n);
+	for (i = 0; i < n && i < 8; i++)
+		p[i] = va_arg(ap, const char *);
+	va_end(ap);
+	return w->write(w->ctx, sql, i, p);
+}
+
 int
 execdb_requeue(const struct execdb_writer *w, const char *id, const char *from,
     const char *attempt, const char *code, const char *why)
 {
-	const char *p[5] = { id, from, attempt, code, why };
-
-	return w->write(w->ctx, REQUEUE_SQL("id = $1 AND status = $2 AND attempts = $3::int"
-	    " AND NOT cancel_requested"), 5, p);
+	return fenced(w, REQUEUE_SQL("id = $1 AND status = $2 AND attempts = $3::int"
+	    " AND NOT cancel_requested"), 5,
+	    id, from, attempt, code, why);
 }
 
 int
 execdb_cancel_asked(const struct execdb_writer *w, const char *id, const char *from,
     const char *attempt)
 {
-	const char *p[3] = { id, from, attempt };
-
-	return w->write(w->ctx, "UPDATE public.image_generation_jobs SET status = 'canceled'"
-	    " WHERE id = $1 AND status = $2 AND attempts = $3::int AND cancel_requested",
-	    3, p);
+	return fenced(w, "UPDATE public.image_generation_jobs SET status = 'canceled'"
+	    " WHERE id = $1 AND status = $2 AND attempts = $3::int AND cancel_requested", 3,
+	    id, from, attempt);
 }
 
 int
 execdb_advance(const struct execdb_writer *w, const char *id, const char *from,
     const char *to, const char *final_prompt, const char *attempt)
 {
-	const char *p[5] = { id, from, to, final_prompt, attempt };
-
-	return w->write(w->ctx, "UPDATE public.image_generation_jobs SET status = $3,"
+	return fenced(w, "UPDATE public.image_generation_jobs SET status = $3,"
 	    " final_prompt = coalesce($4, final_prompt)"
 	    " WHERE id = $1 AND status IN ($2, $3) AND attempts = $5::int"
-	    " AND NOT cancel_requested", 5, p);
+	    " AND NOT cancel_requested", 5,
+	    id, from, to, final_prompt, attempt);
 }
 
 int
 execdb_fail(const struct execdb_writer *w, const char *id, const char *from,
     const char *stage, const char *code, const char *message, const char *attempt)
 {
-	const char *p[6] = { id, from, stage, code, message, attempt };
-
-	return w->write(w->ctx, "UPDATE public.image_generation_jobs SET status = 'failed',"
+	return fenced(w, "UPDATE public.image_generation_jobs SET status = 'failed',"
 	    " failure_stage = $3, error_code = $4, error_message = left($5, 1000)"
-	    " WHERE id = $1 AND status = $2 AND attempts = $6::int", 6, p);
+	    " WHERE id = $1 AND status = $2 AND attempts = $6::int", 6,
+	    id, from, stage, code, message, attempt);
 }
 
 int
-execdb_is_uploading(const struct execdb_writer *w, const char *id, const char *attempt)
+execdb_is(const struct execdb_writer *w, const char *id, const char *attempt,
+    enum execdb_state q)
 {
-	const char *p[2] = { id, attempt };
+	static const char *const sql[] = {
+		[EXECDB_UPLOADING] = "SELECT 1 FROM public.image_generation_jobs"
+		    " WHERE id = $1 AND status = 'uploading' AND attempts = $2::int",
+		[EXECDB_UPLOAD_CANCEL_ASKED] = "SELECT 1 FROM public.image_generation_jobs"
+		    " WHERE id = $1 AND attempts = $2::int AND status = 'uploading'"
+		    " AND cancel_requested",
+		[EXECDB_STILL_GENERATING] = "SELECT 1 FROM public.image_generation_jobs"
+		    " WHERE id = $1 AND attempts = $2::int AND status = 'generating'"
+		    " AND NOT cancel_requested",
+	};
 
-	return w->write(w->ctx, "SELECT 1 FROM public.image_generation_jobs WHERE id = $1"
-	    " AND status = 'uploading' AND attempts = $2::int", 2, p);
-}
-
-int
-execdb_upload_cancel_asked(const struct execdb_writer *w, const char *id,
-    const char *attempt)
-{
-	const char *p[2] = { id, attempt };
-
-	return w->write(w->ctx, "SELECT 1 FROM public.image_generation_jobs WHERE id = $1"
-	    " AND attempts = $2::int AND status = 'uploading' AND cancel_requested", 2, p);
-}
-
-int
-execdb_still_generating(const struct execdb_writer *w, const char *id,
-    const char *attempt)
-{
-	const char *p[2] = { id, attempt };
-
-	return w->write(w->ctx, "SELECT 1 FROM public.image_generation_jobs"
-	    " WHERE id = $1 AND attempts = $2::int AND status = 'generating'"
-	    " AND NOT cancel_requested", 2, p);
+	return fenced(w, sql[q], 2, id, attempt);
 }
 
 int
@@ -343,28 +343,25 @@ execdb_set_uploading(const struct execdb_writer *w, const char *id,
     const char *path, const char *url, const char *cost, const char *mime,
     const char *width, const char *height, const char *attempt)
 {
-	const char *p[8] = { id, path, url, cost, mime, width, height, attempt };
-
-	return w->write(w->ctx, "UPDATE public.image_generation_jobs"
+	return fenced(w, "UPDATE public.image_generation_jobs"
 	    " SET status = 'uploading',"
 	    " storage_path = $2, public_url = $3, actual_cost = $4::numeric,"
 	    " mime_type = $5, image_width = $6::int, image_height = $7::int"
 	    " WHERE id = $1 AND status IN ('generating', 'uploading')"
-	    " AND attempts = $8::int AND NOT cancel_requested", 8, p);
+	    " AND attempts = $8::int AND NOT cancel_requested", 8,
+	    id, path, url, cost, mime, width, height, attempt);
 }
 
 int
 execdb_complete(const struct execdb_writer *w, const char *id, const char *path,
     const char *attempt, const char *mime, const char *width, const char *height)
 {
-	const char *p[6] = { id, path, attempt, mime, width, height };
-
-	return w->write(w->ctx, "UPDATE public.image_generation_jobs"
+	return fenced(w, "UPDATE public.image_generation_jobs"
 	    " SET status = 'completed',"
 	    " mime_type = $4, image_width = $5::int, image_height = $6::int"
 	    " WHERE id = $1 AND storage_path = $2 AND attempts = $3::int"
-	    " AND (status = 'uploading' AND NOT cancel_requested OR status = 'completed')",
-	    6, p);
+	    " AND (status = 'uploading' AND NOT cancel_requested OR status = 'completed')", 6,
+	    id, path, attempt, mime, width, height);
 }
 
 /* ---- plain statements -------------------------------------------------- */

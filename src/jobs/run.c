@@ -73,7 +73,7 @@ complete(struct job_run *r, const char *path, const struct prov_result *img)
 		    exec_fail_message(EXEC_FAIL_PERSIST_ERROR));
 	/* Nothing matched: canceled meanwhile (then the object goes), or the
 	 * job is no longer ours (then it is left as it is). */
-	n = execdb_upload_cancel_asked(&r->w, j->id, j->attempt);
+	n = execdb_is(&r->w, j->id, j->attempt, EXECDB_UPLOAD_CANCEL_ASKED);
 	if (n == 1)
 		return step_end_uploading(r, path, "uploading", NULL, NULL);
 	log_warn("job %s is no longer uploading; leaving it", j->id);

@@ -76,7 +76,7 @@ generate(struct job_run *r, const struct prov_request *req,
 		 * ours (a Postgres restart frees our lock, and a sweeper that
 		 * took us for dead may have given the job to another executor). */
 		if (attempt > 1) {
-			n = execdb_still_generating(&r->w, j->id, j->attempt);
+			n = execdb_is(&r->w, j->id, j->attempt, EXECDB_STILL_GENERATING);
 			if (n != 1) {
 				log_warn("job %s: %s before retry %d; not calling the provider",
 				    j->id, n < 0 ? "the database is away" :

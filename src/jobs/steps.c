@@ -194,7 +194,7 @@ step_end_uploading(struct job_run *r, const char *path, const char *stage,
 	char msg[256];
 	int n, forget = 1;
 
-	n = execdb_is_uploading(&r->w, r->j->id, r->j->attempt);
+	n = execdb_is(&r->w, r->j->id, r->j->attempt, EXECDB_UPLOADING);
 	if (n < 0)
 		return STEP_DB;
 	if (n == 0) {
