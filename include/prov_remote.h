@@ -137,7 +137,7 @@ enum prov_err prov_artifact_b64(const char *b64, size_t n, size_t max,
     struct prov_result *res);
 enum prov_err prov_artifact_bytes(const unsigned char *data, size_t n,
     size_t max, struct prov_result *res);
-/* 1 when the bytes are a PNG, JPEG or WebP by magic (image_sniff) and
+/* 1 when the bytes are a PNG, JPEG or WebP by magic (prov_image_sniff) and
  * not cut short: PNG ends with IEND, JPEG with EOI, WebP's RIFF size is
  * the byte count. Can't fail. */
 int prov_image_whole(const unsigned char *d, size_t n);

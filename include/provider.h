@@ -53,7 +53,7 @@ struct prov_result {
 struct provider;
 
 /*
- * A price row of a provider (cost_estimate): model NULL matches any model,
+ * A price row of a provider (prov_cost_estimate): model NULL matches any model,
  * max_side 0 any size (else the longer side must be at most max_side). usd
  * is the estimate per image; the four rates (USD per million tokens: input
  * text, input image, output text and thinking, output image) turn usage
@@ -66,7 +66,7 @@ struct prov_price {
 	double in_text, in_image, out_text, out_image;
 };
 
-struct provider_ops {
+struct prov_ops {
 	const char *name;		/* its IMAGEGEN_PROVIDER value */
 	const char *about;		/* one line for --help and the docs */
 	/* Its settings (settings.h; struct settings_backend says how they
@@ -92,27 +92,27 @@ struct provider_ops {
 };
 
 struct provider {
-	const struct provider_ops *ops;
+	const struct prov_ops *ops;
 	char model[64];			/* recorded on the job */
 	void *state;
 };
 
 /* The provider table's row named name, or NULL. */
-const struct provider_ops *provider_find(const char *name);
+const struct prov_ops *prov_find(const char *name);
 /* Fills out[0..max) with the table's rows as the configuration loader
  * sees them; returns how many there are (may exceed max). */
-size_t provider_backends(struct settings_backend *out, size_t max);
+size_t prov_backends(struct settings_backend *out, size_t max);
 
 /*
  * Opens the provider the configuration names (IMAGEGEN_PROVIDER; by
  * default the one its default_if chooses). 0, or -1 with err.
- * Close with provider_close().
+ * Close with prov_close().
  */
-int provider_open(struct provider *p, const struct cfg *c, char *err,
+int prov_open(struct provider *p, const struct cfg *c, char *err,
     size_t errlen);
-void provider_close(struct provider *p);
+void prov_close(struct provider *p);
 /* One attempt through p->ops->generate; res is zeroed first. */
-enum prov_err provider_generate(struct provider *p,
+enum prov_err prov_generate(struct provider *p,
     const struct prov_request *req, struct prov_result *res);
 /* Frees res->data; accepts a zeroed result. */
 void prov_result_free(struct prov_result *res);
@@ -123,7 +123,7 @@ void prov_result_free(struct prov_result *res);
  * Image $0.039 per image; Gemini 3 Pro Image $0.134 at 1K/2K, $0.24 at 4K,
  * longer side over 2048; …), else $0.039. Can't fail.
  */
-double cost_estimate(const char *provider, const char *model, int width,
+double prov_cost_estimate(const char *provider, const char *model, int width,
     int height);
 /*
  * Actual cost in USD from reported token usage, by the same price table's
@@ -131,7 +131,7 @@ double cost_estimate(const char *provider, const char *model, int width,
  * (thinking included) and image tokens. -1 when the model has no token
  * prices there (the caller then keeps the estimate). Can't fail.
  */
-double cost_from_usage(const char *provider, const char *model, long in_text,
+double prov_cost_from_usage(const char *provider, const char *model, long in_text,
     long in_image, long out_text, long out_image);
 
 /*
@@ -139,7 +139,7 @@ double cost_from_usage(const char *provider, const char *model, long in_text,
  * (and their headers for width and height). 0 with mime ("image/png"…)
  * and *w, *h set; -1 when the bytes are none of the three.
  */
-int image_sniff(const unsigned char *data, size_t len, const char **mime,
+int prov_image_sniff(const unsigned char *data, size_t len, const char **mime,
     int *w, int *h);
 
 #endif

@@ -85,7 +85,7 @@ struct cfg;
 
 /*
  * A provider or storage backend as the configuration loader sees it,
- * made from its ops row by provider_backends() / storage_backends().
+ * made from its ops row by prov_backends() / storage_backends().
  */
 struct settings_backend {
 	const char *name;		/* the value of IMAGEGEN_PROVIDER/_STORAGE */

@@ -120,7 +120,7 @@ check_provider(const struct setting *row, const char *v, void *field,
     char *err, size_t errlen)
 {
 	(void)field;
-	if (provider_find(v) == NULL) {
+	if (prov_find(v) == NULL) {
 		snprintf(err, errlen, "%s: unknown value '%.40s'", row->name, v);
 		return -1;
 	}
@@ -251,7 +251,7 @@ layers_get(struct settings_layer l[2])
 	memset(l, 0, 2 * sizeof(*l));
 	l[0].var = "IMAGEGEN_PROVIDER";
 	l[0].what = "Provider";
-	l[0].n = provider_backends(l[0].be, SETTINGS_LAYER_MAX);
+	l[0].n = prov_backends(l[0].be, SETTINGS_LAYER_MAX);
 	l[1].var = "IMAGEGEN_STORAGE";
 	l[1].what = "Storage backend";
 	l[1].n = storage_backends(l[1].be, SETTINGS_LAYER_MAX);

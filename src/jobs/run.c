@@ -231,7 +231,7 @@ exec_run(const struct cfg *c, const char *job_id, int slot_fd)
 		log_warn("executor cannot connect, job stays queued: %s", err);
 		goto out;
 	}
-	if (provider_open(&pv, c, err, sizeof(err)) != 0) {
+	if (prov_open(&pv, c, err, sizeof(err)) != 0) {
 		log_error("executor: %s", err);
 		goto out;
 	}
@@ -300,7 +300,7 @@ out:
 	if (opened_s)
 		storage_close(&sg);
 	if (opened_p)
-		provider_close(&pv);
+		prov_close(&pv);
 	PQfinish(conn);
 	return rc;
 }

@@ -42,7 +42,7 @@ load_input(struct storage *sg, const struct cfg *cf, const char *what,
 		snprintf(msg, msglen, "%s: %s", what, smsg);
 		return se == STOR_TEMPORARY ? PROV_TEMPORARY : PROV_INVALID_REQUEST;
 	}
-	if (image_sniff(*data, *len, mime, &w, &h) != 0) {
+	if (prov_image_sniff(*data, *len, mime, &w, &h) != 0) {
 		free(*data);
 		*data = NULL;
 		snprintf(msg, msglen, "%s: not a PNG, JPEG or WebP image", what);
@@ -86,7 +86,7 @@ generate(struct job_run *r, const struct prov_request *req,
 			}
 		}
 		prov_result_free(res);
-		e = provider_generate(r->pv, req, res);
+		e = prov_generate(r->pv, req, res);
 		if (e != PROV_OK)
 			execdb_count_provider_error(r->conn, prov_err_code(e));
 		if (!retry_provider_again(e, attempt))
@@ -188,7 +188,7 @@ read_stored(struct job_run *r, const char *path, double cost, struct prov_result
 	if (se != STOR_OK)
 		return 0;	/* no such object */
 	dot = strrchr(path, '.');
-	if (image_sniff(data, len, &mime, &w, &h) != 0 ||
+	if (prov_image_sniff(data, len, &mime, &w, &h) != 0 ||
 	    strcmp(mime_ext(mime), dot != NULL ? dot : "") != 0) {
 		free(data);
 		return 0;
@@ -277,7 +277,7 @@ stage_spooled_image(struct job_run *r, struct prov_result *img)
 	if (spool_read(r->cf, r->j->id, (size_t)r->cf->provider_max_bytes, &data, &len,
 	    &cost) != 1)
 		return 0;
-	if (image_sniff(data, len, &mime, &w, &h) != 0) {
+	if (prov_image_sniff(data, len, &mime, &w, &h) != 0) {
 		log_error("job %s: the spooled file is not an image; generating again", r->j->id);
 		free(data);
 		spool_remove(r->cf, r->j->id, SPOOL_ALL);

@@ -231,10 +231,10 @@ gemini_usage(json_object *root, const char *model, int width, int height,
 			image = cand;
 		res->input_tokens = prompt >= 0 ? prompt : 0;
 		res->output_tokens = cand + (thoughts > 0 ? thoughts : 0);
-		cost = cost_from_usage("gemini", model, res->input_tokens, 0,
+		cost = prov_cost_from_usage("gemini", model, res->input_tokens, 0,
 		    cand - image + (thoughts > 0 ? thoughts : 0), image);
 	}
-	res->cost_usd = cost >= 0 ? cost : cost_estimate("gemini", model, width,
+	res->cost_usd = cost >= 0 ? cost : prov_cost_estimate("gemini", model, width,
 	    height);
 }
 
@@ -450,7 +450,7 @@ static const struct setting gemini_settings[] = {
 /* The default provider whenever a key is given. */
 static const char *const gemini_default_if[] = { "NANO_BANANA_API_KEY", NULL };
 
-const struct provider_ops provider_gemini = {
+const struct prov_ops prov_gemini = {
 	.name = "gemini",
 	.about = "Google's generateContent (Nano Banana)",
 	.settings = gemini_settings,

@@ -435,7 +435,7 @@ static const struct prov_price local_prices[] = {
 	{ NULL, 0, 0.0, 0, 0, 0, 0 },
 };
 
-const struct provider_ops provider_local = {
+const struct prov_ops prov_local = {
 	.name = "local",
 	.about = "an offline renderer (no network, no key)",
 	.settings = local_settings,

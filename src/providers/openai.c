@@ -213,9 +213,9 @@ openai_reply(struct provider *p, const struct prov_request *req,
 			in_image = 0;
 		res->input_tokens = in >= 0 ? in : in_text + in_image;
 		res->output_tokens = out;
-		cost = cost_from_usage("openai", model, in_text, in_image, 0, out);
+		cost = prov_cost_from_usage("openai", model, in_text, in_image, 0, out);
 	}
-	res->cost_usd = cost >= 0 ? cost : cost_estimate("openai", model,
+	res->cost_usd = cost >= 0 ? cost : prov_cost_estimate("openai", model,
 	    req->width, req->height);
 out:
 	json_object_put(root);
@@ -262,7 +262,7 @@ static const struct setting openai_settings[] = {
 	{ NULL, 0, NULL, 0, 0, 0, 0, NULL, NULL, NULL }
 };
 
-const struct provider_ops provider_openai = {
+const struct prov_ops prov_openai = {
 	.name = "openai",
 	.about = "an OpenAI-compatible /v1/images/generations",
 	.settings = openai_settings,

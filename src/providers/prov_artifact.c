@@ -26,7 +26,7 @@ prov_image_whole(const unsigned char *d, size_t n)
 	const char *mime;
 	int w, h;
 
-	if (d == NULL || image_sniff(d, n, &mime, &w, &h) != 0)
+	if (d == NULL || prov_image_sniff(d, n, &mime, &w, &h) != 0)
 		return 0;
 	if (strcmp(mime, "image/png") == 0)
 		return n >= 8 + 25 + 12 && memcmp(d + n - 12, iend, 12) == 0;

@@ -9,16 +9,16 @@
 #include "provider.h"
 
 /* A new provider is one file and one entry here (and its line in
- * Makefile.am): provider_open(), the configuration loader (its settings),
+ * Makefile.am): prov_open(), the configuration loader (its settings),
  * --help and the price lookup need no other change. */
-extern const struct provider_ops provider_local;
-extern const struct provider_ops provider_gemini;
-extern const struct provider_ops provider_openai;
+extern const struct prov_ops prov_local;
+extern const struct prov_ops prov_gemini;
+extern const struct prov_ops prov_openai;
 
-static const struct provider_ops *const providers[] = {
-	&provider_local,
-	&provider_gemini,
-	&provider_openai,
+static const struct prov_ops *const providers[] = {
+	&prov_local,
+	&prov_gemini,
+	&prov_openai,
 	NULL
 };
 
@@ -37,7 +37,7 @@ static const char *const prov_err_codes[PROV_ERR_COUNT] = {
 
 /*
  * The model rows every provider shares, tried after the provider's own
- * prices (provider_ops.prices), first matching row wins; then DEFAULT.
+ * prices (prov_ops.prices), first matching row wins; then DEFAULT.
  *
  * - Gemini 2.5 Flash Image: $0.039 an image (1290 output tokens at $30/M);
  *   input $0.30/M, text output $2.50/M.
@@ -64,8 +64,8 @@ static const struct prov_price model_prices[] = {
 };
 static const struct prov_price default_price = { NULL, 0, 0.039, -1, -1, -1, -1 };
 
-const struct provider_ops *
-provider_find(const char *name)
+const struct prov_ops *
+prov_find(const char *name)
 {
 	size_t i;
 
@@ -76,7 +76,7 @@ provider_find(const char *name)
 }
 
 size_t
-provider_backends(struct settings_backend *out, size_t max)
+prov_backends(struct settings_backend *out, size_t max)
 {
 	size_t i;
 
@@ -109,16 +109,16 @@ prov_err_retryable(enum prov_err e)
 }
 
 int
-provider_open(struct provider *p, const struct cfg *c, char *err,
+prov_open(struct provider *p, const struct cfg *c, char *err,
     size_t errlen)
 {
-	const struct provider_ops *ops = NULL;
+	const struct prov_ops *ops = NULL;
 	const char *name;
 	int rc = -1;
 
 	memset(p, 0, sizeof(*p));
 	name = c->provider != NULL ? c->provider : "local";
-	ops = provider_find(name);
+	ops = prov_find(name);
 	if (ops == NULL) {
 		snprintf(err, errlen,
 		    "IMAGEGEN_PROVIDER: provider '%.40s' is not available in this build",
@@ -138,7 +138,7 @@ out:
 }
 
 void
-provider_close(struct provider *p)
+prov_close(struct provider *p)
 {
 	if (p == NULL)
 		return;
@@ -163,7 +163,7 @@ provider_fail(struct prov_result *res, enum prov_err e, const char *msg)
 }
 
 enum prov_err
-provider_generate(struct provider *p, const struct prov_request *req,
+prov_generate(struct provider *p, const struct prov_request *req,
     struct prov_result *res)
 {
 	const char *mime;
@@ -191,7 +191,7 @@ provider_generate(struct provider *p, const struct prov_request *req,
 		return provider_fail(res, PROV_NO_IMAGE, "reply has no image");
 	/* Never trust the provider's word for the type or the size: the
 	 * bytes are stored and served as what we record here. */
-	if (image_sniff(res->data, res->len, &mime, &w, &h) != 0)
+	if (prov_image_sniff(res->data, res->len, &mime, &w, &h) != 0)
 		return provider_fail(res, PROV_PROVIDER_ERROR,
 		    "reply is not a PNG, JPEG or WebP image");
 	snprintf(res->mime, sizeof(res->mime), "%s", mime);
@@ -225,7 +225,7 @@ price_match(const struct prov_price *row, const char *model, int side)
 static const struct prov_price *
 price_find(const char *provider, const char *model, int side)
 {
-	const struct provider_ops *ops = provider_find(provider);
+	const struct prov_ops *ops = prov_find(provider);
 	size_t i;
 
 	for (i = 0; ops != NULL && i < ops->n_prices; i++)
@@ -238,14 +238,14 @@ price_find(const char *provider, const char *model, int side)
 }
 
 double
-cost_estimate(const char *provider, const char *model, int width,
+prov_cost_estimate(const char *provider, const char *model, int width,
     int height)
 {
 	return price_find(provider, model, width > height ? width : height)->usd;
 }
 
 double
-cost_from_usage(const char *provider, const char *model, long in_text,
+prov_cost_from_usage(const char *provider, const char *model, long in_text,
     long in_image, long out_text, long out_image)
 {
 	/* Token rates do not depend on the size: the first row of the model. */
@@ -260,7 +260,7 @@ cost_from_usage(const char *provider, const char *model, long in_text,
 	    (out_image > 0 ? (double)out_image : 0) * p->out_image) / 1e6;
 }
 
-/* ---- image_sniff ------------------------------------------------------- */
+/* ---- prov_image_sniff ------------------------------------------------------- */
 
 static uint32_t
 rd_be16(const unsigned char *p)
@@ -462,7 +462,7 @@ sniff_webp(const unsigned char *d, size_t len, int *w, int *h)
 }
 
 int
-image_sniff(const unsigned char *data, size_t len, const char **mime,
+prov_image_sniff(const unsigned char *data, size_t len, const char **mime,
     int *w, int *h)
 {
 	int width = 0, height = 0;

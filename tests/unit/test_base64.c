@@ -203,7 +203,7 @@ test_artifact_bytes_magic(void)
 
 	for (i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
 		CU_ASSERT(prov_image_whole(ok[i].d, ok[i].n));
-		CU_ASSERT_EQUAL(image_sniff(ok[i].d, ok[i].n, &mime, &w, &h), 0);
+		CU_ASSERT_EQUAL(prov_image_sniff(ok[i].d, ok[i].n, &mime, &w, &h), 0);
 		CU_ASSERT_STRING_EQUAL(mime, ok[i].mime);
 		CU_ASSERT_EQUAL(w, ok[i].w);
 		CU_ASSERT_EQUAL(h, ok[i].h);

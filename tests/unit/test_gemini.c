@@ -279,16 +279,16 @@ test_gemini_reply_usage_to_cost(void)
 	CU_ASSERT_EQUAL(r.input_tokens, 5);
 	prov_result_free(&r);
 	/* the table itself */
-	CU_ASSERT_DOUBLE_EQUAL(cost_from_usage("gemini", FLASH, 0, 0, 0, 1290),
+	CU_ASSERT_DOUBLE_EQUAL(prov_cost_from_usage("gemini", FLASH, 0, 0, 0, 1290),
 	    0.0387, EPS);
-	CU_ASSERT_DOUBLE_EQUAL(cost_from_usage("gemini", PRO, 0, 0, 0, 2000), 0.24,
+	CU_ASSERT_DOUBLE_EQUAL(prov_cost_from_usage("gemini", PRO, 0, 0, 0, 2000), 0.24,
 	    EPS);
-	CU_ASSERT_DOUBLE_EQUAL(cost_from_usage("openai", "gpt-image-1", 50, 100, 0,
+	CU_ASSERT_DOUBLE_EQUAL(prov_cost_from_usage("openai", "gpt-image-1", 50, 100, 0,
 	    4160), (50 * 5.0 + 100 * 10.0 + 4160 * 40.0) / 1e6, EPS);
-	CU_ASSERT_DOUBLE_EQUAL(cost_from_usage("local", "local-renderer-1", 9, 9,
+	CU_ASSERT_DOUBLE_EQUAL(prov_cost_from_usage("local", "local-renderer-1", 9, 9,
 	    9, 9), 0.0, EPS);
-	CU_ASSERT(cost_from_usage("openai", "some-gateway-model", 1, 1, 1, 1) < 0);
-	CU_ASSERT(cost_from_usage(NULL, NULL, 1, 1, 1, 1) < 0);
+	CU_ASSERT(prov_cost_from_usage("openai", "some-gateway-model", 1, 1, 1, 1) < 0);
+	CU_ASSERT(prov_cost_from_usage(NULL, NULL, 1, 1, 1, 1) < 0);
 }
 
 static void
@@ -632,7 +632,7 @@ test_remote_providers_open_and_fail_fast(void)
 	c.provider = "gemini";
 	c.api_key = KEY;
 	c.model = "bad model/name";
-	CU_ASSERT_EQUAL(provider_open(&p, &c, err, sizeof(err)), -1);
+	CU_ASSERT_EQUAL(prov_open(&p, &c, err, sizeof(err)), -1);
 	CU_ASSERT(strncmp(err, "NANO_BANANA_MODEL:", 18) == 0);
 	CU_ASSERT_PTR_NULL(strstr(err, KEY));
 
@@ -641,7 +641,7 @@ test_remote_providers_open_and_fail_fast(void)
 	c.api_url = "http://127.0.0.1:1/v1beta";
 	c.provider_timeout_ms = 2000;
 	c.provider_max_bytes = 1 << 20;
-	CU_ASSERT_EQUAL_FATAL(provider_open(&p, &c, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL_FATAL(prov_open(&p, &c, err, sizeof(err)), 0);
 	CU_ASSERT_STRING_EQUAL(p.ops->name, "gemini");
 	CU_ASSERT_STRING_EQUAL(p.model, PRO);
 	memset(&rq, 0, sizeof(rq));
@@ -649,35 +649,35 @@ test_remote_providers_open_and_fail_fast(void)
 	rq.prompt = "a fox";
 	rq.width = rq.height = 1024;
 	t0 = now_ms();
-	CU_ASSERT_EQUAL(provider_generate(&p, &rq, &r), PROV_TEMPORARY);
+	CU_ASSERT_EQUAL(prov_generate(&p, &rq, &r), PROV_TEMPORARY);
 	CU_ASSERT(now_ms() - t0 < 2000);
 	CU_ASSERT(strncmp(r.message, "gemini: request: ", 17) == 0);
 	CU_ASSERT_PTR_NULL(strstr(r.message, KEY));
 	prov_result_free(&r);
 	/* A deadline already passed: TIMEOUT without a call. */
 	rq.deadline_ms = now_ms() - 1;
-	CU_ASSERT_EQUAL(provider_generate(&p, &rq, &r), PROV_TIMEOUT);
+	CU_ASSERT_EQUAL(prov_generate(&p, &rq, &r), PROV_TIMEOUT);
 	prov_result_free(&r);
-	provider_close(&p);
+	prov_close(&p);
 
 	c.provider = "openai";
 	c.model = "gpt-image-1";
 	c.api_url = "http://127.0.0.1:1/v1";
-	CU_ASSERT_EQUAL_FATAL(provider_open(&p, &c, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL_FATAL(prov_open(&p, &c, err, sizeof(err)), 0);
 	CU_ASSERT_STRING_EQUAL(p.ops->name, "openai");
 	rq.deadline_ms = 0;
-	CU_ASSERT_EQUAL(provider_generate(&p, &rq, &r), PROV_TEMPORARY);
+	CU_ASSERT_EQUAL(prov_generate(&p, &rq, &r), PROV_TEMPORARY);
 	prov_result_free(&r);
 	/* inpaint is refused, not silently drawn afresh */
 	rq.job_type = "inpaint";
 	rq.source = (const unsigned char *)"x";
 	rq.source_len = 1;
-	CU_ASSERT_EQUAL(provider_generate(&p, &rq, &r), PROV_INVALID_REQUEST);
+	CU_ASSERT_EQUAL(prov_generate(&p, &rq, &r), PROV_INVALID_REQUEST);
 	prov_result_free(&r);
-	provider_close(&p);
+	prov_close(&p);
 
 	c.api_key = NULL;
-	CU_ASSERT_EQUAL(provider_open(&p, &c, err, sizeof(err)), -1);
+	CU_ASSERT_EQUAL(prov_open(&p, &c, err, sizeof(err)), -1);
 	CU_ASSERT_STRING_EQUAL(err, "NANO_BANANA_API_KEY is not set (needed by "
 	    "IMAGEGEN_PROVIDER=openai)");
 }

@@ -32,7 +32,7 @@ open_local_faults(struct provider *p, long delay_ms, int faults)
 	c.provider = "local";
 	c.local_delay_ms = delay_ms;
 	c.test_faults = faults;
-	rc = provider_open(p, &c, err, sizeof(err));
+	rc = prov_open(p, &c, err, sizeof(err));
 	CU_ASSERT_EQUAL(rc, 0);
 	CU_ASSERT_STRING_EQUAL(err, "");
 	return rc;
@@ -58,10 +58,10 @@ gen_local(struct provider *p, const char *prompt, int w, int h,
 	rq.width = w;
 	rq.height = h;
 	rq.deadline_ms = deadline;
-	return provider_generate(p, &rq, res);
+	return prov_generate(p, &rq, res);
 }
 
-/* image_sniff on an exact-size heap copy, so a read past len is a
+/* prov_image_sniff on an exact-size heap copy, so a read past len is a
  * valgrind or ASan error rather than a lucky read of the next byte. */
 static int
 sniff_copy(const unsigned char *d, size_t len, const char **mime, int *w,
@@ -74,7 +74,7 @@ sniff_copy(const unsigned char *d, size_t len, const char **mime, int *w,
 		return -2;
 	if (len > 0)
 		memcpy(c, d, len);
-	rc = image_sniff(c, len, mime, w, h);
+	rc = prov_image_sniff(c, len, mime, w, h);
 	free(c);
 	return rc;
 }
@@ -121,7 +121,7 @@ check_mutations(const unsigned char *d, size_t len)
 		for (v = 0; v < sizeof(vals); v++) {
 			memcpy(c, d, len);
 			c[i] = vals[v];
-			if (image_sniff(c, len, &mime, &w, &h) == 0)
+			if (prov_image_sniff(c, len, &mime, &w, &h) == 0)
 				CU_ASSERT(w > 0 && h > 0);
 		}
 	}
@@ -207,7 +207,7 @@ test_cost_estimate_table(void)
 	size_t i;
 
 	for (i = 0; i < sizeof(v) / sizeof(v[0]); i++)
-		CU_ASSERT_DOUBLE_EQUAL(cost_estimate(v[i].prov, v[i].model,
+		CU_ASSERT_DOUBLE_EQUAL(prov_cost_estimate(v[i].prov, v[i].model,
 		    v[i].w, v[i].h), v[i].usd, PRICE_EPS);
 }
 
@@ -234,24 +234,24 @@ test_provider_open_table(void)
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		c.provider = (char *)bad[i].name;
 		err[0] = '\0';
-		CU_ASSERT_EQUAL(provider_open(&p, &c, err, sizeof(err)), -1);
+		CU_ASSERT_EQUAL(prov_open(&p, &c, err, sizeof(err)), -1);
 		CU_ASSERT_STRING_EQUAL(err, bad[i].err);
 		CU_ASSERT_PTR_NULL(p.ops);
-		provider_close(&p);
+		prov_close(&p);
 	}
 	if (open_local(&p, 0) != 0)
 		return;
-	CU_ASSERT_PTR_EQUAL(p.ops, provider_find("local"));
+	CU_ASSERT_PTR_EQUAL(p.ops, prov_find("local"));
 	CU_ASSERT_STRING_EQUAL(p.ops->name, "local");
 	CU_ASSERT_STRING_EQUAL(p.model, "local-renderer-1");
-	provider_close(&p);
+	prov_close(&p);
 	CU_ASSERT_PTR_NULL(p.ops);
-	provider_close(&p);	/* twice is harmless */
-	provider_close(NULL);
+	prov_close(&p);	/* twice is harmless */
+	prov_close(NULL);
 }
 
 /* A fake provider whose reply the test chooses: checks that
- * provider_generate() verifies what any provider returns. */
+ * prov_generate() verifies what any provider returns. */
 static const unsigned char *fake_bytes;
 static size_t fake_len;
 static enum prov_err fake_rc;
@@ -279,7 +279,7 @@ fake_generate(struct provider *p, const struct prov_request *req,
 	return fake_rc;
 }
 
-static const struct provider_ops fake_ops = {
+static const struct prov_ops fake_ops = {
 	.name = "fake", .generate = fake_generate,
 };
 
@@ -313,7 +313,7 @@ test_provider_generate_checks_reply(void)
 	fake_len = sizeof(garbage) - 1;
 	fake_rc = PROV_OK;
 	fake_msg = NULL;
-	e = provider_generate(&p, &rq, &r);
+	e = prov_generate(&p, &rq, &r);
 	CU_ASSERT_EQUAL(e, PROV_PROVIDER_ERROR);
 	CU_ASSERT_STRING_EQUAL(r.message, "reply is not a PNG, JPEG or WebP image");
 	CU_ASSERT_PTR_NULL(r.data);
@@ -321,7 +321,7 @@ test_provider_generate_checks_reply(void)
 	prov_result_free(&r);
 
 	fake_bytes = NULL;
-	e = provider_generate(&p, &rq, &r);
+	e = prov_generate(&p, &rq, &r);
 	CU_ASSERT_EQUAL(e, PROV_NO_IMAGE);
 	CU_ASSERT_PTR_NULL(r.data);
 	prov_result_free(&r);
@@ -329,7 +329,7 @@ test_provider_generate_checks_reply(void)
 	/* the real type and size win over the provider's word */
 	fake_bytes = jpeg_sample;
 	fake_len = sizeof(jpeg_sample);
-	e = provider_generate(&p, &rq, &r);
+	e = prov_generate(&p, &rq, &r);
 	CU_ASSERT_EQUAL(e, PROV_OK);
 	CU_ASSERT_STRING_EQUAL(r.mime, "image/jpeg");
 	CU_ASSERT_EQUAL(r.width, 300);
@@ -343,32 +343,32 @@ test_provider_generate_checks_reply(void)
 	/* a failure drops any bytes and keeps or supplies the message */
 	fake_rc = PROV_RATE_LIMIT;
 	fake_msg = NULL;
-	e = provider_generate(&p, &rq, &r);
+	e = prov_generate(&p, &rq, &r);
 	CU_ASSERT_EQUAL(e, PROV_RATE_LIMIT);
 	CU_ASSERT_PTR_NULL(r.data);
 	CU_ASSERT_STRING_EQUAL(r.message, "RATE_LIMIT");
 	prov_result_free(&r);
 	fake_msg = "quota exceeded for project";
-	e = provider_generate(&p, &rq, &r);
+	e = prov_generate(&p, &rq, &r);
 	CU_ASSERT_STRING_EQUAL(r.message, "quota exceeded for project");
 	prov_result_free(&r);
 
 	fake_rc = (enum prov_err)77;
-	e = provider_generate(&p, &rq, &r);
+	e = prov_generate(&p, &rq, &r);
 	CU_ASSERT_EQUAL(e, PROV_PROVIDER_ERROR);
 	prov_result_free(&r);
 	fake_bytes = NULL;
 	fake_msg = NULL;
 
 	memset(&p, 0, sizeof(p));
-	CU_ASSERT_EQUAL(provider_generate(&p, &rq, &r), PROV_PROVIDER_ERROR);
+	CU_ASSERT_EQUAL(prov_generate(&p, &rq, &r), PROV_PROVIDER_ERROR);
 	prov_result_free(&r);
 	memset(&r, 0, sizeof(r));
 	prov_result_free(&r);	/* a zeroed result */
 	prov_result_free(NULL);
 }
 
-/* ---- image_sniff ------------------------------------------------------ */
+/* ---- prov_image_sniff ------------------------------------------------------ */
 
 static void
 test_image_sniff_png_from_local(void)
@@ -382,7 +382,7 @@ test_image_sniff_png_from_local(void)
 		return;
 	CU_ASSERT_EQUAL_FATAL(gen_local(&p, "a lighthouse", 200, 100, 0, &r),
 	    PROV_OK);
-	CU_ASSERT_EQUAL(image_sniff(r.data, r.len, &mime, &w, &h), 0);
+	CU_ASSERT_EQUAL(prov_image_sniff(r.data, r.len, &mime, &w, &h), 0);
 	CU_ASSERT_STRING_EQUAL(mime, "image/png");
 	CU_ASSERT_EQUAL(w, 200);
 	CU_ASSERT_EQUAL(h, 100);
@@ -390,7 +390,7 @@ test_image_sniff_png_from_local(void)
 	check_prefixes(r.data, 48, 33, "image/png", 200, 100);
 	check_mutations(r.data, 40);
 	prov_result_free(&r);
-	provider_close(&p);
+	prov_close(&p);
 }
 
 static void
@@ -406,31 +406,31 @@ test_image_sniff_png_bad_headers(void)
 	const char *mime;
 	int w, h;
 
-	CU_ASSERT_EQUAL(image_sniff(d, sizeof(d), &mime, &w, &h), 0);
+	CU_ASSERT_EQUAL(prov_image_sniff(d, sizeof(d), &mime, &w, &h), 0);
 	CU_ASSERT_EQUAL(w, 256);
 	CU_ASSERT_EQUAL(h, 128);
 	memcpy(b, d, sizeof(b));
 	b[19] = 0;
 	b[18] = 0;		/* width 0 */
-	CU_ASSERT_EQUAL(image_sniff(b, sizeof(b), &mime, &w, &h), -1);
+	CU_ASSERT_EQUAL(prov_image_sniff(b, sizeof(b), &mime, &w, &h), -1);
 	memcpy(b, d, sizeof(b));
 	b[16] = 0x80;		/* width over 2^31 - 1 */
-	CU_ASSERT_EQUAL(image_sniff(b, sizeof(b), &mime, &w, &h), -1);
+	CU_ASSERT_EQUAL(prov_image_sniff(b, sizeof(b), &mime, &w, &h), -1);
 	memcpy(b, d, sizeof(b));
 	b[24] = 4;		/* RGB at 4 bits */
-	CU_ASSERT_EQUAL(image_sniff(b, sizeof(b), &mime, &w, &h), -1);
+	CU_ASSERT_EQUAL(prov_image_sniff(b, sizeof(b), &mime, &w, &h), -1);
 	memcpy(b, d, sizeof(b));
 	b[25] = 5;		/* no such colour type */
-	CU_ASSERT_EQUAL(image_sniff(b, sizeof(b), &mime, &w, &h), -1);
+	CU_ASSERT_EQUAL(prov_image_sniff(b, sizeof(b), &mime, &w, &h), -1);
 	memcpy(b, d, sizeof(b));
 	b[28] = 2;		/* no such interlace */
-	CU_ASSERT_EQUAL(image_sniff(b, sizeof(b), &mime, &w, &h), -1);
+	CU_ASSERT_EQUAL(prov_image_sniff(b, sizeof(b), &mime, &w, &h), -1);
 	memcpy(b, d, sizeof(b));
 	b[11] = 14;		/* IHDR of the wrong length */
-	CU_ASSERT_EQUAL(image_sniff(b, sizeof(b), &mime, &w, &h), -1);
+	CU_ASSERT_EQUAL(prov_image_sniff(b, sizeof(b), &mime, &w, &h), -1);
 	memcpy(b, d, sizeof(b));
 	b[12] = 'i';		/* first chunk not IHDR */
-	CU_ASSERT_EQUAL(image_sniff(b, sizeof(b), &mime, &w, &h), -1);
+	CU_ASSERT_EQUAL(prov_image_sniff(b, sizeof(b), &mime, &w, &h), -1);
 }
 
 static void
@@ -447,35 +447,35 @@ test_image_sniff_jpeg(void)
 	/* progressive (SOF2) is fine */
 	memcpy(b, jpeg_sample, sizeof(b));
 	b[22] = 0xc2;
-	CU_ASSERT_EQUAL(image_sniff(b, sizeof(b), &mime, &w, &h), 0);
+	CU_ASSERT_EQUAL(prov_image_sniff(b, sizeof(b), &mime, &w, &h), 0);
 	/* lossless (SOF3) and arithmetic (SOF9) are not for browsers */
 	b[22] = 0xc3;
-	CU_ASSERT_EQUAL(image_sniff(b, sizeof(b), &mime, &w, &h), -1);
+	CU_ASSERT_EQUAL(prov_image_sniff(b, sizeof(b), &mime, &w, &h), -1);
 	b[22] = 0xc9;
-	CU_ASSERT_EQUAL(image_sniff(b, sizeof(b), &mime, &w, &h), -1);
+	CU_ASSERT_EQUAL(prov_image_sniff(b, sizeof(b), &mime, &w, &h), -1);
 	/* SOS before any frame header */
 	b[22] = 0xda;
-	CU_ASSERT_EQUAL(image_sniff(b, sizeof(b), &mime, &w, &h), -1);
+	CU_ASSERT_EQUAL(prov_image_sniff(b, sizeof(b), &mime, &w, &h), -1);
 	/* height 0 (size only in a later DNL) */
 	memcpy(b, jpeg_sample, sizeof(b));
 	b[26] = 0;
 	b[27] = 0;
-	CU_ASSERT_EQUAL(image_sniff(b, sizeof(b), &mime, &w, &h), -1);
+	CU_ASSERT_EQUAL(prov_image_sniff(b, sizeof(b), &mime, &w, &h), -1);
 	/* APP0 length 1, and one running past the end */
 	memcpy(b, jpeg_sample, sizeof(b));
 	b[5] = 1;
-	CU_ASSERT_EQUAL(image_sniff(b, sizeof(b), &mime, &w, &h), -1);
+	CU_ASSERT_EQUAL(prov_image_sniff(b, sizeof(b), &mime, &w, &h), -1);
 	b[4] = 0xff;
 	b[5] = 0xff;
-	CU_ASSERT_EQUAL(image_sniff(b, sizeof(b), &mime, &w, &h), -1);
+	CU_ASSERT_EQUAL(prov_image_sniff(b, sizeof(b), &mime, &w, &h), -1);
 	/* a SOF0 whose length disagrees with its component count */
 	memcpy(b, jpeg_sample, sizeof(b));
 	b[30] = 4;
-	CU_ASSERT_EQUAL(image_sniff(b, sizeof(b), &mime, &w, &h), -1);
+	CU_ASSERT_EQUAL(prov_image_sniff(b, sizeof(b), &mime, &w, &h), -1);
 	/* junk between segments */
 	memcpy(b, jpeg_sample, sizeof(b));
 	b[20] = 0x00;
-	CU_ASSERT_EQUAL(image_sniff(b, sizeof(b), &mime, &w, &h), -1);
+	CU_ASSERT_EQUAL(prov_image_sniff(b, sizeof(b), &mime, &w, &h), -1);
 }
 
 /* RIFF/WEBP around one chunk: the test's little WebP files. */
@@ -527,39 +527,39 @@ test_image_sniff_webp(void)
 	check_mutations(f, n);
 	memcpy(b, f, n);
 	b[20] = 0x2e;		/* signature */
-	CU_ASSERT_EQUAL(image_sniff(b, n, &mime, &w, &h), -1);
+	CU_ASSERT_EQUAL(prov_image_sniff(b, n, &mime, &w, &h), -1);
 	memcpy(b, f, n);
 	b[24] |= 0x20;		/* version 1 */
-	CU_ASSERT_EQUAL(image_sniff(b, n, &mime, &w, &h), -1);
+	CU_ASSERT_EQUAL(prov_image_sniff(b, n, &mime, &w, &h), -1);
 
 	n = webp_make(f, "VP8 ", vp8, sizeof(vp8));
 	check_prefixes(f, n, n, "image/webp", 1024, 768);
 	check_mutations(f, n);
 	memcpy(b, f, n);
 	b[20] |= 1;		/* an inter frame cannot start a file */
-	CU_ASSERT_EQUAL(image_sniff(b, n, &mime, &w, &h), -1);
+	CU_ASSERT_EQUAL(prov_image_sniff(b, n, &mime, &w, &h), -1);
 	memcpy(b, f, n);
 	b[24] = 0x02;		/* start code */
-	CU_ASSERT_EQUAL(image_sniff(b, n, &mime, &w, &h), -1);
+	CU_ASSERT_EQUAL(prov_image_sniff(b, n, &mime, &w, &h), -1);
 
 	n = webp_make(f, "VP8X", vp8x, sizeof(vp8x));
 	check_prefixes(f, n, n, "image/webp", 4096, 2304);
 	check_mutations(f, n);
 	memcpy(b, f, n);
 	memset(b + 24, 0xff, 6);	/* 2^24 x 2^24 is over 2^32 pixels */
-	CU_ASSERT_EQUAL(image_sniff(b, n, &mime, &w, &h), -1);
+	CU_ASSERT_EQUAL(prov_image_sniff(b, n, &mime, &w, &h), -1);
 
 	/* a chunk larger than the RIFF, a RIFF larger than the bytes */
 	n = webp_make(f, "VP8X", vp8x, sizeof(vp8x));
 	memcpy(b, f, n);
 	b[16] = 12;
-	CU_ASSERT_EQUAL(image_sniff(b, n, &mime, &w, &h), -1);
+	CU_ASSERT_EQUAL(prov_image_sniff(b, n, &mime, &w, &h), -1);
 	memcpy(b, f, n);
 	b[7] = 0x80;
-	CU_ASSERT_EQUAL(image_sniff(b, n, &mime, &w, &h), -1);
+	CU_ASSERT_EQUAL(prov_image_sniff(b, n, &mime, &w, &h), -1);
 	memcpy(b, f, n);
 	memcpy(b + 12, "ALPH", 4);
-	CU_ASSERT_EQUAL(image_sniff(b, n, &mime, &w, &h), -1);
+	CU_ASSERT_EQUAL(prov_image_sniff(b, n, &mime, &w, &h), -1);
 }
 
 static void
@@ -571,7 +571,7 @@ test_image_sniff_garbage(void)
 	size_t len, i;
 	int w, h, hits = 0;
 
-	CU_ASSERT_EQUAL(image_sniff(NULL, 10, &mime, &w, &h), -1);
+	CU_ASSERT_EQUAL(prov_image_sniff(NULL, 10, &mime, &w, &h), -1);
 	for (len = 0; len <= sizeof(buf); len++) {
 		for (i = 0; i < len; i++) {
 			x = x * 1103515245u + 12345u;
@@ -617,7 +617,7 @@ test_local_sizes_exact(void)
 			prov_result_free(&r);
 			continue;
 		}
-		CU_ASSERT_EQUAL(image_sniff(r.data, r.len, &mime, &w, &h), 0);
+		CU_ASSERT_EQUAL(prov_image_sniff(r.data, r.len, &mime, &w, &h), 0);
 		CU_ASSERT_EQUAL(w, sizes[i][0]);
 		CU_ASSERT_EQUAL(h, sizes[i][1]);
 		CU_ASSERT_EQUAL(r.width, sizes[i][0]);
@@ -638,7 +638,7 @@ test_local_sizes_exact(void)
 	CU_ASSERT_EQUAL(gen_local(&p, "x", 64, 4097, 0, &r),
 	    PROV_INVALID_REQUEST);
 	CU_ASSERT_EQUAL(gen_local(&p, NULL, 64, 64, 0, &r), PROV_INVALID_REQUEST);
-	provider_close(&p);
+	prov_close(&p);
 }
 
 static void
@@ -660,7 +660,7 @@ test_local_deterministic(void)
 	prov_result_free(&a);
 	prov_result_free(&b);
 	prov_result_free(&c);
-	provider_close(&p);
+	prov_close(&p);
 }
 
 /* Guards the "[[fail:CODE]]" hook end-to-end tests rely on (with
@@ -703,7 +703,7 @@ test_local_fail_hook(void)
 	CU_ASSERT_EQUAL(gen_local(&p, "x [[fail:TIMEOUT]]", 64, 64, 0, &r),
 	    PROV_OK);
 	prov_result_free(&r);
-	provider_close(&p);
+	prov_close(&p);
 }
 
 /* Without IMAGEGEN_TEST_FAULTS no prompt can make the provider fail: a
@@ -728,7 +728,7 @@ test_local_fail_hook_off_by_default(void)
 	}
 	CU_ASSERT_EQUAL(gen_local(&p, "[[fail:NOPE]] x", 64, 64, 0, &r), PROV_OK);
 	prov_result_free(&r);
-	provider_close(&p);
+	prov_close(&p);
 }
 
 static void
@@ -751,7 +751,7 @@ test_local_delay_and_deadline(void)
 	t0 = now_ms();
 	CU_ASSERT_EQUAL(gen_local(&p, "slow", 64, 64, t0 - 1, &r), PROV_TIMEOUT);
 	CU_ASSERT(now_ms() - t0 < 100);
-	provider_close(&p);
+	prov_close(&p);
 
 	/* a delay within the deadline, and with none */
 	if (open_local_faults(&p, 60, 1) != 0)
@@ -769,7 +769,7 @@ test_local_delay_and_deadline(void)
 	CU_ASSERT_EQUAL(gen_local(&p, "[[fail:TEMPORARY]]", 64, 64, 0, &r),
 	    PROV_TEMPORARY);
 	CU_ASSERT(now_ms() - t0 >= 60);
-	provider_close(&p);
+	prov_close(&p);
 }
 
 /* Not a pass/fail check (valgrind is slow): prints what 1024x1024 costs. */
@@ -786,7 +786,7 @@ test_local_render_time(void)
 	CU_ASSERT_EQUAL(gen_local(&p, "timing", 1024, 1024, 0, &r), PROV_OK);
 	printf("\n    local 1024x1024: %lld ms, %zu bytes ", now_ms() - t0, r.len);
 	prov_result_free(&r);
-	provider_close(&p);
+	prov_close(&p);
 }
 
 int

@@ -246,7 +246,7 @@ test_choice_and_needed(void)
 	cfg_free(&c);
 	for (layer = 0; layer < 2; layer++) {
 		var = layer == 0 ? "IMAGEGEN_PROVIDER" : "IMAGEGEN_STORAGE";
-		n = layer == 0 ? provider_backends(be, 16) : storage_backends(be, 16);
+		n = layer == 0 ? prov_backends(be, 16) : storage_backends(be, 16);
 		CU_ASSERT_FATAL(n <= 16);
 		for (i = 0; i < n; i++) {
 			const struct setting *tabs[2] = { be[i].shared, be[i].rows };
