@@ -29,9 +29,7 @@ struct cfg {
 	int token_cache_size;		/* IMAGEGEN_TOKEN_CACHE_SIZE, 0: off */
 	/* jobs */
 	char *provider;			/* IMAGEGEN_PROVIDER: a provider's name */
-	char *model;			/* NANO_BANANA_MODEL, or the provider's own */
 	char *storage;			/* IMAGEGEN_STORAGE: a backend's name */
-	char *storage_dir;		/* IMAGEGEN_STORAGE_DIR (local backend) */
 	char *bucket;			/* IMAGEGEN_BUCKET */
 	char *public_base_url;		/* IMAGEGEN_PUBLIC_BASE_URL, no trailing / */
 	int public_base_url_set;	/* 1: given, so remote backends keep it */
@@ -39,27 +37,18 @@ struct cfg {
 	char *spool_dir;		/* IMAGEGEN_SPOOL_DIR: generated images until stored */
 	long test_stage_delay_ms;	/* IMAGEGEN_TEST_STAGE_DELAY_MS (tests only) */
 	int test_fail_second_fork;	/* IMAGEGEN_TEST_FAIL_SECOND_FORK (tests only) */
-	long local_delay_ms;		/* IMAGEGEN_LOCAL_DELAY_MS */
-	long test_faults;		/* IMAGEGEN_TEST_FAULTS: 1 arms [[fail:]] */
 	long max_running_jobs;		/* IMAGEGEN_MAX_RUNNING_JOBS */
 	long job_timeout;		/* IMAGEGEN_JOB_TIMEOUT, seconds */
 	long max_attempts;		/* IMAGEGEN_MAX_ATTEMPTS */
 	long sweep_interval;		/* IMAGEGEN_SWEEP_INTERVAL, seconds */
 	/* providers (SPEC §6) */
-	char *api_key;			/* NANO_BANANA_API_KEY (secret) */
-	char *api_url;			/* NANO_BANANA_API_URL, no trailing / */
 	long provider_timeout_ms;	/* IMAGEGEN_PROVIDER_TIMEOUT_MS, one call */
 	long provider_max_bytes;	/* IMAGEGEN_PROVIDER_MAX_BYTES, one reply */
 	char *fetch_allow;		/* IMAGEGEN_FETCH_ALLOW (urlpolicy.h), checked */
-	/* storage backends (SPEC §7) */
-	char *service_role_key;		/* SUPABASE_SERVICE_ROLE_KEY (secret) */
-	char *s3_endpoint;		/* S3_ENDPOINT, no trailing / */
-	char *s3_region;		/* S3_REGION */
-	char *s3_access_key;		/* S3_ACCESS_KEY_ID */
-	char *s3_secret_key;		/* S3_SECRET_ACCESS_KEY (secret) */
-	char *s3_session_token;		/* S3_SESSION_TOKEN (secret, optional) */
-	/* The chosen provider's and backend's own settings when their ops
-	 * row has a conf_size (settings.h); NULL otherwise. */
+	/* The chosen provider's and storage backend's own settings (the
+	 * model, keys, endpoints, directories: whatever its rows name), in
+	 * the struct its ops row's conf_size sizes (settings.h); NULL when it
+	 * has none, or for a cfg not made by cfg_load(). */
 	void *provider_conf;
 	void *storage_conf;
 };

@@ -50,18 +50,32 @@ struct prov_api {
 	const char *const *url;		/* the endpoint in pieces, NULL-ended */
 	const char *key_prefix;		/* the key's header line, less the key */
 	const struct prov_wire *wire;	/* how its API is spoken */
-	/* The key and its variable (for messages), when the provider keeps
-	 * its own in its conf; NULL: NANO_BANANA_API_KEY's (struct cfg). */
+	/* The key (may be NULL: unset) and its variable, for messages;
+	 * key_var NULL: NANO_BANANA_API_KEY. */
 	const char *key, *key_var;
 };
 
-/* The settings every remote provider reads (its shared_settings): the key
- * and the model; each brings its own NANO_BANANA_API_URL row. */
+/* The conf (c->provider_conf, its ops' conf_size) of a remote provider
+ * that reads the shared settings: prov_remote_settings' rows and its own
+ * NANO_BANANA_API_URL row (each with its own default). */
+struct prov_remote_conf {
+	char *api_key;		/* NANO_BANANA_API_KEY (secret) */
+	char *model;		/* NANO_BANANA_MODEL */
+	char *api_url;		/* NANO_BANANA_API_URL, no trailing / */
+};
+
+/* The settings every remote provider reads (its shared_settings), into a
+ * struct prov_remote_conf: the key and the model; each brings its own
+ * NANO_BANANA_API_URL row (offsetof(struct prov_remote_conf, api_url)). */
 extern const struct setting prov_remote_settings[];
+/* c's provider conf as a struct prov_remote_conf; an empty one (all
+ * unset) when c has none. Can't fail. */
+const struct prov_remote_conf *prov_remote_conf(const struct cfg *c);
+/* The model() of such a provider: conf's NANO_BANANA_MODEL. */
+const char *prov_remote_model(const void *conf);
 
 /*
- * The open() of a remote provider: the key (api->key, else
- * NANO_BANANA_API_KEY) must be set and
+ * The open() of a remote provider: the key (api->key) must be set and
  * the model acceptable, then p->state becomes a struct prov_http for api
  * and p->model api->model. 0, or -1 with err naming the variable at fault
  * (p->state left NULL).

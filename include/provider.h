@@ -76,12 +76,17 @@ struct prov_ops {
 	const char *const *default_if;
 	int (*check)(const struct cfg *c, const void *conf, char *err,
 	    size_t errlen);
+	/* The model its conf names (NANO_BANANA_MODEL as read), which jobs
+	 * record and prov_cost_estimate() prices before it is opened; conf
+	 * is never NULL here. NULL: none. */
+	const char *(*model)(const void *conf);
 	/* Its own price rows, tried before the model rows every provider
 	 * shares (provider.c); may be NULL. */
 	const struct prov_price *prices;
 	size_t n_prices;
-	/* After fork: reads its settings from c. 0, or -1 with err naming
-	 * the variable at fault. */
+	/* After fork: reads its settings from c and its conf,
+	 * c->provider_conf (NULL for a cfg not made by cfg_load(): all
+	 * unset). 0, or -1 with err naming the variable at fault. */
 	int (*open)(struct provider *p, const struct cfg *c, char *err,
 	    size_t errlen);
 	void (*close)(struct provider *p);
@@ -102,6 +107,11 @@ const struct prov_ops *prov_find(const char *name);
 /* Fills out[0..max) with the table's rows as the configuration loader
  * sees them; returns how many there are (may exceed max). */
 size_t prov_backends(struct settings_backend *out, size_t max);
+
+/* The model c's provider records on jobs: its model() of
+ * c->provider_conf; NULL when it names none or c has no conf. Can't
+ * fail. */
+const char *prov_model(const struct cfg *c);
 
 /*
  * Opens the provider the configuration names (IMAGEGEN_PROVIDER; by

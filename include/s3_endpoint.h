@@ -1,5 +1,5 @@
-/* s3_endpoint.h - S3_ENDPOINT in parts, and the S3 backend's object URLs
- * (src/storage/s3_endpoint.c; used by src/storage/s3.c). */
+/* s3_endpoint.h - the S3 backend's settings, S3_ENDPOINT in parts, and its
+ * object URLs (src/storage/s3_endpoint.c; used by src/storage/s3.c). */
 #ifndef IG_S3_ENDPOINT_H
 #define IG_S3_ENDPOINT_H
 
@@ -7,6 +7,21 @@
 
 #include "cfg.h"
 #include "storage.h"
+
+/* The S3 backend's own settings: its conf (c->storage_conf when
+ * IMAGEGEN_STORAGE=s3), declared here for s3_endpoint.c and the unit
+ * suites. */
+struct s3_conf {
+	char *endpoint;		/* S3_ENDPOINT, no trailing / */
+	char *region;		/* S3_REGION */
+	char *access_key;	/* S3_ACCESS_KEY_ID */
+	char *secret_key;	/* S3_SECRET_ACCESS_KEY (secret) */
+	char *session_token;	/* S3_SESSION_TOKEN (secret, optional) */
+};
+
+/* c's storage conf as a struct s3_conf; an empty one (all unset) when c
+ * has none. Can't fail. */
+const struct s3_conf *s3_conf(const struct cfg *c);
 
 struct s3_endpoint {
 	char *origin;		/* "http://127.0.0.1:9000": scheme, authority */

@@ -12,8 +12,9 @@ static void
 run_of(const struct cfg *c, int width, int height, struct job_run *run)
 {
 	run->provider = c->provider;
-	run->model = c->model;
-	run->estimated_cost = prov_cost_estimate(c->provider, c->model, width, height);
+	run->model = prov_model(c);
+	run->estimated_cost = prov_cost_estimate(c->provider, run->model, width,
+	    height);
 	run->max_attempts = c->max_attempts;
 }
 

@@ -419,14 +419,15 @@ static const struct prov_wire gemini_wire = {
 static int
 gemini_open(struct provider *p, const struct cfg *c, char *err, size_t errlen)
 {
-	const char *model = c->model != NULL ? c->model : GEMINI_DEFAULT_MODEL;
+	const struct prov_remote_conf *rc = prov_remote_conf(c);
+	const char *model = rc->model != NULL ? rc->model : GEMINI_DEFAULT_MODEL;
 	const char *url[5];
 	struct prov_api api = { 0 };
 
 	/* "models/x" as Google names models in its listings works too. */
 	if (strncmp(model, "models/", 7) == 0)
 		model += 7;
-	url[0] = c->api_url != NULL ? c->api_url : GEMINI_DEFAULT_URL;
+	url[0] = rc->api_url != NULL ? rc->api_url : GEMINI_DEFAULT_URL;
 	url[1] = "/models/";
 	url[2] = model;
 	url[3] = ":generateContent";
@@ -437,12 +438,13 @@ gemini_open(struct provider *p, const struct cfg *c, char *err, size_t errlen)
 	api.url = url;
 	api.key_prefix = "x-goog-api-key: ";
 	api.wire = &gemini_wire;
+	api.key = rc->api_key;
 	return prov_remote_open(p, c, &api, err, errlen);
 }
 
 static const struct setting gemini_settings[] = {
 	{ "NANO_BANANA_API_URL", SET_STR, GEMINI_DEFAULT_URL, 0, 0,
-	  offsetof(struct cfg, api_url), SET_HTTP | SET_STRIP, NULL, NULL,
+	  offsetof(struct prov_remote_conf, api_url), SET_HTTP | SET_STRIP, NULL, NULL,
 	  "the API base URL" },
 	{ NULL, 0, NULL, 0, 0, 0, 0, NULL, NULL, NULL }
 };
@@ -455,6 +457,8 @@ const struct prov_ops prov_gemini = {
 	.about = "Google's generateContent (Nano Banana)",
 	.settings = gemini_settings,
 	.shared_settings = prov_remote_settings,
+	.conf_size = sizeof(struct prov_remote_conf),
+	.model = prov_remote_model,
 	.default_if = gemini_default_if,
 	.open = gemini_open,
 	.close = prov_remote_close,

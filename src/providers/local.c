@@ -24,6 +24,7 @@
 
 #include "log.h"
 #include "clock.h"
+#include "prov_local.h"
 #include "provider.h"
 #include "settings.h"
 
@@ -299,6 +300,9 @@ static int
 local_open(struct provider *p, const struct cfg *c, char *err,
     size_t errlen)
 {
+	static const struct prov_local_conf none;
+	const struct prov_local_conf *lc = c->provider_conf != NULL ?
+	    c->provider_conf : &none;
 	struct local_state *st;
 
 	st = calloc(1, sizeof(*st));
@@ -306,8 +310,8 @@ local_open(struct provider *p, const struct cfg *c, char *err,
 		snprintf(err, errlen, "IMAGEGEN_PROVIDER: out of memory");
 		return -1;
 	}
-	st->delay_ms = c->local_delay_ms > 0 ? c->local_delay_ms : 0;
-	st->faults = c->test_faults == 1;
+	st->delay_ms = lc->delay_ms > 0 ? lc->delay_ms : 0;
+	st->faults = lc->test_faults == 1;
 	p->state = st;
 	snprintf(p->model, sizeof(p->model), "%s", LOCAL_MODEL);
 	return 0;
@@ -414,18 +418,26 @@ out:
 
 static const struct setting local_settings[] = {
 	{ "NANO_BANANA_MODEL", SET_STR, LOCAL_MODEL, 0, 0,
-	  offsetof(struct cfg, model), 0, NULL, NULL,
+	  offsetof(struct prov_local_conf, model), 0, NULL, NULL,
 	  "recorded on jobs (the local renderer draws the same whatever it is)" },
 	{ "IMAGEGEN_LOCAL_DELAY_MS", SET_LONG, "0", 0, 600000,
-	  offsetof(struct cfg, local_delay_ms), 0, NULL, NULL,
+	  offsetof(struct prov_local_conf, delay_ms), 0, NULL, NULL,
 	  "the local provider waits this long per image (tests)" },
 	{ "IMAGEGEN_TEST_FAULTS", SET_LONG, "0", 0, 1,
-	  offsetof(struct cfg, test_faults), SET_TEST, NULL, NULL,
+	  offsetof(struct prov_local_conf, test_faults), SET_TEST, NULL, NULL,
 	  "`1` lets a prompt starting `[[fail:CODE]]` (a "
 	  "provider error code) make the local provider fail with that code; "
 	  "off, such a prompt renders like any other" },
 	{ NULL, 0, NULL, 0, 0, 0, 0, NULL, NULL, NULL }
 };
+
+static const char *
+local_model(const void *conf)
+{
+	const struct prov_local_conf *lc = conf;
+
+	return lc->model;
+}
 
 /* The fallback: chosen when no other provider's default_if holds. */
 static const char *const local_default_if[] = { NULL };
@@ -439,7 +451,9 @@ const struct prov_ops prov_local = {
 	.name = "local",
 	.about = "an offline renderer (no network, no key)",
 	.settings = local_settings,
+	.conf_size = sizeof(struct prov_local_conf),
 	.default_if = local_default_if,
+	.model = local_model,
 	.prices = local_prices,
 	.n_prices = sizeof(local_prices) / sizeof(local_prices[0]),
 	.open = local_open,

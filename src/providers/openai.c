@@ -234,8 +234,9 @@ static const struct prov_wire openai_wire = {
 static int
 openai_open(struct provider *p, const struct cfg *c, char *err, size_t errlen)
 {
-	const char *base = c->api_url != NULL ? c->api_url : OPENAI_DEFAULT_URL;
-	const char *model = c->model != NULL ? c->model : "gpt-image-1";
+	const struct prov_remote_conf *rc = prov_remote_conf(c);
+	const char *base = rc->api_url != NULL ? rc->api_url : OPENAI_DEFAULT_URL;
+	const char *model = rc->model != NULL ? rc->model : "gpt-image-1";
 	const char *url[4];
 	size_t bl = strlen(base);
 	struct prov_api api = { 0 };
@@ -252,12 +253,13 @@ openai_open(struct provider *p, const struct cfg *c, char *err, size_t errlen)
 	api.url = url;
 	api.key_prefix = "Authorization: Bearer ";
 	api.wire = &openai_wire;
+	api.key = rc->api_key;
 	return prov_remote_open(p, c, &api, err, errlen);
 }
 
 static const struct setting openai_settings[] = {
 	{ "NANO_BANANA_API_URL", SET_STR, OPENAI_DEFAULT_URL, 0, 0,
-	  offsetof(struct cfg, api_url), SET_HTTP | SET_STRIP, NULL, NULL,
+	  offsetof(struct prov_remote_conf, api_url), SET_HTTP | SET_STRIP, NULL, NULL,
 	  "the API base URL (`/v1` is added unless it ends so)" },
 	{ NULL, 0, NULL, 0, 0, 0, 0, NULL, NULL, NULL }
 };
@@ -267,6 +269,8 @@ const struct prov_ops prov_openai = {
 	.about = "an OpenAI-compatible /v1/images/generations",
 	.settings = openai_settings,
 	.shared_settings = prov_remote_settings,
+	.conf_size = sizeof(struct prov_remote_conf),
+	.model = prov_remote_model,
 	.open = openai_open,
 	.close = prov_remote_close,
 	.generate = prov_remote_generate,

@@ -352,19 +352,36 @@ prov_remote_close(struct provider *p)
 
 const struct setting prov_remote_settings[] = {
 	{ "NANO_BANANA_API_KEY", SET_STR, NULL, 0, 0,
-	  offsetof(struct cfg, api_key), SET_SECRET | SET_NEEDED, NULL, NULL,
+	  offsetof(struct prov_remote_conf, api_key), SET_SECRET | SET_NEEDED,
+	  NULL, NULL,
 	  "the model API's key (secret; redacted from every stored message)" },
 	{ "NANO_BANANA_MODEL", SET_STR, "gemini-2.5-flash-image", 0, 0,
-	  offsetof(struct cfg, model), 0, NULL, NULL,
+	  offsetof(struct prov_remote_conf, model), 0, NULL, NULL,
 	  "recorded on jobs; prices the estimate" },
 	{ NULL, 0, NULL, 0, 0, 0, 0, NULL, NULL, NULL }
 };
+
+const struct prov_remote_conf *
+prov_remote_conf(const struct cfg *c)
+{
+	static const struct prov_remote_conf none;
+
+	return c->provider_conf != NULL ? c->provider_conf : &none;
+}
+
+const char *
+prov_remote_model(const void *conf)
+{
+	const struct prov_remote_conf *rc = conf;
+
+	return rc->model;
+}
 
 int
 prov_remote_open(struct provider *p, const struct cfg *c,
     const struct prov_api *api, char *err, size_t errlen)
 {
-	const char *key = api->key != NULL ? api->key : c->api_key;
+	const char *key = api->key;
 	struct prov_http *h;
 	char why[256];
 	size_t i, n;

@@ -95,6 +95,16 @@ prov_backends(struct settings_backend *out, size_t max)
 }
 
 const char *
+prov_model(const struct cfg *c)
+{
+	const struct prov_ops *ops = prov_find(c->provider);
+
+	if (ops == NULL || ops->model == NULL || c->provider_conf == NULL)
+		return NULL;
+	return ops->model(c->provider_conf);
+}
+
+const char *
 prov_err_code(enum prov_err e)
 {
 	if ((int)e < 0 || e >= PROV_ERR_COUNT)

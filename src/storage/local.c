@@ -22,6 +22,7 @@
 #include "fsutil.h"
 #include "log.h"
 #include "storage.h"
+#include "storage_local.h"
 
 #define LOCAL_DIR_FLAGS (O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
 #define LOCAL_PATH_MAX 1024	/* storage_path_ok()'s limit */
@@ -391,7 +392,8 @@ local_open(struct storage *s, const struct cfg *c, char *err, size_t errlen)
 {
 	struct local_st *st = NULL;
 	char cwd[PATH_MAX];
-	const char *dir = c->storage_dir;
+	const struct storage_local_conf *lc = c->storage_conf;
+	const char *dir = lc != NULL ? lc->dir : NULL;
 	size_t n;
 	int rc = -1;
 
@@ -508,7 +510,7 @@ local_urls(struct storage *s, const struct cfg *c, char *err, size_t errlen)
 
 static const struct setting local_settings[] = {
 	{ "IMAGEGEN_STORAGE_DIR", SET_STR, "var/storage", 0, 0,
-	  offsetof(struct cfg, storage_dir), 0, NULL, NULL,
+	  offsetof(struct storage_local_conf, dir), 0, NULL, NULL,
 	  "the local backend's root: objects at `DIR/BUCKET/PATH`" },
 	{ NULL, 0, NULL, 0, 0, 0, 0, NULL, NULL, NULL }
 };
@@ -521,6 +523,7 @@ const struct storage_ops storage_local = {
 	.about = "files under `IMAGEGEN_STORAGE_DIR`, which nginx also serves "
 	    "at `/storage/v1/object/public/BUCKET/…`",
 	.settings = local_settings,
+	.conf_size = sizeof(struct storage_local_conf),
 	.default_if = local_default_if,
 	.open = local_open,
 	.close = local_close,

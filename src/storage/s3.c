@@ -416,22 +416,23 @@ s3_close(struct storage *s)
 static int
 s3_open(struct storage *s, const struct cfg *c, char *err, size_t errlen)
 {
+	const struct s3_conf *sc = s3_conf(c);
 	struct s3_st *st = NULL;
 	int rc = -1;
 
-	if (c->s3_endpoint == NULL || c->s3_access_key == NULL ||
-	    c->s3_secret_key == NULL) {
+	if (sc->endpoint == NULL || sc->access_key == NULL ||
+	    sc->secret_key == NULL) {
 		snprintf(err, errlen, "%s is not set (needed by IMAGEGEN_STORAGE=s3)",
-		    c->s3_endpoint == NULL ? "S3_ENDPOINT" : c->s3_access_key == NULL ?
+		    sc->endpoint == NULL ? "S3_ENDPOINT" : sc->access_key == NULL ?
 		    "S3_ACCESS_KEY_ID" : "S3_SECRET_ACCESS_KEY");
 		goto out;
 	}
 	/* Each goes into a header line. */
-	if (strpbrk(c->s3_access_key, "\r\n/ ") != NULL ||
-	    (c->s3_session_token != NULL &&
-	    strpbrk(c->s3_session_token, "\r\n") != NULL)) {
+	if (strpbrk(sc->access_key, "\r\n/ ") != NULL ||
+	    (sc->session_token != NULL &&
+	    strpbrk(sc->session_token, "\r\n") != NULL)) {
 		snprintf(err, errlen, "%s: contains a space, '/' or a line break",
-		    strpbrk(c->s3_access_key, "\r\n/ ") != NULL ? "S3_ACCESS_KEY_ID" :
+		    strpbrk(sc->access_key, "\r\n/ ") != NULL ? "S3_ACCESS_KEY_ID" :
 		    "S3_SESSION_TOKEN");
 		goto out;
 	}
@@ -439,15 +440,15 @@ s3_open(struct storage *s, const struct cfg *c, char *err, size_t errlen)
 	if (st == NULL)
 		goto oom;
 	s->state = st;		/* s3_close() frees it on failure */
-	if (s3_endpoint_parse(&st->ep, c->s3_endpoint, err, errlen) != 0)
+	if (s3_endpoint_parse(&st->ep, sc->endpoint, err, errlen) != 0)
 		goto out;
-	st->access_key = strdup(c->s3_access_key);
-	st->secret_key = strdup(c->s3_secret_key);
-	st->region = strdup(c->s3_region != NULL ? c->s3_region : "us-east-1");
+	st->access_key = strdup(sc->access_key);
+	st->secret_key = strdup(sc->secret_key);
+	st->region = strdup(sc->region != NULL ? sc->region : "us-east-1");
 	if (st->access_key == NULL || st->secret_key == NULL || st->region == NULL)
 		goto oom;
-	if (c->s3_session_token != NULL) {
-		st->session_token = strdup(c->s3_session_token);
+	if (sc->session_token != NULL) {
+		st->session_token = strdup(sc->session_token);
 		if (st->session_token == NULL)
 			goto oom;
 	}
@@ -462,19 +463,19 @@ out:
 }
 
 static const struct setting s3_settings[] = {
-	{ "S3_ENDPOINT", SET_STR, NULL, 0, 0, offsetof(struct cfg, s3_endpoint),
+	{ "S3_ENDPOINT", SET_STR, NULL, 0, 0, offsetof(struct s3_conf, endpoint),
 	  SET_HTTP | SET_STRIP | SET_NEEDED, NULL, NULL,
 	  "the S3 backend's path-style endpoint URL" },
-	{ "S3_REGION", SET_STR, "us-east-1", 0, 0, offsetof(struct cfg, s3_region),
+	{ "S3_REGION", SET_STR, "us-east-1", 0, 0, offsetof(struct s3_conf, region),
 	  0, NULL, NULL, "the signing region" },
 	{ "S3_ACCESS_KEY_ID", SET_STR, NULL, 0, 0,
-	  offsetof(struct cfg, s3_access_key), SET_NEEDED, NULL, NULL,
+	  offsetof(struct s3_conf, access_key), SET_NEEDED, NULL, NULL,
 	  "the access key id" },
 	{ "S3_SECRET_ACCESS_KEY", SET_STR, NULL, 0, 0,
-	  offsetof(struct cfg, s3_secret_key), SET_SECRET | SET_NEEDED, NULL,
+	  offsetof(struct s3_conf, secret_key), SET_SECRET | SET_NEEDED, NULL,
 	  NULL, "the secret key (secret)" },
 	{ "S3_SESSION_TOKEN", SET_STR, NULL, 0, 0,
-	  offsetof(struct cfg, s3_session_token), SET_SECRET, NULL, NULL,
+	  offsetof(struct s3_conf, session_token), SET_SECRET, NULL, NULL,
 	  "a session token (secret, optional)" },
 	{ NULL, 0, NULL, 0, 0, 0, 0, NULL, NULL, NULL }
 };
@@ -486,6 +487,7 @@ const struct storage_ops storage_s3 = {
 	    "`SCHEME://BUCKET.HOST/…` with the endpoint's own scheme when "
 	    "`S3_ENDPOINT` has no path and its host is a name, not an address",
 	.settings = s3_settings,
+	.conf_size = sizeof(struct s3_conf),
 	.open = s3_open,
 	.close = s3_close,
 	.put = s3_put,

@@ -69,21 +69,30 @@ s3_host_is_ip(const char *host)
 	return 1;
 }
 
+const struct s3_conf *
+s3_conf(const struct cfg *c)
+{
+	static const struct s3_conf none;
+
+	return c->storage_conf != NULL ? c->storage_conf : &none;
+}
+
 int
 s3_endpoint_urls(struct storage *s, const struct cfg *c, char *err, size_t errlen)
 {
 	static const char supa_s3[] = "/storage/v1/s3";
+	const struct s3_conf *sc = s3_conf(c);
 	struct s3_endpoint ep;
 	const char *scheme_end;
 	size_t plen, supa = 0;
 	int n, rc = -1;
 
 	memset(&ep, 0, sizeof(ep));
-	if (c->s3_endpoint == NULL) {
+	if (sc->endpoint == NULL) {
 		snprintf(err, errlen, "S3_ENDPOINT is not set (needed by IMAGEGEN_STORAGE=s3)");
 		goto out;
 	}
-	if (s3_endpoint_parse(&ep, c->s3_endpoint, err, errlen) != 0)
+	if (s3_endpoint_parse(&ep, sc->endpoint, err, errlen) != 0)
 		goto out;
 	plen = strlen(ep.prefix);
 	if (plen >= sizeof(supa_s3) - 1 &&

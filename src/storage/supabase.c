@@ -38,6 +38,7 @@
 #include "log.h"
 #include "secret.h"
 #include "storage.h"
+#include "supabase.h"
 #include "text.h"
 
 #define SUPA_MAX_OBJECT (50L << 20)	/* Supabase's default upload limit */
@@ -301,17 +302,20 @@ supa_close(struct storage *s)
 static int
 supa_open(struct storage *s, const struct cfg *c, char *err, size_t errlen)
 {
+	static const struct supa_conf none;
+	const struct supa_conf *sc = c->storage_conf != NULL ? c->storage_conf :
+	    &none;
 	struct supa_st *st = NULL;
 	size_t ulen;
 	int rc = -1;
 
-	if (c->project_url == NULL || c->service_role_key == NULL) {
+	if (c->project_url == NULL || sc->service_role_key == NULL) {
 		snprintf(err, errlen, "%s is not set (needed by IMAGEGEN_STORAGE=supabase)",
 		    c->project_url == NULL ? "SUPABASE_URL" : "SUPABASE_SERVICE_ROLE_KEY");
 		goto out;
 	}
 	/* The key goes into a header line: no line breaks in it. */
-	if (strpbrk(c->service_role_key, "\r\n") != NULL) {
+	if (strpbrk(sc->service_role_key, "\r\n") != NULL) {
 		snprintf(err, errlen, "SUPABASE_SERVICE_ROLE_KEY: contains a line break");
 		goto out;
 	}
@@ -327,8 +331,8 @@ supa_open(struct storage *s, const struct cfg *c, char *err, size_t errlen)
 		goto oom;
 	memcpy(st->base, c->project_url, ulen);
 	memcpy(st->base + ulen, "/storage/v1", sizeof("/storage/v1"));
-	st->auth_hdr = text_printf("Authorization: Bearer %s", c->service_role_key);
-	st->apikey_hdr = text_printf("apikey: %s", c->service_role_key);
+	st->auth_hdr = text_printf("Authorization: Bearer %s", sc->service_role_key);
+	st->apikey_hdr = text_printf("apikey: %s", sc->service_role_key);
 	if (st->auth_hdr == NULL || st->apikey_hdr == NULL)
 		goto oom;
 	rc = storage_http_open(&st->http, &st->timeout_ms, c, "supabase", err,
@@ -384,11 +388,11 @@ out:
 }
 
 static const struct setting supa_settings[] = {
-	{ "SUPABASE_URL", SET_STR, NULL, 0, 0, offsetof(struct cfg, project_url),
+	{ "SUPABASE_URL", SET_STR, NULL, 0, 0, offsetof(struct supa_conf, url),
 	  SET_HTTP | SET_NEEDED, NULL, NULL,
 	  "the project URL (the same as the token checks' above)" },
 	{ "SUPABASE_SERVICE_ROLE_KEY", SET_STR, NULL, 0, 0,
-	  offsetof(struct cfg, service_role_key), SET_SECRET | SET_NEEDED, NULL,
+	  offsetof(struct supa_conf, service_role_key), SET_SECRET | SET_NEEDED, NULL,
 	  NULL, "the backend's key (secret; sent as `Authorization` and `apikey`)" },
 	{ NULL, 0, NULL, 0, 0, 0, 0, NULL, NULL, NULL }
 };
@@ -404,6 +408,7 @@ const struct storage_ops storage_supabase = {
 	    "`$SUPABASE_URL/storage/v1/object/public`, and that URL form of the "
 	    "bucket is read whatever `IMAGEGEN_PUBLIC_BASE_URL` is",
 	.settings = supa_settings,
+	.conf_size = sizeof(struct supa_conf),
 	.default_if = supa_default_if,
 	.open = supa_open,
 	.close = supa_close,

@@ -623,22 +623,25 @@ test_remote_providers_open_and_fail_fast(void)
 {
 	struct prov_request rq;
 	struct prov_result r;
+	struct prov_remote_conf rc;
 	struct provider p;
 	struct cfg c;
 	char err[256] = "";
 	long long t0;
 
 	memset(&c, 0, sizeof(c));
+	memset(&rc, 0, sizeof(rc));
 	c.provider = "gemini";
-	c.api_key = KEY;
-	c.model = "bad model/name";
+	c.provider_conf = &rc;
+	rc.api_key = KEY;
+	rc.model = "bad model/name";
 	CU_ASSERT_EQUAL(prov_open(&p, &c, err, sizeof(err)), -1);
 	CU_ASSERT(strncmp(err, "NANO_BANANA_MODEL:", 18) == 0);
 	CU_ASSERT_PTR_NULL(strstr(err, KEY));
 
 	/* Port 1 on loopback refuses at once: a connection error. */
-	c.model = "models/" PRO;
-	c.api_url = "http://127.0.0.1:1/v1beta";
+	rc.model = "models/" PRO;
+	rc.api_url = "http://127.0.0.1:1/v1beta";
 	c.provider_timeout_ms = 2000;
 	c.provider_max_bytes = 1 << 20;
 	CU_ASSERT_EQUAL_FATAL(prov_open(&p, &c, err, sizeof(err)), 0);
@@ -661,8 +664,8 @@ test_remote_providers_open_and_fail_fast(void)
 	prov_close(&p);
 
 	c.provider = "openai";
-	c.model = "gpt-image-1";
-	c.api_url = "http://127.0.0.1:1/v1";
+	rc.model = "gpt-image-1";
+	rc.api_url = "http://127.0.0.1:1/v1";
 	CU_ASSERT_EQUAL_FATAL(prov_open(&p, &c, err, sizeof(err)), 0);
 	CU_ASSERT_STRING_EQUAL(p.ops->name, "openai");
 	rq.deadline_ms = 0;
@@ -676,7 +679,7 @@ test_remote_providers_open_and_fail_fast(void)
 	prov_result_free(&r);
 	prov_close(&p);
 
-	c.api_key = NULL;
+	rc.api_key = NULL;
 	CU_ASSERT_EQUAL(prov_open(&p, &c, err, sizeof(err)), -1);
 	CU_ASSERT_STRING_EQUAL(err, "NANO_BANANA_API_KEY is not set (needed by "
 	    "IMAGEGEN_PROVIDER=openai)");

@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include "cu_main.h"
+#include "prov_local.h"
 #include "provider.h"
 
 #define PRICE_EPS 1e-9
@@ -24,14 +25,17 @@ now_ms(void)
 static int
 open_local_faults(struct provider *p, long delay_ms, int faults)
 {
+	struct prov_local_conf lc;
 	struct cfg c;
 	char err[256] = "";
 	int rc;
 
 	memset(&c, 0, sizeof(c));
+	memset(&lc, 0, sizeof(lc));
 	c.provider = "local";
-	c.local_delay_ms = delay_ms;
-	c.test_faults = faults;
+	c.provider_conf = &lc;
+	lc.delay_ms = delay_ms;
+	lc.test_faults = faults;
 	rc = prov_open(p, &c, err, sizeof(err));
 	CU_ASSERT_EQUAL(rc, 0);
 	CU_ASSERT_STRING_EQUAL(err, "");

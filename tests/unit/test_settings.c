@@ -14,6 +14,7 @@
 #include "provider.h"
 #include "settings.h"
 #include "storage.h"
+#include "storage_local.h"
 
 /* Rows whose value a check reads: a good and a bad one. A new row with a
  * check must be added here (the suite fails until it is). */
@@ -241,8 +242,10 @@ test_choice_and_needed(void)
 	CU_ASSERT_EQUAL_FATAL(cfg_load(&c, NULL, 0, err, sizeof(err)), 0);
 	CU_ASSERT_STRING_EQUAL(c.provider, "local");
 	CU_ASSERT_STRING_EQUAL(c.storage, "local");
-	CU_ASSERT_STRING_EQUAL(c.model, "local-renderer-1");
-	CU_ASSERT_STRING_EQUAL(c.storage_dir, "var/storage");
+	CU_ASSERT_STRING_EQUAL(prov_model(&c), "local-renderer-1");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(c.storage_conf);
+	CU_ASSERT_STRING_EQUAL(((struct storage_local_conf *)c.storage_conf)->dir,
+	    "var/storage");
 	cfg_free(&c);
 	for (layer = 0; layer < 2; layer++) {
 		var = layer == 0 ? "IMAGEGEN_PROVIDER" : "IMAGEGEN_STORAGE";

@@ -26,8 +26,10 @@
 #include <string.h>
 
 #include "cu_main.h"
+#include "s3_endpoint.h"
 #include "sigv4.h"
 #include "storage.h"
+#include "supabase.h"
 
 #define SUITE_DIR "tests/vectors/aws-sigv4"
 #define MAX_HEADERS 16
@@ -494,23 +496,28 @@ static int
 open_base(const char *backend, const char *endpoint, const char *public_base,
     char *out, size_t outlen)
 {
+	struct supa_conf sc;
+	struct s3_conf s3c;
 	struct storage s;
 	struct cfg c;
 	char err[256];
 	int rc;
 
 	memset(&c, 0, sizeof(c));
+	memset(&sc, 0, sizeof(sc));
+	memset(&s3c, 0, sizeof(s3c));
 	c.storage = (char *)backend;
+	c.storage_conf = strcmp(backend, "s3") == 0 ? (void *)&s3c : (void *)&sc;
 	c.bucket = "asset-images";
 	c.public_base_url = (char *)(public_base != NULL ? public_base :
 	    "/storage/v1/object/public");
 	c.public_base_url_set = public_base != NULL;
 	c.project_url = (char *)endpoint;
-	c.service_role_key = "service-role-key";
-	c.s3_endpoint = (char *)endpoint;
-	c.s3_region = "us-east-1";
-	c.s3_access_key = "AKID";
-	c.s3_secret_key = "secret";
+	sc.service_role_key = "service-role-key";
+	s3c.endpoint = (char *)endpoint;
+	s3c.region = "us-east-1";
+	s3c.access_key = "AKID";
+	s3c.secret_key = "secret";
 	c.provider_timeout_ms = 5000;
 	rc = storage_open(&s, &c, err, sizeof(err));
 	snprintf(out, outlen, "%s", rc == 0 ? s.public_base : err);

@@ -12,7 +12,10 @@
 #include "arena.h"
 #include "cu_main.h"
 #include "jobreq.h"
+#include "s3_endpoint.h"
 #include "storage.h"
+#include "storage_local.h"
+#include "supabase.h"
 
 #define P_ID "0b0e8f5e-3c1a-4c55-9d5e-0a6f5d8e1b21"
 #define B_ID "1c1f9a6f-4d2b-4d66-8e6f-1b7a6e9f2c32"
@@ -224,12 +227,22 @@ test_path_ok_table(void)
 
 /* ---- storage_open and URLs -------------------------------------------- */
 
+/* Each backend's own settings; cfg_for() points c at backend's. */
+static struct storage_local_conf local_conf;
+static struct supa_conf supa_conf;
+static struct s3_conf s3c;
+
 static void
 cfg_for(struct cfg *c, const char *backend, const char *dir)
 {
 	memset(c, 0, sizeof(*c));
+	memset(&local_conf, 0, sizeof(local_conf));
+	memset(&supa_conf, 0, sizeof(supa_conf));
+	memset(&s3c, 0, sizeof(s3c));
 	c->storage = (char *)backend;
-	c->storage_dir = (char *)dir;
+	c->storage_conf = strcmp(backend, "supabase") == 0 ? (void *)&supa_conf :
+	    strcmp(backend, "s3") == 0 ? (void *)&s3c : (void *)&local_conf;
+	local_conf.dir = (char *)dir;
 	c->bucket = "asset-images";
 	c->public_base_url = "/storage/v1/object/public";
 }
@@ -602,11 +615,11 @@ cfg_remote(struct cfg *c, const char *backend, const char *endpoint,
 		c->public_base_url = (char *)base;
 	c->public_base_url_set = base != NULL;
 	c->project_url = (char *)endpoint;
-	c->service_role_key = "service-role-key";
-	c->s3_endpoint = (char *)endpoint;
-	c->s3_region = "us-east-1";
-	c->s3_access_key = "AKID";
-	c->s3_secret_key = "secret";
+	supa_conf.service_role_key = "service-role-key";
+	s3c.endpoint = (char *)endpoint;
+	s3c.region = "us-east-1";
+	s3c.access_key = "AKID";
+	s3c.secret_key = "secret";
 	c->provider_timeout_ms = 5000;
 }
 
@@ -742,7 +755,7 @@ test_path_of_url_supabase(void)
 	CU_ASSERT_STRING_EQUAL(err,
 	    "SUPABASE_URL is not set (needed by IMAGEGEN_STORAGE=supabase)");
 	cfg_remote(&c, "supabase", "https://ref.supabase.co", NULL);
-	c.service_role_key = NULL;
+	supa_conf.service_role_key = NULL;
 	CU_ASSERT_EQUAL(storage_urls(&s, &c, err, sizeof(err)), 0);
 }
 
