@@ -90,8 +90,9 @@ struct cfg;
 struct settings_backend {
 	const char *name;		/* the value of IMAGEGEN_PROVIDER/_STORAGE */
 	const char *about;		/* one line for --help and the docs */
-	/* Its settings, read into struct cfg when conf_size is 0, else into
-	 * its own conf_size bytes (cfg's provider_conf or storage_conf);
+	/* Its settings, read into its own conf_size bytes (cfg's
+	 * provider_conf or storage_conf; every built-in backend has them),
+	 * or into struct cfg when conf_size is 0;
 	 * shared: a second table it shares with others (may be NULL). */
 	const struct setting *rows, *shared;
 	size_t conf_size;

@@ -26,6 +26,9 @@ struct storage_ops {
 	const char *const *default_if;
 	int (*check)(const struct cfg *c, const void *conf, char *err,
 	    size_t errlen);
+	/* After fork: reads its settings from c and its conf,
+	 * c->storage_conf (NULL for a cfg not made by cfg_load(): all
+	 * unset). 0, or -1 with err naming the variable at fault. */
 	int (*open)(struct storage *s, const struct cfg *c, char *err,
 	    size_t errlen);
 	void (*close)(struct storage *s);
