@@ -52,7 +52,9 @@ usage(FILE *f)
 "IMAGEGEN_DB_CONNECT_TIMEOUT, IMAGEGEN_STATEMENT_TIMEOUT_MS,\n"
 "IMAGEGEN_MAX_BODY_BYTES, IMAGEGEN_LOG_LEVEL;\n"
 "see docs/RUNNING.md, and all of them below.\n");
-	cfg_settings_print(f, 0);
+	/* The whole list only when asked for, not after a mistyped option. */
+	if (f == stdout)
+		cfg_settings_print(f, 0);
 }
 
 static int
