@@ -63,7 +63,7 @@ usage(FILE *f)
 "      ES256/RS256 with the PEM private key in FILE (issuer\n"
 "      SUPABASE_JWT_ISSUER, or derived from SUPABASE_URL when set)\n"
 "  settings [--markdown]\n"
-"      list every setting below; --markdown: as the tables of\n"
+"      list every setting (as --help does); --markdown: as the tables of\n"
 "      docs/RUNNING.md\n"
 "\n"
 "  --help, --version\n"
