@@ -47,11 +47,11 @@ void db_check(PGconn *conn);
 typedef enum ig_err (*db_work_fn)(PGconn *conn, void *arg);
 /*
  * Runs fn(conn, arg) on the process's request connection (db_get), and
- * once more on a new connection when it failed (IG_EUNAVAILABLE) because
- * the connection was lost (a server restart breaks an idle connection,
- * whose first statement then fails before anything ran): one reconnect,
- * never more. fn's result
- * of the last attempt, or db_get's IG_EUNAVAILABLE. *connp (when not
+ * once more on a new connection when it failed because the connection
+ * was lost (a server restart breaks an idle connection, whose first
+ * statement then fails before anything ran): one reconnect, never more.
+ * Returns fn's result of the last attempt, or db_get's IG_EUNAVAILABLE.
+ * fn must not have committed anything when it fails. *connp (when not
  * NULL) is the connection fn last ran on and is still open, else NULL:
  * it stays the process's (db_get's), never the caller's to close.
  */

@@ -17,7 +17,7 @@ struct job_created {
 
 /* How a new job is to run: what jobs_create() and jobs_retry() decide
  * (configuration and price), written with it. */
-struct job_run {
+struct job_plan {
 	const char *provider, *model;
 	double estimated_cost;		/* USD */
 	long max_attempts;
@@ -31,7 +31,7 @@ struct job_run {
  * request), IG_EUNAVAILABLE/IG_EINTERNAL.
  */
 enum ig_err jobsdb_create(PGconn *c, struct arena *a, const char *user_id,
-    const struct job_request *jr, const struct job_run *run,
+    const struct job_request *jr, const struct job_plan *run,
     struct job_created *out, const char **msg);
 /* The job's JSON text (arena), read as the user of claims in one round
  * trip (no transaction of the caller's), or NULL with *e (IG_ENOTFOUND). */
@@ -65,7 +65,7 @@ enum ig_err jobsdb_retry_lock(PGconn *c, struct arena *a, const char *id,
  * longer the caller's, or IG_EUNAVAILABLE/IG_EINTERNAL.
  */
 enum ig_err jobsdb_retry(PGconn *c, struct arena *a, const char *user_id,
-    const char *id, const struct job_run *run, struct job_created *out,
+    const char *id, const struct job_plan *run, struct job_created *out,
     const char **msg);
 
 /*

@@ -63,7 +63,7 @@ usage(FILE *f)
 "      ES256/RS256 with the PEM private key in FILE (issuer\n"
 "      SUPABASE_JWT_ISSUER, or derived from SUPABASE_URL when set)\n"
 "  settings [--markdown]\n"
-"      list every setting below; --markdown: as the tables of\n"
+"      list every setting (as --help does); --markdown: as the tables of\n"
 "      docs/RUNNING.md\n"
 "\n"
 "  --help, --version\n"
@@ -73,7 +73,9 @@ usage(FILE *f)
 "DATABASE_URL. Settings come from the environment, or a file named by\n"
 "IMAGEGEN_ENV_FILE.\n",
 	    IMAGEGEN_SQL_DIR);
-	cfg_settings_print(f, 0);
+	/* The whole list only when asked for, not after a mistyped option. */
+	if (f == stdout)
+		cfg_settings_print(f, 0);
 }
 
 /* Prints the settings from their tables; 2 on a bad option. */

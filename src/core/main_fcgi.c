@@ -51,8 +51,10 @@ usage(FILE *f)
 "/metrics: a role that may SET ROLE service_role; default DATABASE_URL),\n"
 "IMAGEGEN_DB_CONNECT_TIMEOUT, IMAGEGEN_STATEMENT_TIMEOUT_MS,\n"
 "IMAGEGEN_MAX_BODY_BYTES, IMAGEGEN_LOG_LEVEL;\n"
-"see docs/RUNNING.md, and all of them below.\n");
-	cfg_settings_print(f, 0);
+"see docs/RUNNING.md; --help lists all of them.\n");
+	/* The whole list only when asked for, not after a mistyped option. */
+	if (f == stdout)
+		cfg_settings_print(f, 0);
 }
 
 static int

@@ -307,7 +307,7 @@ db_run_retry(db_work_fn fn, void *arg, PGconn **connp)
 		e = fn(conn, arg);
 		/* A broken connection (db_error noted it) is replaced by
 		 * the next db_get(). */
-		if (e != IG_EUNAVAILABLE || PQstatus(conn) == CONNECTION_OK)
+		if (e == IG_OK || PQstatus(conn) == CONNECTION_OK)
 			break;
 		db_check(conn);
 		conn = NULL;

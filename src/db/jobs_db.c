@@ -201,7 +201,7 @@ insert_job(PGconn *c, const char *sql, int n, const char *const *p,
 
 enum ig_err
 jobsdb_create(PGconn *c, struct arena *a, const char *user_id,
-    const struct job_request *jr, const struct job_run *run,
+    const struct job_request *jr, const struct job_plan *run,
     struct job_created *out, const char **msg)
 {
 	const char *own[3] = { jr->project_id, jr->branch_id, jr->capsule_id };
@@ -450,7 +450,7 @@ jobsdb_retry_lock(PGconn *c, struct arena *a, const char *id, int *width,
 
 enum ig_err
 jobsdb_retry(PGconn *c, struct arena *a, const char *user_id, const char *id,
-    const struct job_run *run, struct job_created *out, const char **msg)
+    const struct job_plan *run, struct job_created *out, const char **msg)
 {
 	const char *p[6] = { id, user_id, num(a, run->estimated_cost),
 		lng(a, run->max_attempts), run->provider, run->model };

@@ -9,7 +9,7 @@
 /* How a job of width x height runs under c: the configured provider,
  * model and attempts, and the price table's estimate. Can't fail. */
 static void
-run_of(const struct cfg *c, int width, int height, struct job_run *run)
+run_of(const struct cfg *c, int width, int height, struct job_plan *run)
 {
 	run->provider = c->provider;
 	run->model = prov_model(c);
@@ -23,7 +23,7 @@ jobs_create(PGconn *conn, struct arena *a, const struct cfg *c,
     const char *user_id, const struct job_request *jr,
     struct job_created *out, const char **msg)
 {
-	struct job_run run;
+	struct job_plan run;
 
 	run_of(c, jr->width, jr->height, &run);
 	return jobsdb_create(conn, a, user_id, jr, &run, out, msg);
@@ -34,7 +34,7 @@ jobs_retry(PGconn *conn, struct arena *a, const struct cfg *c,
     const char *user_id, const char *id, struct job_created *out,
     const char **msg)
 {
-	struct job_run run;
+	struct job_plan run;
 	int width = 0, height = 0;
 	enum ig_err e;
 
