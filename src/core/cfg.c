@@ -141,9 +141,6 @@ check_storage(const struct setting *row, const char *v, void *field,
 
 /* ---- the rows ----------------------------------------------------------- */
 
-/* Indexes of the rows cfg_settings_print() fills from the backend tables. */
-enum { ROW_PROVIDER = 14, ROW_STORAGE = 18 };
-
 static const struct setting cfg_settings[] = {
 	{ "DATABASE_URL", SET_STR, NULL, 0, 0, F(database_url), 0, NULL,
 	  "(required)", "libpq URI or conninfo of the responders' login role: "
@@ -184,7 +181,7 @@ static const struct setting cfg_settings[] = {
 	{ "IMAGEGEN_TOKEN_CACHE_SIZE", SET_INT, "1024", 0, 1000000,
 	  F(token_cache_size), 0, NULL, NULL,
 	  "verified tokens cached per process (0: off)" },
-	[ROW_PROVIDER] = { "IMAGEGEN_PROVIDER", SET_STR, NULL, 0, 0, F(provider),
+	{ "IMAGEGEN_PROVIDER", SET_STR, NULL, 0, 0, F(provider),
 	  0, check_provider, NULL, "the provider: one of the tables below" },
 	{ "IMAGEGEN_PROVIDER_TIMEOUT_MS", SET_LONG, "120000", 1000, 900000,
 	  F(provider_timeout_ms), 0, NULL, NULL,
@@ -197,7 +194,7 @@ static const struct setting cfg_settings[] = {
 	  "the outbound URL policy's allow-list: comma-separated host names, "
 	  "addresses and CIDR ranges (IPv4, IPv6); see [Outbound URL policy]"
 	  "(#outbound-url-policy)" },
-	[ROW_STORAGE] = { "IMAGEGEN_STORAGE", SET_STR, NULL, 0, 0, F(storage), 0,
+	{ "IMAGEGEN_STORAGE", SET_STR, NULL, 0, 0, F(storage), 0,
 	  check_storage, NULL, "the storage backend: one of the tables below" },
 	{ "IMAGEGEN_BUCKET", SET_STR, "asset-images", 0, 0, F(bucket), 0,
 	  check_bucket, NULL, "bucket name (3-63 of `[a-z0-9.-]`)" },
@@ -255,10 +252,13 @@ layers_get(struct settings_layer l[2])
 	l[1].var = "IMAGEGEN_STORAGE";
 	l[1].what = "Storage backend";
 	l[1].n = storage_backends(l[1].be, SETTINGS_LAYER_MAX);
-	if (l[0].n > SETTINGS_LAYER_MAX)
-		l[0].n = SETTINGS_LAYER_MAX;
-	if (l[1].n > SETTINGS_LAYER_MAX)
-		l[1].n = SETTINGS_LAYER_MAX;
+	/* A table past SETTINGS_LAYER_MAX is a build mistake: say so at once
+	 * rather than leave a backend out of the settings. */
+	if (l[0].n > SETTINGS_LAYER_MAX || l[1].n > SETTINGS_LAYER_MAX) {
+		fprintf(stderr, "imagegen: more than %d backends in a table;"
+		    " raise SETTINGS_LAYER_MAX\n", SETTINGS_LAYER_MAX);
+		abort();
+	}
 }
 
 /* base + suffix (base's trailing '/' dropped) into a malloc'd *out; kept
@@ -418,8 +418,14 @@ cfg_settings_print(FILE *f, int markdown)
 	memcpy(rows, cfg_settings, sizeof(rows));
 	for (i = 0; i < 2; i++) {
 		choice_doc(&l[i], def[i], sizeof(def[i]), help[i], sizeof(help[i]));
-		rows[i == 0 ? ROW_PROVIDER : ROW_STORAGE].doc_def = def[i];
-		rows[i == 0 ? ROW_PROVIDER : ROW_STORAGE].help = help[i];
+		/* The layer's own row (IMAGEGEN_PROVIDER, IMAGEGEN_STORAGE) is
+		 * documented from its table. */
+		for (k = 0; rows[k].name != NULL; k++) {
+			if (strcmp(rows[k].name, l[i].var) == 0) {
+				rows[k].doc_def = def[i];
+				rows[k].help = help[i];
+			}
+		}
 	}
 	print_head(f, markdown, markdown ? "General:" : "settings:");
 	settings_print(f, rows, markdown);

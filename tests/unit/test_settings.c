@@ -199,6 +199,18 @@ check_row(const struct setting *row, void *base)
 	CU_ASSERT_PTR_NOT_NULL(row->help);
 }
 
+/* The bytes a row's field takes (SET_FN: at least an int). */
+static size_t
+field_size(const struct setting *row)
+{
+	switch (row->type) {
+	case SET_STR: return sizeof(char *);
+	case SET_LONG: return sizeof(long);
+	case SET_SIZE: return sizeof(size_t);
+	default: return sizeof(int);
+	}
+}
+
 static void
 each_table(const struct setting *rows, size_t base_size, int in_cfg,
     void *arg)
@@ -209,6 +221,9 @@ each_table(const struct setting *rows, size_t base_size, int in_cfg,
 	(void)in_cfg;
 	CU_ASSERT_PTR_NOT_NULL_FATAL(base);
 	for (; rows->name != NULL; rows++) {
+		/* A row writes inside the struct its table is read into (a
+		 * shared table reused by a backend with its own conf, say). */
+		CU_ASSERT_FATAL(rows->off + field_size(rows) <= base_size);
 		check_row(rows, base);
 		(*count)++;
 	}
