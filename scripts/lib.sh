@@ -33,7 +33,7 @@ IG_PG_SUPERUSER=postgres          # initdb -U; trust auth on the dev cluster
 IG_DEPS=(build-essential autoconf automake pkg-config libfcgi-dev libfcgi-bin
 	libcurl4-openssl-dev libpq-dev libjson-c-dev libssl-dev openssl libpng-dev
 	libcunit1-dev postgresql nginx-light spawn-fcgi python3 curl wrk valgrind
-	procps)
+	procps apache2 libapache2-mod-fcgid)
 
 ig_log() { printf '[%s] %s\n' "${IG_SCRIPT:-imagegen}" "$*"; }
 ig_warn() { printf '[%s] warning: %s\n' "${IG_SCRIPT:-imagegen}" "$*" >&2; }
@@ -234,6 +234,7 @@ ig_install_deps() {
 	for p in "${missing[@]}"; do
 		case $p in
 		nginx*) [ "$port80" = 1 ] || ig_stop_distro_service nginx 80 "${sudo[@]}" ;;
+		apache2) [ "$port80" = 1 ] || ig_stop_distro_service apache2 80 "${sudo[@]}" ;;
 		postgresql*) [ "$port5432" = 1 ] || ig_stop_distro_service postgresql 5432 "${sudo[@]}" ;;
 		esac
 	done

@@ -1,0 +1,191 @@
+"""The route checks (tests/lib/route_checks.py) through a real Apache httpd
+2.4 (Debian's apache2) in front of the pool, with the shipped configs of
+contrib/apache/ included unmodified: each test class writes a minimal
+httpd.conf in its temp dir (its own port, logs, pid file, the modules the
+shipped file names) whose `Define`s set the paths, then `Include`s the
+shipped file."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+
+import harness  # noqa: E402
+import jobs_helper as jh  # noqa: E402
+from route_checks import RouteChecks  # noqa: E402
+
+APACHE_BIN = "/usr/sbin/apache2"
+MODULE_DIR = "/usr/lib/apache2/modules"
+# What every config below needs; each class adds its own.
+BASE_MODULES = ("mpm_event", "authz_core", "authz_host", "alias", "dir", "mime",
+                "headers", "setenvif", "unique_id", "env")
+
+
+class Apache:
+    """An Apache started in the foreground from a generated httpd.conf."""
+
+    def __init__(self, stack, modules, defines, include, extra=""):
+        self.stack = stack
+        self.dir = os.path.join(stack.tmp, "apache")
+        self.run_dir = os.path.join(self.dir, "run")
+        self.log_dir = os.path.join(self.dir, "logs")
+        for d in (self.dir, self.run_dir, self.log_dir):
+            os.makedirs(d, exist_ok=True)
+            os.chmod(d, 0o755)
+        self.port = harness.free_port()
+        self.modules = list(BASE_MODULES) + list(modules)
+        self.defines = dict(defines, IMAGEGEN_PORT=str(self.port),
+                            IMAGEGEN_LOG_DIR=self.log_dir)
+        self.include = include
+        self.extra = extra
+        self.conf = os.path.join(self.dir, "httpd.conf")
+        self.proc = None
+
+    def conf_text(self):
+        mime = os.path.join(self.dir, "mime.types")
+        with open(mime, "w") as f:
+            f.write("text/html html\ntext/css css\napplication/javascript js\n"
+                    "application/json json\nimage/png png\n")
+        lines = ["ServerRoot %s" % self.dir,
+                 "ServerName 127.0.0.1",
+                 "Listen 127.0.0.1:%d" % self.port,
+                 "PidFile %s/httpd.pid" % self.run_dir,
+                 "DefaultRuntimeDir %s" % self.run_dir,
+                 "ErrorLog %s/error.log" % self.log_dir,
+                 "LogLevel warn",
+                 "TypesConfig %s" % mime]
+        for m in self.modules:
+            lines.append("LoadModule %s_module %s/mod_%s.so" % (m, MODULE_DIR, m))
+        if harness.IS_ROOT:
+            lines += ["User %s" % harness.POOL_USER, "Group %s" % harness.POOL_USER]
+        lines += ["StartServers 1", "ServerLimit 2", "ThreadsPerChild 10",
+                  "MaxRequestWorkers 20", "MinSpareThreads 5", "MaxSpareThreads 20"]
+        for k, v in self.defines.items():
+            lines.append('Define %s "%s"' % (k, v))
+        lines.append(self.extra)
+        lines.append("Include %s" % self.include)
+        return "\n".join(lines) + "\n"
+
+    def start(self):
+        if not os.access(APACHE_BIN, os.X_OK):
+            raise harness.HarnessError("%s missing: scripts/lib.sh installs apache2" % APACHE_BIN)
+        with open(self.conf, "w") as f:
+            f.write(self.conf_text())
+        self.stack._log_files.append(("apache error", os.path.join(self.log_dir, "error.log")))
+        self.stack._log_files.append(("apache access",
+                                      os.path.join(self.log_dir, "imagegen-access.log")))
+        t = subprocess.run([APACHE_BIN, "-f", self.conf, "-t"], stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, env=harness._clean_env(), timeout=30)
+        if t.returncode != 0:
+            raise harness.HarnessError("apache2 -t failed:\n%s" % t.stdout.decode(errors="replace"))
+        out = open(os.path.join(self.log_dir, "apache.stderr"), "ab")
+        self.stack._log_files.append(("apache stderr", out.name))
+        try:
+            self.proc = subprocess.Popen([APACHE_BIN, "-f", self.conf, "-DFOREGROUND"],
+                                         stdin=subprocess.DEVNULL, stdout=out, stderr=out,
+                                         env=harness._clean_env(), cwd=self.dir,
+                                         start_new_session=True)
+        finally:
+            out.close()
+        deadline = time.monotonic() + 15
+        last = None
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise harness.HarnessError("apache2 exited with %s" % self.proc.returncode)
+            try:
+                last = harness.http_request("127.0.0.1", self.port, "GET", "/api/health/live",
+                                            timeout=5)
+                if last.status == 200:
+                    return
+            except OSError as e:
+                last = e
+            time.sleep(0.1)
+        raise harness.HarnessError("apache not answering /api/health/live on %d: %r"
+                                   % (self.port, last))
+
+    def stop(self):
+        if self.proc is None:
+            return
+        family = [self.proc.pid] + harness.descendants_of(self.proc.pid)
+        harness.kill_quiet(self.proc.pid, signal.SIGTERM)
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            pass
+        for p in harness.wait_gone(family, 5):
+            harness.kill_quiet(p, signal.SIGKILL)
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(5)
+        self.proc = None
+        left = harness.wait_gone(family, 5)
+        if left:
+            raise harness.HarnessError("apache processes left: %s" % left)
+
+    def access_log(self):
+        try:
+            with open(os.path.join(self.log_dir, "imagegen-access.log"), errors="replace") as f:
+                return f.read()
+        except FileNotFoundError:
+            return ""
+
+
+def contrib(name):
+    return os.path.join(harness.SRCDIR, "contrib", "apache", name)
+
+
+class ApacheRouteExtras:
+    """What holds through every Apache config beyond the shared checks."""
+
+    def test_apache_request_id_logged_and_unique(self):
+        r = self.web("GET", "/api/health/live")
+        rid = self.assert_request_id(r)
+        self.assertEqual(len(r.header_all("X-Request-Id")), 1, r)
+        ok = harness.wait_until(lambda: ("rid=%s " % rid) in self.apache.access_log(), 5)
+        self.assertTrue(ok, "request id %s not in Apache's access log:\n%s"
+                        % (rid, self.apache.access_log()[-2000:]))
+        r2 = self.web("GET", "/api/health/live")
+        self.assertNotEqual(self.assert_request_id(r2), rid)
+
+    def test_apache_security_headers_and_static(self):
+        r = self.web("GET", "/")
+        self.assertEqual(r.status, 200, r)
+        self.assertIn(b"<html", r.body.lower())
+        self.assertEqual(r.header("X-Content-Type-Options"), "nosniff", r)
+        r = self.web("GET", "/storage/v1/object/public/")
+        self.assertIn(r.status, (403, 404), "storage listing: %r" % r)
+        self.assertNotIn(b"asset-images", r.body)
+
+
+class ApacheProxyFcgiRoutes(ApacheRouteExtras, RouteChecks, harness.StackTestCase):
+    """contrib/apache/imagegen.conf: mod_proxy_fcgi to the pool's socket.
+    The app answers the 2 MiB body's 413 itself (JSON): Apache's
+    LimitRequestBody there is 8 MiB, as nginx's client_max_body_size."""
+    stack_args = {"pool": "master", "nginx": False, "extra_env": jh.pool_env()}
+    web_name = "Apache mod_proxy_fcgi"
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        st = cls.stack
+        cls.apache = Apache(st, ("proxy", "proxy_fcgi"),
+                            {"IMAGEGEN_SOCKET": st.pool_socket,
+                             "IMAGEGEN_WWW": os.path.join(harness.SRCDIR, "nginx", "www"),
+                             "IMAGEGEN_STORAGE_DIR": st.storage_dir},
+                            contrib("imagegen.conf"))
+        cls.addClassCleanup(cls.apache.stop)
+        cls.apache.start()
+        cls.web_port = cls.apache.port
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.apache.stop()       # before the stack sweeps its temp dir
+        super().tearDownClass()
+
+
+if __name__ == "__main__":
+    import unittest
+    unittest.main()
