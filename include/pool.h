@@ -6,7 +6,11 @@
 
 #include <sys/types.h>
 
+#include <fcgiapp.h>
+
 #include "cfg.h"
+
+struct arena;
 
 struct pool_opts {
 	int listen_fd;
@@ -51,5 +55,15 @@ void pool_get_stats(struct pool_stats *out);
  * Returns the exit status. */
 int pool_run_worker(int fd, const struct cfg *c, long max_requests,
     pid_t parent);
+/* Answers one request read from f (pool_worker.c); the id of a job to
+ * hand to an executor, or "", is copied to spawn. */
+void pool_serve_one(FCGX_Request *f, struct arena *a, const struct cfg *c,
+    char spawn[37]);
+/*
+ * Serves the one request of a CGI invocation (pool_cgi.c): the request in
+ * the environment, its body on stdin, the answer on stdout; an executor
+ * is started after the answer is out. Returns the exit status.
+ */
+int pool_run_cgi(const struct cfg *c);
 
 #endif

@@ -10,6 +10,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <fcgiapp.h>
+
 #include "config.h"
 #include "cfg.h"
 #include "cmdline.h"
@@ -29,7 +31,8 @@ usage(FILE *f)
 "The imagegen FastCGI responder. Without --listen it serves the listening\n"
 "socket on fd 0 (spawn-fcgi): one responder, or with --workers a supervised\n"
 "pool. With --listen it opens the socket and runs a pool (2 workers unless\n"
-"--workers says otherwise).\n"
+"--workers says otherwise). Started as a CGI program (GATEWAY_INTERFACE set,\n"
+"fd 0 not a socket) it answers the one request in its environment and exits.\n"
 "\n"
 "  --listen SPEC        a unix socket path (contains '/') or HOST:PORT\n"
 "  --workers N          run a master supervising N children (1-256)\n"
@@ -141,7 +144,7 @@ main(int argc, char **argv)
 	const char *listen_spec = NULL, *user = NULL;
 	char err[512], *end;
 	long workers = -1, v;
-	int ch, mode = 0660, rc = 2, fd = -1, curl_ready = 0;
+	int ch, mode = 0660, rc = 2, fd = -1, curl_ready = 0, cgi = 0;
 
 	while ((ch = cmdline_getopt(argc, argv, opts)) != -1) {
 		switch (ch) {
@@ -214,6 +217,9 @@ main(int argc, char **argv)
 		po.listen_fd = fd;
 		if (workers < 0)
 			workers = 2;
+	} else if (workers < 0 && getenv("GATEWAY_INTERFACE") != NULL &&
+	    FCGX_IsCGI()) {
+		cgi = 1;	/* a CGI program: the request is in the environment */
 	} else if (pool_check_listener(0) != 0) {
 		fprintf(stderr, "imagegen-fcgi: fd 0 is not a listening socket: run under spawn-fcgi, or give --listen\n");
 		goto out;
@@ -236,7 +242,9 @@ main(int argc, char **argv)
 	curl_ready = 1;
 	if (po.pid_file != NULL && write_pid_file(po.pid_file) != 0)
 		goto out;
-	if (po.workers > 0)
+	if (cgi)
+		rc = pool_run_cgi(&cfg);
+	else if (po.workers > 0)
 		rc = pool_run_master(&po, &cfg);
 	else
 		rc = pool_run_worker(po.listen_fd, &cfg, po.max_requests, 0);

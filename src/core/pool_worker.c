@@ -24,8 +24,8 @@
 #include "pool_stats.h"
 
 /* Answers one request; a job to hand to an executor is copied to spawn. */
-static void
-serve_one(FCGX_Request *f, struct arena *a, const struct cfg *c, char spawn[37])
+void
+pool_serve_one(FCGX_Request *f, struct arena *a, const struct cfg *c, char spawn[37])
 {
 	struct http_req r;
 	enum ig_err e;
@@ -133,7 +133,7 @@ pool_run_worker(int fd, const struct cfg *c, long max_requests, pid_t parent)
 			continue;
 		}
 		pool_stats_busy(1);
-		serve_one(&req, a, c, spawn);
+		pool_serve_one(&req, a, c, spawn);
 		/* libfcgi ends a connection with shutdown(), then waits up to
 		 * 2 s for nginx to close its end, reading what it still sends,
 		 * so that unread input cannot reset the connection under an

@@ -27,8 +27,10 @@ BASE_MODULES = ("mpm_event", "authz_core", "authz_host", "alias", "dir", "mime",
 class Apache:
     """An Apache started in the foreground from a generated httpd.conf."""
 
-    def __init__(self, stack, modules, defines, include, extra=""):
+    def __init__(self, stack, modules, defines, include, extra="",
+                 access_log="imagegen-access.log"):
         self.stack = stack
+        self.access_log_name = access_log
         self.dir = os.path.join(stack.tmp, "apache")
         self.run_dir = os.path.join(self.dir, "run")
         self.log_dir = os.path.join(self.dir, "logs")
@@ -75,8 +77,10 @@ class Apache:
         with open(self.conf, "w") as f:
             f.write(self.conf_text())
         self.stack._log_files.append(("apache error", os.path.join(self.log_dir, "error.log")))
+        self.stack._log_files.append(("apache vhost error", os.path.join(
+            self.log_dir, self.access_log_name.replace("access", "error"))))
         self.stack._log_files.append(("apache access",
-                                      os.path.join(self.log_dir, "imagegen-access.log")))
+                                      os.path.join(self.log_dir, self.access_log_name)))
         t = subprocess.run([APACHE_BIN, "-f", self.conf, "-t"], stdout=subprocess.PIPE,
                            stderr=subprocess.STDOUT, env=harness._clean_env(), timeout=30)
         if t.returncode != 0:
@@ -127,7 +131,7 @@ class Apache:
 
     def access_log(self):
         try:
-            with open(os.path.join(self.log_dir, "imagegen-access.log"), errors="replace") as f:
+            with open(os.path.join(self.log_dir, self.access_log_name), errors="replace") as f:
                 return f.read()
         except FileNotFoundError:
             return ""
@@ -184,6 +188,69 @@ class ApacheProxyFcgiRoutes(ApacheRouteExtras, RouteChecks, harness.StackTestCas
     def tearDownClass(cls):
         cls.apache.stop()       # before the stack sweeps its temp dir
         super().tearDownClass()
+
+
+def write_env_file(stack, path):
+    """The pool's settings as an env file (KEY=VALUE lines) readable by the
+    web server's user only (and root)."""
+    env = stack.pool_env()
+    keys = sorted(k for k in env if k == "DATABASE_URL" or k.startswith(("IMAGEGEN_", "SUPABASE_")))
+    with open(path, "w") as f:
+        for k in keys:
+            f.write("%s=%s\n" % (k, env[k]))
+    os.chmod(path, 0o640)
+    if harness.IS_ROOT:
+        harness._chown(path, harness.POOL_USER)
+
+
+class ApacheCgiRoutes(ApacheRouteExtras, RouteChecks, harness.StackTestCase):
+    """contrib/apache/imagegen-cgi.conf under mod_cgid: imagegen-fcgi run
+    as a CGI program (contrib/apache/imagegen.cgi) once per request, no
+    pool. The 413 is the app's own (JSON), as above."""
+    stack_args = {"pool": None, "nginx": False, "extra_env": jh.pool_env()}
+    web_name = "Apache CGI"
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        st = cls.stack
+        st._pool_dirs()     # storage, slots, spool: no pool, the CGI uses them
+        env_file = os.path.join(st.tmp, "imagegen.env")
+        write_env_file(st, env_file)
+        cls.apache = Apache(st, ("cgid",),
+                            {"IMAGEGEN_CGI_DIR": os.path.join(harness.SRCDIR, "contrib", "apache"),
+                             "IMAGEGEN_FCGI": harness.imagegen_fcgi_bin(),
+                             "IMAGEGEN_ENV_FILE": env_file,
+                             "IMAGEGEN_WWW": os.path.join(harness.SRCDIR, "nginx", "www"),
+                             "IMAGEGEN_STORAGE_DIR": st.storage_dir},
+                            contrib("imagegen-cgi.conf"),
+                            extra="ScriptSock %s/cgid.sock" % os.path.join(st.tmp, "apache", "run"),
+                            access_log="imagegen-cgi-access.log")
+        cls.addClassCleanup(cls.apache.stop)
+        cls.apache.start()
+        cls.web_port = cls.apache.port
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.apache.stop()       # before the stack sweeps its temp dir
+        super().tearDownClass()
+
+    def test_cgi_process_exits_after_its_request(self):
+        r = self.web("GET", "/api/health/live")
+        self.assertEqual(r.status, 200, r)
+        exe = os.path.realpath(harness.imagegen_fcgi_bin())
+
+        def responders():
+            out = []
+            for p in harness.descendants_of(self.apache.proc.pid):
+                try:
+                    if os.path.realpath("/proc/%d/exe" % p) == exe:
+                        out.append(p)
+                except OSError:
+                    pass
+            return out
+        self.assertTrue(harness.wait_until(lambda: not responders(), 5),
+                         "imagegen-fcgi still running under Apache: %s" % responders())
 
 
 if __name__ == "__main__":
