@@ -253,6 +253,61 @@ class ApacheCgiRoutes(ApacheRouteExtras, RouteChecks, harness.StackTestCase):
                          "imagegen-fcgi still running under Apache: %s" % responders())
 
 
+class ApacheFcgidRoutes(ApacheRouteExtras, RouteChecks, harness.StackTestCase):
+    """contrib/apache/imagegen-fcgid.conf: mod_fcgid starts imagegen-fcgi
+    (through contrib/apache/imagegen.cgi) and supervises it; no pool of
+    ours. The 413 is the app's own (JSON), as above."""
+    stack_args = {"pool": None, "nginx": False, "extra_env": jh.pool_env()}
+    web_name = "Apache mod_fcgid"
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        st = cls.stack
+        st._pool_dirs()     # storage, slots, spool: the processes use them
+        env_file = os.path.join(st.tmp, "imagegen.env")
+        write_env_file(st, env_file)
+        run = os.path.join(st.tmp, "apache", "run")
+        cls.apache = Apache(st, ("fcgid",),
+                            {"IMAGEGEN_CGI_DIR": os.path.join(harness.SRCDIR, "contrib", "apache"),
+                             "IMAGEGEN_FCGI": harness.imagegen_fcgi_bin(),
+                             "IMAGEGEN_ENV_FILE": env_file,
+                             "IMAGEGEN_WWW": os.path.join(harness.SRCDIR, "nginx", "www"),
+                             "IMAGEGEN_STORAGE_DIR": st.storage_dir},
+                            contrib("imagegen-fcgid.conf"),
+                            extra="FcgidIPCDir %s/fcgid\nFcgidProcessTableFile %s/fcgid_shm"
+                            % (run, run),
+                            access_log="imagegen-fcgid-access.log")
+        cls.addClassCleanup(cls.apache.stop)
+        cls.apache.start()
+        cls.web_port = cls.apache.port
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.apache.stop()       # before the stack sweeps its temp dir
+        super().tearDownClass()
+
+    def test_fcgid_process_serves_many_requests(self):
+        exe = os.path.realpath(harness.imagegen_fcgi_bin())
+
+        def responders():
+            out = []
+            for p in harness.descendants_of(self.apache.proc.pid):
+                try:
+                    if os.path.realpath("/proc/%d/exe" % p) == exe:
+                        out.append(p)
+                except OSError:
+                    pass
+            return sorted(out)
+        for _ in range(5):
+            self.assertEqual(self.web("GET", "/api/health/live").status, 200)
+        before = responders()
+        self.assertTrue(before, "no imagegen-fcgi process under Apache")
+        for _ in range(10):
+            self.assertEqual(self.web("GET", "/api/health/live").status, 200)
+        self.assertEqual(responders(), before, "mod_fcgid restarted the responder(s)")
+
+
 if __name__ == "__main__":
     import unittest
     unittest.main()
