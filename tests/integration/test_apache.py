@@ -5,6 +5,7 @@ httpd.conf in its temp dir (its own port, logs, pid file, the modules the
 shipped file names) whose `Define`s set the paths, then `Include`s the
 shipped file."""
 
+import json
 import os
 import signal
 import subprocess
@@ -306,6 +307,72 @@ class ApacheFcgidRoutes(ApacheRouteExtras, RouteChecks, harness.StackTestCase):
         for _ in range(10):
             self.assertEqual(self.web("GET", "/api/health/live").status, 200)
         self.assertEqual(responders(), before, "mod_fcgid restarted the responder(s)")
+
+
+class ImagegenCgiMode(harness.StackTestCase):
+    """imagegen-fcgi run as a CGI program by the test itself (no web
+    server): the request in the environment, the body on stdin."""
+    stack_args = {"pool": None, "nginx": False, "extra_env": jh.pool_env()}
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.stack._pool_dirs()
+
+    def cgi(self, method, uri, body=b"", env=None, cgi=True, stdin=None):
+        e = self.stack.pool_env()
+        e.update(REQUEST_METHOD=method, REQUEST_URI=uri, SERVER_PROTOCOL="HTTP/1.1",
+                 CONTENT_LENGTH=str(len(body)))
+        if cgi:
+            e["GATEWAY_INTERFACE"] = "CGI/1.1"
+        e.update(env or {})
+        argv = [harness.imagegen_fcgi_bin()]
+        if harness.IS_ROOT:
+            argv = ["runuser", "-u", harness.POOL_USER, "--"] + argv
+        return subprocess.run(argv, input=body if stdin is None else stdin, env=e,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=20)
+
+    @staticmethod
+    def parse(out):
+        head, _, body = out.partition(b"\r\n\r\n")
+        lines = head.decode().split("\r\n")
+        headers = dict(line.split(": ", 1) for line in lines[1:])
+        return int(lines[0].split()[1]), headers, json.loads(body.decode())
+
+    def test_answers_one_request_and_exits(self):
+        p = self.cgi("GET", "/api/health", env={"REQUEST_ID": "ab" * 16})
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertTrue(p.stdout.startswith(b"Status: 200 OK\r\n"), p.stdout)
+        status, headers, data = self.parse(p.stdout)
+        self.assertEqual(data["database"], "ok", data)
+        self.assertEqual(headers["X-Request-Id"], "ab" * 16)
+
+    def test_not_cgi_without_gateway_interface(self):
+        p = self.cgi("GET", "/api/health/live", cgi=False)
+        self.assertEqual(p.returncode, 2, p)
+        self.assertIn(b"fd 0 is not a listening socket", p.stderr)
+
+    def test_reads_no_further_than_content_length_and_its_job_completes(self):
+        u = jh.seed_user(self.stack, "cgi")
+        body = json.dumps({"projectId": u.project_id, "branchId": u.branch_id,
+                           "jobType": "master_asset", "prompt": "a heron by CGI",
+                           "width": 64, "height": 64}).encode()
+        auth = {"HTTP_AUTHORIZATION": "Bearer " + u.token, "CONTENT_TYPE": "application/json"}
+        # Bytes past CONTENT_LENGTH on stdin are not the body (CGI/1.1).
+        p = self.cgi("POST", jh.GENERATE, body, env=auth, stdin=body + b"garbage")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        status, _, data = self.parse(p.stdout)
+        self.assertEqual(status, 202, data)
+        jid = data["jobId"]
+
+        def job():
+            q = self.cgi("GET", "/api/images/jobs/" + jid, env=auth)
+            st, _, d = self.parse(q.stdout)
+            self.assertEqual(st, 200, d)
+            return d if d["status"] in jh.TERMINAL else None
+        done = harness.wait_until(job, 30, interval=0.1)
+        self.assertIsNotNone(done, "the job's executor never finished it")
+        self.assertEqual(done["status"], "completed", done)
 
 
 if __name__ == "__main__":
