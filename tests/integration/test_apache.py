@@ -84,8 +84,10 @@ class Apache:
                                       os.path.join(self.log_dir, self.access_log_name)))
         t = subprocess.run([APACHE_BIN, "-f", self.conf, "-t"], stdout=subprocess.PIPE,
                            stderr=subprocess.STDOUT, env=harness._clean_env(), timeout=30)
-        if t.returncode != 0:
-            raise harness.HarnessError("apache2 -t failed:\n%s" % t.stdout.decode(errors="replace"))
+        if t.returncode != 0 or t.stdout.strip() != b"Syntax OK":
+            # a warning (an unknown variable, a macro problem) is a failure too
+            raise harness.HarnessError("apache2 -t failed or warned:\n%s"
+                                       % t.stdout.decode(errors="replace"))
         out = open(os.path.join(self.log_dir, "apache.stderr"), "ab")
         self.stack._log_files.append(("apache stderr", out.name))
         try:
@@ -176,11 +178,19 @@ class ApacheProxyFcgiRoutes(ApacheRouteExtras, RouteChecks, harness.StackTestCas
     def setUpClass(cls):
         super().setUpClass()
         st = cls.stack
-        cls.apache = Apache(st, ("proxy", "proxy_fcgi"),
+        tls = os.path.join(st.tmp, "apache-tls")
+        os.makedirs(tls, mode=0o755)
+        cert, key = os.path.join(tls, "cert.pem"), os.path.join(tls, "key.pem")
+        harness.make_cert(cert, key)
+        cls.tls_port = harness.free_port()
+        cls.apache = Apache(st, ("proxy", "proxy_fcgi", "macro", "ssl"),
                             {"IMAGEGEN_SOCKET": st.pool_socket,
                              "IMAGEGEN_WWW": os.path.join(harness.SRCDIR, "nginx", "www"),
-                             "IMAGEGEN_STORAGE_DIR": st.storage_dir},
-                            contrib("imagegen.conf"))
+                             "IMAGEGEN_STORAGE_DIR": st.storage_dir,
+                             "IMAGEGEN_TLS_PORT": str(cls.tls_port),
+                             "IMAGEGEN_TLS_CERT": cert, "IMAGEGEN_TLS_KEY": key},
+                            contrib("imagegen.conf"),
+                            extra="Listen 127.0.0.1:%d" % cls.tls_port)
         cls.addClassCleanup(cls.apache.stop)
         cls.apache.start()
         cls.web_port = cls.apache.port
@@ -189,6 +199,16 @@ class ApacheProxyFcgiRoutes(ApacheRouteExtras, RouteChecks, harness.StackTestCas
     def tearDownClass(cls):
         cls.apache.stop()       # before the stack sweeps its temp dir
         super().tearDownClass()
+
+    def test_tls_vhost_serves_the_same_site(self):
+        r = harness.http_request("127.0.0.1", self.tls_port, "GET", "/api/me",
+                                 headers=jh.auth(jh.seed_user(self.stack, "tls").token), tls=True)
+        self.assertEqual(r.status, 200, r)
+        self.assertIn(r.tls_version, ("TLSv1.2", "TLSv1.3"), r)
+        self.assertRegex(r.header("Strict-Transport-Security") or "", r"^max-age=\d+$", r)
+        self.assertRegex(r.header("X-Request-Id") or "", r"^[0-9a-f]{32}$", r)
+        r = self.web("GET", "/api/health/live")
+        self.assertIsNone(r.header("Strict-Transport-Security"), "HSTS over plain HTTP: %r" % r)
 
 
 def write_env_file(stack, path):
