@@ -44,9 +44,9 @@ def render_units(dest):
     sbindir = os.path.dirname(harness.imagegen_fcgi_bin())
     out = {}
     for name in UNITS:
-        src = os.path.join(UNIT_DIR, name)
-        if not os.path.exists(src):
-            src += ".in"
+        src = os.path.join(UNIT_DIR, name + ".in")     # the template, not
+        if not os.path.exists(src):                     # what make filled in
+            src = os.path.join(UNIT_DIR, name)
         with open(src) as f:
             text = f.read()
         text = text.replace("@sbindir@", sbindir).replace("@bindir@", bindir)
