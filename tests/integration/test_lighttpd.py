@@ -99,8 +99,8 @@ class LighttpdMixin(RouteChecks):
         exe = lighttpd_bin()
         t = subprocess.run([exe, "-tt", "-f", conf], stdout=subprocess.PIPE,
                            stderr=subprocess.STDOUT, text=True, timeout=30)
-        if t.returncode != 0:
-            raise harness.HarnessError("lighttpd -tt: %s" % t.stdout)
+        if t.returncode != 0 or "WARNING" in t.stdout:
+            raise harness.HarnessError("lighttpd -tt %s: %s" % (conf, t.stdout))
         with open(out, "ab") as log:
             cls.lighttpd_proc = subprocess.Popen(
                 [exe, "-D", "-f", conf], env=cls.lighttpd_env(), stdin=subprocess.DEVNULL,
