@@ -72,7 +72,7 @@ class LighttpdMixin(RouteChecks):
         cls.web_port = harness.free_port()
         site = os.path.join(d, "imagegen.conf")
         with open(site, "w") as f:
-            f.write(render(cls.contrib, cls.contrib_values(d)))
+            f.write(cls.adjust(render(cls.contrib, cls.contrib_values(d))))
         user = ('server.username = "%s"\nserver.groupname = "%s"\n'
                 % (harness.POOL_USER, harness.POOL_USER)) if harness.IS_ROOT else ""
         conf = os.path.join(d, "lighttpd.conf")
@@ -121,6 +121,11 @@ class LighttpdMixin(RouteChecks):
                 last = e
             time.sleep(0.1)
         raise harness.HarnessError("lighttpd not answering on %d: %r" % (cls.web_port, last))
+
+    @classmethod
+    def adjust(cls, text):
+        """The rendered file as this class runs it (as shipped here)."""
+        return text
 
     @classmethod
     def lighttpd_env(cls):
@@ -208,7 +213,8 @@ class LighttpdSpawnRoutes(LighttpdMixin, harness.StackTestCase):
     stack_args = {"pool": None, "nginx": False, "extra_env": jh.pool_env()}
     web_name = "lighttpd (bin-path)"
     contrib = "imagegen-spawn.conf"
-    workers = 2
+    workers = 2             # --workers, a master under lighttpd
+    procs = 1               # max-procs
 
     @classmethod
     def contrib_values(cls, d):
@@ -224,7 +230,7 @@ class LighttpdSpawnRoutes(LighttpdMixin, harness.StackTestCase):
             os.chown(envf, 0, harness.pwd.getpwnam(harness.POOL_USER).pw_gid)
         cls.socket = os.path.join(st.run_dir, "lighttpd-imagegen.sock")
         return {"imagegen_fcgi": harness.imagegen_fcgi_bin(), "imagegen_env_file": envf,
-                "imagegen_workers": str(cls.workers), "imagegen_socket": cls.socket,
+                "imagegen_workers": str(cls.workers or 1), "imagegen_socket": cls.socket,
                 "imagegen_www": WWW, "imagegen_storage": st.storage_dir}
 
     @classmethod
@@ -266,22 +272,43 @@ class LighttpdSpawnRoutes(LighttpdMixin, harness.StackTestCase):
             raise AssertionError("no imagegen-fcgi process of lighttpd's was ever seen")
 
     def test_lighttpd_children_are_the_pool(self):
-        lp = self.lighttpd_proc.pid
-        kids = harness.children_of(lp)
-        self.assertEqual(len(kids), 1, "lighttpd's children: %s" % kids)
-        master = kids[0]
-        self.assertEqual(exe_of(master), os.path.realpath(harness.imagegen_fcgi_bin()))
-        got = harness.wait_until(lambda: len(harness.children_of(master)) == self.workers, 10)
-        self.assertTrue(got, "master %d has children %s" % (master, harness.children_of(master)))
-        for c in harness.children_of(master):
-            self.assertEqual(exe_of(c), os.path.realpath(harness.imagegen_fcgi_bin()))
-        if harness.IS_ROOT:
-            self.assertEqual(harness.proc_uids(master)[0],
-                             harness.pwd.getpwnam(harness.POOL_USER).pw_uid)
-        self.__class__.pool_seen.update([master] + harness.children_of(master))
-        # lighttpd bound the socket (SOCKET-0 for its first and only proc)
-        self.assertTrue(os.path.exists(self.socket + "-0"), os.listdir(os.path.dirname(self.socket)))
+        exe = os.path.realpath(harness.imagegen_fcgi_bin())
+        kids = harness.children_of(self.lighttpd_proc.pid)
+        self.assertEqual(len(kids), self.procs, "lighttpd's children: %s" % kids)
+        for k in kids:
+            self.assertEqual(exe_of(k), exe)
+            if harness.IS_ROOT:
+                self.assertEqual(harness.proc_uids(k)[0],
+                                 harness.pwd.getpwnam(harness.POOL_USER).pw_uid)
+            self.__class__.pool_seen.add(k)
+        want = self.workers or 0
+        for k in kids:
+            got = harness.wait_until(lambda: len(harness.children_of(k)) == want, 10)
+            self.assertTrue(got, "%d has children %s, want %d" % (k, harness.children_of(k), want))
+            for c in harness.children_of(k):
+                self.assertEqual(exe_of(c), exe)
+                self.__class__.pool_seen.add(c)
+        # lighttpd bound the sockets: SOCKET-0, SOCKET-1, ... one per proc
+        for i in range(self.procs):
+            self.assertTrue(os.path.exists("%s-%d" % (self.socket, i)),
+                            os.listdir(os.path.dirname(self.socket)))
 
+
+class LighttpdSpawnPlainRoutes(LighttpdSpawnRoutes):
+    """imagegen-spawn.conf without --workers and with max-procs 2, the
+    alternative its header describes: lighttpd runs two unsupervised
+    responders, each on its own socket."""
+    web_name = "lighttpd (bin-path, no --workers)"
+    workers = None
+    procs = 2
+
+    @classmethod
+    def adjust(cls, text):
+        out = text.replace(' + " --workers " + var.imagegen_workers', "")
+        out = out.replace('"max-procs"   => 1', '"max-procs"   => 2')
+        if out.count("--workers") != text.count("--workers") - 1 or '=> 2' not in out:
+            raise harness.HarnessError("imagegen-spawn.conf no longer has the lines to adjust")
+        return out
 
 if __name__ == "__main__":
     unittest.main()
