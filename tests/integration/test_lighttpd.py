@@ -9,6 +9,7 @@ paths set to the stack's."""
 
 import http.client
 import os
+import pwd
 import re
 import signal
 import subprocess
@@ -173,10 +174,18 @@ class LighttpdMixin(RouteChecks):
         self.assertEqual(r.header("X-Content-Type-Options"), "nosniff", r)
         self.assertEqual(r.header("X-Frame-Options"), "DENY", r)
 
-    def test_lighttpd_storage_lists_nothing_and_stays_inside(self):
+    def test_lighttpd_storage_lists_nothing_and_follows_no_symlink(self):
         r = self.web("GET", "/storage/v1/object/public/asset-images/")
         self.assertNotEqual(r.status, 200, r)
-        r = self.web("GET", "/storage/v1/object/public/../../lighttpd/lighttpd.conf")
+        bucket = os.path.join(self.stack.storage_dir, "asset-images")
+        with open(os.path.join(bucket, "plain.txt"), "w") as f:
+            f.write("in the bucket\n")
+        os.symlink(os.path.join(self.stack.tmp, "lighttpd", "lighttpd.conf"),
+                   os.path.join(bucket, "link.txt"))
+        r = self.web("GET", "/storage/v1/object/public/asset-images/plain.txt")
+        self.assertEqual((r.status, r.body), (200, b"in the bucket\n"), r)
+        r = self.web("GET", "/storage/v1/object/public/asset-images/link.txt")
+        self.assertEqual(r.status, 403, r)
         self.assertNotIn(b"server.port", r.body, r)
 
     def test_lighttpd_request_id_from_the_app(self):
@@ -227,7 +236,7 @@ class LighttpdSpawnRoutes(LighttpdMixin, harness.StackTestCase):
                     f.write("%s=%s\n" % (k, v))
         os.chmod(envf, 0o640)
         if harness.IS_ROOT:
-            os.chown(envf, 0, harness.pwd.getpwnam(harness.POOL_USER).pw_gid)
+            os.chown(envf, 0, pwd.getpwnam(harness.POOL_USER).pw_gid)
         cls.socket = os.path.join(st.run_dir, "lighttpd-imagegen.sock")
         return {"imagegen_fcgi": harness.imagegen_fcgi_bin(), "imagegen_env_file": envf,
                 "imagegen_workers": str(cls.workers or 1), "imagegen_socket": cls.socket,
@@ -279,7 +288,7 @@ class LighttpdSpawnRoutes(LighttpdMixin, harness.StackTestCase):
             self.assertEqual(exe_of(k), exe)
             if harness.IS_ROOT:
                 self.assertEqual(harness.proc_uids(k)[0],
-                                 harness.pwd.getpwnam(harness.POOL_USER).pw_uid)
+                                 pwd.getpwnam(harness.POOL_USER).pw_uid)
             self.__class__.pool_seen.add(k)
         want = self.workers or 0
         for k in kids:
