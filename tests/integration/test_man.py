@@ -8,10 +8,14 @@ with the --help of its program.
                  so do the commands (SYNOPSIS `imagegen CMD` lines)
   FcgiPage    the same for `imagegen-fcgi --help` and imagegen-fcgi(8)
 
+  EnvPage     every variable a source file reads with getenv() itself
+              (not through the settings rows) is in imagegen.env(5)
+
 The settings section of imagegen.env(5) is checked against the settings
 rows by the unit suite test_settings (it is generated).
 """
 
+import glob
 import os
 import re
 import shutil
@@ -125,6 +129,20 @@ class FcgiPage(_PageAgrees, unittest.TestCase):
                 self.assertIn("\n.SH %s\n" % sec, text)
         for sig in ("SIGHUP", "SIGTERM", "SIGINT", "SIGQUIT"):
             self.assertIn(sig, text)
+
+
+class EnvPage(unittest.TestCase):
+    def test_getenv_variables_documented(self):
+        names = set()
+        for path in glob.glob(os.path.join(harness.SRCDIR, "src", "**", "*.c"), recursive=True):
+            with open(path, encoding="utf-8") as f:
+                names.update(re.findall(r'getenv\("([A-Z0-9_]+)"\)', f.read()))
+        self.assertIn("IMAGEGEN_ENV_FILE", names)
+        text = page_text("imagegen.env.5")
+        env = text.split("\n.SH ENVIRONMENT\n", 1)[1].split("\n.SH ", 1)[0]
+        for n in sorted(names):
+            with self.subTest(variable=n):
+                self.assertIn("\n.B %s\n" % n, env)
 
 
 if __name__ == "__main__":
