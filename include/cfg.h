@@ -69,11 +69,12 @@ void cfg_free(struct cfg *c);
 
 /*
  * Prints every setting from the tables: cfg's own, then each provider's
- * and each storage backend's. markdown: the tables of docs/RUNNING.md
- * (what `imagegen settings --markdown` prints); else the list of --help.
- * Can't fail.
+ * and each storage backend's, in fmt (settings.h): SETTINGS_MARKDOWN, the
+ * tables of docs/RUNNING.md (`imagegen settings --markdown`); SETTINGS_MAN,
+ * the settings section of man/imagegen.env.5 (`imagegen settings --man`);
+ * SETTINGS_PLAIN, the list of --help. Can't fail.
  */
-void cfg_settings_print(FILE *f, int markdown);
+void cfg_settings_print(FILE *f, int fmt);
 
 /* For the settings unit suite: calls fn for each table (its rows, the
  * size of the struct they are read into, and whether that is struct cfg)

@@ -32,6 +32,19 @@ int pool_listen(const char *spec, int mode, uid_t uid, gid_t gid, char *err,
 /* 0 when fd is a listening stream socket. */
 int pool_check_listener(int fd);
 /*
+ * The socket systemd passed (sd_listen_fds(3), without libsystemd): 1
+ * with *fd set (3, close-on-exec) when LISTEN_PID is our pid and
+ * LISTEN_FDS is 1 and names a listening stream socket; 0 when nothing
+ * was passed to this process; -1 with a reason in err otherwise (more
+ * than one socket, not a listener, malformed). Unsets LISTEN_FDS,
+ * LISTEN_PID and LISTEN_FDNAMES in every case, so no child inherits them.
+ */
+int pool_systemd_listener(int *fd, char *err, size_t errlen);
+/* Tells systemd (Type=notify) we are ready: READY=1 to $NOTIFY_SOCKET, a
+ * path or, starting with '@', an abstract name; then unsets it. Does
+ * nothing without it; a failure is a logged warning. Can't fail. */
+void pool_notify_ready(void);
+/*
  * Runs the master: forks o->workers children serving o->listen_fd, keeps
  * them alive and handles HUP/TERM/INT/QUIT (docs/RUNNING.md). *c may be
  * replaced on reload. Returns the exit status for main().

@@ -138,11 +138,20 @@ int settings_layer_read(const struct settings_layer *l, const char *chosen,
 void settings_layer_free(const struct settings_layer *l, const char *chosen,
     struct cfg *cfg, void **conf);
 
-/* Prints rows: markdown table lines "| `NAME` | default | help |" when
- * markdown, else an indented list for --help. Can't fail. */
-void settings_print(FILE *f, const struct setting *rows, int markdown);
-/* Prints one paragraph: as it is when markdown, else wrapped for --help
- * without markdown's backticks. Can't fail. */
-void settings_print_text(FILE *f, const char *text, int markdown);
+/* The formats settings_print() and settings_print_text() print in. */
+#define SETTINGS_PLAIN		0	/* --help's indented list */
+#define SETTINGS_MARKDOWN	1	/* docs/RUNNING.md's tables */
+#define SETTINGS_MAN		2	/* man(7), for imagegen.env(5) */
+
+/* Prints rows in fmt: markdown table lines "| `NAME` | default | help |",
+ * man(7) .TP paragraphs, or an indented list for --help. Can't fail. */
+void settings_print(FILE *f, const struct setting *rows, int fmt);
+/* Prints one paragraph in fmt: as it is for markdown, as escaped man(7)
+ * text (backticks bold), else wrapped for --help without markdown's
+ * backticks. Can't fail. */
+void settings_print_text(FILE *f, const char *text, int fmt);
+/* Writes text as man(7) text: backslashes escaped, `code` and **strong**
+ * bold, *emphasis* italic, a leading '.' or '\'' made harmless. */
+void settings_print_man(FILE *f, const char *text);
 
 #endif

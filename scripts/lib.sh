@@ -33,7 +33,7 @@ IG_PG_SUPERUSER=postgres          # initdb -U; trust auth on the dev cluster
 IG_DEPS=(build-essential autoconf automake pkg-config libfcgi-dev libfcgi-bin
 	libcurl4-openssl-dev libpq-dev libjson-c-dev libssl-dev openssl libpng-dev
 	libcunit1-dev postgresql nginx-light spawn-fcgi python3 curl wrk valgrind
-	procps apache2 libapache2-mod-fcgid)
+	procps systemd lighttpd groff-base apache2 libapache2-mod-fcgid)
 
 ig_log() { printf '[%s] %s\n' "${IG_SCRIPT:-imagegen}" "$*"; }
 ig_warn() { printf '[%s] warning: %s\n' "${IG_SCRIPT:-imagegen}" "$*" >&2; }
@@ -231,6 +231,12 @@ ig_install_deps() {
 	"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
 		--no-install-recommends "${missing[@]}" || ig_die "apt-get install failed"
 	# The packages may have started their distro services; we run our own.
+	# lighttpd's first: when it took port 80, nginx's could not have.
+	for p in "${missing[@]}"; do
+		if [ "$p" = lighttpd ] && [ "$port80" = 0 ]; then
+			ig_stop_distro_service lighttpd 80 "${sudo[@]}"
+		fi
+	done
 	for p in "${missing[@]}"; do
 		case $p in
 		nginx*) [ "$port80" = 1 ] || ig_stop_distro_service nginx 80 "${sudo[@]}" ;;

@@ -397,16 +397,20 @@ choice_doc(const struct settings_layer *l, char *def, size_t deflen, char *help,
 }
 
 static void
-print_head(FILE *f, int markdown, const char *title)
+print_head(FILE *f, int fmt, const char *title)
 {
+	if (fmt == SETTINGS_MAN) {
+		fprintf(f, ".SS \"%s\"\n", title);
+		return;
+	}
 	fputc('\n', f);
-	settings_print_text(f, title, markdown);
-	if (markdown)
+	settings_print_text(f, title, fmt);
+	if (fmt == SETTINGS_MARKDOWN)
 		fprintf(f, "\n| variable | default | meaning |\n|---|---|---|\n");
 }
 
 void
-cfg_settings_print(FILE *f, int markdown)
+cfg_settings_print(FILE *f, int fmt)
 {
 	struct setting rows[sizeof(cfg_settings) / sizeof(cfg_settings[0])];
 	char def[2][256], help[2][512], title[1024];
@@ -427,17 +431,26 @@ cfg_settings_print(FILE *f, int markdown)
 			}
 		}
 	}
-	print_head(f, markdown, markdown ? "General:" : "settings:");
-	settings_print(f, rows, markdown);
+	print_head(f, fmt, fmt == SETTINGS_MARKDOWN ? "General:" :
+	    fmt == SETTINGS_MAN ? "General" : "settings:");
+	settings_print(f, rows, fmt);
 	for (i = 0; i < 2; i++) {
 		for (k = 0; k < l[i].n; k++) {
 			d = &l[i].be[k];
-			snprintf(title, sizeof(title), markdown ? "%s `%s` (`%s=%s`): %s." :
-			    "%s %s (%s=%s): %s", l[i].what, d->name, l[i].var, d->name,
-			    d->about);
-			print_head(f, markdown, title);
-			settings_print(f, d->shared, markdown);
-			settings_print(f, d->rows, markdown);
+			if (fmt == SETTINGS_MAN) {
+				snprintf(title, sizeof(title), "%s %s", l[i].what, d->name);
+				print_head(f, fmt, title);
+				snprintf(title, sizeof(title), "`%s=%s`: %s.", l[i].var,
+				    d->name, d->about);
+				settings_print_text(f, title, fmt);
+			} else {
+				snprintf(title, sizeof(title), fmt == SETTINGS_MARKDOWN ?
+				    "%s `%s` (`%s=%s`): %s." : "%s %s (%s=%s): %s",
+				    l[i].what, d->name, l[i].var, d->name, d->about);
+				print_head(f, fmt, title);
+			}
+			settings_print(f, d->shared, fmt);
+			settings_print(f, d->rows, fmt);
 		}
 	}
 }

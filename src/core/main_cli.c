@@ -20,6 +20,7 @@
 #include "httpc.h"
 #include "log.h"
 #include "migrate.h"
+#include "settings.h"
 #include "storage.h"
 
 #ifndef IMAGEGEN_SQL_DIR
@@ -62,9 +63,9 @@ usage(FILE *f)
 "      print a development access token: HS256 with SUPABASE_JWT_SECRET, or\n"
 "      ES256/RS256 with the PEM private key in FILE (issuer\n"
 "      SUPABASE_JWT_ISSUER, or derived from SUPABASE_URL when set)\n"
-"  settings [--markdown]\n"
+"  settings [--markdown | --man]\n"
 "      list every setting (as --help does); --markdown: as the tables of\n"
-"      docs/RUNNING.md\n"
+"      docs/RUNNING.md; --man: as the settings section of imagegen.env(5)\n"
 "\n"
 "  --help, --version\n"
 "\n"
@@ -82,11 +83,17 @@ usage(FILE *f)
 static int
 cmd_settings(int argc, char **argv)
 {
-	if (argc > 2 || (argc == 2 && strcmp(argv[1], "--markdown") != 0)) {
-		fprintf(stderr, "usage: imagegen settings [--markdown]\n");
+	int fmt = SETTINGS_PLAIN;
+
+	if (argc == 2 && strcmp(argv[1], "--markdown") == 0)
+		fmt = SETTINGS_MARKDOWN;
+	else if (argc == 2 && strcmp(argv[1], "--man") == 0)
+		fmt = SETTINGS_MAN;
+	else if (argc != 1) {
+		fprintf(stderr, "usage: imagegen settings [--markdown | --man]\n");
 		return 2;
 	}
-	cfg_settings_print(stdout, argc == 2);
+	cfg_settings_print(stdout, fmt);
 	return 0;
 }
 

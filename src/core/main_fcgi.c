@@ -29,10 +29,12 @@ usage(FILE *f)
 "                     [--env-file FILE] [--drain-timeout SEC]\n"
 "\n"
 "The imagegen FastCGI responder. Without --listen it serves the listening\n"
-"socket on fd 0 (spawn-fcgi): one responder, or with --workers a supervised\n"
-"pool. With --listen it opens the socket and runs a pool (2 workers unless\n"
-"--workers says otherwise). Started as a CGI program (GATEWAY_INTERFACE set,\n"
-"fd 0 not a socket) it answers the one request in its environment and exits.\n"
+"socket systemd passed (LISTEN_FDS, one socket), else the one on fd 0\n"
+"(spawn-fcgi): one responder, or with --workers a supervised pool. With\n"
+"--listen it opens the socket and runs a pool (2 workers unless --workers\n"
+"says otherwise). READY=1 goes to $NOTIFY_SOCKET when set (Type=notify).\n"
+"Started as a CGI program (GATEWAY_INTERFACE set, fd 0 not a socket) it\n"
+"answers the one request in its environment and exits.\n"
 "\n"
 "  --listen SPEC        a unix socket path (contains '/') or HOST:PORT\n"
 "  --workers N          run a master supervising N children (1-256)\n"
@@ -144,7 +146,7 @@ main(int argc, char **argv)
 	const char *listen_spec = NULL, *user = NULL;
 	char err[512], *end;
 	long workers = -1, v;
-	int ch, mode = 0660, rc = 2, fd = -1, curl_ready = 0, cgi = 0;
+	int ch, mode = 0660, rc = 2, fd = -1, sd_fd = -1, curl_ready = 0, cgi = 0;
 
 	while ((ch = cmdline_getopt(argc, argv, opts)) != -1) {
 		switch (ch) {
@@ -206,7 +208,20 @@ main(int argc, char **argv)
 		fprintf(stderr, "imagegen-fcgi: refusing to serve as root: give --user USER\n");
 		goto out;
 	}
-	if (listen_spec != NULL) {
+	switch (pool_systemd_listener(&sd_fd, err, sizeof(err))) {
+	case -1:
+		fprintf(stderr, "imagegen-fcgi: %s\n", err);
+		goto out;
+	case 1:
+		if (listen_spec != NULL) {
+			fprintf(stderr, "imagegen-fcgi: --listen given, but systemd passed a socket too: drop one\n");
+			goto out;
+		}
+		break;
+	}
+	if (sd_fd >= 0) {
+		po.listen_fd = sd_fd;
+	} else if (listen_spec != NULL) {
 		fd = pool_listen(listen_spec, mode,
 		    pw != NULL && geteuid() == 0 ? pw->pw_uid : (uid_t)-1,
 		    pw != NULL ? pw->pw_gid : (gid_t)-1, err, sizeof(err));
@@ -221,7 +236,7 @@ main(int argc, char **argv)
 	    FCGX_IsCGI()) {
 		cgi = 1;	/* a CGI program: the request is in the environment */
 	} else if (pool_check_listener(0) != 0) {
-		fprintf(stderr, "imagegen-fcgi: fd 0 is not a listening socket: run under spawn-fcgi, or give --listen\n");
+		fprintf(stderr, "imagegen-fcgi: fd 0 is not a listening socket: run under spawn-fcgi or a systemd .socket unit, or give --listen\n");
 		goto out;
 	}
 	po.workers = workers < 0 ? 0 : (int)workers;
@@ -242,6 +257,8 @@ main(int argc, char **argv)
 	curl_ready = 1;
 	if (po.pid_file != NULL && write_pid_file(po.pid_file) != 0)
 		goto out;
+	if (!cgi)
+		pool_notify_ready();
 	if (cgi)
 		rc = pool_run_cgi(&cfg);
 	else if (po.workers > 0)

@@ -1,15 +1,21 @@
 /* pool_sockets.c - the pool's listening socket: a unix socket with its
- * mode and owner, a TCP one, or one inherited on fd 0 (spawn-fcgi). */
+ * mode and owner, a TCP one, one inherited on fd 0 (spawn-fcgi) or one
+ * passed by systemd (LISTEN_FDS), and the readiness note to systemd. */
 #include <errno.h>
+#include <stddef.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <netdb.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/types.h>
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "log.h"
 #include "pool.h"
 #include "pool_sockets.h"
 
@@ -165,4 +171,106 @@ pool_sock_nonblock(int fd)
 	int cur = fcntl(fd, F_GETFL);
 
 	return cur < 0 ? -1 : fcntl(fd, F_SETFL, cur | O_NONBLOCK);
+}
+
+/* sd_listen_fds(3): the first passed descriptor. */
+#define SD_LISTEN_FDS_START 3
+
+/* A decimal number from 0 to INT_MAX, the whole string; -1 otherwise. */
+static long
+env_number(const char *s)
+{
+	char *end;
+	long v;
+
+	if (s == NULL || *s < '0' || *s > '9')
+		return -1;
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno != 0 || *end != '\0' || v > INT_MAX)
+		return -1;
+	return v;
+}
+
+int
+pool_systemd_listener(int *fd, char *err, size_t errlen)
+{
+	const char *fds = getenv("LISTEN_FDS"), *pid = getenv("LISTEN_PID");
+	long n, p;
+	int rc = -1;
+
+	*fd = -1;
+	if (fds == NULL && pid == NULL)
+		return 0;
+	n = env_number(fds);
+	p = env_number(pid);
+	if (p < 0 || n < 0) {
+		snprintf(err, errlen, "socket activation: LISTEN_FDS and LISTEN_PID must both be set to numbers");
+		goto out;
+	}
+	if ((pid_t)p != getpid()) {
+		/* Meant for another process (sd_listen_fds(3) ignores them). */
+		rc = 0;
+		goto out;
+	}
+	if (n != 1) {
+		snprintf(err, errlen, "socket activation: %ld sockets passed (LISTEN_FDS), expected exactly one: one ListenStream= in the .socket unit",
+		    n);
+		goto out;
+	}
+	if (pool_check_listener(SD_LISTEN_FDS_START) != 0) {
+		snprintf(err, errlen, "socket activation: fd %d is not a listening stream socket",
+		    SD_LISTEN_FDS_START);
+		goto out;
+	}
+	/* Ours alone: no executor or later exec inherits it. */
+	if (fcntl(SD_LISTEN_FDS_START, F_SETFD, FD_CLOEXEC) != 0) {
+		snprintf(err, errlen, "socket activation: fd %d: %s",
+		    SD_LISTEN_FDS_START, strerror(errno));
+		goto out;
+	}
+	*fd = SD_LISTEN_FDS_START;
+	rc = 1;
+out:
+	/* Whatever they said, they were for this process only. */
+	unsetenv("LISTEN_FDS");
+	unsetenv("LISTEN_PID");
+	unsetenv("LISTEN_FDNAMES");
+	return rc;
+}
+
+void
+pool_notify_ready(void)
+{
+	struct sockaddr_un sun;
+	const char *path = getenv("NOTIFY_SOCKET");
+	static const char msg[] = "READY=1";
+	socklen_t len;
+	size_t plen;
+	int fd = -1;
+
+	if (path == NULL)
+		return;
+	plen = strlen(path);
+	if ((path[0] != '/' && path[0] != '@') || plen < 2 ||
+	    plen >= sizeof(sun.sun_path)) {
+		log_warn("NOTIFY_SOCKET is not a unix socket path, not notifying");
+		goto out;
+	}
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	memcpy(sun.sun_path, path, plen);
+	if (path[0] == '@')
+		sun.sun_path[0] = '\0';	/* abstract namespace */
+	len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + plen +
+	    (path[0] == '@' ? 0 : 1));
+	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || sendto(fd, msg, sizeof(msg) - 1, MSG_NOSIGNAL,
+	    (struct sockaddr *)&sun, len) < 0)
+		log_warn("NOTIFY_SOCKET %s: %s", path, strerror(errno));
+out:
+	if (fd >= 0)
+		close(fd);
+	/* The children and executors are not the service's main process. */
+	unsetenv("NOTIFY_SOCKET");
 }

@@ -452,24 +452,115 @@ print_plain(FILE *f, const char *text, int ind)
 	fputc('\n', f);
 }
 
-void
-settings_print_text(FILE *f, const char *text, int markdown)
+/* Writes the UTF-8 sequence at p as a groff \[uXXXX] escape (troff reads
+ * no UTF-8); returns the bytes used (1 for a stray byte, written as '?'). */
+static int
+print_man_utf8(FILE *f, const char *p)
 {
-	if (markdown)
-		fprintf(f, "%s\n", text);
+	const unsigned char *u = (const unsigned char *)p;
+	unsigned cp;
+	int n, i;
+
+	if (u[0] >= 0xc2 && u[0] <= 0xdf)
+		n = 2, cp = u[0] & 0x1f;
+	else if (u[0] >= 0xe0 && u[0] <= 0xef)
+		n = 3, cp = u[0] & 0x0f;
+	else if (u[0] >= 0xf0 && u[0] <= 0xf4)
+		n = 4, cp = u[0] & 0x07;
 	else
-		print_plain(f, text, 0);
+		n = 0, cp = 0;
+	for (i = 1; i < n; i++) {
+		if ((u[i] & 0xc0) != 0x80)
+			break;
+		cp = cp << 6 | (u[i] & 0x3f);
+	}
+	if (n == 0 || i < n) {
+		fputc('?', f);
+		return 1;
+	}
+	fprintf(f, "\\[u%04X]", cp);
+	return n;
 }
 
 void
-settings_print(FILE *f, const struct setting *rows, int markdown)
+settings_print_man(FILE *f, const char *text)
+{
+	const char *p;
+	int code = 0, strong = 0, em = 0;
+
+	if (*text == '.' || *text == '\'')
+		fputs("\\&", f);
+	for (p = text; *p != '\0'; p++) {
+		if (*p == '`') {
+			code = !code;
+			fputs(code ? "\\fB" : strong ? "\\fB" : em ? "\\fI" : "\\fR", f);
+		} else if (!code && p[0] == '*' && p[1] == '*') {
+			strong = !strong;
+			fputs(strong ? "\\fB" : "\\fR", f);
+			p++;
+		} else if (!code && *p == '*') {
+			em = !em;
+			fputs(em ? "\\fI" : "\\fR", f);
+		} else if (*p == '\\') {
+			fputs("\\e", f);
+		} else if ((unsigned char)*p >= 0x80) {
+			p += print_man_utf8(f, p) - 1;
+		} else {
+			fputc(*p, f);
+		}
+	}
+	if (code || strong || em)
+		fputs("\\fR", f);
+}
+
+void
+settings_print_text(FILE *f, const char *text, int fmt)
+{
+	if (fmt == SETTINGS_MARKDOWN) {
+		fprintf(f, "%s\n", text);
+	} else if (fmt == SETTINGS_MAN) {
+		fputs(".PP\n", f);
+		settings_print_man(f, text);
+		fputc('\n', f);
+	} else {
+		print_plain(f, text, 0);
+	}
+}
+
+/* One row as a man(7) tagged paragraph: the name, then its default and
+ * its meaning, as the markdown table's columns say them. */
+static void
+print_man_row(FILE *f, const struct setting *row, const char *def)
+{
+	char buf[1024];
+
+	fprintf(f, ".TP\n.B %s\n", row->name);
+	if (row->flags & SET_NEEDED) {
+		fputs("(required)\n", f);
+	} else if (def != NULL) {
+		/* "(required)", "(none)": the docs' own words, as they are */
+		snprintf(buf, sizeof(buf), row->doc_def == NULL ? "default `%s`" :
+		    def[0] == '(' ? "%s" : "default %s", def);
+		settings_print_man(f, buf);
+		fputs("\n", f);
+	}
+	if (row->flags & SET_TEST)
+		fputs(".br\n\\fBtests only, never in production\\fR:\n", f);
+	else if ((row->flags & SET_NEEDED) || def != NULL)
+		fputs(".br\n", f);
+	settings_print_man(f, row->help);
+	fputc('\n', f);
+}
+
+void
+settings_print(FILE *f, const struct setting *rows, int fmt)
 {
 	const struct setting *row;
 	const char *def;
 
 	for (row = rows; row != NULL && row->name != NULL; row++) {
 		def = row->doc_def != NULL ? row->doc_def : row->def;
-		if (markdown) {
+		if (fmt == SETTINGS_MARKDOWN) {
 			fprintf(f, "| `%s` | %s%s%s%s | %s%s |\n", row->name,
 			    (row->flags & SET_NEEDED) ? "(required)" : "",
 			    def != NULL && row->doc_def == NULL ? "`" : "",
@@ -478,6 +569,8 @@ settings_print(FILE *f, const struct setting *rows, int markdown)
 			    (row->flags & SET_TEST) ?
 			    "**tests only, never in production**: " : "",
 			    row->help);
+		} else if (fmt == SETTINGS_MAN) {
+			print_man_row(f, row, def);
 		} else {
 			char line[1024];
 

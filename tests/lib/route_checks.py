@@ -17,6 +17,7 @@ import jobs_helper as jh
 
 class RouteChecks:
     web_port = None
+    web_tls = False                 # web_port speaks HTTPS
     web_name = "web server"
     # What the web server itself answers for a body over its limit: some
     # (Apache's LimitRequestBody) answer 413 in their own HTML, not ours.
@@ -25,7 +26,7 @@ class RouteChecks:
     def web(self, method, path, body=None, headers=None, timeout=15.0):
         self.assertIsNotNone(self.web_port, "the test class did not start its web server")
         return harness.http_request("127.0.0.1", self.web_port, method, path, body,
-                                    headers, timeout=timeout)
+                                    headers, tls=self.web_tls, timeout=timeout)
 
     def assert_request_id(self, r):
         rid = r.header("X-Request-Id")

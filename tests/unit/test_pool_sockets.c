@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "cu_main.h"
@@ -31,6 +32,8 @@ suite_cleanup(void)
 	snprintf(path, sizeof(path), "%s/sock", dir);
 	unlink(path);
 	snprintf(path, sizeof(path), "%s/file", dir);
+	unlink(path);
+	snprintf(path, sizeof(path), "%s/notify", dir);
 	unlink(path);
 	return rmdir(dir);
 }
@@ -136,6 +139,100 @@ test_pool_signals_flag_and_wake(void)
 	signal(SIGUSR1, SIG_DFL);
 }
 
+static void
+set_listen(const char *fds, long pid)
+{
+	char buf[32];
+
+	setenv("LISTEN_FDS", fds, 1);
+	snprintf(buf, sizeof(buf), "%ld", pid);
+	setenv("LISTEN_PID", buf, 1);
+	setenv("LISTEN_FDNAMES", "imagegen.sock", 1);
+}
+
+static int
+listen_unset(void)
+{
+	return getenv("LISTEN_FDS") == NULL && getenv("LISTEN_PID") == NULL &&
+	    getenv("LISTEN_FDNAMES") == NULL;
+}
+
+/* sd_listen_fds(3): our pid, one socket at fd 3, the variables unset. */
+static void
+test_pool_systemd_listener(void)
+{
+	char err[256];
+	int saved, lfd, plain, fd;
+
+	saved = fcntl(3, F_DUPFD_CLOEXEC, 20);	/* whatever fd 3 was */
+	unsetenv("LISTEN_FDS");
+	unsetenv("LISTEN_PID");
+	CU_ASSERT_EQUAL(pool_systemd_listener(&fd, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL(fd, -1);
+	lfd = pool_listen("127.0.0.1:0", 0660, (uid_t)-1, (gid_t)-1, err,
+	    sizeof(err));
+	CU_ASSERT_FATAL(lfd >= 0);
+	CU_ASSERT_FATAL(dup2(lfd, 3) == 3);
+	/* for another process: ignored, but unset all the same */
+	set_listen("1", (long)getpid() + 1);
+	CU_ASSERT_EQUAL(pool_systemd_listener(&fd, err, sizeof(err)), 0);
+	CU_ASSERT(listen_unset());
+	set_listen("1", (long)getpid());
+	CU_ASSERT_EQUAL(pool_systemd_listener(&fd, err, sizeof(err)), 1);
+	CU_ASSERT_EQUAL(fd, 3);
+	CU_ASSERT(fcntl(3, F_GETFD) & FD_CLOEXEC);
+	CU_ASSERT(listen_unset());
+	set_listen("2", (long)getpid());
+	CU_ASSERT_EQUAL(pool_systemd_listener(&fd, err, sizeof(err)), -1);
+	CU_ASSERT(strstr(err, "expected exactly one") != NULL);
+	CU_ASSERT(listen_unset());
+	set_listen("1x", (long)getpid());
+	CU_ASSERT_EQUAL(pool_systemd_listener(&fd, err, sizeof(err)), -1);
+	setenv("LISTEN_FDS", "1", 1);		/* LISTEN_PID missing */
+	CU_ASSERT_EQUAL(pool_systemd_listener(&fd, err, sizeof(err)), -1);
+	CU_ASSERT(listen_unset());
+	plain = socket(AF_INET, SOCK_STREAM, 0);	/* not listening */
+	CU_ASSERT_FATAL(dup2(plain, 3) == 3);
+	set_listen("1", (long)getpid());
+	CU_ASSERT_EQUAL(pool_systemd_listener(&fd, err, sizeof(err)), -1);
+	CU_ASSERT(strstr(err, "not a listening") != NULL);
+	close(plain);
+	close(lfd);
+	if (saved >= 0) {
+		dup2(saved, 3);
+		close(saved);
+	} else {
+		close(3);
+	}
+}
+
+/* READY=1 to a NOTIFY_SOCKET path, which is then unset. */
+static void
+test_pool_notify_ready(void)
+{
+	struct sockaddr_un sun;
+	char buf[64];
+	int fd;
+	ssize_t n;
+
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s/notify", dir);
+	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK, 0);
+	CU_ASSERT_FATAL(fd >= 0);
+	CU_ASSERT_FATAL(bind(fd, (struct sockaddr *)&sun, sizeof(sun)) == 0);
+	unsetenv("NOTIFY_SOCKET");
+	pool_notify_ready();			/* nothing to tell */
+	CU_ASSERT_EQUAL(recv(fd, buf, sizeof(buf), 0), -1);
+	setenv("NOTIFY_SOCKET", sun.sun_path, 1);
+	pool_notify_ready();
+	n = recv(fd, buf, sizeof(buf), 0);
+	CU_ASSERT_EQUAL(n, 7);
+	CU_ASSERT(n == 7 && memcmp(buf, "READY=1", 7) == 0);
+	CU_ASSERT(getenv("NOTIFY_SOCKET") == NULL);
+	close(fd);
+}
+
 int
 main(void)
 {
@@ -145,6 +242,8 @@ main(void)
 		{ "pool_listen_refusals", test_pool_listen_refusals },
 		{ "pool_listen_tcp_and_check", test_pool_listen_tcp_and_check },
 		{ "pool_signals_flag_and_wake", test_pool_signals_flag_and_wake },
+		{ "pool_systemd_listener", test_pool_systemd_listener },
+		{ "pool_notify_ready", test_pool_notify_ready },
 		CU_TEST_INFO_NULL
 	};
 

@@ -447,42 +447,62 @@ slurp(const char *path)
 	return buf;
 }
 
-/* docs/RUNNING.md holds, between its markers, exactly what
- * `imagegen settings --markdown` prints from the rows. */
+/* The file rel (under the source tree) holds, between begin and end,
+ * exactly what cfg_settings_print() prints in fmt; cmd regenerates it. */
 static void
-test_docs_agree(void)
+check_generated(const char *rel, const char *begin, const char *end, int fmt,
+    const char *cmd)
 {
-	static const char begin[] = "<!-- settings: begin (imagegen settings --markdown) -->";
-	static const char end[] = "<!-- settings: end -->";
 	char path[4200], *doc, *gen = NULL, *a, *b;
 	size_t genlen = 0;
 	FILE *f;
 
-	snprintf(path, sizeof(path), "%s/docs/RUNNING.md", srcdir());
+	snprintf(path, sizeof(path), "%s/%s", srcdir(), rel);
 	doc = slurp(path);
 	if (doc == NULL) {
 		fprintf(stderr, "cannot read %s (set abs_top_srcdir to the source tree)\n",
 		    path);
-		CU_FAIL_FATAL("docs/RUNNING.md not found");
+		CU_FAIL_FATAL("a generated document not found");
 	}
 	f = open_memstream(&gen, &genlen);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(f);
-	cfg_settings_print(f, 1);
+	cfg_settings_print(f, fmt);
 	fclose(f);
 	a = strstr(doc, begin);
 	b = a != NULL ? strstr(a, end) : NULL;
 	CU_ASSERT_PTR_NOT_NULL(a);
 	CU_ASSERT_PTR_NOT_NULL(b);
 	if (a != NULL && b != NULL) {
-		a += sizeof(begin) - 1;
+		a += strlen(begin);
 		if ((size_t)(b - a) != genlen || memcmp(a, gen, genlen) != 0) {
-			fprintf(stderr, "docs/RUNNING.md's settings tables differ from the "
-			    "rows: regenerate them with `src/imagegen settings --markdown`\n");
-			CU_FAIL("docs/RUNNING.md disagrees with the settings rows");
+			fprintf(stderr, "%s's settings differ from the rows: regenerate "
+			    "them with `%s`\n", rel, cmd);
+			CU_FAIL("a generated document disagrees with the settings rows");
 		}
 	}
 	free(gen);
 	free(doc);
+}
+
+/* docs/RUNNING.md holds, between its markers, exactly what
+ * `imagegen settings --markdown` prints from the rows. */
+static void
+test_docs_agree(void)
+{
+	check_generated("docs/RUNNING.md",
+	    "<!-- settings: begin (imagegen settings --markdown) -->",
+	    "<!-- settings: end -->", SETTINGS_MARKDOWN,
+	    "src/imagegen settings --markdown");
+}
+
+/* So does man/imagegen.env.5 of `imagegen settings --man`. */
+static void
+test_man_agrees(void)
+{
+	check_generated("man/imagegen.env.5",
+	    ".\\\" settings: begin (imagegen settings --man)\n",
+	    ".\\\" settings: end\n", SETTINGS_MAN,
+	    "src/imagegen settings --man");
 }
 
 /* Nowhere in docs/RUNNING.md a variable of ours that no row has (the
@@ -537,6 +557,7 @@ main(void)
 		{ "choice and needed", test_choice_and_needed },
 		{ "a layer with its own conf", test_layer_with_own_conf },
 		{ "docs agree", test_docs_agree },
+		{ "man page agrees", test_man_agrees },
 		{ "docs name no stray variable", test_docs_no_stray_variable },
 		CU_TEST_INFO_NULL
 	};
