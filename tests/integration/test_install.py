@@ -45,6 +45,14 @@ EXPECTED = {
     "usr/share/man/man8/imagegen-fcgi.8": "man/imagegen-fcgi.8",
     "usr/share/man/man5/imagegen.env.5": "man/imagegen.env.5",
     "etc/imagegen/imagegen.env.example": "contrib/imagegen.env.example",
+    "usr/share/imagegen/lighttpd/imagegen.conf": "contrib/lighttpd/imagegen.conf",
+    "usr/share/imagegen/lighttpd/imagegen-spawn.conf": "contrib/lighttpd/imagegen-spawn.conf",
+    "usr/lib/systemd/system/imagegen-fcgi.socket": "contrib/systemd/imagegen-fcgi.socket",
+    "usr/lib/systemd/system/imagegen-sweep.timer": "contrib/systemd/imagegen-sweep.timer",
+    # Built from contrib/systemd/NAME.in with the installed paths.
+    "usr/lib/systemd/system/imagegen-fcgi.service": "built",
+    "usr/lib/systemd/system/imagegen-worker.service": "built",
+    "usr/lib/systemd/system/imagegen-sweep.service": "built",
 }
 
 # What a configured, built tree holds besides its sources.
@@ -116,8 +124,9 @@ class InstallTree(unittest.TestCase):
         if not os.access(os.path.join(src, "configure"), os.X_OK):
             raise AssertionError("the source tree has no configure (run autoreconf -fi)")
         os.mkdir(build)
-        run([os.path.join(src, "configure"), "-q", "--prefix=/usr", "--sysconfdir=/etc"],
-            build, 300)
+        run([os.path.join(src, "configure"), "-q", "--prefix=/usr", "--sysconfdir=/etc",
+             "--with-systemdsystemunitdir=/usr/lib/systemd/system"], build, 300)
+        cls.build = build
         run(["make", "-s", "-j2"], build, 600)
         run(["make", "-s", "install", "DESTDIR=" + cls.dest], build, 300)
         sys.stderr.write("  (configure, make, make install: %.0f s) " % (time.monotonic() - t0))
@@ -142,6 +151,14 @@ class InstallTree(unittest.TestCase):
                 if src is None:
                     self.assertEqual(st.st_mode & 0o777, 0o755)
                     self.assertTrue(is_elf(p))
+                elif src == "built":
+                    self.assertEqual(st.st_mode & 0o777, 0o644)
+                    with open(p) as a, open(os.path.join(
+                            harness.SRCDIR, "contrib/systemd", os.path.basename(p) + ".in")) as b:
+                        text, tmpl = a.read(), b.read()
+                    self.assertNotIn("@sbindir@", text, rel)
+                    self.assertEqual(text, tmpl.replace("@sbindir@", "/usr/sbin")
+                                     .replace("@bindir@", "/usr/bin"), rel)
                 else:
                     self.assertEqual(st.st_mode & 0o777, 0o644)
                     with open(p, "rb") as a, open(os.path.join(harness.SRCDIR, src), "rb") as b:
