@@ -4,10 +4,13 @@
  * own buffer callbacks: the two streams below read fd 0 and write fd 1
  * directly, so http.c and the handlers run unchanged. */
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/stat.h>
 
 #include <fcgiapp.h>
 
@@ -28,6 +31,59 @@ struct cgi_io {
 };
 
 extern char **environ;
+
+/* Drops the request's variables from the environment before the executor
+ * is forked: it would otherwise carry the caller's bearer token, cookies
+ * and headers for the whole job. The values are wiped where they stand
+ * first: /proc/PID/environ shows the memory the environment started in,
+ * whatever unsetenv() does to environ[]. */
+static void
+strip_request_env(void)
+{
+	static const char *const prefixes[] = {
+		"HTTP_", "CONTENT_", "QUERY_STRING=", "REQUEST_", "REMOTE_",
+		"AUTH_TYPE=", NULL
+	};
+	char name[256];
+	size_t i, k, n;
+
+	for (i = 0; environ[i] != NULL; ) {
+		for (k = 0; prefixes[k] != NULL &&
+		    strncmp(environ[i], prefixes[k], strlen(prefixes[k])) != 0; k++)
+			;
+		n = strcspn(environ[i], "=");
+		if (prefixes[k] == NULL || n >= sizeof(name)) {
+			i++;
+			continue;
+		}
+		memcpy(name, environ[i], n);
+		name[n] = '\0';
+		explicit_bzero(environ[i] + n + 1, strlen(environ[i] + n + 1));
+		unsetenv(name);		/* environ[i] is now the next one */
+	}
+}
+
+/* The executor keeps stderr as its log. When that is a pipe the web
+ * server reads until EOF (mod_cgi logs a script's stderr so), the request
+ * would last as long as the job: the executor then logs to /dev/null, and
+ * its job's states and errors are in the database. A file (mod_cgid's
+ * error log) or a terminal stays. */
+static void
+unpipe_stderr(void)
+{
+	struct stat st;
+	int fd;
+
+	if (fstat(2, &st) != 0 || !S_ISFIFO(st.st_mode))
+		return;
+	fd = open("/dev/null", O_WRONLY);
+	if (fd < 0)
+		return;
+	if (fd != 2) {
+		dup2(fd, 2);
+		close(fd);
+	}
+}
 
 static void
 cgi_fill(FCGX_Stream *s)
@@ -88,13 +144,18 @@ pool_run_cgi(const struct cfg *c)
 	struct arena *a = NULL;
 	char spawn[37] = "";
 	long long clen;
-	int rc = 1;
+	int rc = 1, fd;
 
 	signal(SIGPIPE, SIG_IGN);
+	signal(SIGCHLD, SIG_DFL);	/* exec_spawn reaps its middle child */
 	/* httpoxy: a client's "Proxy:" header is HTTP_PROXY here. */
 	unsetenv("HTTP_PROXY");
 	clen = http_parse_content_length(getenv("CONTENT_LENGTH"));
 	in_io.fd = 0;
+	/* A body over the limit is still read (and dropped) before the 413,
+	 * as over FastCGI: Apache loses the answer of a CGI program that
+	 * exits with its input unread. Apache's LimitRequestBody (8 MiB in
+	 * contrib/apache) and mod_reqtimeout bound what that costs. */
 	in_io.left = clen > 0 ? clen : 0;
 	in.isReader = 1;
 	in.rdNext = in.stop = in.stopUnget = in_io.buf;
@@ -131,12 +192,22 @@ pool_run_cgi(const struct cfg *c)
 		goto out;
 	}
 	/* The answer is complete once stdout is closed: the web server need
-	 * not wait for the executor (which has /dev/null as its stdout). */
-	close(1);
+	 * not wait for the executor (which has /dev/null as its stdout). fd 1
+	 * stays taken (by /dev/null), so no later open lands on stdout. */
+	fd = open("/dev/null", O_WRONLY);
+	if (fd >= 0 && fd != 1) {
+		dup2(fd, 1);
+		close(fd);
+	} else if (fd < 0) {
+		close(1);
+	}
 	rc = 0;
 out:
-	if (spawn[0] != '\0')
+	if (spawn[0] != '\0') {
+		strip_request_env();
+		unpipe_stderr();
 		exec_spawn(c, spawn);
+	}
 	db_close();
 	auth_cleanup();
 	arena_free(a);

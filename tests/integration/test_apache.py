@@ -394,6 +394,48 @@ class ImagegenCgiMode(harness.StackTestCase):
         self.assertIsNotNone(done, "the job's executor never finished it")
         self.assertEqual(done["status"], "completed", done)
 
+    def test_executor_keeps_neither_the_request_env_nor_the_stderr_pipe(self):
+        u = jh.seed_user(self.stack, "cgi-env")
+        body = json.dumps({"projectId": u.project_id, "branchId": u.branch_id,
+                           "jobType": "master_asset", "prompt": "a slow heron by CGI",
+                           "width": 64, "height": 64}).encode()
+        env = {"HTTP_AUTHORIZATION": "Bearer " + u.token, "CONTENT_TYPE": "application/json",
+               "HTTP_COOKIE": "session=secret-cookie", "IMAGEGEN_LOCAL_DELAY_MS": "4000"}
+        t0 = time.monotonic()
+        p = self.cgi("POST", jh.GENERATE, body, env=env)   # waits for EOF of stdout and stderr
+        took = time.monotonic() - t0
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(self.parse(p.stdout)[0], 202, p.stdout)
+        self.assertLess(took, 3.0, "the answer lasted as long as the job: stderr held")
+        jid = self.parse(p.stdout)[2]["jobId"]
+
+        def executor_env():
+            for pid in os.listdir("/proc"):
+                if not pid.isdigit() or jh.comm(int(pid)) != "ig-executor":
+                    continue
+                try:
+                    with open("/proc/%s/environ" % pid, "rb") as f:
+                        e = f.read()
+                except OSError:
+                    continue
+                if self.stack.storage_dir.encode() in e:
+                    return e
+            return None
+        e = harness.wait_until(executor_env, 3)
+        self.assertIsNotNone(e, "no executor of this stack seen")
+        self.assertNotIn(b"Bearer", e)   # the names may stay, wiped empty
+        self.assertNotIn(u.token.encode(), e)
+        self.assertNotIn(b"secret-cookie", e)
+        auth = {"HTTP_AUTHORIZATION": "Bearer " + u.token}
+
+        def job():
+            q = self.cgi("GET", "/api/images/jobs/" + jid, env=auth)
+            d = self.parse(q.stdout)[2]
+            return d if d["status"] in jh.TERMINAL else None
+        done = harness.wait_until(job, 30, interval=0.2)
+        self.assertIsNotNone(done)
+        self.assertEqual(done["status"], "completed", done)
+
 
 if __name__ == "__main__":
     import unittest
