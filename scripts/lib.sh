@@ -19,6 +19,11 @@ IG_POOL_PID=$IG_VAR/run/imagegen-fcgi.pid
 IG_POOL_LOG=$IG_VAR/log/imagegen-fcgi.log
 IG_NGINX=$IG_VAR/nginx            # nginx prefix: nginx.conf, logs/, temp/
 IG_NGINX_PID=$IG_NGINX/logs/nginx.pid   # the "pid" line of nginx/dev.conf.in
+IG_APACHE=$IG_VAR/apache          # IMAGEGEN_WEB=apache: httpd.conf, run/, logs/
+IG_APACHE_PID=$IG_APACHE/run/httpd.pid
+IG_LIGHTTPD=$IG_VAR/lighttpd      # IMAGEGEN_WEB=lighttpd: lighttpd.conf, logs/
+IG_LIGHTTPD_PID=$IG_LIGHTTPD/lighttpd.pid
+IG_WEB_FILE=$IG_VAR/web           # which web server scripts/up started
 IG_TLS=$IG_VAR/tls
 IG_STACK_ENV=$IG_VAR/stack.env
 IG_SLOTS=$IG_VAR/run/slots         # executor slots (IMAGEGEN_MAX_RUNNING_JOBS)
@@ -33,7 +38,7 @@ IG_PG_SUPERUSER=postgres          # initdb -U; trust auth on the dev cluster
 IG_DEPS=(build-essential autoconf automake pkg-config libfcgi-dev libfcgi-bin
 	libcurl4-openssl-dev libpq-dev libjson-c-dev libssl-dev openssl libpng-dev
 	libcunit1-dev postgresql nginx-light spawn-fcgi python3 curl wrk valgrind
-	procps systemd lighttpd groff-base apache2 libapache2-mod-fcgid)
+	procps systemd lighttpd lighttpd-mod-openssl groff-base apache2 libapache2-mod-fcgid)
 
 ig_log() { printf '[%s] %s\n' "${IG_SCRIPT:-imagegen}" "$*"; }
 ig_warn() { printf '[%s] warning: %s\n' "${IG_SCRIPT:-imagegen}" "$*" >&2; }
@@ -113,6 +118,24 @@ ig_port_in_use() {
 # Prints a TCP port on 127.0.0.1 that is free right now.
 ig_free_port() {
 	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# Prints the pid file and the command-line pattern (for ig_pid_alive) of
+# web server NAME (nginx, apache or lighttpd) as scripts/up runs it.
+ig_web_pidfile() {
+	case $1 in
+	nginx) printf '%s\n%s\n' "$IG_NGINX_PID" nginx ;;
+	apache) printf '%s\n%s\n' "$IG_APACHE_PID" apache2 ;;
+	lighttpd) printf '%s\n%s\n' "$IG_LIGHTTPD_PID" lighttpd ;;
+	*) return 1 ;;
+	esac
+}
+
+# Prints the pid of web server NAME when scripts/up's instance of it runs.
+ig_web_alive() {
+	local file pattern
+	{ read -r file && read -r pattern; } < <(ig_web_pidfile "$1") || return 1
+	ig_pid_alive "$file" "$pattern"
 }
 
 # Percent-encodes a path for a libpq URI query value.
