@@ -16,7 +16,8 @@ enum {
 	RETRY_PERSIST_TRIES = 3,	/* a refused (not lost) completing write */
 	RETRY_DEADLINE_SLACK_MS = 100,	/* a call that ended this near it hit it */
 	RETRY_DEADLINE_GRACE_S = 10,	/* past the deadline, the executor is dead */
-	RETRY_RELOCK_WAIT_MS = 50	/* a job's lock asked for again after a reconnect */
+	RETRY_RELOCK_WAIT_MS = 50,	/* a job's lock asked for again after a reconnect */
+	RETRY_LAST_CALL_MS = 500	/* left for the last storage call before the deadline */
 };
 
 /* ms doubled, up to max: the next wait of a capped exponential backoff.
@@ -35,6 +36,12 @@ long long retry_provider_wait(long retry_after_ms, long long backoff);
 /* 1 when a wait of wait_ms from now_ms would reach deadline_ms
  * (CLOCK_MONOTONIC ms; 0 is no deadline): the wait is not taken. */
 int retry_passes_deadline(long long now_ms, long long wait_ms, long long deadline_ms);
+/* The wait before the next storage call: wait_ms, or when that would
+ * pass deadline_ms (0: none) a shorter one that leaves RETRY_LAST_CALL_MS
+ * for one last call; -1 when not even that fits (give up now). So a
+ * backoff grown large still tries again near the deadline instead of
+ * giving up halfway to it. */
+long long retry_fit_wait(long long now_ms, long long wait_ms, long long deadline_ms);
 /* 1 when now_ms is so near deadline_ms that a call ending now hit it. */
 int retry_at_deadline(long long now_ms, long long deadline_ms);
 /* 1 while a job that ran attempts of max_attempts may be requeued. */

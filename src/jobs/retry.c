@@ -37,6 +37,17 @@ retry_passes_deadline(long long now_ms, long long wait_ms, long long deadline_ms
 	return deadline_ms != 0 && now_ms + wait_ms >= deadline_ms;
 }
 
+long long
+retry_fit_wait(long long now_ms, long long wait_ms, long long deadline_ms)
+{
+	long long left;
+
+	if (!retry_passes_deadline(now_ms, wait_ms, deadline_ms))
+		return wait_ms;
+	left = deadline_ms - now_ms - RETRY_LAST_CALL_MS;
+	return left >= RETRY_PUT_BACKOFF_MS ? left : -1;
+}
+
 int
 retry_at_deadline(long long now_ms, long long deadline_ms)
 {

@@ -231,9 +231,9 @@ stage_upload(struct job_run *r, const char *path, struct prov_result *img, char 
 			}
 			return se;
 		}
-		wait = retry_jittered(backoff);
-		if (exec_stopping() ||
-		    retry_passes_deadline(clock_mono_ms(), wait, r->deadline_ms))
+		wait = retry_fit_wait(clock_mono_ms(), retry_jittered(backoff),
+		    r->deadline_ms);
+		if (exec_stopping() || wait < 0)
 			return se;
 		log_info("job %s: storage: %s; retry %d in %lld ms", r->j->id, msg, try, wait);
 		exec_sleep_ms(wait);

@@ -82,6 +82,20 @@ test_retry_deadline(void)
 	CU_ASSERT_FALSE(retry_at_deadline(5000 - RETRY_DEADLINE_SLACK_MS - 1, 5000));
 }
 
+/* A storage wait that would pass the deadline is shortened to leave one
+ * last call, not given up on halfway (test_temporary_errors_exhausted_
+ * fail_at_uploading gave up 2.3 s into a 5 s deadline). */
+static void
+test_retry_fit_wait_tries_again_near_deadline(void)
+{
+	CU_ASSERT_EQUAL(retry_fit_wait(1000, 400, 5000), 400);
+	CU_ASSERT_EQUAL(retry_fit_wait(1000, 400, 0), 400);
+	CU_ASSERT_EQUAL(retry_fit_wait(2300, 2900, 5000), 5000 - 2300 - RETRY_LAST_CALL_MS);
+	CU_ASSERT_EQUAL(retry_fit_wait(4400, 2000, 5000), -1);
+	CU_ASSERT_EQUAL(retry_fit_wait(5000 - RETRY_LAST_CALL_MS - RETRY_PUT_BACKOFF_MS,
+	    4000, 5000), RETRY_PUT_BACKOFF_MS);
+}
+
 static void
 test_retry_attempts_left(void)
 {
@@ -121,6 +135,8 @@ main(void)
 		    test_retry_provider_only_transient_errors },
 		{ "retry_provider_wait_honours_retry_after",
 		    test_retry_provider_wait_honours_retry_after },
+		{ "retry_fit_wait_tries_again_near_deadline",
+		    test_retry_fit_wait_tries_again_near_deadline },
 		{ "retry_deadline", test_retry_deadline },
 		{ "retry_attempts_left", test_retry_attempts_left },
 		{ "exec_fail_codes_are_the_stored_strings",
