@@ -34,7 +34,7 @@ def render(text, tmp, http_port, https_port, stack):
              os.path.join(SRCDIR, "nginx", "fastcgi_params")),
             ("unix:/run/imagegen/imagegen.sock", "unix:" + stack.pool_socket),
             ("/var/lib/imagegen/storage/", stack.storage_dir + "/"),
-            ("/usr/local/share/imagegen/www", os.path.join(SRCDIR, "nginx", "www"))):
+            ("/usr/share/imagegen/www", os.path.join(SRCDIR, "nginx", "www"))):
         if old not in text:
             raise AssertionError("nginx/imagegen.conf no longer has %r" % old)
         text = text.replace(old, new)
