@@ -224,109 +224,92 @@ def write_env_file(stack, path):
         harness._chown(path, harness.POOL_USER)
 
 
-class ApacheCgiRoutes(ApacheRouteExtras, RouteChecks, harness.StackTestCase):
-    """contrib/apache/imagegen-cgi.conf under mod_cgid: imagegen-fcgi run
-    as a CGI program (contrib/apache/imagegen.cgi) once per request, no
-    pool. The 413 is the app's own (JSON), as above."""
+class WrapperApache(ApacheRouteExtras, RouteChecks):
+    """Mixed into a StackTestCase: Apache starting imagegen-fcgi itself
+    through contrib/apache/imagegen.cgi (no pool of ours); the class names
+    the module, the shipped conf, its extra directives and access log. The
+    413 is the app's own (JSON)."""
     stack_args = {"pool": None, "nginx": False, "extra_env": jh.pool_env()}
-    web_name = "Apache CGI"
+    module = conf = log = None
+
+    @classmethod
+    def extra(cls, run):
+        return ""
 
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
         st = cls.stack
-        st._pool_dirs()     # storage, slots, spool: no pool, the CGI uses them
+        st._pool_dirs()     # storage, slots, spool: no pool, the processes use them
         env_file = os.path.join(st.tmp, "imagegen.env")
         write_env_file(st, env_file)
-        cls.apache = Apache(st, ("cgid",),
+        cls.apache = Apache(st, (cls.module,),
                             {"IMAGEGEN_CGI_DIR": os.path.join(harness.SRCDIR, "contrib", "apache"),
                              "IMAGEGEN_FCGI": harness.imagegen_fcgi_bin(),
                              "IMAGEGEN_ENV_FILE": env_file,
                              "IMAGEGEN_WWW": os.path.join(harness.SRCDIR, "nginx", "www"),
                              "IMAGEGEN_STORAGE_DIR": st.storage_dir},
-                            contrib("imagegen-cgi.conf"),
-                            extra="ScriptSock %s/cgid.sock" % os.path.join(st.tmp, "apache", "run"),
-                            access_log="imagegen-cgi-access.log")
+                            contrib(cls.conf),
+                            extra=cls.extra(os.path.join(st.tmp, "apache", "run")),
+                            access_log=cls.log)
         cls.addClassCleanup(cls.apache.stop)
         cls.apache.start()
         cls.web_port = cls.apache.port
 
     @classmethod
     def tearDownClass(cls):
-        cls.apache.stop()       # before the stack sweeps its temp dir
+        if getattr(cls, "apache", None) is not None:
+            cls.apache.stop()       # before the stack sweeps its temp dir
         super().tearDownClass()
+
+    def responders(self):
+        """imagegen-fcgi processes under Apache."""
+        exe = os.path.realpath(harness.imagegen_fcgi_bin())
+        out = []
+        for p in harness.descendants_of(self.apache.proc.pid):
+            try:
+                if os.path.realpath("/proc/%d/exe" % p) == exe:
+                    out.append(p)
+            except OSError:
+                pass
+        return sorted(out)
+
+
+class ApacheCgiRoutes(WrapperApache, harness.StackTestCase):
+    """contrib/apache/imagegen-cgi.conf under mod_cgid: imagegen-fcgi run
+    as a CGI program once per request."""
+    web_name = "Apache CGI"
+    module, conf, log = "cgid", "imagegen-cgi.conf", "imagegen-cgi-access.log"
+
+    @classmethod
+    def extra(cls, run):
+        return "ScriptSock %s/cgid.sock" % run
 
     def test_cgi_process_exits_after_its_request(self):
         r = self.web("GET", "/api/health/live")
         self.assertEqual(r.status, 200, r)
-        exe = os.path.realpath(harness.imagegen_fcgi_bin())
-
-        def responders():
-            out = []
-            for p in harness.descendants_of(self.apache.proc.pid):
-                try:
-                    if os.path.realpath("/proc/%d/exe" % p) == exe:
-                        out.append(p)
-                except OSError:
-                    pass
-            return out
-        self.assertTrue(harness.wait_until(lambda: not responders(), 5),
-                         "imagegen-fcgi still running under Apache: %s" % responders())
+        self.assertTrue(harness.wait_until(lambda: not self.responders(), 5),
+                        "imagegen-fcgi still running under Apache: %s" % self.responders())
 
 
-class ApacheFcgidRoutes(ApacheRouteExtras, RouteChecks, harness.StackTestCase):
+class ApacheFcgidRoutes(WrapperApache, harness.StackTestCase):
     """contrib/apache/imagegen-fcgid.conf: mod_fcgid starts imagegen-fcgi
-    (through contrib/apache/imagegen.cgi) and supervises it; no pool of
-    ours. The 413 is the app's own (JSON), as above."""
-    stack_args = {"pool": None, "nginx": False, "extra_env": jh.pool_env()}
+    and supervises it."""
     web_name = "Apache mod_fcgid"
+    module, conf, log = "fcgid", "imagegen-fcgid.conf", "imagegen-fcgid-access.log"
 
     @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        st = cls.stack
-        st._pool_dirs()     # storage, slots, spool: the processes use them
-        env_file = os.path.join(st.tmp, "imagegen.env")
-        write_env_file(st, env_file)
-        run = os.path.join(st.tmp, "apache", "run")
-        cls.apache = Apache(st, ("fcgid",),
-                            {"IMAGEGEN_CGI_DIR": os.path.join(harness.SRCDIR, "contrib", "apache"),
-                             "IMAGEGEN_FCGI": harness.imagegen_fcgi_bin(),
-                             "IMAGEGEN_ENV_FILE": env_file,
-                             "IMAGEGEN_WWW": os.path.join(harness.SRCDIR, "nginx", "www"),
-                             "IMAGEGEN_STORAGE_DIR": st.storage_dir},
-                            contrib("imagegen-fcgid.conf"),
-                            extra="FcgidIPCDir %s/fcgid\nFcgidProcessTableFile %s/fcgid_shm"
-                            % (run, run),
-                            access_log="imagegen-fcgid-access.log")
-        cls.addClassCleanup(cls.apache.stop)
-        cls.apache.start()
-        cls.web_port = cls.apache.port
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.apache.stop()       # before the stack sweeps its temp dir
-        super().tearDownClass()
+    def extra(cls, run):
+        return "FcgidIPCDir %s/fcgid\nFcgidProcessTableFile %s/fcgid_shm" % (run, run)
 
     def test_fcgid_process_serves_many_requests(self):
-        exe = os.path.realpath(harness.imagegen_fcgi_bin())
-
-        def responders():
-            out = []
-            for p in harness.descendants_of(self.apache.proc.pid):
-                try:
-                    if os.path.realpath("/proc/%d/exe" % p) == exe:
-                        out.append(p)
-                except OSError:
-                    pass
-            return sorted(out)
         for _ in range(5):
             self.assertEqual(self.web("GET", "/api/health/live").status, 200)
-        before = responders()
+        before = self.responders()
         self.assertTrue(before, "no imagegen-fcgi process under Apache")
         for _ in range(10):
             self.assertEqual(self.web("GET", "/api/health/live").status, 200)
-        self.assertEqual(responders(), before, "mod_fcgid restarted the responder(s)")
+        self.assertEqual(self.responders(), before, "mod_fcgid restarted the responder(s)")
 
 
 class ImagegenCgiMode(harness.StackTestCase):
