@@ -41,6 +41,16 @@ struct cfg {
 	long job_timeout;		/* IMAGEGEN_JOB_TIMEOUT, seconds */
 	long max_attempts;		/* IMAGEGEN_MAX_ATTEMPTS */
 	long sweep_interval;		/* IMAGEGEN_SWEEP_INTERVAL, seconds */
+	/* spending control (sql/011_budgets.sql): USD as decimal text, or
+	 * "none"; NULL unset */
+	char *user_daily_budget;	/* IMAGEGEN_USER_DAILY_BUDGET_USD */
+	char *user_monthly_budget;	/* IMAGEGEN_USER_MONTHLY_BUDGET_USD */
+	char *daily_budget;		/* IMAGEGEN_DAILY_BUDGET_USD */
+	/* "USER_DAY|USER_MONTH|DEPLOYMENT_DAY", each "" for none: what a
+	 * request's transaction sets as imagegen.budget_defaults */
+	char budget_defaults[80];
+	long rate_limit_per_minute;	/* IMAGEGEN_RATE_LIMIT_PER_MINUTE, 0: off */
+	long rate_limit_burst;		/* IMAGEGEN_RATE_LIMIT_BURST */
 	/* providers (SPEC §6) */
 	long provider_timeout_ms;	/* IMAGEGEN_PROVIDER_TIMEOUT_MS, one call */
 	long provider_max_bytes;	/* IMAGEGEN_PROVIDER_MAX_BYTES, one reply */

@@ -35,6 +35,9 @@ struct http_req {
 	int nparams;
 	struct http_header *headers;	/* extra response headers */
 	const char *err_msg;		/* message for the error response */
+	/* a further member of the error object, e.g. "budget" and its JSON
+	 * text (http_send_error); NULL for none */
+	const char *err_extra_name, *err_extra_json;
 	int responded;
 	int status;			/* status sent, for the access log */
 	char spawn_job[37];		/* job to hand to an executor after the
@@ -70,8 +73,9 @@ void http_send_json_text(struct http_req *r, int status, const char *json);
 const char *http_query_param(struct http_req *r, const char *name, int *bad);
 /* 1 when the request's Content-Type is application/json (any params). */
 int http_is_json(const struct http_req *r);
-/* Sends the error body {"error":{"code","message"}} of e; adds Retry-After
- * to 503 and 429 when the handler did not. */
+/* Sends the error body {"error":{"code","message"}} of e, plus
+ * r->err_extra_name when set; adds Retry-After to 503 and 429 when the
+ * handler did not. */
 void http_send_error(struct http_req *r, enum ig_err e, const char *message);
 /* Validates a CONTENT_LENGTH value; -1 when malformed. */
 long long http_parse_content_length(const char *s);

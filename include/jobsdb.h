@@ -13,6 +13,14 @@ struct job_created {
 	char id[37];
 	char status[16];
 	int replayed;			/* an idempotent replay of an earlier job */
+	/* The caller's rate limit after this request: "REMAINING;RESET"
+	 * (whole creations left, seconds until the bucket is full); "" when
+	 * rate limits are off. */
+	char rate[48];
+	/* IG_EBUDGET, IG_ERATE_LIMITED: the refusing limit as JSON (arena),
+	 * {"scope","period","limitUsd","spentUsd","reservedUsd",…} or
+	 * {"retryAfter","limit","remaining","reset"}; else NULL. */
+	const char *refusal;
 };
 
 /* How a new job is to run: what jobs_create() and jobs_retry() decide
@@ -21,14 +29,21 @@ struct job_plan {
 	const char *provider, *model;
 	double estimated_cost;		/* USD */
 	long max_attempts;
+	/* the caller's token bucket: creations per minute (0: no limit) and
+	 * its size */
+	long rate_per_minute, rate_burst;
 };
 
 /*
  * Inserts the job as the request's user (inside db_begin_user()): checks
  * the project is the caller's, the branch in it and the capsule visible,
- * then inserts with the idempotency key. IG_OK (created or replayed),
- * IG_EFORBIDDEN (ownership, with *msg), IG_EIDEM_REUSED (same key, other
- * request), IG_EUNAVAILABLE/IG_EINTERNAL.
+ * then inserts with the idempotency key, taking a token from the caller's
+ * rate limit and reserving the estimate in every budget that applies
+ * (sql/011_budgets.sql; a replay takes and reserves nothing). IG_OK
+ * (created or replayed), IG_EFORBIDDEN (ownership, with *msg),
+ * IG_EIDEM_REUSED (same key, other request), IG_EBUDGET or
+ * IG_ERATE_LIMITED (with *msg and out->refusal; nothing created),
+ * IG_EUNAVAILABLE/IG_EINTERNAL.
  */
 enum ig_err jobsdb_create(PGconn *c, struct arena *a, const char *user_id,
     const struct job_request *jr, const struct job_plan *run,
@@ -60,9 +75,11 @@ enum ig_err jobsdb_retry_lock(PGconn *c, struct arena *a, const char *id,
     int *width, int *height, const char **msg);
 /*
  * The job id, locked by jobsdb_retry_lock(), again as a new job of
- * user_id's (retry_of = id) to run as run says. IG_OK with *out,
- * IG_EFORBIDDEN with *msg when its project, branch or capsule is no
- * longer the caller's, or IG_EUNAVAILABLE/IG_EINTERNAL.
+ * user_id's (retry_of = id) to run as run says, with a token and a
+ * reservation as jobsdb_create() takes. IG_OK with *out, IG_EFORBIDDEN
+ * with *msg when its project, branch or capsule is no longer the
+ * caller's, IG_EBUDGET/IG_ERATE_LIMITED as jobsdb_create()'s, or
+ * IG_EUNAVAILABLE/IG_EINTERNAL.
  */
 enum ig_err jobsdb_retry(PGconn *c, struct arena *a, const char *user_id,
     const char *id, const struct job_plan *run, struct job_created *out,

@@ -139,6 +139,34 @@ check_storage(const struct setting *row, const char *v, void *field,
 	return 0;
 }
 
+/* A budget in USD: "none", or a decimal (at most 6 places) up to a
+ * billion; it reaches Postgres as numeric text (sql/011_budgets.sql). */
+static int
+check_usd(const struct setting *row, const char *v, void *field,
+    char *err, size_t errlen)
+{
+	size_t i = 0, dot = 0, ip = 0, fp = 0;
+
+	(void)field;
+	if (strcmp(v, "none") == 0)
+		return 0;
+	for (; v[i] != '\0'; i++) {
+		if (v[i] == '.' && !dot && ip > 0)
+			dot = 1;
+		else if (v[i] >= '0' && v[i] <= '9')
+			dot ? fp++ : ip++;
+		else
+			break;
+	}
+	if (v[i] != '\0' || ip == 0 || ip > 10 || fp > 6 || (dot && fp == 0) ||
+	    atof(v) > 1e9) {
+		snprintf(err, errlen, "%s: expected USD as a decimal such as 10 or 0.39 (at most 6 places, up to 1000000000) or none, got '%.40s'",
+		    row->name, v);
+		return -1;
+	}
+	return 0;
+}
+
 /* ---- the rows ----------------------------------------------------------- */
 
 static const struct setting cfg_settings[] = {
@@ -230,6 +258,23 @@ static const struct setting cfg_settings[] = {
 	  NULL, "claims of a job before the sweeper fails it" },
 	{ "IMAGEGEN_SWEEP_INTERVAL", SET_LONG, "5", 1, 3600, F(sweep_interval), 0,
 	  NULL, NULL, "seconds between the master's recovery passes" },
+	{ "IMAGEGEN_USER_DAILY_BUDGET_USD", SET_STR, "10", 0, 0,
+	  F(user_daily_budget), 0, check_usd, NULL,
+	  "what one user's jobs may cost per UTC day, unless an operator set "
+	  "another (`imagegen budget`); `0`: no paid jobs, `none`: no limit" },
+	{ "IMAGEGEN_USER_MONTHLY_BUDGET_USD", SET_STR, NULL, 0, 0,
+	  F(user_monthly_budget), 0, check_usd, "(none)",
+	  "the same per UTC month" },
+	{ "IMAGEGEN_DAILY_BUDGET_USD", SET_STR, NULL, 0, 0,
+	  F(daily_budget), 0, check_usd, "(none)",
+	  "what the whole deployment's jobs may cost per UTC day" },
+	{ "IMAGEGEN_RATE_LIMIT_PER_MINUTE", SET_LONG, "60", 0, 1000000,
+	  F(rate_limit_per_minute), 0, NULL, NULL,
+	  "job creations per user and minute: the refill rate of each user's "
+	  "token bucket, shared by every pool on the database (`0`: off)" },
+	{ "IMAGEGEN_RATE_LIMIT_BURST", SET_LONG, "20", 1, 1000000,
+	  F(rate_limit_burst), 0, NULL, NULL,
+	  "the bucket's size: creations in a row before the rate applies" },
 	{ "IMAGEGEN_TEST_STAGE_DELAY_MS", SET_LONG, "0", 0, 600000,
 	  F(test_stage_delay_ms), SET_TEST, NULL, NULL,
 	  "an executor waits this long after recording where it will upload, "
@@ -278,6 +323,13 @@ derive_url(char **out, const char *base, const char *suffix)
 	memcpy(*out, base, len);
 	memcpy(*out + len, suffix, strlen(suffix) + 1);
 	return 0;
+}
+
+/* A budget setting as numeric text for SQL: "" for none. */
+static const char *
+usd_or_empty(const char *v)
+{
+	return v == NULL || strcmp(v, "none") == 0 ? "" : v;
 }
 
 int
@@ -334,6 +386,10 @@ cfg_load(struct cfg *out, const char *env_file, int need, char *err,
 		snprintf(err, errlen, "out of memory");
 		goto out;
 	}
+	/* The budget defaults, as the status trigger reads them. */
+	snprintf(c.budget_defaults, sizeof(c.budget_defaults), "%s|%s|%s",
+	    usd_or_empty(c.user_daily_budget), usd_or_empty(c.user_monthly_budget),
+	    usd_or_empty(c.daily_budget));
 	*out = c;
 	memset(&c, 0, sizeof(c));
 	rc = 0;

@@ -28,10 +28,33 @@ static long long db_worker_last_fail_ms = -1;
 static int db_role_checked;
 /* Who a request's statements run as, for the rest of its transaction. */
 /* imagegen.request_id: the status trigger keeps it on a new job's first
- * event, for the executor's log lines (sql/010_job_request_id.sql). */
+ * event, for the executor's log lines (sql/010_job_request_id.sql);
+ * imagegen.budget_defaults: the budgets the settings give a new job
+ * (sql/011_budgets.sql). */
 static const char db_set_user[] = "SELECT set_config('role', $1, true), "
     "set_config('request.jwt.claims', $2, true), "
-    "set_config('imagegen.request_id', $3, true)";
+    "set_config('imagegen.request_id', $3, true), "
+    "set_config('imagegen.budget_defaults', $4, true)";
+
+/* The server's warnings and notices, in our log: a budget alert
+ * (SQLSTATE 01IGA, sql/011_budgets.sql) is a warning of its own. */
+static void
+notice_log(void *arg, const PGresult *res)
+{
+	const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+	const char *sev = PQresultErrorField(res, PG_DIAG_SEVERITY_NONLOCALIZED);
+	const char *msg = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+
+	(void)arg;
+	if (msg == NULL)
+		return;
+	if (state != NULL && strcmp(state, "01IGA") == 0)
+		log_warn("%.400s", msg);
+	else if (sev != NULL && strcmp(sev, "WARNING") == 0)
+		log_warn("database: %.400s", msg);
+	else
+		log_debug("database: %.400s", msg);
+}
 
 /* libpq's messages end in newlines and may span lines: keep the first. */
 static void
@@ -80,6 +103,7 @@ connect_url(const struct cfg *c, const char *url, const char *appname,
 		first_line(err, errlen, PQerrorMessage(conn));
 		goto fail;
 	}
+	PQsetNoticeReceiver(conn, notice_log, NULL);
 	/* Set after connecting rather than as startup options, so poolers
 	 * that refuse startup options (PgBouncer) still get them. Timestamps
 	 * are read as text in ISO form (job_json_row): say so, whatever the
@@ -373,8 +397,8 @@ exec_simple(PGconn *conn, const char *sql)
 static enum ig_err
 begin_as(PGconn *conn, const char *role, const char *claims)
 {
-	const char *params[3] = { role, claims != NULL ? claims : "",
-	    log_request_id() };
+	const char *params[4] = { role, claims != NULL ? claims : "",
+	    log_request_id(), db_cfg != NULL ? db_cfg->budget_defaults : "" };
 	PGresult *res;
 	enum ig_err e;
 
@@ -383,7 +407,7 @@ begin_as(PGconn *conn, const char *role, const char *claims)
 		return e;
 	/* set_config(..., true) is SET LOCAL: gone at COMMIT or ROLLBACK,
 	 * so nothing of one request's identity survives into the next. */
-	res = db_exec(conn, db_set_user, 3, params);
+	res = db_exec(conn, db_set_user, 4, params);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
 		e = db_error(conn, res, "set role");
 		PQclear(res);
@@ -486,7 +510,8 @@ PGresult *
 db_read_as_user(PGconn *conn, const char *claims, const char *sql, int n,
     const char *const *params)
 {
-	const char *who[3] = { "authenticated", claims, log_request_id() };
+	const char *who[4] = { "authenticated", claims, log_request_id(),
+	    db_cfg != NULL ? db_cfg->budget_defaults : "" };
 	PGresult *r, *res = NULL, *err = NULL;
 	char n1[16], n2[16];
 	int aborted = 0, stmt = 0, i;
@@ -506,14 +531,14 @@ db_read_as_user(PGconn *conn, const char *claims, const char *sql, int n,
 			db_rollback(conn);
 		return res;
 	}
-	if (prepare_once(conn, db_set_user, 3, n1, &err) == -2 ||
+	if (prepare_once(conn, db_set_user, 4, n1, &err) == -2 ||
 	    prepare_once(conn, sql, n, n2, &err) == -2)
 		return err;
 	if (db_nprepared == DB_PREPARED_MAX || PQenterPipelineMode(conn) != 1)
 		return NULL;
 	/* Between two Syncs the statements are one implicit transaction, so
 	 * the SET LOCAL-like set_config holds for the query and ends with it. */
-	if (PQsendQueryPrepared(conn, n1, 3, who, NULL, NULL, 0) != 1 ||
+	if (PQsendQueryPrepared(conn, n1, 4, who, NULL, NULL, 0) != 1 ||
 	    PQsendQueryPrepared(conn, n2, n, params, NULL, NULL, 0) != 1 ||
 	    PQpipelineSync(conn) != 1) {
 		PQexitPipelineMode(conn);

@@ -50,9 +50,12 @@ static const char sql_create_owned[] =
     "  WHERE c.id = $3 AND"
     OWNER_PRED("c.user_id = auth.uid() OR c.user_id IS NULL OR c.is_public")
     ")";
-/* An idempotent replay: the caller's own job with this key. */
+/* An idempotent replay: the caller's own job with this key, and the
+ * caller's rate limit as it stands (a replay takes no token; NULL $2:
+ * rate limits are off). */
 static const char sql_create_replay[] =
-    "SELECT id, status, request_fingerprint FROM public.image_generation_jobs"
+    "SELECT id, status, request_fingerprint,"
+    " public.image_job_rate_peek($2, $3) FROM public.image_generation_jobs"
     " WHERE idempotency_key = $1 AND" OWNER_PRED("user_id = auth.uid()");
 static const char sql_get[] =
     "SELECT " JOB_JSON_COLUMNS " FROM public.image_generation_jobs j"
@@ -98,29 +101,34 @@ static const char sql_retry_insert[] =
     " AND p.owner_id = auth.uid()) AND (j.visual_style_capsule_id IS NULL"
     " OR EXISTS (SELECT 1 FROM public.visual_style_capsules c"
     " WHERE c.id = j.visual_style_capsule_id AND (c.user_id = auth.uid()"
-    " OR c.user_id IS NULL OR c.is_public)))") " RETURNING id, status";
+    " OR c.user_id IS NULL OR c.is_public)))")
+    " RETURNING id, status, public.image_job_rate_take($7, $8)";
 
 /* The new job (no row read: its wall is sql_create_owned before it).
  * The unique (user_id, idempotency_key) index decides between concurrent
  * first requests: the loser waits for the winner's commit, inserts
- * nothing, and replays the winner's job (sql_create_replay). */
+ * nothing, and replays the winner's job (sql_create_replay). A row
+ * inserted takes a token from the caller's bucket, in RETURNING, which
+ * only inserted rows reach (NULL $20: rate limits are off), and the
+ * status trigger reserves its estimate in the caller's budgets; either
+ * refusal fails the statement (SQLSTATE IG429, IG402). */
 static const char sql_create_insert[] =
     "INSERT INTO public.image_generation_jobs (user_id, " JOB_REQUEST_COLS ","
     " idempotency_key, request_fingerprint, " JOB_RUN_COLS ")"
     " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11,"
     " $12, $13, $14, $15, $16, $17, $18, $19)"
     " ON CONFLICT (user_id, idempotency_key) WHERE idempotency_key IS NOT NULL"
-    " DO NOTHING RETURNING id, status";
+    " DO NOTHING RETURNING id, status, public.image_job_rate_take($20, $21)";
 
 const struct jobsdb_query jobsdb_queries[] = {
 	{ "create_owned", sql_create_owned, 3 },
-	{ "create_replay", sql_create_replay, 1 },
+	{ "create_replay", sql_create_replay, 3 },
 	{ "get", sql_get, 1 },
 	{ "list", sql_list, 5 },
 	{ "cancel", sql_cancel, 1 },
 	{ "cancel_after", sql_get, 1 },	/* why a cancel changed nothing */
 	{ "retry_lock", sql_retry_lock, 1 },
-	{ "retry_insert", sql_retry_insert, 6 },
+	{ "retry_insert", sql_retry_insert, 8 },
 	{ NULL, NULL, 0 }
 };
 
@@ -167,36 +175,82 @@ row_json(struct arena *a, const PGresult *r, int row, int col, enum ig_err *e)
 	return json;
 }
 
-/* The new job's id and status, columns 0 and 1 of r's first row, into
- * out. Can't fail. */
+/* The new job's id and status, columns 0 and 1 of r's first row, and
+ * the caller's rate limit, column rate_col, into out. Can't fail. */
 static void
-created(struct job_created *out, const PGresult *r)
+created(struct job_created *out, const PGresult *r, int rate_col)
 {
 	snprintf(out->id, sizeof(out->id), "%s", PQgetvalue(r, 0, 0));
 	snprintf(out->status, sizeof(out->status), "%s", PQgetvalue(r, 0, 1));
+	snprintf(out->rate, sizeof(out->rate), "%s", PQgetvalue(r, 0, rate_col));
 }
 
-/* Runs sql, an INSERT … RETURNING id, status of at most one job, with
- * params p[0..n-1]. IG_OK with *made 1 and the job in *out, or *made 0
- * when it inserted none (*out zeroed); else q()'s failure. */
+/* A budget's or rate limit's refusal (SQLSTATE IG402, IG429 of
+ * sql/011_budgets.sql): its code, with the server's message in *msg and
+ * the limit's JSON in out->refusal (arena); IG_OK when r is another
+ * failure. */
 static enum ig_err
-insert_job(PGconn *c, const char *sql, int n, const char *const *p,
-    struct job_created *out, int *made)
+refused(struct arena *a, const PGresult *r, struct job_created *out,
+    const char **msg)
+{
+	const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+	const char *text = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
+	const char *detail = PQresultErrorField(r, PG_DIAG_MESSAGE_DETAIL);
+	enum ig_err e;
+
+	if (state == NULL || detail == NULL || text == NULL)
+		return IG_OK;
+	if (strcmp(state, "IG402") == 0)
+		e = IG_EBUDGET;
+	else if (strcmp(state, "IG429") == 0)
+		e = IG_ERATE_LIMITED;
+	else
+		return IG_OK;
+	*msg = arena_strdup(a, text);
+	out->refusal = arena_strdup(a, detail);
+	return *msg != NULL && out->refusal != NULL ? e : IG_EINTERNAL;
+}
+
+/* Runs sql, an INSERT … RETURNING id, status, rate of at most one job,
+ * with params p[0..n-1]. IG_OK with *made 1 and the job in *out, or
+ * *made 0 when it inserted none (*out zeroed); IG_EBUDGET or
+ * IG_ERATE_LIMITED with *msg and out->refusal; else q()'s failure. */
+static enum ig_err
+insert_job(PGconn *c, struct arena *a, const char *sql, int n,
+    const char *const *p, struct job_created *out, int *made,
+    const char **msg)
 {
 	PGresult *r;
 	enum ig_err e;
 
 	memset(out, 0, sizeof(*out));
 	*made = 0;
-	r = q(c, sql, n, p, &e, PGRES_TUPLES_OK);
-	if (r == NULL)
+	r = db_exec(c, sql, n, p);
+	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+		e = refused(a, r, out, msg);
+		if (e == IG_OK)
+			e = db_error(c, r, "job insert");
+		PQclear(r);
 		return e;
+	}
 	if (PQntuples(r) == 1) {
-		created(out, r);
+		created(out, r, 2);
 		*made = 1;
 	}
 	PQclear(r);
 	return IG_OK;
+}
+
+/* The rate limit's two parameters of run: NULL when off. */
+static void
+rate_params(struct arena *a, const struct job_plan *run, const char **per,
+    const char **burst)
+{
+	*per = *burst = NULL;
+	if (run->rate_per_minute > 0) {
+		*per = lng(a, run->rate_per_minute);
+		*burst = lng(a, run->rate_burst);
+	}
 }
 
 enum ig_err
@@ -205,18 +259,22 @@ jobsdb_create(PGconn *c, struct arena *a, const char *user_id,
     struct job_created *out, const char **msg)
 {
 	const char *own[3] = { jr->project_id, jr->branch_id, jr->capsule_id };
-	/* $1..$19 of sql_create_insert, in its column order */
-	const char *p[19] = { user_id, jr->project_id, jr->branch_id,
+	const char *replay[3] = { jr->idem_key, NULL, NULL };
+	/* $1..$21 of sql_create_insert, in its column order */
+	const char *p[21] = { user_id, jr->project_id, jr->branch_id,
 		jr->job_type, jr->prompt, lng(a, jr->width), lng(a, jr->height),
 		jr->capsule_id, jr->asset_id, jr->scene_id, jr->shot_id,
 		jr->source_url, jr->mask_url, jr->idem_key, jr->fingerprint,
 		run->provider, run->model, num(a, run->estimated_cost),
-		lng(a, run->max_attempts) };
+		lng(a, run->max_attempts), NULL, NULL };
 	PGresult *r;
 	enum ig_err e;
 	int made = 0;
 
 	memset(out, 0, sizeof(*out));
+	rate_params(a, run, &p[19], &p[20]);
+	replay[1] = p[19];
+	replay[2] = p[20];
 	/* Ownership, by the owner predicates and again by row-level
 	 * security: another user's project or capsule is not visible. */
 	r = q(c, sql_create_owned, 3, own, &e, PGRES_TUPLES_OK);
@@ -236,10 +294,10 @@ jobsdb_create(PGconn *c, struct arena *a, const char *user_id,
 	if (e != IG_OK)
 		return e;
 
-	e = insert_job(c, sql_create_insert, 19, p, out, &made);
+	e = insert_job(c, a, sql_create_insert, 21, p, out, &made, msg);
 	if (e != IG_OK || made)
 		return e;
-	r = q(c, sql_create_replay, 1, &jr->idem_key, &e, PGRES_TUPLES_OK);
+	r = q(c, sql_create_replay, 3, replay, &e, PGRES_TUPLES_OK);
 	if (r == NULL)
 		return e;
 	if (PQntuples(r) != 1) {
@@ -252,7 +310,7 @@ jobsdb_create(PGconn *c, struct arena *a, const char *user_id,
 		*msg = "idempotencyKey: already used with a different request";
 		return IG_EIDEM_REUSED;
 	}
-	created(out, r);
+	created(out, r, 3);
 	out->replayed = 1;
 	PQclear(r);
 	return IG_OK;
@@ -452,12 +510,13 @@ enum ig_err
 jobsdb_retry(PGconn *c, struct arena *a, const char *user_id, const char *id,
     const struct job_plan *run, struct job_created *out, const char **msg)
 {
-	const char *p[6] = { id, user_id, num(a, run->estimated_cost),
-		lng(a, run->max_attempts), run->provider, run->model };
+	const char *p[8] = { id, user_id, num(a, run->estimated_cost),
+		lng(a, run->max_attempts), run->provider, run->model, NULL, NULL };
 	enum ig_err e;
 	int made = 0;
 
-	e = insert_job(c, sql_retry_insert, 6, p, out, &made);
+	rate_params(a, run, &p[6], &p[7]);
+	e = insert_job(c, a, sql_retry_insert, 8, p, out, &made, msg);
 	if (e == IG_OK && !made) {
 		/* locked above as the caller's: its project or capsule is not */
 		*msg = "jobId: the job's project, branch or style capsule is no longer yours";

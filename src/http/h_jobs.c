@@ -1,5 +1,8 @@
 /* h_jobs.c - /api/images/generate and /api/images/jobs… (SPEC §3). */
+#include <stdio.h>
 #include <string.h>
+
+#include <json-c/json.h>
 
 #include "app.h"
 #include "auth.h"
@@ -55,6 +58,66 @@ job_id_param(struct http_req *r)
 	const char *id = r->nparams > 0 ? r->params[0] : "";
 
 	return strlen(id) == 36 && uuid_valid(id) ? id : NULL;
+}
+
+/* A header of a whole number. */
+static void
+add_num_header(struct http_req *r, const char *name, long long v)
+{
+	char buf[24];
+
+	snprintf(buf, sizeof(buf), "%lld", v);
+	http_add_header(r, name, buf);
+}
+
+/* A whole-number member of a refusal's JSON, or -1. */
+static long long
+refusal_num(struct json_object *o, const char *key)
+{
+	struct json_object *v;
+
+	return json_object_object_get_ex(o, key, &v) &&
+	    json_object_is_type(v, json_type_int) ? json_object_get_int64(v) : -1;
+}
+
+/*
+ * What the spending limits say on a create's or retry's answer: the
+ * caller's rate limit in the RateLimit header fields of the IETF draft
+ * (RateLimit-Limit: the bucket's size; -Remaining: creations left;
+ * -Reset: seconds until it is full), with Retry-After (seconds until a
+ * token is back) when e refused for it; the refusing budget as the
+ * error's "budget" member when e is IG_EBUDGET (sql/011_budgets.sql).
+ */
+static void
+limits_answer(struct http_req *r, const struct job_created *jc, enum ig_err e)
+{
+	struct json_object *o;
+	long long rem = -1, reset = -1;
+
+	if (e == IG_EBUDGET && jc->refusal != NULL) {
+		r->err_extra_name = "budget";
+		r->err_extra_json = jc->refusal;
+		return;
+	}
+	if (e == IG_ERATE_LIMITED && jc->refusal != NULL) {
+		o = json_tokener_parse(jc->refusal);
+		if (o != NULL) {
+			if (refusal_num(o, "retryAfter") > 0)
+				add_num_header(r, "Retry-After",
+				    refusal_num(o, "retryAfter"));
+			rem = refusal_num(o, "remaining");
+			reset = refusal_num(o, "reset");
+			json_object_put(o);
+		}
+	} else if (e == IG_OK && jc->rate[0] != '\0' &&
+	    sscanf(jc->rate, "%lld;%lld", &rem, &reset) != 2) {
+		rem = reset = -1;
+	}
+	if (rem < 0 || reset < 0 || r->cfg->rate_limit_per_minute <= 0)
+		return;
+	add_num_header(r, "RateLimit-Limit", r->cfg->rate_limit_burst);
+	add_num_header(r, "RateLimit-Remaining", rem);
+	add_num_header(r, "RateLimit-Reset", reset);
 }
 
 static void
@@ -122,6 +185,7 @@ handle_generate(struct http_req *r)
 	if (e != IG_OK)
 		return e;
 	e = jobs_create(conn, r->arena, r->cfg, u.sub, &jr, &jc, &msg);
+	limits_answer(r, &jc, e);
 	e = finish(r, conn, e, msg);
 	if (e != IG_OK)
 		return e;
@@ -192,6 +256,7 @@ job_by_id(struct http_req *r, enum job_op op)
 		break;
 	case JOB_RETRY:
 		e = jobs_retry(conn, r->arena, r->cfg, u.sub, id, &jc, &msg);
+		limits_answer(r, &jc, e);
 		break;
 	}
 	e = finish(r, conn, e, msg);

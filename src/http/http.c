@@ -332,6 +332,14 @@ http_send_error(struct http_req *r, enum ig_err e, const char *message)
 	json_object_object_add(err, "code", json_object_new_string(err_code(e)));
 	json_object_object_add(err, "message", json_object_new_string(
 	    message != NULL ? message : err_message(e)));
+	if (r->err_extra_name != NULL && r->err_extra_json != NULL) {
+		struct json_object *x = json_tokener_parse(r->err_extra_json);
+
+		if (x != NULL)
+			json_object_object_add(err, r->err_extra_name, x);
+		else
+			log_error("error member %s: not JSON", r->err_extra_name);
+	}
 	json_object_object_add(root, "error", err);
 	http_send_json(r, err_http_status(e), root);
 	json_object_put(root);

@@ -681,6 +681,11 @@ class Stack:
         env["IMAGEGEN_STORAGE_DIR"] = self.storage_dir
         env["IMAGEGEN_SLOT_DIR"] = self.slot_dir
         env["IMAGEGEN_SPOOL_DIR"] = self.spool_dir
+        # Spending limits off unless a test turns them on (test_budgets,
+        # test_rate_limits): the load and recovery tests create more jobs
+        # as one user than a default budget or rate limit admits.
+        env["IMAGEGEN_RATE_LIMIT_PER_MINUTE"] = "0"
+        env["IMAGEGEN_USER_DAILY_BUDGET_USD"] = "none"
         env.update(self.extra_env)
         env.update(extra_env or {})
         return env

@@ -28,6 +28,9 @@ static const struct {
 	{ "IMAGEGEN_FETCH_ALLOW", "127.0.0.1, 10.0.0.0/8", "10.0.0.1/8" },
 	{ "IMAGEGEN_PROVIDER", "local", "dall-e" },
 	{ "IMAGEGEN_STORAGE", "local", "ftp" },
+	{ "IMAGEGEN_USER_DAILY_BUDGET_USD", "0.39", "-1" },
+	{ "IMAGEGEN_USER_MONTHLY_BUDGET_USD", "none", "10 USD" },
+	{ "IMAGEGEN_DAILY_BUDGET_USD", "1000000000", "1e3" },
 };
 
 /* Every variable any row names, to clear between tests. */
@@ -554,6 +557,65 @@ test_docs_no_stray_variable(void)
 	free(doc);
 }
 
+/* The row with this name, from any table. */
+struct find_row {
+	const char *name;
+	const struct setting *row;
+};
+
+static void
+find_each(const struct setting *rows, size_t base_size, int in_cfg, void *arg)
+{
+	struct find_row *f = arg;
+
+	(void)base_size;
+	(void)in_cfg;
+	for (; rows->name != NULL; rows++)
+		if (strcmp(rows->name, f->name) == 0)
+			f->row = rows;
+}
+
+/* Budgets reach Postgres as numeric text: only plain decimals pass. */
+static void
+test_budget_usd_values(void)
+{
+	static const char *const good[] = { "0", "10", "0.39", "0.039", "12.5",
+		"none", "1000000000", "0.000001", NULL };
+	static const char *const bad[] = { "-1", "1.", ".5", "1.1234567",
+		"1e3", "abc", "10 ", " 10", "1,5", "1000000001", "NaN", "Infinity",
+		"1..2", "12345678901", NULL };
+	struct find_row f = { "IMAGEGEN_USER_DAILY_BUDGET_USD", NULL };
+	struct cfg c;
+	char err[512];
+	void *base;
+	size_t i;
+
+	clear_env();
+	cfg_settings_each(find_each, &f);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(f.row);
+	base = calloc(1, sizeof(struct cfg));
+	CU_ASSERT_PTR_NOT_NULL_FATAL(base);
+	for (i = 0; good[i] != NULL; i++) {
+		expect_good(f.row, base, good[i]);
+		free_one(f.row, base);
+	}
+	for (i = 0; bad[i] != NULL; i++)
+		expect_bad(f.row, base, bad[i]);
+	free(base);
+
+	/* what a request's transaction is given (sql/011_budgets.sql) */
+	CU_ASSERT_EQUAL_FATAL(cfg_load(&c, NULL, 0, err, sizeof(err)), 0);
+	CU_ASSERT_STRING_EQUAL(c.budget_defaults, "10||");
+	cfg_free(&c);
+	setenv("IMAGEGEN_USER_DAILY_BUDGET_USD", "none", 1);
+	setenv("IMAGEGEN_USER_MONTHLY_BUDGET_USD", "0", 1);
+	setenv("IMAGEGEN_DAILY_BUDGET_USD", "5.5", 1);
+	CU_ASSERT_EQUAL_FATAL(cfg_load(&c, NULL, 0, err, sizeof(err)), 0);
+	CU_ASSERT_STRING_EQUAL(c.budget_defaults, "|0|5.5");
+	cfg_free(&c);
+	clear_env();
+}
+
 int
 main(void)
 {
@@ -564,6 +626,7 @@ main(void)
 		{ "docs agree", test_docs_agree },
 		{ "man page agrees", test_man_agrees },
 		{ "docs name no stray variable", test_docs_no_stray_variable },
+		{ "budget USD values", test_budget_usd_values },
 		CU_TEST_INFO_NULL
 	};
 
