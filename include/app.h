@@ -16,5 +16,6 @@ enum ig_err handle_job_get(struct http_req *r);
 enum ig_err handle_job_list(struct http_req *r);
 enum ig_err handle_job_cancel(struct http_req *r);
 enum ig_err handle_job_retry(struct http_req *r);
+enum ig_err handle_usage(struct http_req *r);
 
 #endif

@@ -9,6 +9,7 @@ static const struct route app_routes[] = {
 	{ "GET", "/api/health/live", handle_health_live },
 	{ "GET", "/api/health", handle_health },
 	{ "GET", "/api/me", handle_me },
+	{ "GET", "/api/usage", handle_usage },
 	{ "GET", "/metrics", handle_metrics },
 	{ "POST", "/api/images/generate", handle_generate },
 	{ "GET", "/api/images/jobs", handle_job_list },
