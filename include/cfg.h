@@ -51,6 +51,8 @@ struct cfg {
 	char budget_defaults[80];
 	long rate_limit_per_minute;	/* IMAGEGEN_RATE_LIMIT_PER_MINUTE, 0: off */
 	long rate_limit_burst;		/* IMAGEGEN_RATE_LIMIT_BURST */
+	/* "PER_MINUTE|BURST", "" when off: a request's imagegen.rate_limit */
+	char rate_limit_conf[48];
 	/* providers (SPEC §6) */
 	long provider_timeout_ms;	/* IMAGEGEN_PROVIDER_TIMEOUT_MS, one call */
 	long provider_max_bytes;	/* IMAGEGEN_PROVIDER_MAX_BYTES, one reply */

@@ -29,9 +29,6 @@ struct job_plan {
 	const char *provider, *model;
 	double estimated_cost;		/* USD */
 	long max_attempts;
-	/* the caller's token bucket: creations per minute (0: no limit) and
-	 * its size */
-	long rate_per_minute, rate_burst;
 };
 
 /*

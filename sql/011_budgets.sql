@@ -32,12 +32,15 @@
 -- Alerts: when a window's spent + reserved reaches 50, 80 and 100 % of its
 -- limit, a row in public.cost_alerts (once per threshold and window: the
 -- usage row's `alerted` under its lock, and a unique key) and a WARNING
--- (SQLSTATE 01IGA) the responder or executor logs.
+-- (SQLSTATE 01IGA, raised once every window took the job) the responder or
+-- executor logs.
 --
--- Rate limits: public.image_job_rate_take(per_minute, burst), called in the
--- RETURNING list of the job INSERT (so an idempotent replay, which inserts
--- nothing, takes nothing): a token bucket per user in public.rate_buckets,
--- SQLSTATE IG429 when empty, with the JSON of the limit as DETAIL.
+-- Rate limits: public.image_job_rate_take(), called in the RETURNING list
+-- of the job INSERT (so an idempotent replay, which inserts nothing, takes
+-- nothing): a token bucket per user in public.rate_buckets, SQLSTATE IG429
+-- when empty, with the JSON of the limit as DETAIL.  The rate and the
+-- bucket's size are the transaction's imagegen.rate_limit =
+-- 'PER_MINUTE|BURST' (the responder's settings; unset: no limit).
 
 CREATE TABLE public.budgets (
 	scope       text NOT NULL CHECK (scope IN ('user', 'project')),
@@ -198,19 +201,22 @@ AS $fn$
 $fn$;
 
 -- After a change of a usage row (locked by the caller's UPDATE): records
--- and announces each threshold newly reached.
+-- each threshold newly reached; the alerts' log lines, which the caller
+-- raises as WARNINGs (SQLSTATE 01IGA) once nothing can refuse the job any
+-- more (a WARNING sent cannot be taken back with a rollback).
 CREATE FUNCTION public.image_budget_alert(sc text, sid uuid, per text,
 	ws date, s numeric, r numeric, lim numeric, already smallint, job uuid)
-RETURNS void
+RETURNS text[]
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $fn$
 DECLARE
 	lvl smallint := public.image_budget_level(s + r, lim);
 	t smallint;
+	msgs text[] := '{}';
 BEGIN
 	IF lvl <= already THEN
-		RETURN;
+		RETURN msgs;
 	END IF;
 	UPDATE public.budget_usage SET alerted = lvl
 	WHERE scope = sc AND scope_id = sid AND period = per
@@ -222,22 +228,38 @@ BEGIN
 			    limit_usd, job_id)
 			VALUES (sc, sid, per, ws, t, s, r, lim, job)
 			ON CONFLICT DO NOTHING;
-			RAISE WARNING USING ERRCODE = '01IGA', MESSAGE = format(
+			msgs := msgs || format(
 			    'budget alert: %s %s %s budget (window %s) reached %s%%:'
 			    ' spent %s, reserved %s of %s USD',
 			    sc, CASE WHEN sc = 'deployment' THEN 'deployment'
 			    ELSE sid::text END, CASE per WHEN 'day' THEN 'daily'
-			    ELSE 'monthly' END, ws, t, round(s, 6), round(r, 6),
-			    round(lim, 6));
+			    ELSE 'monthly' END, ws, t, round(s, 6)::float8,
+			    round(r, 6)::float8, lim::float8);
 		END IF;
+	END LOOP;
+	RETURN msgs;
+END
+$fn$;
+
+-- Raises the alerts' lines as WARNINGs.
+CREATE FUNCTION public.image_budget_announce(msgs text[])
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+	m text;
+BEGIN
+	FOREACH m IN ARRAY coalesce(msgs, '{}') LOOP
+		RAISE WARNING USING ERRCODE = '01IGA', MESSAGE = m;
 	END LOOP;
 END
 $fn$;
 
--- Reserves amt in one window, or refuses with IG402.
+-- Reserves amt in one window, or refuses with IG402; the alerts' lines.
 CREATE FUNCTION public.image_budget_take(sc text, sid uuid, per text,
 	ws date, lim numeric, amt numeric, job uuid)
-RETURNS void
+RETURNS text[]
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $fn$
@@ -254,9 +276,8 @@ BEGIN
 		  AND u.spent_usd + u.reserved_usd + amt <= lim
 		RETURNING u.spent_usd, u.reserved_usd, u.alerted INTO s, r, al;
 		IF FOUND THEN
-			PERFORM public.image_budget_alert(sc, sid, per, ws, s, r,
+			RETURN public.image_budget_alert(sc, sid, per, ws, s, r,
 			    lim, al, job);
-			RETURN;
 		END IF;
 		SELECT u.spent_usd, u.reserved_usd INTO s, r
 		FROM public.budget_usage u
@@ -304,7 +325,11 @@ DECLARE
 	r numeric;
 	al smallint;
 	lim numeric;
+	msgs text[] := '{}';
 BEGIN
+	IF coalesce(j.estimated_cost, 0) <= 0 THEN
+		RETURN NULL;		-- a free job reserved nothing
+	END IF;
 	SELECT e.detail -> 'budget' INTO res
 	FROM public.image_generation_job_events e
 	WHERE e.job_id = j.id AND e.event = 'status' AND e.from_status IS NULL
@@ -327,10 +352,11 @@ BEGIN
 		RETURNING u.spent_usd, u.reserved_usd, u.alerted, u.limit_usd
 		INTO s, r, al, lim;
 		IF FOUND AND charge > amt THEN
-			PERFORM public.image_budget_alert(w ->> 'scope',
+			msgs := msgs || public.image_budget_alert(w ->> 'scope',
 			    (w ->> 'id')::uuid, per, ws, s, r, lim, al, j.id);
 		END IF;
 	END LOOP;
+	PERFORM public.image_budget_announce(msgs);
 	RETURN jsonb_build_object('reservedUsd', amt, 'chargedUsd', charge);
 END
 $fn$;
@@ -348,6 +374,7 @@ DECLARE
 	lim record;
 	nil uuid := '00000000-0000-0000-0000-000000000000';
 	ws jsonb := '[]'::jsonb;
+	msgs text[] := '{}';
 BEGIN
 	IF amt <= 0 THEN
 		RETURN NULL;
@@ -356,33 +383,33 @@ BEGIN
 	-- always in this order (user, project, deployment; day, month), so
 	-- that two transactions never wait for each other's rows crosswise
 	IF lim.user_day IS NOT NULL THEN
-		PERFORM public.image_budget_take('user', j.user_id, 'day', day,
+		msgs := msgs || public.image_budget_take('user', j.user_id, 'day', day,
 		    lim.user_day, amt, j.id);
 		ws := ws || jsonb_build_object('scope', 'user', 'id', j.user_id,
 		    'period', 'day');
 	END IF;
 	IF lim.user_month IS NOT NULL THEN
-		PERFORM public.image_budget_take('user', j.user_id, 'month',
+		msgs := msgs || public.image_budget_take('user', j.user_id, 'month',
 		    public.image_budget_window('month', day), lim.user_month,
 		    amt, j.id);
 		ws := ws || jsonb_build_object('scope', 'user', 'id', j.user_id,
 		    'period', 'month');
 	END IF;
 	IF lim.project_day IS NOT NULL THEN
-		PERFORM public.image_budget_take('project', j.project_id, 'day',
+		msgs := msgs || public.image_budget_take('project', j.project_id, 'day',
 		    day, lim.project_day, amt, j.id);
 		ws := ws || jsonb_build_object('scope', 'project',
 		    'id', j.project_id, 'period', 'day');
 	END IF;
 	IF lim.project_month IS NOT NULL THEN
-		PERFORM public.image_budget_take('project', j.project_id,
+		msgs := msgs || public.image_budget_take('project', j.project_id,
 		    'month', public.image_budget_window('month', day),
 		    lim.project_month, amt, j.id);
 		ws := ws || jsonb_build_object('scope', 'project',
 		    'id', j.project_id, 'period', 'month');
 	END IF;
 	IF lim.deployment_day IS NOT NULL THEN
-		PERFORM public.image_budget_take('deployment', nil, 'day', day,
+		msgs := msgs || public.image_budget_take('deployment', nil, 'day', day,
 		    lim.deployment_day, amt, j.id);
 		ws := ws || jsonb_build_object('scope', 'deployment', 'id', nil,
 		    'period', 'day');
@@ -390,6 +417,8 @@ BEGIN
 	IF jsonb_array_length(ws) = 0 THEN
 		RETURN NULL;
 	END IF;
+	-- every window took the job: nothing refuses it any more
+	PERFORM public.image_budget_announce(msgs);
 	RETURN jsonb_build_object('reservedUsd', amt, 'windows', ws);
 END
 $fn$;
@@ -432,72 +461,89 @@ BEGIN
 END
 $fn$;
 
+-- The rate limit a request's transaction runs under: imagegen.rate_limit =
+-- 'PER_MINUTE|BURST', set by the responder (set_config(..., true)) from its
+-- settings, like the budget defaults; unset or empty (rate limits off, or a
+-- caller that is not the responder): NULLs.
+CREATE FUNCTION public.image_job_rate_conf(OUT per_minute double precision,
+	OUT burst double precision)
+LANGUAGE sql STABLE
+AS $fn$
+	SELECT nullif(split_part(s, '|', 1), '')::float8,
+	    nullif(split_part(s, '|', 2), '')::float8
+	FROM coalesce(current_setting('imagegen.rate_limit', true), '') s
+$fn$;
+
 -- A token from the caller's bucket (auth.uid()'s): 'REMAINING;RESET' (whole
 -- tokens left; seconds until the bucket is full), or IG429 with
--- {"retryAfter","limit","remaining","reset"} as DETAIL.  STRICT: with a
--- NULL limit (rate limits off) it is not called at all.
-CREATE FUNCTION public.image_job_rate_take(per_minute double precision,
-	burst double precision)
+-- {"retryAfter","limit","remaining","reset"} as DETAIL; NULL when no rate
+-- limit is set for the transaction.  The limit is the transaction's, never
+-- an argument: called on its own (Supabase exposes public functions to
+-- `authenticated` as RPC) it does nothing.
+CREATE FUNCTION public.image_job_rate_take()
 RETURNS text
-LANGUAGE plpgsql STRICT
+LANGUAGE plpgsql
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $fn$
 DECLARE
 	uid uuid := auth.uid();
 	t timestamptz := clock_timestamp();
-	per_s double precision := per_minute / 60;
+	c record := public.image_job_rate_conf();
+	per_s double precision := c.per_minute / 60;
 	left_ double precision;
 BEGIN
-	IF uid IS NULL OR per_minute <= 0 OR burst < 1 THEN
+	IF uid IS NULL OR c.per_minute IS NULL OR c.per_minute <= 0
+	    OR c.burst IS NULL OR c.burst < 1 THEN
 		RETURN NULL;
 	END IF;
 	INSERT INTO public.rate_buckets AS b (user_id, tokens, at)
-	VALUES (uid, burst - 1, t)
+	VALUES (uid, c.burst - 1, t)
 	ON CONFLICT (user_id) DO UPDATE
-	SET tokens = least(burst, b.tokens
+	SET tokens = least(c.burst, b.tokens
 	        + extract(epoch FROM t - b.at) * per_s) - 1,
 	    at = t
-	WHERE least(burst, b.tokens + extract(epoch FROM t - b.at) * per_s) >= 1
+	WHERE least(c.burst, b.tokens + extract(epoch FROM t - b.at) * per_s) >= 1
 	RETURNING b.tokens INTO left_;
 	IF FOUND THEN
 		RETURN format('%s;%s', floor(left_)::bigint,
-		    ceil((burst - left_) / per_s)::bigint);
+		    ceil((c.burst - left_) / per_s)::bigint);
 	END IF;
-	SELECT least(burst, b.tokens + extract(epoch FROM t - b.at) * per_s)
+	SELECT least(c.burst, b.tokens + extract(epoch FROM t - b.at) * per_s)
 	INTO left_ FROM public.rate_buckets b WHERE b.user_id = uid;
 	RAISE EXCEPTION USING ERRCODE = 'IG429',
 	    MESSAGE = format('more than %s job creations in a row; %s a minute'
-		' after that', burst, per_minute),
+		' after that', c.burst, c.per_minute),
 	    DETAIL = json_build_object(
 		'retryAfter', greatest(1, ceil((1 - left_) / per_s)::bigint),
-		'limit', burst::bigint, 'remaining', 0,
-		'reset', ceil((burst - left_) / per_s)::bigint)::text;
+		'limit', c.burst::bigint, 'remaining', 0,
+		'reset', ceil((c.burst - left_) / per_s)::bigint)::text;
 END
 $fn$;
 
 -- The caller's bucket without taking from it, for an idempotent replay's
--- answer: 'REMAINING;RESET' as above, STRICT likewise.
-CREATE FUNCTION public.image_job_rate_peek(per_minute double precision,
-	burst double precision)
+-- answer and GET /api/usage: 'REMAINING;RESET' as above, or NULL.
+CREATE FUNCTION public.image_job_rate_peek()
 RETURNS text
-LANGUAGE plpgsql STRICT STABLE
+LANGUAGE plpgsql STABLE
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $fn$
 DECLARE
-	per_s double precision := per_minute / 60;
+	c record := public.image_job_rate_conf();
+	per_s double precision := c.per_minute / 60;
 	left_ double precision;
 BEGIN
-	IF per_minute <= 0 OR burst < 1 THEN
+	IF c.per_minute IS NULL OR c.per_minute <= 0 OR c.burst IS NULL
+	    OR c.burst < 1 THEN
 		RETURN NULL;
 	END IF;
-	SELECT least(burst, b.tokens
+	SELECT least(c.burst, b.tokens
 	    + extract(epoch FROM clock_timestamp() - b.at) * per_s)
 	INTO left_ FROM public.rate_buckets b WHERE b.user_id = auth.uid();
-	left_ := coalesce(left_, burst);
+	left_ := coalesce(left_, c.burst);
 	RETURN format('%s;%s', floor(left_)::bigint,
-	    ceil((burst - left_) / per_s)::bigint);
+	    ceil((c.burst - left_) / per_s)::bigint);
 END
 $fn$;
 
@@ -546,21 +592,23 @@ END
 $fn$;
 
 REVOKE ALL ON FUNCTION
+	public.image_job_rate_conf(),
 	public.image_budget_limits(uuid, uuid),
 	public.image_budget_backfill(text, uuid, text, date),
 	public.image_budget_alert(text, uuid, text, date, numeric, numeric,
 	    numeric, smallint, uuid),
+	public.image_budget_announce(text[]),
 	public.image_budget_take(text, uuid, text, date, numeric, numeric, uuid),
 	public.image_budget_settle(public.image_generation_jobs),
 	public.image_budget_reserve(public.image_generation_jobs),
-	public.image_job_rate_take(double precision, double precision),
-	public.image_job_rate_peek(double precision, double precision),
+	public.image_job_rate_take(),
+	public.image_job_rate_peek(),
 	public.image_usage(uuid)
 	FROM PUBLIC, anon, authenticated, service_role;
 -- A request takes a token and reads its usage as itself (auth.uid()).
 GRANT EXECUTE ON FUNCTION
-	public.image_job_rate_take(double precision, double precision),
-	public.image_job_rate_peek(double precision, double precision),
+	public.image_job_rate_take(),
+	public.image_job_rate_peek(),
 	public.image_usage(uuid)
 	TO authenticated;
 GRANT EXECUTE ON FUNCTION

@@ -390,6 +390,10 @@ cfg_load(struct cfg *out, const char *env_file, int need, char *err,
 	snprintf(c.budget_defaults, sizeof(c.budget_defaults), "%s|%s|%s",
 	    usd_or_empty(c.user_daily_budget), usd_or_empty(c.user_monthly_budget),
 	    usd_or_empty(c.daily_budget));
+	c.rate_limit_conf[0] = '\0';
+	if (c.rate_limit_per_minute > 0)
+		snprintf(c.rate_limit_conf, sizeof(c.rate_limit_conf), "%ld|%ld",
+		    c.rate_limit_per_minute, c.rate_limit_burst);
 	*out = c;
 	memset(&c, 0, sizeof(c));
 	rc = 0;

@@ -29,12 +29,13 @@ static int db_role_checked;
 /* Who a request's statements run as, for the rest of its transaction. */
 /* imagegen.request_id: the status trigger keeps it on a new job's first
  * event, for the executor's log lines (sql/010_job_request_id.sql);
- * imagegen.budget_defaults: the budgets the settings give a new job
- * (sql/011_budgets.sql). */
+ * imagegen.budget_defaults and imagegen.rate_limit: the budgets and the
+ * rate limit the settings give a new job (sql/011_budgets.sql). */
 static const char db_set_user[] = "SELECT set_config('role', $1, true), "
     "set_config('request.jwt.claims', $2, true), "
     "set_config('imagegen.request_id', $3, true), "
-    "set_config('imagegen.budget_defaults', $4, true)";
+    "set_config('imagegen.budget_defaults', $4, true), "
+    "set_config('imagegen.rate_limit', $5, true)";
 
 /* The server's warnings and notices, in our log: a budget alert
  * (SQLSTATE 01IGA, sql/011_budgets.sql) is a warning of its own. */
@@ -397,8 +398,9 @@ exec_simple(PGconn *conn, const char *sql)
 static enum ig_err
 begin_as(PGconn *conn, const char *role, const char *claims)
 {
-	const char *params[4] = { role, claims != NULL ? claims : "",
-	    log_request_id(), db_cfg != NULL ? db_cfg->budget_defaults : "" };
+	const char *params[5] = { role, claims != NULL ? claims : "",
+	    log_request_id(), db_cfg != NULL ? db_cfg->budget_defaults : "",
+	    db_cfg != NULL ? db_cfg->rate_limit_conf : "" };
 	PGresult *res;
 	enum ig_err e;
 
@@ -407,7 +409,7 @@ begin_as(PGconn *conn, const char *role, const char *claims)
 		return e;
 	/* set_config(..., true) is SET LOCAL: gone at COMMIT or ROLLBACK,
 	 * so nothing of one request's identity survives into the next. */
-	res = db_exec(conn, db_set_user, 4, params);
+	res = db_exec(conn, db_set_user, 5, params);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
 		e = db_error(conn, res, "set role");
 		PQclear(res);
@@ -510,8 +512,9 @@ PGresult *
 db_read_as_user(PGconn *conn, const char *claims, const char *sql, int n,
     const char *const *params)
 {
-	const char *who[4] = { "authenticated", claims, log_request_id(),
-	    db_cfg != NULL ? db_cfg->budget_defaults : "" };
+	const char *who[5] = { "authenticated", claims, log_request_id(),
+	    db_cfg != NULL ? db_cfg->budget_defaults : "",
+	    db_cfg != NULL ? db_cfg->rate_limit_conf : "" };
 	PGresult *r, *res = NULL, *err = NULL;
 	char n1[16], n2[16];
 	int aborted = 0, stmt = 0, i;
@@ -531,14 +534,14 @@ db_read_as_user(PGconn *conn, const char *claims, const char *sql, int n,
 			db_rollback(conn);
 		return res;
 	}
-	if (prepare_once(conn, db_set_user, 4, n1, &err) == -2 ||
+	if (prepare_once(conn, db_set_user, 5, n1, &err) == -2 ||
 	    prepare_once(conn, sql, n, n2, &err) == -2)
 		return err;
 	if (db_nprepared == DB_PREPARED_MAX || PQenterPipelineMode(conn) != 1)
 		return NULL;
 	/* Between two Syncs the statements are one implicit transaction, so
 	 * the SET LOCAL-like set_config holds for the query and ends with it. */
-	if (PQsendQueryPrepared(conn, n1, 4, who, NULL, NULL, 0) != 1 ||
+	if (PQsendQueryPrepared(conn, n1, 5, who, NULL, NULL, 0) != 1 ||
 	    PQsendQueryPrepared(conn, n2, n, params, NULL, NULL, 0) != 1 ||
 	    PQpipelineSync(conn) != 1) {
 		PQexitPipelineMode(conn);

@@ -51,11 +51,11 @@ static const char sql_create_owned[] =
     OWNER_PRED("c.user_id = auth.uid() OR c.user_id IS NULL OR c.is_public")
     ")";
 /* An idempotent replay: the caller's own job with this key, and the
- * caller's rate limit as it stands (a replay takes no token; NULL $2:
+ * caller's rate limit as it stands (a replay takes no token; NULL when
  * rate limits are off). */
 static const char sql_create_replay[] =
     "SELECT id, status, request_fingerprint,"
-    " public.image_job_rate_peek($2, $3) FROM public.image_generation_jobs"
+    " public.image_job_rate_peek() FROM public.image_generation_jobs"
     " WHERE idempotency_key = $1 AND" OWNER_PRED("user_id = auth.uid()");
 static const char sql_get[] =
     "SELECT " JOB_JSON_COLUMNS " FROM public.image_generation_jobs j"
@@ -102,14 +102,15 @@ static const char sql_retry_insert[] =
     " OR EXISTS (SELECT 1 FROM public.visual_style_capsules c"
     " WHERE c.id = j.visual_style_capsule_id AND (c.user_id = auth.uid()"
     " OR c.user_id IS NULL OR c.is_public)))")
-    " RETURNING id, status, public.image_job_rate_take($7, $8)";
+    " RETURNING id, status, public.image_job_rate_take()";
 
 /* The new job (no row read: its wall is sql_create_owned before it).
  * The unique (user_id, idempotency_key) index decides between concurrent
  * first requests: the loser waits for the winner's commit, inserts
  * nothing, and replays the winner's job (sql_create_replay). A row
  * inserted takes a token from the caller's bucket, in RETURNING, which
- * only inserted rows reach (NULL $20: rate limits are off), and the
+ * only inserted rows reach (the limit is the transaction's
+ * imagegen.rate_limit, db.c; none: NULL), and the
  * status trigger reserves its estimate in the caller's budgets; either
  * refusal fails the statement (SQLSTATE IG429, IG402). */
 static const char sql_create_insert[] =
@@ -118,17 +119,17 @@ static const char sql_create_insert[] =
     " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11,"
     " $12, $13, $14, $15, $16, $17, $18, $19)"
     " ON CONFLICT (user_id, idempotency_key) WHERE idempotency_key IS NOT NULL"
-    " DO NOTHING RETURNING id, status, public.image_job_rate_take($20, $21)";
+    " DO NOTHING RETURNING id, status, public.image_job_rate_take()";
 
 const struct jobsdb_query jobsdb_queries[] = {
 	{ "create_owned", sql_create_owned, 3 },
-	{ "create_replay", sql_create_replay, 3 },
+	{ "create_replay", sql_create_replay, 1 },
 	{ "get", sql_get, 1 },
 	{ "list", sql_list, 5 },
 	{ "cancel", sql_cancel, 1 },
 	{ "cancel_after", sql_get, 1 },	/* why a cancel changed nothing */
 	{ "retry_lock", sql_retry_lock, 1 },
-	{ "retry_insert", sql_retry_insert, 8 },
+	{ "retry_insert", sql_retry_insert, 6 },
 	{ NULL, NULL, 0 }
 };
 
@@ -241,17 +242,6 @@ insert_job(PGconn *c, struct arena *a, const char *sql, int n,
 	return IG_OK;
 }
 
-/* The rate limit's two parameters of run: NULL when off. */
-static void
-rate_params(struct arena *a, const struct job_plan *run, const char **per,
-    const char **burst)
-{
-	*per = *burst = NULL;
-	if (run->rate_per_minute > 0) {
-		*per = lng(a, run->rate_per_minute);
-		*burst = lng(a, run->rate_burst);
-	}
-}
 
 enum ig_err
 jobsdb_create(PGconn *c, struct arena *a, const char *user_id,
@@ -259,22 +249,18 @@ jobsdb_create(PGconn *c, struct arena *a, const char *user_id,
     struct job_created *out, const char **msg)
 {
 	const char *own[3] = { jr->project_id, jr->branch_id, jr->capsule_id };
-	const char *replay[3] = { jr->idem_key, NULL, NULL };
-	/* $1..$21 of sql_create_insert, in its column order */
-	const char *p[21] = { user_id, jr->project_id, jr->branch_id,
+	/* $1..$19 of sql_create_insert, in its column order */
+	const char *p[19] = { user_id, jr->project_id, jr->branch_id,
 		jr->job_type, jr->prompt, lng(a, jr->width), lng(a, jr->height),
 		jr->capsule_id, jr->asset_id, jr->scene_id, jr->shot_id,
 		jr->source_url, jr->mask_url, jr->idem_key, jr->fingerprint,
 		run->provider, run->model, num(a, run->estimated_cost),
-		lng(a, run->max_attempts), NULL, NULL };
+		lng(a, run->max_attempts) };
 	PGresult *r;
 	enum ig_err e;
 	int made = 0;
 
 	memset(out, 0, sizeof(*out));
-	rate_params(a, run, &p[19], &p[20]);
-	replay[1] = p[19];
-	replay[2] = p[20];
 	/* Ownership, by the owner predicates and again by row-level
 	 * security: another user's project or capsule is not visible. */
 	r = q(c, sql_create_owned, 3, own, &e, PGRES_TUPLES_OK);
@@ -294,10 +280,10 @@ jobsdb_create(PGconn *c, struct arena *a, const char *user_id,
 	if (e != IG_OK)
 		return e;
 
-	e = insert_job(c, a, sql_create_insert, 21, p, out, &made, msg);
+	e = insert_job(c, a, sql_create_insert, 19, p, out, &made, msg);
 	if (e != IG_OK || made)
 		return e;
-	r = q(c, sql_create_replay, 3, replay, &e, PGRES_TUPLES_OK);
+	r = q(c, sql_create_replay, 1, &jr->idem_key, &e, PGRES_TUPLES_OK);
 	if (r == NULL)
 		return e;
 	if (PQntuples(r) != 1) {
@@ -510,13 +496,12 @@ enum ig_err
 jobsdb_retry(PGconn *c, struct arena *a, const char *user_id, const char *id,
     const struct job_plan *run, struct job_created *out, const char **msg)
 {
-	const char *p[8] = { id, user_id, num(a, run->estimated_cost),
-		lng(a, run->max_attempts), run->provider, run->model, NULL, NULL };
+	const char *p[6] = { id, user_id, num(a, run->estimated_cost),
+		lng(a, run->max_attempts), run->provider, run->model };
 	enum ig_err e;
 	int made = 0;
 
-	rate_params(a, run, &p[6], &p[7]);
-	e = insert_job(c, a, sql_retry_insert, 8, p, out, &made, msg);
+	e = insert_job(c, a, sql_retry_insert, 6, p, out, &made, msg);
 	if (e == IG_OK && !made) {
 		/* locked above as the caller's: its project or capsule is not */
 		*msg = "jobId: the job's project, branch or style capsule is no longer yours";

@@ -18,7 +18,7 @@
 static const char sql_usage[] =
     "SELECT $1::uuid IS NULL OR EXISTS (SELECT 1 FROM public.projects p"
     "  WHERE p.id = $1 AND /*owner*/(p.owner_id = auth.uid())/*end owner*/),"
-    " public.image_job_rate_peek($2, $3),"
+    " public.image_job_rate_peek(),"
     " u.scope, u.period, u.window_start,"
     " CASE u.period WHEN 'month' THEN u.window_start + interval '1 month'"
     "  ELSE u.window_start + 1 END::date,"
@@ -48,21 +48,15 @@ usagedb_json(PGconn *conn, struct arena *a, const char *claims,
     const char *project_id, long per_minute, long burst, enum ig_err *e,
     const char **msg)
 {
-	char per[24], size[24], reset[40];
-	const char *p[3] = { project_id, NULL, NULL };
+	char reset[40];
+	const char *p[1] = { project_id };
 	const char *out = NULL;
 	long long left = 0, full = 0;
 	struct jsonw w;
 	PGresult *r;
 	int i, n;
 
-	if (per_minute > 0) {
-		snprintf(per, sizeof(per), "%ld", per_minute);
-		snprintf(size, sizeof(size), "%ld", burst);
-		p[1] = per;
-		p[2] = size;
-	}
-	r = db_read_as_user(conn, claims, sql_usage, 3, p);
+	r = db_read_as_user(conn, claims, sql_usage, 1, p);
 	if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) < 1) {
 		*e = db_error(conn, r, "usage query");
 		PQclear(r);

@@ -16,8 +16,6 @@ run_of(const struct cfg *c, int width, int height, struct job_plan *run)
 	run->estimated_cost = prov_cost_estimate(c->provider, run->model, width,
 	    height);
 	run->max_attempts = c->max_attempts;
-	run->rate_per_minute = c->rate_limit_per_minute;
-	run->rate_burst = c->rate_limit_burst;
 }
 
 enum ig_err

@@ -42,8 +42,6 @@ params_for(const char *name, const struct ids *id, const char *as,
 		p[2] = id->capsule;
 	} else if (strcmp(name, "create_replay") == 0) {
 		p[0] = id->idem;
-		p[1] = NULL;	/* rate limits off */
-		p[2] = NULL;
 	} else if (strcmp(name, "list") == 0) {
 		p[0] = id->project;	/* project, status, cursor (2), limit */
 		p[1] = NULL;
@@ -57,8 +55,6 @@ params_for(const char *name, const struct ids *id, const char *as,
 		p[3] = "3";
 		p[4] = "local";
 		p[5] = "local-test";
-		p[6] = NULL;	/* rate limits off */
-		p[7] = NULL;
 	} else if (strcmp(name, "get") == 0 || strcmp(name, "cancel") == 0 ||
 	    strcmp(name, "cancel_after") == 0 || strcmp(name, "retry_lock") == 0) {
 		p[0] = id->job;

@@ -374,6 +374,16 @@ class UserAndProjectBudgets(BudgetCase):
             self.assertEqual(len(lines), 1, (pct, lines))
             self.assertIn("WARN", lines[0])
 
+    def test_alert_of_a_refused_job_is_neither_written_nor_logged(self):
+        u = self.user(daily="0.078")       # one job would reach 50 % here
+        self.set_budget("project", u.project_id, daily="0")      # but not here
+        r = self.post(u)
+        self.assert_budget_402(r, "project", "day", 0)
+        self.assertEqual(self.stack.psql("SELECT count(*) FROM public.cost_alerts"
+                                         " WHERE scope_id = '%s'" % u.id).strip(), "0")
+        self.assertNotIn("budget alert: user %s" % u.id, self.stack.read_pool_log())
+        self.assertIsNone(self.usage("user", u.id, "day"), "the whole INSERT rolled back")
+
     def test_usage_endpoint(self):
         self.fake.default = SLOW
         u = self.user()
