@@ -459,6 +459,7 @@ const struct prov_ops prov_gemini = {
 	.shared_settings = prov_remote_settings,
 	.conf_size = sizeof(struct prov_remote_conf),
 	.model = prov_remote_model,
+	.model_var = "NANO_BANANA_MODEL",
 	.default_if = gemini_default_if,
 	.open = gemini_open,
 	.close = prov_remote_close,

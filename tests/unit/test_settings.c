@@ -31,6 +31,7 @@ static const struct {
 	{ "IMAGEGEN_USER_DAILY_BUDGET_USD", "0.39", "-1" },
 	{ "IMAGEGEN_USER_MONTHLY_BUDGET_USD", "none", "10 USD" },
 	{ "IMAGEGEN_DAILY_BUDGET_USD", "1000000000", "1e3" },
+	{ "IMAGEGEN_PRICE_PER_IMAGE_USD", "0.039", "none" },
 };
 
 /* Every variable any row names, to clear between tests. */
