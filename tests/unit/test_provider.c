@@ -313,6 +313,8 @@ test_price_known_model_starts(void)
 		{ "gemini", "gemini-3-pro-image-preview", 2048, 2048, 0.134 },
 		{ "gemini", "gemini-3-pro-image-preview", 4096, 4096, 0.24 },
 		{ "gemini", "gemini-3-pro-image", 4096, 2304, 0.24 },
+		/* Google's listing name: the model itself */
+		{ "gemini", "models/gemini-3-pro-image-preview", 4096, 4096, 0.24 },
 		/* openai's default is Gemini's name, passed through a gateway */
 		{ "openai", NULL, 1024, 1024, 0.039 },
 		{ "openai", "gpt-image-1", 1024, 1024, 0.042 },
@@ -336,6 +338,11 @@ test_price_known_model_starts(void)
 		    v[i].usd, PRICE_EPS);
 		cfg_free(&c);
 	}
+	/* jobs record the name the table priced, not Google's listing name */
+	CU_ASSERT_EQUAL_FATAL(price_cfg(&c, "gemini", "models/gemini-2.5-flash-image",
+	    NULL, err, sizeof(err)), 0);
+	CU_ASSERT_STRING_EQUAL(prov_model(&c), "gemini-2.5-flash-image");
+	cfg_free(&c);
 }
 
 /* IMAGEGEN_PRICE_PER_IMAGE_USD is every image's price: the estimate of a
