@@ -56,6 +56,10 @@ struct cfg {
 	/* providers (SPEC §6) */
 	long provider_timeout_ms;	/* IMAGEGEN_PROVIDER_TIMEOUT_MS, one call */
 	long provider_max_bytes;	/* IMAGEGEN_PROVIDER_MAX_BYTES, one reply */
+	/* IMAGEGEN_PRICE_PER_IMAGE_USD: a fixed USD price per image (decimal
+	 * text, checked) replacing the price table; NULL unset. Read it with
+	 * prov_fixed_price(). */
+	char *price_per_image_usd;
 	char *fetch_allow;		/* IMAGEGEN_FETCH_ALLOW (urlpolicy.h), checked */
 	/* The chosen provider's and storage backend's own settings (the
 	 * model, keys, endpoints, directories: whatever its rows name), in

@@ -80,6 +80,9 @@ struct prov_ops {
 	 * record and prov_cost_estimate() prices before it is opened; conf
 	 * is never NULL here. NULL: none. */
 	const char *(*model)(const void *conf);
+	/* The variable that names it (NANO_BANANA_MODEL): what the refusal
+	 * of an unpriced model tells the operator to change. */
+	const char *model_var;
 	/* Its own price rows, tried before the model rows every provider
 	 * shares (provider.c); may be NULL. */
 	const struct prov_price *prices;
@@ -100,6 +103,10 @@ struct provider {
 	const struct prov_ops *ops;
 	char model[64];			/* recorded on the job */
 	void *state;
+	/* IMAGEGEN_PRICE_PER_IMAGE_USD when fixed is 1 (prov_open): every
+	 * image's actual cost, whatever the provider reported. */
+	int fixed;
+	double fixed_usd;
 };
 
 /* The provider table's row named name, or NULL. */
@@ -128,10 +135,11 @@ enum prov_err prov_generate(struct provider *p,
 void prov_result_free(struct prov_result *res);
 
 /*
- * Estimated cost in USD: the first matching row of the provider's own
- * prices, then of the model rows every provider shares (Gemini 2.5 Flash
- * Image $0.039 per image; Gemini 3 Pro Image $0.134 at 1K/2K, $0.24 at 4K,
- * longer side over 2048; …), else $0.039. Can't fail.
+ * The price table's estimate in USD of one image: the first matching row
+ * of the provider's own prices, then of the model rows every provider
+ * shares (Gemini 2.5 Flash Image $0.039 per image; Gemini 3 Pro Image
+ * $0.134 at 1K/2K, $0.24 at 4K, longer side over 2048; …). -1 when no row
+ * prices model: the table never guesses. Can't fail.
  */
 double prov_cost_estimate(const char *provider, const char *model, int width,
     int height);
@@ -143,6 +151,21 @@ double prov_cost_estimate(const char *provider, const char *model, int width,
  */
 double prov_cost_from_usage(const char *provider, const char *model, long in_text,
     long in_image, long out_text, long out_image);
+
+/* IMAGEGEN_PRICE_PER_IMAGE_USD of c as a number: the fixed price of every
+ * image of c's provider and model, estimate and actual alike; -1 when it
+ * is unset (the price table applies). Can't fail. */
+double prov_fixed_price(const struct cfg *c);
+/* What an image of width x height is estimated to cost under c: the fixed
+ * price when set, else prov_cost_estimate() of c's provider and model
+ * (prov_model()). -1 when neither prices it, which prov_price_check()
+ * refuses at start. Can't fail. */
+double prov_job_estimate(const struct cfg *c, int width, int height);
+/* 0 when every image c's provider makes is priced: the fixed price is set,
+ * or its model has a row at every size. Else -1 with one line in err
+ * naming the provider's model variable and IMAGEGEN_PRICE_PER_IMAGE_USD.
+ * cfg_load() calls it. */
+int prov_price_check(const struct cfg *c, char *err, size_t errlen);
 
 /*
  * The image's type and size from its bytes: PNG, JPEG or WebP by magic

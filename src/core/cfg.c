@@ -167,6 +167,19 @@ check_usd(const struct setting *row, const char *v, void *field,
 	return 0;
 }
 
+/* A fixed price per image: check_usd()'s decimal, without "none" (unset
+ * is the price table). */
+static int
+check_price(const struct setting *row, const char *v, void *field,
+    char *err, size_t errlen)
+{
+	if (strcmp(v, "none") != 0 && check_usd(row, v, field, err, errlen) == 0)
+		return 0;
+	snprintf(err, errlen, "%s: expected USD per image as a decimal such as 0.039 (at most 6 places, up to 1000000000), got '%.40s'",
+	    row->name, v);
+	return -1;
+}
+
 /* ---- the rows ----------------------------------------------------------- */
 
 static const struct setting cfg_settings[] = {
@@ -217,6 +230,15 @@ static const struct setting cfg_settings[] = {
 	{ "IMAGEGEN_PROVIDER_MAX_BYTES", SET_LONG, "33554432", 1024, 256L << 20,
 	  F(provider_max_bytes), 0, NULL, NULL,
 	  "largest provider reply (and downloaded artifact) read" },
+	{ "IMAGEGEN_PRICE_PER_IMAGE_USD", SET_STR, NULL, 0, 0,
+	  F(price_per_image_usd), 0, check_price, "(the price table)",
+	  "a fixed price of every image of the configured provider and model "
+	  "(local included): both the estimate and the actual cost, token "
+	  "usage then not priced. Unset, the price table prices the model "
+	  "(Gemini 2.5 Flash Image $0.039 an image; Gemini 3 Pro Image $0.134 "
+	  "at 1K/2K, $0.24 at 4K; GPT Image 1 $0.042 at 1024x1024, $0.063 "
+	  "larger; local $0); a model it does not know is refused at start "
+	  "(exit 2) until this is set, never priced by a guess" },
 	{ "IMAGEGEN_FETCH_ALLOW", SET_STR, NULL, 0, 0, F(fetch_allow), 0,
 	  check_fetch_allow, "(empty: strict)",
 	  "the outbound URL policy's allow-list: comma-separated host names, "
@@ -386,6 +408,10 @@ cfg_load(struct cfg *out, const char *env_file, int need, char *err,
 		snprintf(err, errlen, "out of memory");
 		goto out;
 	}
+	/* Every job is priced: a model the price table does not know needs
+	 * IMAGEGEN_PRICE_PER_IMAGE_USD, never a guess. */
+	if (prov_price_check(&c, err, errlen) != 0)
+		goto out;
 	/* The budget defaults, as the status trigger reads them. */
 	snprintf(c.budget_defaults, sizeof(c.budget_defaults), "%s|%s|%s",
 	    usd_or_empty(c.user_daily_budget), usd_or_empty(c.user_monthly_budget),

@@ -7,14 +7,14 @@
 #include "provider.h"
 
 /* How a job of width x height runs under c: the configured provider,
- * model and attempts, and the price table's estimate. Can't fail. */
+ * model and attempts, and its estimate (the fixed price, else the price
+ * table's; cfg_load() refused a configuration with neither). Can't fail. */
 static void
 run_of(const struct cfg *c, int width, int height, struct job_plan *run)
 {
 	run->provider = c->provider;
 	run->model = prov_model(c);
-	run->estimated_cost = prov_cost_estimate(c->provider, run->model, width,
-	    height);
+	run->estimated_cost = prov_job_estimate(c, width, height);
 	run->max_attempts = c->max_attempts;
 }
 

@@ -416,17 +416,27 @@ static const struct prov_wire gemini_wire = {
 	.on_error = gemini_parse_error,
 };
 
+/* conf's NANO_BANANA_MODEL, "models/x" (as Google names models in its
+ * listings) taken as x: the name jobs record and the price table prices. */
+static const char *
+gemini_model(const void *conf)
+{
+	const char *m = prov_remote_model(conf);
+
+	if (m != NULL && strncmp(m, "models/", 7) == 0)
+		m += 7;
+	return m;
+}
+
 static int
 gemini_open(struct provider *p, const struct cfg *c, char *err, size_t errlen)
 {
 	const struct prov_remote_conf *rc = prov_remote_conf(c);
-	const char *model = rc->model != NULL ? rc->model : GEMINI_DEFAULT_MODEL;
+	const char *model = rc->model != NULL ? gemini_model(rc) :
+	    GEMINI_DEFAULT_MODEL;
 	const char *url[5];
 	struct prov_api api = { 0 };
 
-	/* "models/x" as Google names models in its listings works too. */
-	if (strncmp(model, "models/", 7) == 0)
-		model += 7;
 	url[0] = rc->api_url != NULL ? rc->api_url : GEMINI_DEFAULT_URL;
 	url[1] = "/models/";
 	url[2] = model;
@@ -458,7 +468,8 @@ const struct prov_ops prov_gemini = {
 	.settings = gemini_settings,
 	.shared_settings = prov_remote_settings,
 	.conf_size = sizeof(struct prov_remote_conf),
-	.model = prov_remote_model,
+	.model = gemini_model,
+	.model_var = "NANO_BANANA_MODEL",
 	.default_if = gemini_default_if,
 	.open = gemini_open,
 	.close = prov_remote_close,

@@ -409,7 +409,9 @@ local_generate(struct provider *p, const struct prov_request *req,
 	snprintf(res->mime, sizeof(res->mime), "image/png");
 	res->width = req->width;
 	res->height = req->height;
-	res->cost_usd = 0.0;
+	/* The price table's (free, unless a fixed price replaces it). */
+	res->cost_usd = prov_cost_estimate("local", p->model, req->width,
+	    req->height);
 	e = PROV_OK;
 out:
 	free(mb.data);
@@ -454,6 +456,7 @@ const struct prov_ops prov_local = {
 	.conf_size = sizeof(struct prov_local_conf),
 	.default_if = local_default_if,
 	.model = local_model,
+	.model_var = "NANO_BANANA_MODEL",
 	.prices = local_prices,
 	.n_prices = sizeof(local_prices) / sizeof(local_prices[0]),
 	.open = local_open,

@@ -271,6 +271,7 @@ const struct prov_ops prov_openai = {
 	.shared_settings = prov_remote_settings,
 	.conf_size = sizeof(struct prov_remote_conf),
 	.model = prov_remote_model,
+	.model_var = "NANO_BANANA_MODEL",
 	.open = openai_open,
 	.close = prov_remote_close,
 	.generate = prov_remote_generate,

@@ -357,7 +357,8 @@ const struct setting prov_remote_settings[] = {
 	  "the model API's key (secret; redacted from every stored message)" },
 	{ "NANO_BANANA_MODEL", SET_STR, "gemini-2.5-flash-image", 0, 0,
 	  offsetof(struct prov_remote_conf, model), 0, NULL, NULL,
-	  "recorded on jobs; prices the estimate" },
+	  "recorded on jobs; the price table prices it (one it lacks is refused "
+	  "unless `IMAGEGEN_PRICE_PER_IMAGE_USD` is set)" },
 	{ NULL, 0, NULL, 0, 0, 0, 0, NULL, NULL, NULL }
 };
 

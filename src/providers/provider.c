@@ -37,7 +37,7 @@ static const char *const prov_err_codes[PROV_ERR_COUNT] = {
 
 /*
  * The model rows every provider shares, tried after the provider's own
- * prices (prov_ops.prices), first matching row wins; then DEFAULT.
+ * prices (prov_ops.prices), first matching row wins.
  *
  * - Gemini 2.5 Flash Image: $0.039 an image (1290 output tokens at $30/M);
  *   input $0.30/M, text output $2.50/M.
@@ -48,9 +48,10 @@ static const char *const prov_err_codes[PROV_ERR_COUNT] = {
  * - The named model rows match any provider, because an OpenAI-compatible
  *   gateway in front of Nano Banana passes Google's model names through and
  *   bills about what Google bills.
- * - Any other model of gemini, openai or an unknown provider: the Flash
- *   price. For openai we know neither the gateway nor its markup, and Flash
- *   is what "Nano Banana" most often means; this is an estimate only.
+ * - Any other model has no price here: guessing one would let budgets
+ *   pass jobs that cost more. cfg_load() refuses such a model at start
+ *   (prov_price_check) unless IMAGEGEN_PRICE_PER_IMAGE_USD gives its
+ *   price, as it must for a gateway whose markup we do not know.
  */
 static const struct prov_price model_prices[] = {
 	{ "gemini-2.5-flash-image", 0, 0.039, 0.30, 0.30, 2.50, 30 },
@@ -62,7 +63,6 @@ static const struct prov_price model_prices[] = {
 	{ "gpt-image-1", 1024, 0.042, 5, 10, 40, 40 },
 	{ "gpt-image-1", 0, 0.063, 5, 10, 40, 40 },
 };
-static const struct prov_price default_price = { NULL, 0, 0.039, -1, -1, -1, -1 };
 
 const struct prov_ops *
 prov_find(const char *name)
@@ -141,6 +141,9 @@ prov_open(struct provider *p, const struct cfg *c, char *err,
 		memset(p, 0, sizeof(*p));
 		goto out;
 	}
+	/* A contract price replaces whatever the provider reports. */
+	p->fixed_usd = prov_fixed_price(c);
+	p->fixed = p->fixed_usd >= 0;
 	log_info("provider %s, model %s", ops->name, p->model);
 	rc = 0;
 out:
@@ -205,6 +208,8 @@ prov_generate(struct provider *p, const struct prov_request *req,
 		return provider_fail(res, PROV_PROVIDER_ERROR,
 		    "reply is not a PNG, JPEG or WebP image");
 	snprintf(res->mime, sizeof(res->mime), "%s", mime);
+	if (p->fixed)
+		res->cost_usd = p->fixed_usd;
 	res->width = w;
 	res->height = h;
 	res->message[0] = '\0';
@@ -230,8 +235,8 @@ price_match(const struct prov_price *row, const char *model, int side)
 	return side < 0 || row->max_side == 0 || side <= row->max_side;
 }
 
-/* The first row for model at side: the provider's own, the shared model
- * rows, else the default. Can't fail. */
+/* The first row for model at side: the provider's own, else the shared
+ * model rows; NULL when none prices it. Can't fail. */
 static const struct prov_price *
 price_find(const char *provider, const char *model, int side)
 {
@@ -244,14 +249,17 @@ price_find(const char *provider, const char *model, int side)
 	for (i = 0; i < sizeof(model_prices) / sizeof(model_prices[0]); i++)
 		if (price_match(&model_prices[i], model, side))
 			return &model_prices[i];
-	return &default_price;
+	return NULL;
 }
 
 double
 prov_cost_estimate(const char *provider, const char *model, int width,
     int height)
 {
-	return price_find(provider, model, width > height ? width : height)->usd;
+	const struct prov_price *p = price_find(provider, model,
+	    width > height ? width : height);
+
+	return p != NULL ? p->usd : -1;
 }
 
 double
@@ -261,13 +269,52 @@ prov_cost_from_usage(const char *provider, const char *model, long in_text,
 	/* Token rates do not depend on the size: the first row of the model. */
 	const struct prov_price *p = price_find(provider, model, -1);
 
-	if (p->in_text < 0 || p->in_image < 0 || p->out_text < 0 ||
+	if (p == NULL || p->in_text < 0 || p->in_image < 0 || p->out_text < 0 ||
 	    p->out_image < 0)
 		return -1;
 	return ((in_text > 0 ? (double)in_text : 0) * p->in_text +
 	    (in_image > 0 ? (double)in_image : 0) * p->in_image +
 	    (out_text > 0 ? (double)out_text : 0) * p->out_text +
 	    (out_image > 0 ? (double)out_image : 0) * p->out_image) / 1e6;
+}
+
+double
+prov_fixed_price(const struct cfg *c)
+{
+	/* cfg_load() checked it: a plain decimal, at most 6 places. */
+	if (c == NULL || c->price_per_image_usd == NULL)
+		return -1;
+	return strtod(c->price_per_image_usd, NULL);
+}
+
+double
+prov_job_estimate(const struct cfg *c, int width, int height)
+{
+	double fixed = prov_fixed_price(c);
+
+	if (fixed >= 0)
+		return fixed;
+	return prov_cost_estimate(c->provider, prov_model(c), width, height);
+}
+
+int
+prov_price_check(const struct cfg *c, char *err, size_t errlen)
+{
+	const struct prov_ops *ops = prov_find(c->provider);
+	const char *model = prov_model(c);
+
+	/* An unknown provider is check_provider()'s to refuse. */
+	if (ops == NULL || prov_fixed_price(c) >= 0)
+		return 0;
+	/* A row for the largest side is one for every side: rows cover
+	 * sizes up to their max_side, and 0 is no limit. */
+	if (price_find(c->provider, model, INT_MAX) != NULL)
+		return 0;
+	snprintf(err, errlen, "%s: no price for model '%.64s' of "
+	    "IMAGEGEN_PROVIDER=%s; set IMAGEGEN_PRICE_PER_IMAGE_USD to what "
+	    "one image costs", ops->model_var != NULL ? ops->model_var :
+	    "model", model != NULL ? model : "", ops->name);
+	return -1;
 }
 
 /* ---- prov_image_sniff ------------------------------------------------------- */

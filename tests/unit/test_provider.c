@@ -194,12 +194,14 @@ test_cost_estimate_table(void)
 		{ "gemini", "gemini-3-pro-image-preview", 4096, 2304, 0.24 },
 		{ "gemini", "gemini-3-pro-image", 1024, 1024, 0.134 },
 		{ "gemini", "gemini-3-pro-image", 4096, 4096, 0.24 },
-		/* unknown model of a known provider: its default */
-		{ "gemini", "gemini-9-ultra-image", 4096, 4096, 0.039 },
-		{ "gemini", NULL, 1024, 1024, 0.039 },
+		/* an unknown model has no price: -1, never a guess */
+		{ "gemini", "gemini-9-ultra-image", 4096, 4096, -1 },
+		{ "gemini", NULL, 1024, 1024, -1 },
 		{ "openai", "gpt-image-1", 1024, 1024, 0.042 },
 		{ "openai", "gpt-image-1", 1536, 1024, 0.063 },
-		{ "openai", NULL, 1024, 1024, 0.039 },
+		{ "openai", NULL, 1024, 1024, -1 },
+		{ "openai", "some-gateway-model", 1024, 1024, -1 },
+		{ "openai", "gemini-2.5-flash-image", 1024, 1024, 0.039 },
 		/* a gateway passing Google's model names through */
 		{ "openai", "gemini-3-pro-image-preview", 4096, 4096, 0.24 },
 		{ "openai", "gemini-3-pro-image-preview", 1024, 1024, 0.134 },
@@ -208,14 +210,180 @@ test_cost_estimate_table(void)
 		{ "local", "gemini-3-pro-image-preview", 4096, 4096, 0.0 },
 		{ "local", NULL, 64, 64, 0.0 },
 		/* can't fail */
-		{ "nonesuch", "x", 1024, 1024, 0.039 },
-		{ NULL, NULL, 0, 0, 0.039 },
+		{ "nonesuch", "x", 1024, 1024, -1 },
+		{ "nonesuch", "gemini-2.5-flash-image", 1024, 1024, 0.039 },
+		{ NULL, NULL, 0, 0, -1 },
 	};
 	size_t i;
 
 	for (i = 0; i < sizeof(v) / sizeof(v[0]); i++)
 		CU_ASSERT_DOUBLE_EQUAL(prov_cost_estimate(v[i].prov, v[i].model,
 		    v[i].w, v[i].h), v[i].usd, PRICE_EPS);
+}
+
+/* The variables the price tests set, cleared before and after each. */
+static const char *const price_vars[] = {
+	"IMAGEGEN_ENV_FILE", "IMAGEGEN_PROVIDER", "NANO_BANANA_API_KEY",
+	"NANO_BANANA_API_URL", "NANO_BANANA_MODEL", "IMAGEGEN_PRICE_PER_IMAGE_USD",
+	NULL
+};
+
+static void
+price_env_clear(void)
+{
+	size_t i;
+
+	for (i = 0; price_vars[i] != NULL; i++)
+		unsetenv(price_vars[i]);
+}
+
+/* cfg_load() of provider with model (NULL: its default) and price (NULL:
+ * unset); returns its result, err the refusal. */
+static int
+price_cfg(struct cfg *c, const char *provider, const char *model,
+    const char *price, char *err, size_t errlen)
+{
+	int rc;
+
+	price_env_clear();
+	setenv("IMAGEGEN_PROVIDER", provider, 1);
+	if (strcmp(provider, "local") != 0)
+		setenv("NANO_BANANA_API_KEY", "test-key-not-secret", 1);
+	if (model != NULL)
+		setenv("NANO_BANANA_MODEL", model, 1);
+	if (price != NULL)
+		setenv("IMAGEGEN_PRICE_PER_IMAGE_USD", price, 1);
+	err[0] = '\0';
+	rc = cfg_load(c, NULL, 0, err, errlen);
+	price_env_clear();
+	return rc;
+}
+
+/* A model the price table does not know is refused at start, naming the
+ * model variable and the override, rather than priced by a guess. */
+static void
+test_price_unknown_model_refused(void)
+{
+	static const char *const provs[] = { "gemini", "openai" };
+	char err[512], want[512];
+	struct cfg c;
+	size_t i;
+
+	for (i = 0; i < 2; i++) {
+		CU_ASSERT_EQUAL(price_cfg(&c, provs[i], "some-unknown-model", NULL,
+		    err, sizeof(err)), -1);
+		snprintf(want, sizeof(want), "NANO_BANANA_MODEL: no price for "
+		    "model 'some-unknown-model' of IMAGEGEN_PROVIDER=%s; set "
+		    "IMAGEGEN_PRICE_PER_IMAGE_USD to what one image costs",
+		    provs[i]);
+		CU_ASSERT_STRING_EQUAL(err, want);
+		CU_ASSERT_PTR_NULL(strchr(err, '\n'));
+		CU_ASSERT_PTR_NULL(c.provider);	/* *out left zeroed */
+	}
+	/* the override makes it start, and prices it */
+	CU_ASSERT_EQUAL_FATAL(price_cfg(&c, "gemini", "some-unknown-model",
+	    "0.05", err, sizeof(err)), 0);
+	CU_ASSERT_STRING_EQUAL(prov_model(&c), "some-unknown-model");
+	CU_ASSERT_DOUBLE_EQUAL(prov_job_estimate(&c, 1024, 1024), 0.05, PRICE_EPS);
+	cfg_free(&c);
+	/* a bad override is refused by name, not taken for unset */
+	CU_ASSERT_EQUAL(price_cfg(&c, "gemini", "some-unknown-model", "none",
+	    err, sizeof(err)), -1);
+	CU_ASSERT(strncmp(err, "IMAGEGEN_PRICE_PER_IMAGE_USD: ", 30) == 0);
+	CU_ASSERT_EQUAL(price_cfg(&c, "local", NULL, "-0.01", err,
+	    sizeof(err)), -1);
+	CU_ASSERT(strncmp(err, "IMAGEGEN_PRICE_PER_IMAGE_USD: ", 30) == 0);
+	CU_ASSERT_EQUAL(price_cfg(&c, "local", NULL, "0.0000001", err,
+	    sizeof(err)), -1);
+	CU_ASSERT(strncmp(err, "IMAGEGEN_PRICE_PER_IMAGE_USD: ", 30) == 0);
+}
+
+/* Known models start without the override and take the table's price. */
+static void
+test_price_known_model_starts(void)
+{
+	static const struct {
+		const char *prov, *model;
+		int w, h;
+		double usd;
+	} v[] = {
+		{ "gemini", NULL, 1024, 1024, 0.039 },	/* the default: Flash */
+		{ "gemini", "gemini-2.5-flash-image", 4096, 4096, 0.039 },
+		{ "gemini", "gemini-3-pro-image-preview", 1024, 1024, 0.134 },
+		{ "gemini", "gemini-3-pro-image-preview", 2048, 2048, 0.134 },
+		{ "gemini", "gemini-3-pro-image-preview", 4096, 4096, 0.24 },
+		{ "gemini", "gemini-3-pro-image", 4096, 2304, 0.24 },
+		/* Google's listing name: the model itself */
+		{ "gemini", "models/gemini-3-pro-image-preview", 4096, 4096, 0.24 },
+		/* openai's default is Gemini's name, passed through a gateway */
+		{ "openai", NULL, 1024, 1024, 0.039 },
+		{ "openai", "gpt-image-1", 1024, 1024, 0.042 },
+		{ "local", NULL, 1024, 1024, 0.0 },
+		{ "local", "anything-at-all", 4096, 4096, 0.0 },
+	};
+	char err[512];
+	struct cfg c;
+	size_t i;
+
+	for (i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+		if (price_cfg(&c, v[i].prov, v[i].model, NULL, err,
+		    sizeof(err)) != 0) {
+			fprintf(stderr, "%s %s refused: %s\n", v[i].prov,
+			    v[i].model != NULL ? v[i].model : "(default)", err);
+			CU_FAIL("a priced model was refused");
+			continue;
+		}
+		CU_ASSERT(prov_fixed_price(&c) < 0);
+		CU_ASSERT_DOUBLE_EQUAL(prov_job_estimate(&c, v[i].w, v[i].h),
+		    v[i].usd, PRICE_EPS);
+		cfg_free(&c);
+	}
+	/* jobs record the name the table priced, not Google's listing name */
+	CU_ASSERT_EQUAL_FATAL(price_cfg(&c, "gemini", "models/gemini-2.5-flash-image",
+	    NULL, err, sizeof(err)), 0);
+	CU_ASSERT_STRING_EQUAL(prov_model(&c), "gemini-2.5-flash-image");
+	cfg_free(&c);
+}
+
+/* IMAGEGEN_PRICE_PER_IMAGE_USD is every image's price: the estimate of a
+ * known model too, and the actual cost of what the provider made (here the
+ * local provider, which the table prices at 0). */
+static void
+test_price_override_estimate_and_actual(void)
+{
+	struct provider p;
+	struct prov_result r;
+	char err[512];
+	struct cfg c;
+
+	CU_ASSERT_EQUAL_FATAL(price_cfg(&c, "gemini", "gemini-3-pro-image-preview",
+	    "0.5", err, sizeof(err)), 0);
+	CU_ASSERT_DOUBLE_EQUAL(prov_fixed_price(&c), 0.5, PRICE_EPS);
+	CU_ASSERT_DOUBLE_EQUAL(prov_job_estimate(&c, 1024, 1024), 0.5, PRICE_EPS);
+	CU_ASSERT_DOUBLE_EQUAL(prov_job_estimate(&c, 4096, 4096), 0.5, PRICE_EPS);
+	cfg_free(&c);
+
+	CU_ASSERT_EQUAL_FATAL(price_cfg(&c, "local", NULL, "0.123456", err,
+	    sizeof(err)), 0);
+	CU_ASSERT_DOUBLE_EQUAL(prov_job_estimate(&c, 64, 64), 0.123456, PRICE_EPS);
+	CU_ASSERT_EQUAL_FATAL(prov_open(&p, &c, err, sizeof(err)), 0);
+	if (gen_local(&p, "a priced fox", 64, 64, 0, &r) == PROV_OK) {
+		CU_ASSERT_DOUBLE_EQUAL(r.cost_usd, 0.123456, PRICE_EPS);
+	} else {
+		CU_FAIL("local provider failed");
+	}
+	prov_result_free(&r);
+	/* a failure costs nothing, fixed price or not */
+	CU_ASSERT_NOT_EQUAL(gen_local(&p, "x", 63, 64, 0, &r), PROV_OK);
+	CU_ASSERT(r.cost_usd < 0);
+	prov_close(&p);
+	cfg_free(&c);
+
+	/* "0" is a price (free), not unset */
+	CU_ASSERT_EQUAL_FATAL(price_cfg(&c, "gemini", "some-unknown-model", "0",
+	    err, sizeof(err)), 0);
+	CU_ASSERT_DOUBLE_EQUAL(prov_job_estimate(&c, 1024, 1024), 0.0, PRICE_EPS);
+	cfg_free(&c);
 }
 
 /* ---- the provider table ----------------------------------------------- */
@@ -307,7 +475,7 @@ static void
 test_provider_generate_checks_reply(void)
 {
 	static const unsigned char garbage[] = "<html>quota exceeded</html>";
-	struct provider p = { &fake_ops, "fake-1", NULL };
+	struct provider p = { &fake_ops, "fake-1", NULL, 0, 0 };
 	struct prov_request rq;
 	struct prov_result r;
 	enum prov_err e;
@@ -803,6 +971,10 @@ main(void)
 		{ "prov_err_code_table", test_prov_err_code_table },
 		{ "prov_err_retryable_set", test_prov_err_retryable_set },
 		{ "cost_estimate_table", test_cost_estimate_table },
+		{ "price_unknown_model_refused", test_price_unknown_model_refused },
+		{ "price_known_model_starts", test_price_known_model_starts },
+		{ "price_override_estimate_and_actual",
+		    test_price_override_estimate_and_actual },
 		{ "provider_open_table", test_provider_open_table },
 		{ "provider_generate_checks_reply",
 		    test_provider_generate_checks_reply },

@@ -31,6 +31,7 @@ static const struct {
 	{ "IMAGEGEN_USER_DAILY_BUDGET_USD", "0.39", "-1" },
 	{ "IMAGEGEN_USER_MONTHLY_BUDGET_USD", "none", "10 USD" },
 	{ "IMAGEGEN_DAILY_BUDGET_USD", "1000000000", "1e3" },
+	{ "IMAGEGEN_PRICE_PER_IMAGE_USD", "0.039", "none" },
 };
 
 /* Every variable any row names, to clear between tests. */
@@ -616,6 +617,37 @@ test_budget_usd_values(void)
 	clear_env();
 }
 
+/* A fixed price per image is the budgets' decimal, but never "none": unset
+ * is the price table. */
+static void
+test_price_usd_values(void)
+{
+	static const char *const good[] = { "0", "10", "0.39", "0.039", "0.134",
+		"1000000000", "0.000001", NULL };
+	static const char *const bad[] = { "none", "-1", "1.", ".5", "1.1234567",
+		"1e3", "abc", "10 ", " 10", "1,5", "1000000001", "NaN", "$0.04",
+		NULL };
+	struct find_row f = { "IMAGEGEN_PRICE_PER_IMAGE_USD", NULL };
+	char **field;
+	void *base;
+	size_t i;
+
+	clear_env();
+	cfg_settings_each(find_each, &f);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(f.row);
+	base = calloc(1, sizeof(struct cfg));
+	CU_ASSERT_PTR_NOT_NULL_FATAL(base);
+	for (i = 0; good[i] != NULL; i++) {
+		field = expect_good(f.row, base, good[i]);
+		CU_ASSERT(*field != NULL && strcmp(*field, good[i]) == 0);
+		free_one(f.row, base);
+	}
+	for (i = 0; bad[i] != NULL; i++)
+		expect_bad(f.row, base, bad[i]);
+	free(base);
+	clear_env();
+}
+
 int
 main(void)
 {
@@ -627,6 +659,7 @@ main(void)
 		{ "man page agrees", test_man_agrees },
 		{ "docs name no stray variable", test_docs_no_stray_variable },
 		{ "budget USD values", test_budget_usd_values },
+		{ "price per image USD values", test_price_usd_values },
 		CU_TEST_INFO_NULL
 	};
 
