@@ -497,19 +497,23 @@ BEGIN
 	    OR c.burst IS NULL OR c.burst < 1 THEN
 		RETURN NULL;
 	END IF;
+	-- t was read before the row's lock was had: a take that read a later
+	-- clock may have stored it meanwhile; never count time backwards
 	INSERT INTO public.rate_buckets AS b (user_id, tokens, at)
 	VALUES (uid, c.burst - 1, t)
 	ON CONFLICT (user_id) DO UPDATE
 	SET tokens = least(c.burst, b.tokens
-	        + extract(epoch FROM t - b.at) * per_s) - 1,
-	    at = t
-	WHERE least(c.burst, b.tokens + extract(epoch FROM t - b.at) * per_s) >= 1
+	        + extract(epoch FROM greatest(t, b.at) - b.at) * per_s) - 1,
+	    at = greatest(t, b.at)
+	WHERE least(c.burst, b.tokens
+	        + extract(epoch FROM greatest(t, b.at) - b.at) * per_s) >= 1
 	RETURNING b.tokens INTO left_;
 	IF FOUND THEN
 		RETURN format('%s;%s', floor(left_)::bigint,
 		    ceil((c.burst - left_) / per_s)::bigint);
 	END IF;
-	SELECT least(c.burst, b.tokens + extract(epoch FROM t - b.at) * per_s)
+	SELECT least(c.burst, b.tokens
+	    + extract(epoch FROM greatest(t, b.at) - b.at) * per_s)
 	INTO left_ FROM public.rate_buckets b WHERE b.user_id = uid;
 	RAISE EXCEPTION USING ERRCODE = 'IG429',
 	    MESSAGE = format('more than %s job creations in a row; %s a minute'
@@ -538,8 +542,8 @@ BEGIN
 	    OR c.burst < 1 THEN
 		RETURN NULL;
 	END IF;
-	SELECT least(c.burst, b.tokens
-	    + extract(epoch FROM clock_timestamp() - b.at) * per_s)
+	SELECT least(c.burst, b.tokens + extract(epoch FROM
+	    greatest(clock_timestamp(), b.at) - b.at) * per_s)
 	INTO left_ FROM public.rate_buckets b WHERE b.user_id = auth.uid();
 	left_ := coalesce(left_, c.burst);
 	RETURN format('%s;%s', floor(left_)::bigint,
