@@ -39,8 +39,23 @@ class BudgetCli(harness.StackTestCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        # the master's first sweep runs 1 s after it started
+        # the master's first sweep runs 1 s after it started (and must be
+        # over: it would start executors for the queued jobs written here)
         time.sleep(max(0.0, 1.5 - proc_age(cls.stack.master_pid())))
+        if not harness.wait_until(lambda: not cls.sweepers(), 10):
+            raise harness.HarnessError("the master's first sweep did not end")
+
+    @classmethod
+    def sweepers(cls):
+        out = []
+        for p in cls.stack.children_pids(cls.stack.master_pid()):
+            try:
+                with open("/proc/%d/comm" % p) as f:
+                    if f.read().strip() == "ig-sweeper":
+                        out.append(p)
+            except OSError:
+                pass
+        return out
 
     # ------------------------------------------------------------ helpers
 
