@@ -151,21 +151,11 @@ out:
 	return rc;
 }
 
-/* "user 8f14…", "project …" or "deployment": who a budget is for. */
-static void
-print_who(const struct budget_args *a)
-{
-	if (a->scope == NULL)
-		printf("deployment");
-	else
-		printf("%s %s", a->scope, a->id);
-}
-
 /* After set or clear: the row now (or as it was deleted). */
 static void
 print_row(const struct budget_args *a, PGresult *r)
 {
-	print_who(a);
+	printf("%s %s", a->scope, a->id);
 	if (PQntuples(r) == 0)
 		printf(": no override (the defaults apply)\n");
 	else if (a->action == BUDGET_CLEAR && !a->clear_daily && !a->clear_monthly)
