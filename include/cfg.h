@@ -107,5 +107,13 @@ void cfg_settings_each(void (*fn)(const struct setting *rows,
 int cfg_parse_line(char *line, char **key, char **val);
 /* Strict integer in [min, max]; 0 on success, -1 otherwise. */
 int cfg_parse_long(const char *s, long min, long max, long *out);
+/*
+ * 1 when v is an amount of USD as the budget settings and `imagegen
+ * budget set` take it: a plain decimal ("10", "0.39"; digits, at most one
+ * '.' with digits on both sides), at most 10 integer digits and 6 places,
+ * at most 1000000000; 0 for anything else ("none" included: callers
+ * decide what that means). Can't fail.
+ */
+int cfg_usd_valid(const char *v);
 
 #endif

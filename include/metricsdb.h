@@ -1,5 +1,5 @@
 /* metricsdb.h - the figures of /metrics that live in the database
- * (metrics_db.c): jobs now and the running totals of ended ones. */
+ * (metrics_db.c): jobs now, the running totals of ended ones, budgets. */
 #ifndef IG_METRICSDB_H
 #define IG_METRICSDB_H
 
@@ -18,10 +18,15 @@ struct metricsdb_rows {
 	PGresult *totals;
 	PGresult *failures;		/* failed jobs: code, jobs */
 	PGresult *provider_errors;	/* failed provider calls: code, errors */
+	/* budgets (sql/011_budgets.sql): scope, period, the highest
+	 * (spent + reserved) / limit of the current UTC window's usage rows
+	 * with a limit above 0; only pairs that have such rows */
+	PGresult *budget;
+	PGresult *alerts;		/* one row: count of public.cost_alerts */
 };
 
 /*
- * Reads the four on the responder's worker-role connection
+ * Reads them on the responder's worker-role connection
  * (db_worker_get), as service_role (all users), in one transaction rolled
  * back after. IG_OK with *out filled (caller frees with
  * metricsdb_free()); else IG_EUNAVAILABLE/IG_EINTERNAL with *out empty,

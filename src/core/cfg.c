@@ -139,17 +139,11 @@ check_storage(const struct setting *row, const char *v, void *field,
 	return 0;
 }
 
-/* A budget in USD: "none", or a decimal (at most 6 places) up to a
- * billion; it reaches Postgres as numeric text (sql/011_budgets.sql). */
-static int
-check_usd(const struct setting *row, const char *v, void *field,
-    char *err, size_t errlen)
+int
+cfg_usd_valid(const char *v)
 {
 	size_t i = 0, dot = 0, ip = 0, fp = 0;
 
-	(void)field;
-	if (strcmp(v, "none") == 0)
-		return 0;
 	for (; v[i] != '\0'; i++) {
 		if (v[i] == '.' && !dot && ip > 0)
 			dot = 1;
@@ -158,13 +152,22 @@ check_usd(const struct setting *row, const char *v, void *field,
 		else
 			break;
 	}
-	if (v[i] != '\0' || ip == 0 || ip > 10 || fp > 6 || (dot && fp == 0) ||
-	    atof(v) > 1e9) {
-		snprintf(err, errlen, "%s: expected USD as a decimal such as 10 or 0.39 (at most 6 places, up to 1000000000) or none, got '%.40s'",
-		    row->name, v);
-		return -1;
-	}
-	return 0;
+	return v[i] == '\0' && ip > 0 && ip <= 10 && fp <= 6 && !(dot && fp == 0) &&
+	    atof(v) <= 1e9;
+}
+
+/* A budget in USD: "none", or a decimal (cfg_usd_valid); it reaches
+ * Postgres as numeric text (sql/011_budgets.sql). */
+static int
+check_usd(const struct setting *row, const char *v, void *field,
+    char *err, size_t errlen)
+{
+	(void)field;
+	if (strcmp(v, "none") == 0 || cfg_usd_valid(v))
+		return 0;
+	snprintf(err, errlen, "%s: expected USD as a decimal such as 10 or 0.39 (at most 6 places, up to 1000000000) or none, got '%.40s'",
+	    row->name, v);
+	return -1;
 }
 
 /* A fixed price per image: check_usd()'s decimal, without "none" (unset

@@ -13,6 +13,7 @@
 #include "config.h"
 #include "admindb.h"
 #include "cfg.h"
+#include "cli.h"
 #include "cmdline.h"
 #include "db.h"
 #include "jwt_sign.h"
@@ -57,7 +58,18 @@ usage(FILE *f)
 "      spawn-fcgi deployments and for more machines)\n"
 "  stats\n"
 "      cost per job type (completed jobs) and count and mean duration per\n"
-"      status over the last 24 hours\n"
+"      status over the last 24 hours; today's (UTC) spend and reserved\n"
+"      estimates of the top 20 users and projects, and the cost alerts of\n"
+"      the day\n"
+"  budget set (--user UUID | --project UUID) [--daily USD|none]\n"
+"             [--monthly USD|none]\n"
+"  budget clear (--user UUID | --project UUID) [--daily] [--monthly]\n"
+"  budget show [--user UUID | --project UUID]\n"
+"      set a user's or project's daily and monthly limits in USD (none: no\n"
+"      limit), put them back to the default (the settings' for users, none\n"
+"      for projects; without --daily/--monthly: both), or show limit,\n"
+"      spent, reserved and remaining in the current UTC windows (without an\n"
+"      option: the deployment's day and every override)\n"
 "  token --sub UUID [--email EMAIL] [--ttl SECONDS] [--role ROLE]\n"
 "        [--alg HS256|ES256|RS256] [--key FILE] [--kid KID]\n"
 "      print a development access token: HS256 with SUPABASE_JWT_SECRET, or\n"
@@ -69,7 +81,7 @@ usage(FILE *f)
 "\n"
 "  --help, --version\n"
 "\n"
-"sweep, worker and stats (and the executors they start) connect with\n"
+"sweep, worker, stats and budget (and the executors they start) connect with\n"
 "IMAGEGEN_WORKER_DATABASE_URL (a role that may SET ROLE service_role), else\n"
 "DATABASE_URL. Settings come from the environment, or a file named by\n"
 "IMAGEGEN_ENV_FILE.\n",
@@ -95,50 +107,6 @@ cmd_settings(int argc, char **argv)
 	}
 	cfg_settings_print(stdout, fmt);
 	return 0;
-}
-
-static int
-load_cfg(struct cfg *c, int need)
-{
-	char err[512];
-
-	if (cfg_load(c, NULL, need, err, sizeof(err)) != 0) {
-		fprintf(stderr, "imagegen: %s\n", err);
-		return -1;
-	}
-	return 0;
-}
-
-/* Loads the configuration (DATABASE_URL needed) and connects for cmd as
- * DATABASE_URL's role or, with worker, the worker role. The connection,
- * or NULL after a line on stderr; *rc is then the exit status: 2 for a
- * bad configuration, 1 when the database can't be reached. Close with
- * cli_end(). */
-static PGconn *
-cli_connect(struct cfg *c, int worker, const char *cmd, int *rc)
-{
-	char err[512], app[64];
-	PGconn *conn;
-
-	*rc = 2;
-	if (load_cfg(c, CFG_NEED_DB) != 0)
-		return NULL;
-	*rc = 1;
-	snprintf(app, sizeof(app), "imagegen-%s", cmd);
-	conn = worker ? db_connect_worker(c, app, err, sizeof(err)) :
-	    db_connect(c, app, err, sizeof(err));
-	if (conn == NULL)
-		fprintf(stderr, "imagegen: %s: cannot connect: %s\n", cmd, err);
-	return conn;
-}
-
-/* Closes what cli_connect() opened (either may be NULL); returns rc. */
-static int
-cli_end(struct cfg *c, PGconn *conn, int rc)
-{
-	PQfinish(conn);
-	cfg_free(c);
-	return rc;
 }
 
 static int
@@ -248,7 +216,7 @@ cmd_token(int argc, char **argv)
 		    alg_s);
 		return 2;
 	}
-	if (load_cfg(&c, 0) != 0)
+	if (cli_load_cfg(&c, 0) != 0)
 		goto out;
 	m.issuer = c.jwt_issuer;
 	if (key_file != NULL) {
@@ -386,7 +354,7 @@ cmd_setup_bucket(void)
 	char err[512];
 	int rc = 1;
 
-	if (load_cfg(&c, 0) != 0)
+	if (cli_load_cfg(&c, 0) != 0)
 		return 2;
 	log_set_level(c.log_level);
 	if (storage_open(&sg, &c, err, sizeof(err)) != 0) {
@@ -414,7 +382,7 @@ cmd_sweep(void)
 	struct cfg c = { 0 };
 	int rc;
 
-	if (load_cfg(&c, CFG_NEED_DB) != 0)
+	if (cli_load_cfg(&c, CFG_NEED_DB) != 0)
 		return 2;
 	log_set_level(c.log_level);
 	rc = exec_sweep_and_kick(&c, &st);
@@ -440,7 +408,7 @@ cmd_worker(void)
 	char err[512];
 	int rc = 1;
 
-	if (load_cfg(&c, CFG_NEED_DB) != 0)
+	if (cli_load_cfg(&c, CFG_NEED_DB) != 0)
 		return 2;
 	log_set_level(c.log_level);
 	memset(&sa, 0, sizeof(sa));
@@ -483,53 +451,6 @@ cmd_worker(void)
 	return rc;
 }
 
-/* Prints r (admindb's, cleared here) under title; -1 when it failed. */
-static int
-print_query(PGconn *conn, const char *title, PGresult *r)
-{
-	int i, j;
-
-	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-		fprintf(stderr, "imagegen: stats: %s", PQerrorMessage(conn));
-		PQclear(r);
-		return -1;
-	}
-	printf("%s\n", title);
-	for (j = 0; j < PQnfields(r); j++)
-		printf("%s%-18s", j ? " " : "  ", PQfname(r, j));
-	printf("\n");
-	for (i = 0; i < PQntuples(r); i++) {
-		for (j = 0; j < PQnfields(r); j++)
-			printf("%s%-18s", j ? " " : "  ", PQgetvalue(r, i, j));
-		printf("\n");
-	}
-	PQclear(r);
-	return 0;
-}
-
-/* The product guide's two monitoring queries, verbatim in substance. */
-static int
-cmd_stats(void)
-{
-	struct cfg c = { 0 };
-	PGconn *conn;
-	int rc;
-
-	conn = cli_connect(&c, 1, "stats", &rc);
-	if (conn == NULL)
-		goto out;
-	if (print_query(conn, "Cost per job type (completed jobs):",
-	    admindb_cost_per_job_type(conn)) != 0)
-		goto out;
-	printf("\n");
-	if (print_query(conn, "Jobs by status, last 24 hours:",
-	    admindb_jobs_last_day(conn)) != 0)
-		goto out;
-	rc = 0;
-out:
-	return cli_end(&c, conn, rc);
-}
-
 int
 main(int argc, char **argv)
 {
@@ -564,6 +485,8 @@ main(int argc, char **argv)
 		rc = cmd_worker();
 	} else if (strcmp(argv[1], "stats") == 0) {
 		rc = cmd_stats();
+	} else if (strcmp(argv[1], "budget") == 0) {
+		rc = cmd_budget(argc - 1, argv + 1);
 	} else if (strcmp(argv[1], "settings") == 0) {
 		rc = cmd_settings(argc - 1, argv + 1);
 	} else {

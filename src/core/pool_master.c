@@ -328,6 +328,10 @@ next_timeout(const struct master *m, long long now)
 
 	if (!m->stopping && m->respawn_at > now)
 		t = m->respawn_at - now;
+	/* The sweep on time, not up to a poll later; none while one runs
+	 * (its SIGCHLD wakes the loop). */
+	if (!m->stopping && m->sweeper == 0 && m->next_sweep - now < t)
+		t = m->next_sweep - now;
 	for (i = 0; i < m->nkids; i++)
 		if ((m->kids[i].stop == STOP_QUIT || m->kids[i].stop == STOP_TERM) &&
 		    m->kids[i].next_at - now < t)

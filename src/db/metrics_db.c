@@ -1,6 +1,6 @@
 /* metrics_db.c - the queries of GET /metrics, on the worker-role
- * connection: jobs as they are, and the running totals of ended jobs,
- * failures and provider errors. h_metrics.c writes the text. */
+ * connection: jobs as they are, the running totals of ended jobs,
+ * failures and provider errors, and how full the budgets are. h_metrics.c writes the text. */
 #include <string.h>
 
 #include "db.h"
@@ -33,6 +33,19 @@ static const char failures_sql[] =
 static const char provider_errors_sql[] =
     "SELECT code, errors FROM public.image_provider_error_totals ORDER BY code";
 
+/* How full the budgets of the current UTC windows are: day rows of
+ * today, month rows of this month (public.image_budget_window), the
+ * fullest row per scope and period. As float8: a ratio, not money. */
+static const char budget_sql[] =
+    "SELECT scope, period, max((spent_usd + reserved_usd) / limit_usd)::float8"
+    " FROM public.budget_usage"
+    " WHERE limit_usd > 0 AND window_start = public.image_budget_window(period,"
+    "  public.image_job_budget_day(now()))"
+    " GROUP BY scope, period ORDER BY scope, period";
+
+/* Alerts are never deleted by imagegen: a counter. */
+static const char alerts_sql[] = "SELECT count(*) FROM public.cost_alerts";
+
 void
 metricsdb_free(struct metricsdb_rows *m)
 {
@@ -40,6 +53,8 @@ metricsdb_free(struct metricsdb_rows *m)
 	PQclear(m->totals);
 	PQclear(m->failures);
 	PQclear(m->provider_errors);
+	PQclear(m->budget);
+	PQclear(m->alerts);
 	memset(m, 0, sizeof(*m));
 }
 
@@ -54,6 +69,8 @@ metricsdb_read(struct metricsdb_rows *out, int *queried)
 		{ totals_sql, &out->totals },
 		{ failures_sql, &out->failures },
 		{ provider_errors_sql, &out->provider_errors },
+		{ budget_sql, &out->budget },
+		{ alerts_sql, &out->alerts },
 	};
 	PGconn *conn;
 	PGresult *res;

@@ -183,6 +183,27 @@ code_family(struct mtext *t, struct arena *a, const char *name,
 		    PQgetvalue(res, i, 1));
 }
 
+/* How full the budgets are (budget: scope, period, ratio; only series
+ * with rows) and the alerts raised so far (alerts: one count). */
+static void
+budget_families(struct mtext *t, struct arena *a, PGresult *budget,
+    PGresult *alerts)
+{
+	int i;
+
+	family(t, "imagegen_budget_spent_ratio", "gauge",
+	    "Highest (spent + reserved) / limit of the budgets of the current UTC "
+	    "window, by scope and period.");
+	for (i = 0; i < PQntuples(budget); i++)
+		add(t, "imagegen_budget_spent_ratio{scope=\"%s\",period=\"%s\"} %s\n",
+		    label(a, PQgetvalue(budget, i, 0)), label(a, PQgetvalue(budget, i, 1)),
+		    PQgetvalue(budget, i, 2));
+	family(t, "imagegen_cost_alerts_total", "counter",
+	    "Cost alerts raised (a budget window reaching 50, 80 or 100 %).");
+	add(t, "imagegen_cost_alerts_total %s\n",
+	    PQntuples(alerts) > 0 ? PQgetvalue(alerts, 0, 0) : "0");
+}
+
 /* Under a master, the pool's own shared figures; without one (spawn-fcgi
  * -F) only this responder's token counts, and no pool gauges. */
 static void
@@ -226,12 +247,12 @@ pool_families(struct mtext *t, struct http_req *r)
 	}
 }
 
-/* Jobs and the queue as they are, and the running totals of ended jobs,
- * failures and provider errors, from the database (metricsdb_read: all
- * users; the request role cannot reach them); the pool's figures from
- * shared memory; the host's executor slots. Every counter only grows (a
- * deleted job is not taken from the totals). A database that is down
- * gives 503, not partial text. */
+/* Jobs and the queue as they are, the running totals of ended jobs,
+ * failures and provider errors, the budgets and cost alerts, from the
+ * database (metricsdb_read: all users; the request role cannot reach
+ * them); the pool's figures from shared memory; the host's executor
+ * slots. Every counter only grows (a deleted job is not taken from the
+ * totals). A database that is down gives 503, not partial text. */
 enum ig_err
 handle_metrics(struct http_req *r)
 {
@@ -251,6 +272,7 @@ handle_metrics(struct http_req *r)
 	code_family(&t, r->arena, "imagegen_provider_errors_total",
 	    "Failed provider calls, by error code (retried ones included).",
 	    m.provider_errors);
+	budget_families(&t, r->arena, m.budget, m.alerts);
 	metricsdb_free(&m);
 	pool_families(&t, r);
 	if (t.oom || t.buf == NULL)

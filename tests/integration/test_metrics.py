@@ -182,6 +182,8 @@ class MetricsPool(harness.StackTestCase):
             "imagegen_pool_reloads_total": "counter",
             "imagegen_executor_slots": "gauge",
             "imagegen_executor_slots_in_use": "gauge",
+            "imagegen_budget_spent_ratio": "gauge",
+            "imagegen_cost_alerts_total": "counter",
         }
         for name, typ in want.items():
             self.assertIn(name, fams)
