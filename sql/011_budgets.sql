@@ -306,8 +306,24 @@ BEGIN
 END
 $fn$;
 
+-- The usage row key of window w ('user:day', 'project:month',
+-- 'deployment:day', …) of job j, and its window start.
+CREATE FUNCTION public.image_budget_key(w text, j public.image_generation_jobs,
+	OUT sc text, OUT sid uuid, OUT per text, OUT ws date)
+LANGUAGE sql IMMUTABLE
+AS $fn$
+	SELECT split_part(w, ':', 1),
+	    CASE split_part(w, ':', 1) WHEN 'user' THEN j.user_id
+		WHEN 'project' THEN j.project_id
+		ELSE '00000000-0000-0000-0000-000000000000'::uuid END,
+	    split_part(w, ':', 2),
+	    public.image_budget_window(split_part(w, ':', 2),
+		(j.created_at AT TIME ZONE 'UTC')::date)
+$fn$;
+
 -- Gives a job's reservation back and charges its cost, in the rows its
--- first event names.
+-- first event names ({"reservedUsd": …, "windows": ["user:day", …]}): one
+-- UPDATE for all of them.
 CREATE FUNCTION public.image_budget_settle(j public.image_generation_jobs)
 RETURNS jsonb
 LANGUAGE plpgsql
@@ -317,14 +333,7 @@ DECLARE
 	res jsonb;
 	amt numeric;
 	charge numeric;
-	day date := public.image_job_budget_day(j.created_at);
-	w jsonb;
-	per text;
-	ws date;
-	s numeric;
-	r numeric;
-	al smallint;
-	lim numeric;
+	r record;
 	msgs text[] := '{}';
 BEGIN
 	IF coalesce(j.estimated_cost, 0) <= 0 THEN
@@ -340,20 +349,26 @@ BEGIN
 	amt := (res ->> 'reservedUsd')::numeric;
 	charge := public.image_job_charge(j.status, j.actual_cost,
 	    j.estimated_cost);
-	FOR w IN SELECT * FROM jsonb_array_elements(res -> 'windows') LOOP
-		per := w ->> 'period';
-		ws := public.image_budget_window(per, day);
+	FOR r IN
+		WITH w AS (
+			SELECT k.* FROM jsonb_array_elements_text(res -> 'windows')
+			    WITH ORDINALITY AS x(w, n),
+			    LATERAL public.image_budget_key(x.w, j) k)
 		UPDATE public.budget_usage u
 		SET reserved_usd = greatest(u.reserved_usd - amt, 0),
 		    spent_usd = u.spent_usd + charge
-		WHERE u.scope = w ->> 'scope'
-		  AND u.scope_id = (w ->> 'id')::uuid
-		  AND u.period = per AND u.window_start = ws
-		RETURNING u.spent_usd, u.reserved_usd, u.alerted, u.limit_usd
-		INTO s, r, al, lim;
-		IF FOUND AND charge > amt THEN
-			msgs := msgs || public.image_budget_alert(w ->> 'scope',
-			    (w ->> 'id')::uuid, per, ws, s, r, lim, al, j.id);
+		FROM w
+		WHERE u.scope = w.sc AND u.scope_id = w.sid AND u.period = w.per
+		  AND u.window_start = w.ws
+		RETURNING u.scope, u.scope_id, u.period, u.window_start,
+		    u.spent_usd, u.reserved_usd, u.alerted, u.limit_usd
+	LOOP
+		-- charged more than reserved: a threshold may be crossed now
+		IF charge > amt AND public.image_budget_level(r.spent_usd
+		    + r.reserved_usd, r.limit_usd) > r.alerted THEN
+			msgs := msgs || public.image_budget_alert(r.scope,
+			    r.scope_id, r.period, r.window_start, r.spent_usd,
+			    r.reserved_usd, r.limit_usd, r.alerted, j.id);
 		END IF;
 	END LOOP;
 	PERFORM public.image_budget_announce(msgs);
@@ -363,6 +378,10 @@ $fn$;
 
 -- Reserves a new job's estimate in every window with a limit; the
 -- reservation, for the job's first event, or NULL when none was made.
+-- One UPDATE takes every window whose usage row exists and has room (the
+-- hot path: a POST pays one statement for its budgets); a window without a
+-- row yet, or without room, goes through image_budget_take(), which makes
+-- the row or refuses the job.
 CREATE FUNCTION public.image_budget_reserve(j public.image_generation_jobs)
 RETURNS jsonb
 LANGUAGE plpgsql
@@ -370,56 +389,90 @@ SET search_path = pg_catalog, pg_temp
 AS $fn$
 DECLARE
 	amt numeric := coalesce(j.estimated_cost, 0);
-	day date := public.image_job_budget_day(j.created_at);
-	lim record;
-	nil uuid := '00000000-0000-0000-0000-000000000000';
-	ws jsonb := '[]'::jsonb;
+	d text;
+	ud numeric;
+	um numeric;
+	pd numeric;
+	pm numeric;
+	dd numeric;
+	wins text[] := '{}';
+	lims numeric[] := '{}';
+	got text[];
+	alert boolean;
+	k record;
+	r record;
+	i int;
 	msgs text[] := '{}';
 BEGIN
 	IF amt <= 0 THEN
 		RETURN NULL;
 	END IF;
-	lim := public.image_budget_limits(j.user_id, j.project_id);
+	-- the limits: the settings' defaults, then operators' rows
+	-- (NULL: the default; 'Infinity': none)
+	d := coalesce(current_setting('imagegen.budget_defaults', true), '');
+	ud := nullif(split_part(d, '|', 1), '')::numeric;
+	um := nullif(split_part(d, '|', 2), '')::numeric;
+	dd := nullif(split_part(d, '|', 3), '')::numeric;
+	FOR r IN SELECT b.scope, b.daily_usd, b.monthly_usd
+	    FROM public.budgets b
+	    WHERE (b.scope = 'user' AND b.scope_id = j.user_id)
+	       OR (b.scope = 'project' AND b.scope_id = j.project_id) LOOP
+		IF r.scope = 'user' THEN
+			ud := coalesce(r.daily_usd, ud);
+			um := coalesce(r.monthly_usd, um);
+		ELSE
+			pd := r.daily_usd;
+			pm := r.monthly_usd;
+		END IF;
+	END LOOP;
 	-- always in this order (user, project, deployment; day, month), so
-	-- that two transactions never wait for each other's rows crosswise
-	IF lim.user_day IS NOT NULL THEN
-		msgs := msgs || public.image_budget_take('user', j.user_id, 'day', day,
-		    lim.user_day, amt, j.id);
-		ws := ws || jsonb_build_object('scope', 'user', 'id', j.user_id,
-		    'period', 'day');
-	END IF;
-	IF lim.user_month IS NOT NULL THEN
-		msgs := msgs || public.image_budget_take('user', j.user_id, 'month',
-		    public.image_budget_window('month', day), lim.user_month,
-		    amt, j.id);
-		ws := ws || jsonb_build_object('scope', 'user', 'id', j.user_id,
-		    'period', 'month');
-	END IF;
-	IF lim.project_day IS NOT NULL THEN
-		msgs := msgs || public.image_budget_take('project', j.project_id, 'day',
-		    day, lim.project_day, amt, j.id);
-		ws := ws || jsonb_build_object('scope', 'project',
-		    'id', j.project_id, 'period', 'day');
-	END IF;
-	IF lim.project_month IS NOT NULL THEN
-		msgs := msgs || public.image_budget_take('project', j.project_id,
-		    'month', public.image_budget_window('month', day),
-		    lim.project_month, amt, j.id);
-		ws := ws || jsonb_build_object('scope', 'project',
-		    'id', j.project_id, 'period', 'month');
-	END IF;
-	IF lim.deployment_day IS NOT NULL THEN
-		msgs := msgs || public.image_budget_take('deployment', nil, 'day', day,
-		    lim.deployment_day, amt, j.id);
-		ws := ws || jsonb_build_object('scope', 'deployment', 'id', nil,
-		    'period', 'day');
-	END IF;
-	IF jsonb_array_length(ws) = 0 THEN
+	-- that two transactions take the rows in one order
+	IF ud < 'Infinity' THEN wins := wins || 'user:day'::text; lims := lims || ud; END IF;
+	IF um < 'Infinity' THEN wins := wins || 'user:month'::text; lims := lims || um; END IF;
+	IF pd < 'Infinity' THEN wins := wins || 'project:day'::text; lims := lims || pd; END IF;
+	IF pm < 'Infinity' THEN wins := wins || 'project:month'::text; lims := lims || pm; END IF;
+	IF dd < 'Infinity' THEN wins := wins || 'deployment:day'::text; lims := lims || dd; END IF;
+	IF cardinality(wins) = 0 THEN
 		RETURN NULL;
+	END IF;
+	WITH w AS (
+		SELECT x.w, x.lim, kk.* FROM unnest(wins, lims) AS x(w, lim),
+		    LATERAL public.image_budget_key(x.w, j) kk),
+	upd AS (
+		UPDATE public.budget_usage u
+		SET reserved_usd = u.reserved_usd + amt, limit_usd = w.lim
+		FROM w
+		WHERE u.scope = w.sc AND u.scope_id = w.sid AND u.period = w.per
+		  AND u.window_start = w.ws
+		  AND u.spent_usd + u.reserved_usd + amt <= w.lim
+		RETURNING w.w, public.image_budget_level(u.spent_usd
+		    + u.reserved_usd, w.lim) > u.alerted AS alert)
+	SELECT coalesce(array_agg(upd.w), '{}'), coalesce(bool_or(upd.alert), false)
+	INTO got, alert FROM upd;
+	IF cardinality(got) < cardinality(wins) THEN
+		FOR i IN 1 .. cardinality(wins) LOOP
+			CONTINUE WHEN wins[i] = ANY (got);
+			k := public.image_budget_key(wins[i], j);
+			msgs := msgs || public.image_budget_take(k.sc, k.sid, k.per,
+			    k.ws, lims[i], amt, j.id);
+		END LOOP;
+	END IF;
+	IF alert THEN
+		FOR i IN 1 .. cardinality(wins) LOOP
+			CONTINUE WHEN NOT wins[i] = ANY (got);
+			k := public.image_budget_key(wins[i], j);
+			SELECT u.spent_usd, u.reserved_usd, u.alerted INTO r
+			FROM public.budget_usage u
+			WHERE u.scope = k.sc AND u.scope_id = k.sid
+			  AND u.period = k.per AND u.window_start = k.ws;
+			msgs := msgs || public.image_budget_alert(k.sc, k.sid, k.per,
+			    k.ws, r.spent_usd, r.reserved_usd, lims[i], r.alerted,
+			    j.id);
+		END LOOP;
 	END IF;
 	-- every window took the job: nothing refuses it any more
 	PERFORM public.image_budget_announce(msgs);
-	RETURN jsonb_build_object('reservedUsd', amt, 'windows', ws);
+	RETURN jsonb_build_object('reservedUsd', amt, 'windows', to_jsonb(wins));
 END
 $fn$;
 
@@ -461,25 +514,14 @@ BEGIN
 END
 $fn$;
 
--- The rate limit a request's transaction runs under: imagegen.rate_limit =
--- 'PER_MINUTE|BURST', set by the responder (set_config(..., true)) from its
--- settings, like the budget defaults; unset or empty (rate limits off, or a
--- caller that is not the responder): NULLs.
-CREATE FUNCTION public.image_job_rate_conf(OUT per_minute double precision,
-	OUT burst double precision)
-LANGUAGE sql STABLE
-AS $fn$
-	SELECT nullif(split_part(s, '|', 1), '')::float8,
-	    nullif(split_part(s, '|', 2), '')::float8
-	FROM coalesce(current_setting('imagegen.rate_limit', true), '') s
-$fn$;
-
 -- A token from the caller's bucket (auth.uid()'s): 'REMAINING;RESET' (whole
 -- tokens left; seconds until the bucket is full), or IG429 with
 -- {"retryAfter","limit","remaining","reset"} as DETAIL; NULL when no rate
--- limit is set for the transaction.  The limit is the transaction's, never
--- an argument: called on its own (Supabase exposes public functions to
--- `authenticated` as RPC) it does nothing.
+-- limit is set for the transaction: imagegen.rate_limit = 'PER_MINUTE|BURST',
+-- set by the responder (set_config(..., true)) from its settings, like the
+-- budget defaults.  The limit is the transaction's, never an argument:
+-- called on its own (Supabase exposes public functions to `authenticated`
+-- as RPC) it does nothing.
 CREATE FUNCTION public.image_job_rate_take()
 RETURNS text
 LANGUAGE plpgsql
@@ -487,41 +529,47 @@ SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $fn$
 DECLARE
-	uid uuid := auth.uid();
+	conf text := coalesce(current_setting('imagegen.rate_limit', true), '');
+	per_minute double precision := nullif(split_part(conf, '|', 1), '');
+	burst double precision := nullif(split_part(conf, '|', 2), '');
+	per_s double precision := per_minute / 60;
+	uid uuid;
 	t timestamptz := clock_timestamp();
-	c record := public.image_job_rate_conf();
-	per_s double precision := c.per_minute / 60;
 	left_ double precision;
 BEGIN
-	IF uid IS NULL OR c.per_minute IS NULL OR c.per_minute <= 0
-	    OR c.burst IS NULL OR c.burst < 1 THEN
+	IF per_minute IS NULL OR per_minute <= 0 OR burst IS NULL
+	    OR burst < 1 THEN
+		RETURN NULL;
+	END IF;
+	uid := auth.uid();
+	IF uid IS NULL THEN
 		RETURN NULL;
 	END IF;
 	-- t was read before the row's lock was had: a take that read a later
 	-- clock may have stored it meanwhile; never count time backwards
 	INSERT INTO public.rate_buckets AS b (user_id, tokens, at)
-	VALUES (uid, c.burst - 1, t)
+	VALUES (uid, burst - 1, t)
 	ON CONFLICT (user_id) DO UPDATE
-	SET tokens = least(c.burst, b.tokens
+	SET tokens = least(burst, b.tokens
 	        + extract(epoch FROM greatest(t, b.at) - b.at) * per_s) - 1,
 	    at = greatest(t, b.at)
-	WHERE least(c.burst, b.tokens
+	WHERE least(burst, b.tokens
 	        + extract(epoch FROM greatest(t, b.at) - b.at) * per_s) >= 1
 	RETURNING b.tokens INTO left_;
 	IF FOUND THEN
 		RETURN format('%s;%s', floor(left_)::bigint,
-		    ceil((c.burst - left_) / per_s)::bigint);
+		    ceil((burst - left_) / per_s)::bigint);
 	END IF;
-	SELECT least(c.burst, b.tokens
+	SELECT least(burst, b.tokens
 	    + extract(epoch FROM greatest(t, b.at) - b.at) * per_s)
 	INTO left_ FROM public.rate_buckets b WHERE b.user_id = uid;
 	RAISE EXCEPTION USING ERRCODE = 'IG429',
 	    MESSAGE = format('more than %s job creations in a row; %s a minute'
-		' after that', c.burst, c.per_minute),
+		' after that', burst, per_minute),
 	    DETAIL = json_build_object(
 		'retryAfter', greatest(1, ceil((1 - left_) / per_s)::bigint),
-		'limit', c.burst::bigint, 'remaining', 0,
-		'reset', ceil((c.burst - left_) / per_s)::bigint)::text;
+		'limit', burst::bigint, 'remaining', 0,
+		'reset', ceil((burst - left_) / per_s)::bigint)::text;
 END
 $fn$;
 
@@ -534,20 +582,22 @@ SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $fn$
 DECLARE
-	c record := public.image_job_rate_conf();
-	per_s double precision := c.per_minute / 60;
+	conf text := coalesce(current_setting('imagegen.rate_limit', true), '');
+	per_minute double precision := nullif(split_part(conf, '|', 1), '');
+	burst double precision := nullif(split_part(conf, '|', 2), '');
+	per_s double precision := per_minute / 60;
 	left_ double precision;
 BEGIN
-	IF c.per_minute IS NULL OR c.per_minute <= 0 OR c.burst IS NULL
-	    OR c.burst < 1 THEN
+	IF per_minute IS NULL OR per_minute <= 0 OR burst IS NULL
+	    OR burst < 1 THEN
 		RETURN NULL;
 	END IF;
-	SELECT least(c.burst, b.tokens + extract(epoch FROM
+	SELECT least(burst, b.tokens + extract(epoch FROM
 	    greatest(clock_timestamp(), b.at) - b.at) * per_s)
 	INTO left_ FROM public.rate_buckets b WHERE b.user_id = auth.uid();
-	left_ := coalesce(left_, c.burst);
+	left_ := coalesce(left_, burst);
 	RETURN format('%s;%s', floor(left_)::bigint,
-	    ceil((c.burst - left_) / per_s)::bigint);
+	    ceil((burst - left_) / per_s)::bigint);
 END
 $fn$;
 
@@ -596,13 +646,13 @@ END
 $fn$;
 
 REVOKE ALL ON FUNCTION
-	public.image_job_rate_conf(),
 	public.image_budget_limits(uuid, uuid),
 	public.image_budget_backfill(text, uuid, text, date),
 	public.image_budget_alert(text, uuid, text, date, numeric, numeric,
 	    numeric, smallint, uuid),
 	public.image_budget_announce(text[]),
 	public.image_budget_take(text, uuid, text, date, numeric, numeric, uuid),
+	public.image_budget_key(text, public.image_generation_jobs),
 	public.image_budget_settle(public.image_generation_jobs),
 	public.image_budget_reserve(public.image_generation_jobs),
 	public.image_job_rate_take(),
