@@ -211,7 +211,10 @@ LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $fn$
 DECLARE
-	lvl smallint := public.image_budget_level(s + r, lim);
+	-- public.image_budget_level(), written out (see image_budget_reserve)
+	lvl smallint := CASE WHEN lim IS NULL OR lim <= 0 THEN 0
+		WHEN s + r >= lim THEN 100 WHEN s + r >= lim * 0.8 THEN 80
+		WHEN s + r >= lim * 0.5 THEN 50 ELSE 0 END;
 	t smallint;
 	msgs text[] := '{}';
 BEGIN
@@ -328,12 +331,16 @@ CREATE FUNCTION public.image_budget_settle(j public.image_generation_jobs)
 RETURNS jsonb
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
+-- planned once per session, not per call (a custom plan every time costs
+-- more than the statement: the arrays and rows as parameters look cheap)
+SET plan_cache_mode = force_generic_plan
 AS $fn$
 DECLARE
 	res jsonb;
 	amt numeric;
 	charge numeric;
 	r record;
+	day date := (j.created_at AT TIME ZONE 'UTC')::date;
 	msgs text[] := '{}';
 BEGIN
 	IF coalesce(j.estimated_cost, 0) <= 0 THEN
@@ -347,13 +354,21 @@ BEGIN
 		RETURN NULL;
 	END IF;
 	amt := (res ->> 'reservedUsd')::numeric;
-	charge := public.image_job_charge(j.status, j.actual_cost,
-	    j.estimated_cost);
+	-- public.image_job_charge(), written out (see image_budget_reserve)
+	charge := CASE j.status
+		WHEN 'completed' THEN coalesce(j.actual_cost, j.estimated_cost, 0)
+		ELSE coalesce(j.actual_cost, 0) END;
 	FOR r IN
 		WITH w AS (
-			SELECT k.* FROM jsonb_array_elements_text(res -> 'windows')
-			    WITH ORDINALITY AS x(w, n),
-			    LATERAL public.image_budget_key(x.w, j) k)
+			SELECT split_part(x.w, ':', 1) AS sc,
+			    CASE split_part(x.w, ':', 1) WHEN 'user' THEN j.user_id
+				WHEN 'project' THEN j.project_id
+				ELSE '00000000-0000-0000-0000-000000000000'::uuid
+				END AS sid,
+			    split_part(x.w, ':', 2) AS per,
+			    CASE split_part(x.w, ':', 2) WHEN 'month'
+				THEN date_trunc('month', day)::date ELSE day END AS ws
+			FROM jsonb_array_elements_text(res -> 'windows') AS x(w))
 		UPDATE public.budget_usage u
 		SET reserved_usd = greatest(u.reserved_usd - amt, 0),
 		    spent_usd = u.spent_usd + charge
@@ -364,8 +379,7 @@ BEGIN
 		    u.spent_usd, u.reserved_usd, u.alerted, u.limit_usd
 	LOOP
 		-- charged more than reserved: a threshold may be crossed now
-		IF charge > amt AND public.image_budget_level(r.spent_usd
-		    + r.reserved_usd, r.limit_usd) > r.alerted THEN
+		IF charge > amt AND r.alerted < 100 THEN
 			msgs := msgs || public.image_budget_alert(r.scope,
 			    r.scope_id, r.period, r.window_start, r.spent_usd,
 			    r.reserved_usd, r.limit_usd, r.alerted, j.id);
@@ -386,9 +400,15 @@ CREATE FUNCTION public.image_budget_reserve(j public.image_generation_jobs)
 RETURNS jsonb
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
+-- planned once per session, not per call (a custom plan every time costs
+-- more than the statement: the arrays and rows as parameters look cheap)
+SET plan_cache_mode = force_generic_plan
 AS $fn$
 DECLARE
 	amt numeric := coalesce(j.estimated_cost, 0);
+	day date := (j.created_at AT TIME ZONE 'UTC')::date;
+	mon date := date_trunc('month', day)::date;
+	nil uuid := '00000000-0000-0000-0000-000000000000';
 	d text;
 	ud numeric;
 	um numeric;
@@ -435,9 +455,17 @@ BEGIN
 	IF cardinality(wins) = 0 THEN
 		RETURN NULL;
 	END IF;
+	-- (no SQL-language function here: one called outside a query's
+	-- inlining is parsed again in every transaction, and this is every
+	-- paid POST)
 	WITH w AS (
-		SELECT x.w, x.lim, kk.* FROM unnest(wins, lims) AS x(w, lim),
-		    LATERAL public.image_budget_key(x.w, j) kk),
+		SELECT x.w, x.lim, split_part(x.w, ':', 1) AS sc,
+		    CASE split_part(x.w, ':', 1) WHEN 'user' THEN j.user_id
+			WHEN 'project' THEN j.project_id ELSE nil END AS sid,
+		    split_part(x.w, ':', 2) AS per,
+		    CASE split_part(x.w, ':', 2) WHEN 'month' THEN mon
+			ELSE day END AS ws
+		FROM unnest(wins, lims) AS x(w, lim)),
 	upd AS (
 		UPDATE public.budget_usage u
 		SET reserved_usd = u.reserved_usd + amt, limit_usd = w.lim
@@ -483,6 +511,9 @@ RETURNS trigger
 LANGUAGE plpgsql
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
+-- planned once per session, not per call (a custom plan every time costs
+-- more than the statement: the arrays and rows as parameters look cheap)
+SET plan_cache_mode = force_generic_plan
 AS $fn$
 DECLARE
 	prev text;
@@ -527,6 +558,9 @@ RETURNS text
 LANGUAGE plpgsql
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
+-- planned once per session, not per call (a custom plan every time costs
+-- more than the statement: the arrays and rows as parameters look cheap)
+SET plan_cache_mode = force_generic_plan
 AS $fn$
 DECLARE
 	conf text := coalesce(current_setting('imagegen.rate_limit', true), '');
@@ -541,7 +575,9 @@ BEGIN
 	    OR burst < 1 THEN
 		RETURN NULL;
 	END IF;
-	uid := auth.uid();
+	-- in a query, so that the SQL function is inlined and its plan kept
+	-- (as an expression it would be parsed again in every transaction)
+	SELECT auth.uid() INTO uid;
 	IF uid IS NULL THEN
 		RETURN NULL;
 	END IF;
