@@ -78,17 +78,20 @@ struct execdb_writer {
  * why (code, why). */
 int execdb_requeue(const struct execdb_writer *w, const char *id, const char *from,
     const char *attempt, const char *code, const char *why);
-/* from → canceled when cancel is asked. */
+/* from → canceled when cancel is asked; cost (NULL: none) is what the
+ * provider billed for the attempt, kept as the actual cost unless one is
+ * recorded already. */
 int execdb_cancel_asked(const struct execdb_writer *w, const char *id,
-    const char *from, const char *attempt);
+    const char *from, const char *attempt, const char *cost);
 /* from (or already to) → to unless cancel is asked; final_prompt is
  * recorded when not NULL. */
 int execdb_advance(const struct execdb_writer *w, const char *id, const char *from,
     const char *to, const char *final_prompt, const char *attempt);
-/* from → failed at stage with code and message (cut to 1000 chars). */
+/* from → failed at stage with code and message (cut to 1000 chars); cost
+ * as for execdb_cancel_asked(). */
 int execdb_fail(const struct execdb_writer *w, const char *id, const char *from,
     const char *stage, const char *code, const char *message,
-    const char *attempt);
+    const char *attempt, const char *cost);
 /* What execdb_is() asks of the job at our attempt. */
 enum execdb_state {
 	EXECDB_UPLOADING,		/* uploading */

@@ -36,6 +36,11 @@ struct job_run {
 	const struct exec_job *j;
 	long long deadline_ms;		/* CLOCK_MONOTONIC: IMAGEGEN_JOB_TIMEOUT */
 	struct execdb_writer w;		/* its fenced writes (steps.c) */
+	/* What the provider billed for this attempt's image, as numeric
+	 * text, once it answered ("" before, or unknown): written with a
+	 * cancel or a failure, so that a job that ends without its upload
+	 * is still charged what it cost (sql/011_budgets.sql). */
+	char paid_cost[32];
 };
 
 enum step { STEP_OK, STEP_STOP, STEP_DB };

@@ -271,11 +271,12 @@ execdb_requeue(const struct execdb_writer *w, const char *id, const char *from,
 
 int
 execdb_cancel_asked(const struct execdb_writer *w, const char *id, const char *from,
-    const char *attempt)
+    const char *attempt, const char *cost)
 {
-	return fenced(w, "UPDATE public.image_generation_jobs SET status = 'canceled'"
-	    " WHERE id = $1 AND status = $2 AND attempts = $3::int AND cancel_requested", 3,
-	    id, from, attempt);
+	return fenced(w, "UPDATE public.image_generation_jobs SET status = 'canceled',"
+	    " actual_cost = coalesce(actual_cost, $4::numeric)"
+	    " WHERE id = $1 AND status = $2 AND attempts = $3::int AND cancel_requested", 4,
+	    id, from, attempt, cost);
 }
 
 int
@@ -291,12 +292,14 @@ execdb_advance(const struct execdb_writer *w, const char *id, const char *from,
 
 int
 execdb_fail(const struct execdb_writer *w, const char *id, const char *from,
-    const char *stage, const char *code, const char *message, const char *attempt)
+    const char *stage, const char *code, const char *message, const char *attempt,
+    const char *cost)
 {
 	return fenced(w, "UPDATE public.image_generation_jobs SET status = 'failed',"
-	    " failure_stage = $3, error_code = $4, error_message = left($5, 1000)"
-	    " WHERE id = $1 AND status = $2 AND attempts = $6::int", 6,
-	    id, from, stage, code, message, attempt);
+	    " failure_stage = $3, error_code = $4, error_message = left($5, 1000),"
+	    " actual_cost = coalesce(actual_cost, $7::numeric)"
+	    " WHERE id = $1 AND status = $2 AND attempts = $6::int", 7,
+	    id, from, stage, code, message, attempt, cost);
 }
 
 int

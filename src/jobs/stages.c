@@ -350,8 +350,13 @@ stage_generate(struct job_run *r, const char *final_prompt, struct prov_result *
 		    img->message[0] != '\0' ? img->message : prov_err_code(pe));
 		goto out;
 	}
-	/* Paid for: on disk before anything else can go wrong, so that a
-	 * requeued attempt uploads these bytes instead of buying them again. */
+	/* Paid for: the cost goes with whatever ends the job now (a cancel
+	 * seen at the next boundary, a failure before the upload) ... */
+	if (img->cost_usd >= 0)
+		snprintf(r->paid_cost, sizeof(r->paid_cost), "%.6f", img->cost_usd);
+	/* ... and the image is on disk before anything else can go wrong, so
+	 * that a requeued attempt uploads these bytes instead of buying them
+	 * again. */
 	if (spool_write(r->cf, j->id, img->data, img->len, img->cost_usd) != 0)
 		log_error("job %s: the image is not spooled; a crash before it is stored "
 		    "would generate it again", j->id);

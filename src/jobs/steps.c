@@ -136,7 +136,8 @@ step_not_ours(struct job_run *r, const char *from, const char *before)
 {
 	int n;
 
-	n = execdb_cancel_asked(&r->w, r->j->id, from, r->j->attempt);
+	n = execdb_cancel_asked(&r->w, r->j->id, from, r->j->attempt,
+	    r->paid_cost[0] != '\0' ? r->paid_cost : NULL);
 	if (n < 0)
 		return STEP_DB;
 	if (n == 1)
@@ -165,7 +166,8 @@ step_fail(struct job_run *r, const char *from, const char *stage, const char *co
     const char *message)
 {
 	log_warn("job %s failed at %s: %s: %.200s", r->j->id, stage, code, message);
-	if (execdb_fail(&r->w, r->j->id, from, stage, code, message, r->j->attempt) < 0)
+	if (execdb_fail(&r->w, r->j->id, from, stage, code, message, r->j->attempt,
+	    r->paid_cost[0] != '\0' ? r->paid_cost : NULL) < 0)
 		return STEP_DB;
 	return STEP_STOP;
 }

@@ -221,21 +221,29 @@ class UserAndProjectBudgets(BudgetCase):
         self.assertEqual(jh.wait_job(self.stack, u.token, again.data["jobId"])["status"],
                          "completed")
 
-    def test_canceled_job_releases_its_reservation(self):
-        u = self.user(daily="0.039")
+    def test_canceled_while_generating_is_charged_what_the_provider_billed(self):
+        u = self.user(daily="0.039")                     # room for one
         self.fake.default = {"name": "ok", "latency": 3}
         first = self.post(u)
         self.assertEqual(first.status, 202, first)
+        jh.wait_job(self.stack, u.token, first.data["jobId"], statuses=("generating",),
+                    timeout=10)
         self.assertEqual(self.post(u).status, 402)
         r = jh.cancel_job(self.stack, u.token, first.data["jobId"])
         self.assertEqual(r.status, 200, r)
         job = jh.wait_job(self.stack, u.token, first.data["jobId"], timeout=30)
         self.assertEqual(job["status"], "canceled", job)
+        self.assertEqual(len(self.fake.requests_to(":generateContent")), 1)
+        # the provider answered (and billed) before the cancel was seen
+        self.assertIsNotNone(job["cost"]["actual"], job)
+        self.assertGreater(job["cost"]["actual"], 0)
         spent, reserved, _ = self.usage("user", u.id, "day")
         self.assertEqual(reserved, 0)
-        # canceled before the provider answered: nothing billed
-        self.assertEqual(spent, job["cost"]["actual"] or 0)
-        self.assertEqual(self.post(u).status, 202)
+        self.assertAlmostEqual(spent, job["cost"]["actual"], places=6)
+        # spent now exceeds what was reserved for it only by the difference
+        # of actual and estimate; a new job fits only if that leaves room
+        r = self.post(u)
+        self.assertEqual(r.status, 202 if spent + FLASH_USD <= 0.039 + 1e-9 else 402, r)
         self.settle(u)
 
     def test_retry_reserves_again(self):
