@@ -174,18 +174,39 @@ $fn$;
 CREATE FUNCTION public.image_budget_backfill(sc text, sid uuid, per text,
 	ws date)
 RETURNS numeric
-LANGUAGE sql STABLE
+LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $fn$
-	SELECT coalesce(sum(public.image_job_charge(j.status, j.actual_cost,
-	    j.estimated_cost)), 0)
-	FROM public.image_generation_jobs j
-	WHERE j.status IN ('completed', 'failed', 'canceled')
-	  AND (sc = 'deployment' OR (sc = 'user' AND j.user_id = sid)
-	       OR (sc = 'project' AND j.project_id = sid))
-	  AND j.created_at >= (ws::timestamp AT TIME ZONE 'UTC')
-	  AND j.created_at < ((CASE per WHEN 'month' THEN ws + interval '1 month'
-	      ELSE ws + 1 END)::timestamp AT TIME ZONE 'UTC')
+DECLARE
+	t0 timestamptz := ws::timestamp AT TIME ZONE 'UTC';
+	t1 timestamptz := (CASE per WHEN 'month' THEN ws + interval '1 month'
+	    ELSE ws + 1 END)::timestamp AT TIME ZONE 'UTC';
+	total numeric;
+BEGIN
+	-- one query per scope, so that each uses its (owner, created_at)
+	-- index; the deployment's reads the day's jobs (once a day)
+	IF sc = 'user' THEN
+		SELECT sum(public.image_job_charge(j.status, j.actual_cost,
+		    j.estimated_cost)) INTO total
+		FROM public.image_generation_jobs j
+		WHERE j.user_id = sid AND j.created_at >= t0 AND j.created_at < t1
+		  AND j.status IN ('completed', 'failed', 'canceled');
+	ELSIF sc = 'project' THEN
+		SELECT sum(public.image_job_charge(j.status, j.actual_cost,
+		    j.estimated_cost)) INTO total
+		FROM public.image_generation_jobs j
+		WHERE j.project_id = sid AND j.created_at >= t0
+		  AND j.created_at < t1
+		  AND j.status IN ('completed', 'failed', 'canceled');
+	ELSE
+		SELECT sum(public.image_job_charge(j.status, j.actual_cost,
+		    j.estimated_cost)) INTO total
+		FROM public.image_generation_jobs j
+		WHERE j.created_at >= t0 AND j.created_at < t1
+		  AND j.status IN ('completed', 'failed', 'canceled');
+	END IF;
+	RETURN coalesce(total, 0);
+END
 $fn$;
 
 -- The threshold (percent) spend has reached: 0, 50, 80 or 100.
@@ -232,10 +253,10 @@ BEGIN
 			VALUES (sc, sid, per, ws, t, s, r, lim, job)
 			ON CONFLICT DO NOTHING;
 			msgs := msgs || format(
-			    'budget alert: %s %s %s budget (window %s) reached %s%%:'
+			    'budget alert: %s %s budget (window %s) reached %s%%:'
 			    ' spent %s, reserved %s of %s USD',
-			    sc, CASE WHEN sc = 'deployment' THEN 'deployment'
-			    ELSE sid::text END, CASE per WHEN 'day' THEN 'daily'
+			    CASE WHEN sc = 'deployment' THEN sc
+			    ELSE sc || ' ' || sid END, CASE per WHEN 'day' THEN 'daily'
 			    ELSE 'monthly' END, ws, t, round(s, 6)::float8,
 			    round(r, 6)::float8, lim::float8);
 		END IF;
@@ -271,7 +292,9 @@ DECLARE
 	r numeric;
 	al smallint;
 BEGIN
-	FOR attempt IN 1..2 LOOP
+	-- at most: the row is missing, made, then taken; or the UPDATE missed
+	-- a row another transaction was making, which the SELECT then sees
+	FOR attempt IN 1..3 LOOP
 		UPDATE public.budget_usage u
 		SET reserved_usd = u.reserved_usd + amt, limit_usd = lim
 		WHERE u.scope = sc AND u.scope_id = sid AND u.period = per
@@ -287,7 +310,10 @@ BEGIN
 		WHERE u.scope = sc AND u.scope_id = sid AND u.period = per
 		  AND u.window_start = ws;
 		IF FOUND THEN
-			EXIT;
+			-- no room: refused; room: the row was committed after our
+			-- UPDATE looked, so take it again
+			EXIT WHEN s + r + amt > lim;
+			CONTINUE;
 		END IF;
 		-- the window's first paid job: start from what ended jobs cost
 		INSERT INTO public.budget_usage (scope, scope_id, period,
@@ -545,6 +571,31 @@ BEGIN
 END
 $fn$;
 
+-- A job deleted before it ended (its row, or its project's or user's, by
+-- cascade) gives its reservation back as a cancel would, charging what the
+-- provider billed if it answered: BEFORE DELETE, while its first event,
+-- which names the reserved windows, is still there.
+CREATE FUNCTION public.image_generation_jobs_budget_delete()
+RETURNS trigger
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+	j public.image_generation_jobs := OLD;
+BEGIN
+	IF OLD.status NOT IN ('completed', 'failed', 'canceled') THEN
+		j.status := 'canceled';
+		PERFORM public.image_budget_settle(j);
+	END IF;
+	RETURN OLD;
+END
+$fn$;
+
+CREATE TRIGGER image_generation_jobs_budget_delete
+	BEFORE DELETE ON public.image_generation_jobs
+	FOR EACH ROW EXECUTE FUNCTION public.image_generation_jobs_budget_delete();
+
 -- A token from the caller's bucket (auth.uid()'s): 'REMAINING;RESET' (whole
 -- tokens left; seconds until the bucket is full), or IG429 with
 -- {"retryAfter","limit","remaining","reset"} as DETAIL; NULL when no rate
@@ -662,8 +713,11 @@ BEGIN
 	lim := public.image_budget_limits(uid, pid);
 	RETURN QUERY
 	SELECT w.sc, w.sid, w.per, w.ws, w.lim,
-	    coalesce(u.spent_usd,
-		public.image_budget_backfill(w.sc, w.sid, w.per, w.ws)),
+	    -- no row yet: what ended jobs cost (a user's or project's, by
+	    -- index); the deployment's is 0 until its first paid job, so that
+	    -- a read never scans the day's jobs
+	    coalesce(u.spent_usd, CASE WHEN w.sc = 'deployment' THEN 0 ELSE
+		public.image_budget_backfill(w.sc, w.sid, w.per, w.ws) END),
 	    coalesce(u.reserved_usd, 0)
 	FROM (VALUES
 		(1, 'user', uid, 'day', day, lim.user_day),
@@ -682,6 +736,7 @@ END
 $fn$;
 
 REVOKE ALL ON FUNCTION
+	public.image_generation_jobs_budget_delete(),
 	public.image_budget_limits(uuid, uuid),
 	public.image_budget_backfill(text, uuid, text, date),
 	public.image_budget_alert(text, uuid, text, date, numeric, numeric,

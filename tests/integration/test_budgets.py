@@ -246,6 +246,23 @@ class UserAndProjectBudgets(BudgetCase):
         self.assertEqual(r.status, 202 if spent + FLASH_USD <= 0.039 + 1e-9 else 402, r)
         self.settle(u)
 
+    def test_deleted_running_job_gives_its_reservation_back(self):
+        u = self.user(daily="0.078")                     # room for two
+        self.fake.default = {"name": "ok", "latency": 3}
+        a, b = self.post(u), self.post(u)
+        self.assertEqual((a.status, b.status), (202, 202))
+        self.assertEqual(self.post(u).status, 402)
+        # one deleted outright, the other with its project (cascade)
+        self.stack.psql("DELETE FROM public.image_generation_jobs WHERE id = '%s'"
+                        % a.data["jobId"])
+        self.stack.psql("DELETE FROM public.projects WHERE id = '%s'" % u.project_id)
+        spent, reserved, _ = self.usage("user", u.id, "day")
+        self.assertEqual((spent, reserved), (0, 0))
+        pid, bid = jh.seed_project(self.stack, u.id, "after")
+        r = self.post(u, projectId=pid, branchId=bid)
+        self.assertEqual(r.status, 202, r)
+        self.settle(u)
+
     def test_retry_reserves_again(self):
         u = self.user(daily="0.039")
         self.fake.push("400")
