@@ -176,9 +176,11 @@ static int
 check_price(const struct setting *row, const char *v, void *field,
     char *err, size_t errlen)
 {
-	if (strcmp(v, "none") != 0 && check_usd(row, v, field, err, errlen) == 0)
+	/* below 1000000: a job's costs are numeric(12, 6) */
+	if (strcmp(v, "none") != 0 && check_usd(row, v, field, err, errlen) == 0 &&
+	    atof(v) < 1e6)
 		return 0;
-	snprintf(err, errlen, "%s: expected USD per image as a decimal such as 0.039 (at most 6 places, up to 1000000000), got '%.40s'",
+	snprintf(err, errlen, "%s: expected USD per image as a decimal such as 0.039 (at most 6 places, below 1000000), got '%.40s'",
 	    row->name, v);
 	return -1;
 }

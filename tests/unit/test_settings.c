@@ -623,9 +623,9 @@ static void
 test_price_usd_values(void)
 {
 	static const char *const good[] = { "0", "10", "0.39", "0.039", "0.134",
-		"1000000000", "0.000001", NULL };
+		"999999.999999", "0.000001", NULL };
 	static const char *const bad[] = { "none", "-1", "1.", ".5", "1.1234567",
-		"1e3", "abc", "10 ", " 10", "1,5", "1000000001", "NaN", "$0.04",
+		"1e3", "abc", "10 ", " 10", "1,5", "1000000", "1000000001", "NaN", "$0.04",
 		NULL };
 	struct find_row f = { "IMAGEGEN_PRICE_PER_IMAGE_USD", NULL };
 	char **field;
