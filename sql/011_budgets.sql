@@ -15,9 +15,9 @@
 -- that has a limit, in the INSERT's own statement (the status trigger), and
 -- only while spent + reserved + cost <= limit; otherwise the INSERT fails
 -- with SQLSTATE IG402, the JSON of the refusing budget as the error's
--- DETAIL, and nothing is created.  One row update per budget, under its
--- row lock: concurrent POSTs queue on the row and each sees the last one's
--- sum, so the limit holds exactly.  Which rows were reserved, and how much,
+-- DETAIL, and nothing is created.  One UPDATE takes every window's row,
+-- each under its row lock: concurrent POSTs queue on the rows and each sees
+-- the last one's sum, so the limit holds exactly.  Which rows were reserved, and how much,
 -- is kept in the detail of the job's first event ('budget'); when the job
 -- ends the same rows give the reservation back and are charged what the
 -- job cost: completed, the actual cost (the estimate when none was
