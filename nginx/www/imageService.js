@@ -250,6 +250,13 @@ export function createImageService(options = {}) {
     return null;
   }
 
+  // A public URL relative to the API's origin (local storage's default
+  // IMAGEGEN_PUBLIC_BASE_URL) made absolute when baseUrl names one.
+  function absolute(u) {
+    if (typeof u !== 'string' || !u.startsWith('/') || !opt.baseUrl) return u;
+    try { return new URL(u, opt.baseUrl).href; } catch (e) { return u; }
+  }
+
   function url(path) {
     return String(opt.baseUrl || '').replace(/\/+$/, '') + path;
   }
@@ -535,7 +542,8 @@ export function createImageService(options = {}) {
   }
 
   /**
-   * Creates a job and waits for it: {jobId, imageUrl, job}. The applied
+   * Creates a job and waits for it: {jobId, imageUrl, job} (imageUrl is
+   * the job's publicUrl, made absolute against baseUrl). The applied
    * style capsule (when the body names one) goes to onAudit.
    * @param {object} body
    * @param {CallOptions} [o]
@@ -548,7 +556,7 @@ export function createImageService(options = {}) {
       job = await waitForJob(created.jobId, o);
     }
     if (body.visualStyleCapsuleId) await auditJob(job);
-    return { jobId: job.jobId, imageUrl: job.publicUrl, job };
+    return { jobId: job.jobId, imageUrl: absolute(job.publicUrl), job };
   }
 
   function sized(o) {

@@ -274,6 +274,7 @@ describe('imageService against the real stack', real, () => {
     assert.equal(r.job.status, 'completed');
     assert.equal(r.job.width, 96);
     assert.ok(updates.includes('completed'));
+    assert.match(r.imageUrl, /^https?:\/\//, 'an absolute URL');
     const res = await fetch(r.imageUrl.replace(/^https:\/\/localhost:\d+/, BASE));
     assert.equal(res.status, 200);
     assert.deepEqual(pngSize(new Uint8Array(await res.arrayBuffer())), [96, 64]);
