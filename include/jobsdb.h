@@ -33,7 +33,9 @@ struct job_plan {
 
 /*
  * Inserts the job as the request's user (inside db_begin_user()): checks
- * the project is the caller's, the branch in it and the capsule visible,
+ * the project is the caller's, the branch in it (jr->branch_id NULL: the
+ * project's main branch; none is IG_EVALIDATION naming branchId) and the
+ * capsule visible,
  * then inserts with the idempotency key, taking a token from the caller's
  * rate limit and reserving the estimate in every budget that applies
  * (sql/011_budgets.sql; a replay takes and reserves nothing). IG_OK

@@ -55,6 +55,12 @@ static const char sql_create_owned[] =
     "  WHERE c.id = $3 AND"
     OWNER_PRED("c.user_id = auth.uid() OR c.user_id IS NULL OR c.is_public")
     ")";
+/* The project's main branch, for a request without branchId: no row when
+ * it has none (or is not the caller's: sql_create_owned tells which). */
+static const char sql_create_main[] =
+    "SELECT b.id FROM public.branches b JOIN public.projects p"
+    " ON p.id = b.project_id WHERE b.project_id = $1 AND b.is_main AND"
+    OWNER_PRED("p.owner_id = auth.uid()");
 /* An idempotent replay: the caller's own job with this key, and the
  * caller's rate limit as it stands (a replay takes no token; NULL when
  * rate limits are off). */
@@ -153,6 +159,7 @@ static const char sql_events[] =
 
 const struct jobsdb_query jobsdb_queries[] = {
 	{ "create_owned", sql_create_owned, 3 },
+	{ "create_main", sql_create_main, 1 },
 	{ "create_replay", sql_create_replay, 1 },
 	{ "get", sql_get, 1 },
 	{ "list", sql_list, 5 },
@@ -280,19 +287,32 @@ jobsdb_create(PGconn *c, struct arena *a, const char *user_id,
     const struct job_request *jr, const struct job_plan *run,
     struct job_created *out, const char **msg)
 {
-	const char *own[3] = { jr->project_id, jr->branch_id, jr->capsule_id };
-	/* $1..$19 of sql_create_insert, in its column order */
-	const char *p[19] = { user_id, jr->project_id, jr->branch_id,
-		jr->job_type, jr->prompt, lng(a, jr->width), lng(a, jr->height),
-		jr->capsule_id, jr->asset_id, jr->scene_id, jr->shot_id,
-		jr->source_url, jr->mask_url, jr->idem_key, jr->fingerprint,
-		run->provider, run->model, num(a, run->estimated_cost),
-		lng(a, run->max_attempts) };
+	const char *branch = jr->branch_id;
+	const char *own[3] = { jr->project_id, NULL, jr->capsule_id };
+	const char *p[19];
 	PGresult *r;
 	enum ig_err e;
 	int made = 0;
 
 	memset(out, 0, sizeof(*out));
+	/* No branchId: the project's main branch (the fingerprint is of the
+	 * request as sent, jobreq.c, so a replay finds its job whatever is
+	 * main now). */
+	if (branch == NULL) {
+		r = q(c, sql_create_main, 1, &jr->project_id, &e, PGRES_TUPLES_OK);
+		if (r == NULL)
+			return e;
+		if (PQntuples(r) == 1) {
+			branch = arena_strdup(a, PQgetvalue(r, 0, 0));
+			if (branch == NULL) {
+				PQclear(r);
+				*msg = "out of memory";
+				return IG_EINTERNAL;
+			}
+		}
+		PQclear(r);
+	}
+	own[1] = branch;
 	/* Ownership, by the owner predicates and again by row-level
 	 * security: another user's project or capsule is not visible. */
 	r = q(c, sql_create_owned, 3, own, &e, PGRES_TUPLES_OK);
@@ -301,6 +321,9 @@ jobsdb_create(PGconn *c, struct arena *a, const char *user_id,
 	if (strcmp(PQgetvalue(r, 0, 0), "t") != 0) {
 		*msg = "projectId: no such project of yours";
 		e = IG_EFORBIDDEN;
+	} else if (branch == NULL) {
+		*msg = "branchId: required: the project has no main branch";
+		e = IG_EVALIDATION;
 	} else if (strcmp(PQgetvalue(r, 0, 1), "t") != 0) {
 		*msg = "branchId: not a branch of this project";
 		e = IG_EFORBIDDEN;
@@ -312,6 +335,26 @@ jobsdb_create(PGconn *c, struct arena *a, const char *user_id,
 	if (e != IG_OK)
 		return e;
 
+	/* $1..$19 of sql_create_insert, in its column order */
+	p[0] = user_id;
+	p[1] = jr->project_id;
+	p[2] = branch;
+	p[3] = jr->job_type;
+	p[4] = jr->prompt;
+	p[5] = lng(a, jr->width);
+	p[6] = lng(a, jr->height);
+	p[7] = jr->capsule_id;
+	p[8] = jr->asset_id;
+	p[9] = jr->scene_id;
+	p[10] = jr->shot_id;
+	p[11] = jr->source_url;
+	p[12] = jr->mask_url;
+	p[13] = jr->idem_key;
+	p[14] = jr->fingerprint;
+	p[15] = run->provider;
+	p[16] = run->model;
+	p[17] = num(a, run->estimated_cost);
+	p[18] = lng(a, run->max_attempts);
 	e = insert_job(c, a, sql_create_insert, 19, p, out, &made, msg);
 	if (e != IG_OK || made)
 		return e;

@@ -166,3 +166,88 @@ class ProjectsAndEvents(harness.StackTestCase):
         s.psql("DELETE FROM public.image_generation_job_events WHERE job_id = '%s'" % jid)
         r = self.events(u.token, jid)
         self.assertEqual((r.status, r.data), (200, {"jobId": jid, "events": []}), r)
+
+    # ------------------------------------------------------------ branchId
+
+    def branch_of(self, job_id):
+        return self.stack.psql("SELECT branch_id FROM public.image_generation_jobs"
+                               " WHERE id = '%s'" % job_id).strip()
+
+    def test_generate_without_branch_id_uses_the_main_branch(self):
+        s = self.stack
+        u = jh.seed_user(s, "nobranch")
+        side = str(uuid.uuid4())
+        s.psql("INSERT INTO public.branches (id, project_id, name) VALUES ('%s', '%s', 'aaa')"
+               % (side, u.project_id))
+        for what, body in (("absent", {k: v for k, v in u.body("no branch").items()
+                                       if k != "branchId"}),
+                           ("null", u.body("null branch", branchId=None))):
+            r = jh.post_job(s, u.token, body)
+            self.assertEqual(r.status, 202, "%s: %r" % (what, r))
+            self.assertEqual(set(r.data), {"jobId", "status"}, r)
+            jid = r.data["jobId"]
+            self.assertEqual(self.branch_of(jid), u.branch_id, what)
+            job = jh.wait_job(s, u.token, jid)
+            self.assertEqual((job["status"], job["branchId"]), ("completed", u.branch_id), job)
+        # a branch named is still that branch
+        r = jh.post_job(s, u.token, u.body("the side branch", branchId=side))
+        self.assertEqual(r.status, 202, r)
+        self.assertEqual(self.branch_of(r.data["jobId"]), side)
+
+    def test_generate_without_branch_id_no_main_branch_400_names_branch_id(self):
+        s = self.stack
+        u = jh.seed_user(s, "nomain")
+        pid, bid = str(uuid.uuid4()), str(uuid.uuid4())
+        s.psql("INSERT INTO public.projects (id, owner_id, title) VALUES ('%s', '%s', 'x');"
+               "INSERT INTO public.branches (id, project_id, name) VALUES ('%s', '%s', 'dev')"
+               % (pid, u.id, bid, pid))
+        body = {"projectId": pid, "jobType": "master_asset", "prompt": "nowhere",
+                "width": 64, "height": 64}
+        r = jh.post_job(s, u.token, body, headers={"Idempotency-Key": "k-" + pid})
+        self.assert_error(r, 400, "VALIDATION_ERROR", "branchId")
+        self.assertIn("main branch", r.data["error"]["message"])
+        # naming the branch works
+        r = jh.post_job(s, u.token, dict(body, branchId=bid))
+        self.assertEqual(r.status, 202, r)
+        # none was made by the refused one
+        self.assertEqual(s.psql("SELECT count(*) FROM public.image_generation_jobs"
+                                " WHERE user_id = '%s' AND project_id = '%s'"
+                                % (u.id, pid)).strip(), "1")
+        # another user's project (with a main branch): 403 on the project,
+        # before anything is said about its branches
+        other = jh.seed_user(s, "nomain-other")
+        r = jh.post_job(s, u.token, dict(body, projectId=other.project_id))
+        self.assert_error(r, 403, "FORBIDDEN", "projectId")
+
+    def test_generate_without_branch_id_idempotent_replay(self):
+        """The fingerprint is of the request as sent: the same body
+        without branchId replays its job, even after the main branch
+        moved; naming the branch with the same key is another request."""
+        s = self.stack
+        u = jh.seed_user(s, "nobranch-idem")
+        body = {k: v for k, v in u.body("once").items() if k != "branchId"}
+        key = {"Idempotency-Key": "idem-" + u.id}
+        first = jh.post_job(s, u.token, body, headers=key)
+        self.assertEqual(first.status, 202, first)
+        jid = first.data["jobId"]
+        again = jh.post_job(s, u.token, body, headers=key)
+        self.assertEqual(again.status, 200, again)
+        self.assertEqual(again.header("Idempotent-Replayed"), "true", again)
+        self.assertEqual(again.data["jobId"], jid, again)
+        # the main branch moves: the replay still finds the job, on its branch
+        new_main = str(uuid.uuid4())
+        s.psql("UPDATE public.branches SET is_main = false WHERE id = '%s';"
+               "INSERT INTO public.branches (id, project_id, name, is_main)"
+               " VALUES ('%s', '%s', 'next', true)" % (u.branch_id, new_main, u.project_id))
+        again = jh.post_job(s, u.token, body, headers=key)
+        self.assertEqual((again.status, again.data["jobId"]), (200, jid), again)
+        self.assertEqual(self.branch_of(jid), u.branch_id)
+        # the same key with branchId given: a different request
+        r = jh.post_job(s, u.token, dict(body, branchId=u.branch_id), headers=key)
+        self.assert_error(r, 422, "IDEMPOTENCY_KEY_REUSED", "idempotencyKey")
+        # a new key without branchId: the new main branch
+        r = jh.post_job(s, u.token, body, headers={"Idempotency-Key": "idem2-" + u.id})
+        self.assertEqual(r.status, 202, r)
+        self.assertEqual(self.branch_of(r.data["jobId"]), new_main)
+        self.assertEqual(s.psql("SELECT count(*) FROM public.image_generation_jobs"
+                                " WHERE user_id = '%s'" % u.id).strip(), "2")
