@@ -33,7 +33,9 @@ struct job_plan {
 
 /*
  * Inserts the job as the request's user (inside db_begin_user()): checks
- * the project is the caller's, the branch in it and the capsule visible,
+ * the project is the caller's, the branch in it (jr->branch_id NULL: the
+ * project's main branch; none is IG_EVALIDATION naming branchId) and the
+ * capsule visible,
  * then inserts with the idempotency key, taking a token from the caller's
  * rate limit and reserving the estimate in every budget that applies
  * (sql/011_budgets.sql; a replay takes and reserves nothing). IG_OK
@@ -48,6 +50,18 @@ enum ig_err jobsdb_create(PGconn *c, struct arena *a, const char *user_id,
 /* The job's JSON text (arena), read as the user of claims in one round
  * trip (no transaction of the caller's), or NULL with *e (IG_ENOTFOUND). */
 const char *jobsdb_get_json(PGconn *c, struct arena *a, const char *claims,
+    const char *id, enum ig_err *e);
+/* {"projects":[{"id","name","createdAt","branches":[{"id","name","isMain"}]}]}
+ * (arena): the caller's projects, newest first (at most 200), each with
+ * its branches, main first then by name (at most 100), read as the user
+ * of claims in one round trip. NULL with *e on failure. */
+const char *jobsdb_projects_json(PGconn *c, struct arena *a,
+    const char *claims, enum ig_err *e);
+/* {"jobId","events":[{"id","event","fromStatus","toStatus","detail",
+ * "createdAt"}]} (arena): the caller's job id's events, oldest first (at
+ * most 1000), read as the user of claims in one round trip. NULL with *e
+ * (IG_ENOTFOUND when the job is not the caller's). */
+const char *jobsdb_events_json(PGconn *c, struct arena *a, const char *claims,
     const char *id, enum ig_err *e);
 /*
  * One page of the caller's jobs, newest first: {"jobs":[…],"nextCursor":…}

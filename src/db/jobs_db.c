@@ -38,6 +38,11 @@ static const char *const job_states[] = { "queued", "processing", "generating",
 	" source_image_url, mask_image_url"
 #define JOB_RUN_COLS "provider, model, estimated_cost, max_attempts"
 
+/* Bounds of the listings' answers (as SQL text). */
+#define JOBSDB_MAX_PROJECTS_S "200"
+#define JOBSDB_MAX_BRANCHES_S "100"
+#define JOBSDB_MAX_EVENTS_S "1000"
+
 /* Ownership, before the INSERT: the project is the caller's, the branch
  * is in it, and the capsule (if any) is the caller's, shared or public. */
 static const char sql_create_owned[] =
@@ -50,6 +55,12 @@ static const char sql_create_owned[] =
     "  WHERE c.id = $3 AND"
     OWNER_PRED("c.user_id = auth.uid() OR c.user_id IS NULL OR c.is_public")
     ")";
+/* The project's main branch, for a request without branchId: no row when
+ * it has none (or is not the caller's: sql_create_owned tells which). */
+static const char sql_create_main[] =
+    "SELECT b.id FROM public.branches b JOIN public.projects p"
+    " ON p.id = b.project_id WHERE b.project_id = $1 AND b.is_main AND"
+    OWNER_PRED("p.owner_id = auth.uid()");
 /* An idempotent replay: the caller's own job with this key, and the
  * caller's rate limit as it stands (a replay takes no token; NULL when
  * rate limits are off). */
@@ -121,8 +132,34 @@ static const char sql_create_insert[] =
     " ON CONFLICT (user_id, idempotency_key) WHERE idempotency_key IS NOT NULL"
     " DO NOTHING RETURNING id, status, public.image_job_rate_take()";
 
+/* The caller's projects, newest first, each with its branches, the main
+ * one first, then by name: at most JOBSDB_MAX_PROJECTS projects of
+ * JOBSDB_MAX_BRANCHES branches (a bounded answer). A project without a
+ * branch is one row with NULL branch columns. $1: NULL, or one project
+ * (for the owner-predicate test; the handler passes NULL). */
+static const char sql_projects[] =
+    "WITH p AS (SELECT p.id, p.title, p.created_at FROM public.projects p"
+    " WHERE" OWNER_PRED("p.owner_id = auth.uid()")
+    " AND ($1::uuid IS NULL OR p.id = $1)"
+    " ORDER BY p.created_at DESC, p.id DESC LIMIT " JOBSDB_MAX_PROJECTS_S ")"
+    " SELECT p.id, p.title, p.created_at, b.id, b.name, b.is_main FROM p"
+    " LEFT JOIN LATERAL (SELECT b.id, b.name, b.is_main FROM public.branches b"
+    "  WHERE b.project_id = p.id ORDER BY b.is_main DESC, b.name, b.id"
+    "  LIMIT " JOBSDB_MAX_BRANCHES_S ") b ON true"
+    " ORDER BY p.created_at DESC, p.id DESC, b.is_main DESC, b.name, b.id";
+/* The caller's job and its events, oldest first (at most
+ * JOBSDB_MAX_EVENTS): no row when the job is not the caller's, one row
+ * with NULL event columns when it has none. */
+static const char sql_events[] =
+    "SELECT j.id, e.id, e.event, e.from_status, e.to_status, e.detail,"
+    " e.created_at FROM public.image_generation_jobs j"
+    " LEFT JOIN public.image_generation_job_events e ON e.job_id = j.id"
+    " WHERE j.id = $1 AND" OWNER_PRED("j.user_id = auth.uid()")
+    " ORDER BY e.id LIMIT " JOBSDB_MAX_EVENTS_S;
+
 const struct jobsdb_query jobsdb_queries[] = {
 	{ "create_owned", sql_create_owned, 3 },
+	{ "create_main", sql_create_main, 1 },
 	{ "create_replay", sql_create_replay, 1 },
 	{ "get", sql_get, 1 },
 	{ "list", sql_list, 5 },
@@ -130,6 +167,8 @@ const struct jobsdb_query jobsdb_queries[] = {
 	{ "cancel_after", sql_get, 1 },	/* why a cancel changed nothing */
 	{ "retry_lock", sql_retry_lock, 1 },
 	{ "retry_insert", sql_retry_insert, 6 },
+	{ "projects", sql_projects, 1 },
+	{ "events", sql_events, 1 },
 	{ NULL, NULL, 0 }
 };
 
@@ -248,19 +287,32 @@ jobsdb_create(PGconn *c, struct arena *a, const char *user_id,
     const struct job_request *jr, const struct job_plan *run,
     struct job_created *out, const char **msg)
 {
-	const char *own[3] = { jr->project_id, jr->branch_id, jr->capsule_id };
-	/* $1..$19 of sql_create_insert, in its column order */
-	const char *p[19] = { user_id, jr->project_id, jr->branch_id,
-		jr->job_type, jr->prompt, lng(a, jr->width), lng(a, jr->height),
-		jr->capsule_id, jr->asset_id, jr->scene_id, jr->shot_id,
-		jr->source_url, jr->mask_url, jr->idem_key, jr->fingerprint,
-		run->provider, run->model, num(a, run->estimated_cost),
-		lng(a, run->max_attempts) };
+	const char *branch = jr->branch_id;
+	const char *own[3] = { jr->project_id, NULL, jr->capsule_id };
+	const char *p[19];
 	PGresult *r;
 	enum ig_err e;
 	int made = 0;
 
 	memset(out, 0, sizeof(*out));
+	/* No branchId: the project's main branch (the fingerprint is of the
+	 * request as sent, jobreq.c, so a replay finds its job whatever is
+	 * main now). */
+	if (branch == NULL) {
+		r = q(c, sql_create_main, 1, &jr->project_id, &e, PGRES_TUPLES_OK);
+		if (r == NULL)
+			return e;
+		if (PQntuples(r) == 1) {
+			branch = arena_strdup(a, PQgetvalue(r, 0, 0));
+			if (branch == NULL) {
+				PQclear(r);
+				*msg = "out of memory";
+				return IG_EINTERNAL;
+			}
+		}
+		PQclear(r);
+	}
+	own[1] = branch;
 	/* Ownership, by the owner predicates and again by row-level
 	 * security: another user's project or capsule is not visible. */
 	r = q(c, sql_create_owned, 3, own, &e, PGRES_TUPLES_OK);
@@ -269,6 +321,9 @@ jobsdb_create(PGconn *c, struct arena *a, const char *user_id,
 	if (strcmp(PQgetvalue(r, 0, 0), "t") != 0) {
 		*msg = "projectId: no such project of yours";
 		e = IG_EFORBIDDEN;
+	} else if (branch == NULL) {
+		*msg = "branchId: required: the project has no main branch";
+		e = IG_EVALIDATION;
 	} else if (strcmp(PQgetvalue(r, 0, 1), "t") != 0) {
 		*msg = "branchId: not a branch of this project";
 		e = IG_EFORBIDDEN;
@@ -280,6 +335,26 @@ jobsdb_create(PGconn *c, struct arena *a, const char *user_id,
 	if (e != IG_OK)
 		return e;
 
+	/* $1..$19 of sql_create_insert, in its column order */
+	p[0] = user_id;
+	p[1] = jr->project_id;
+	p[2] = branch;
+	p[3] = jr->job_type;
+	p[4] = jr->prompt;
+	p[5] = lng(a, jr->width);
+	p[6] = lng(a, jr->height);
+	p[7] = jr->capsule_id;
+	p[8] = jr->asset_id;
+	p[9] = jr->scene_id;
+	p[10] = jr->shot_id;
+	p[11] = jr->source_url;
+	p[12] = jr->mask_url;
+	p[13] = jr->idem_key;
+	p[14] = jr->fingerprint;
+	p[15] = run->provider;
+	p[16] = run->model;
+	p[17] = num(a, run->estimated_cost);
+	p[18] = lng(a, run->max_attempts);
 	e = insert_job(c, a, sql_create_insert, 19, p, out, &made, msg);
 	if (e != IG_OK || made)
 		return e;
@@ -508,4 +583,161 @@ jobsdb_retry(PGconn *c, struct arena *a, const char *user_id, const char *id,
 		e = IG_EFORBIDDEN;
 	}
 	return e;
+}
+
+/* ts (Postgres' ISO text of a timestamptz) as the API's "…Z" string, or
+ * null; -1 when it is neither. */
+static int
+put_ts(struct jsonw *w, const PGresult *r, int row, int col)
+{
+	char ts[JOB_TS_ISO_SIZE];
+
+	if (PQgetisnull(r, row, col)) {
+		jw_lit(w, "null");
+		return 0;
+	}
+	if (job_ts_iso(PQgetvalue(r, row, col), ts) != 0)
+		return -1;
+	jw_str(w, ts, strlen(ts));
+	return 0;
+}
+
+/* A text column as a JSON string, or null. */
+static void
+put_text(struct jsonw *w, const PGresult *r, int row, int col)
+{
+	if (PQgetisnull(r, row, col))
+		jw_lit(w, "null");
+	else
+		jw_str(w, PQgetvalue(r, row, col), (size_t)PQgetlength(r, row, col));
+}
+
+/* db_read_as_user() of sql with params p, or NULL with *e. */
+static PGresult *
+read_user(PGconn *c, const char *claims, const char *sql, int n,
+    const char *const *p, enum ig_err *e)
+{
+	PGresult *r = db_read_as_user(c, claims, sql, n, p);
+
+	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+		*e = db_error(c, r, "job query");
+		PQclear(r);
+		return NULL;
+	}
+	*e = IG_OK;
+	return r;
+}
+
+const char *
+jobsdb_projects_json(PGconn *c, struct arena *a, const char *claims,
+    enum ig_err *e)
+{
+	const char *p[1] = { NULL };
+	const char *prev = "";
+	struct jsonw w;
+	PGresult *r;
+	char *out;
+	int i, n, nb = 0;
+
+	r = read_user(c, claims, sql_projects, 1, p, e);
+	if (r == NULL)
+		return NULL;
+	n = PQntuples(r);
+	jw_init(&w, a, 256 * (size_t)(n + 1));
+	jw_lit(&w, "{\"projects\":[");
+	for (i = 0; i < n; i++) {
+		if (strcmp(prev, PQgetvalue(r, i, 0)) != 0) {
+			if (i > 0)
+				jw_lit(&w, "]},");
+			jw_lit(&w, "{");
+			jw_key(&w, "id");
+			put_text(&w, r, i, 0);
+			jw_key(&w, "name");
+			put_text(&w, r, i, 1);
+			jw_key(&w, "createdAt");
+			if (put_ts(&w, r, i, 2) != 0)
+				goto bad;
+			jw_key(&w, "branches");
+			jw_lit(&w, "[");
+			prev = PQgetvalue(r, i, 0);
+			nb = 0;
+		}
+		if (PQgetisnull(r, i, 3))
+			continue;
+		jw_lit(&w, nb++ > 0 ? ",{" : "{");
+		jw_key(&w, "id");
+		put_text(&w, r, i, 3);
+		jw_key(&w, "name");
+		put_text(&w, r, i, 4);
+		jw_key(&w, "isMain");
+		jw_lit(&w, strcmp(PQgetvalue(r, i, 5), "t") == 0 ? "true" : "false");
+		jw_lit(&w, "}");
+	}
+	jw_lit(&w, n > 0 ? "]}]}" : "]}");
+	PQclear(r);
+	out = jw_finish(&w, NULL);
+	if (out == NULL)
+		*e = IG_EINTERNAL;
+	return out;
+bad:
+	log_error("project %.36s: unexpected created_at", PQgetvalue(r, i, 0));
+	PQclear(r);
+	*e = IG_EINTERNAL;
+	return NULL;
+}
+
+const char *
+jobsdb_events_json(PGconn *c, struct arena *a, const char *claims,
+    const char *id, enum ig_err *e)
+{
+	const char *p[1] = { id };
+	struct jsonw w;
+	PGresult *r;
+	char *out;
+	int i, n;
+
+	r = read_user(c, claims, sql_events, 1, p, e);
+	if (r == NULL)
+		return NULL;
+	n = PQntuples(r);
+	if (n == 0) {
+		PQclear(r);
+		*e = IG_ENOTFOUND;
+		return NULL;
+	}
+	jw_init(&w, a, 256 * (size_t)(n + 1));
+	jw_lit(&w, "{\"jobId\":");
+	put_text(&w, r, 0, 0);
+	jw_lit(&w, ",\"events\":[");
+	for (i = 0; i < n; i++) {
+		if (PQgetisnull(r, i, 1))
+			continue;
+		if (i > 0)
+			jw_lit(&w, ",");
+		jw_lit(&w, "{\"id\":");
+		jw_lit(&w, PQgetvalue(r, i, 1));	/* bigserial: digits */
+		jw_key(&w, "event");
+		put_text(&w, r, i, 2);
+		jw_key(&w, "fromStatus");
+		put_text(&w, r, i, 3);
+		jw_key(&w, "toStatus");
+		put_text(&w, r, i, 4);
+		jw_key(&w, "detail");
+		/* jsonb's text form is JSON */
+		jw_lit(&w, PQgetisnull(r, i, 5) ? "null" : PQgetvalue(r, i, 5));
+		jw_key(&w, "createdAt");
+		if (put_ts(&w, r, i, 6) != 0) {
+			log_error("job %.36s: unexpected event created_at", id);
+			PQclear(r);
+			*e = IG_EINTERNAL;
+			return NULL;
+		}
+		jw_lit(&w, "}");
+	}
+	jw_lit(&w, "]}");
+	PQclear(r);
+	out = jw_finish(&w, NULL);
+	if (out == NULL)
+		*e = IG_EINTERNAL;
+	return out;
 }

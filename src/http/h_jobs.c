@@ -193,31 +193,37 @@ handle_generate(struct http_req *r)
 	return IG_OK;
 }
 
-enum job_op { JOB_GET, JOB_CANCEL, JOB_RETRY };
+enum job_op { JOB_GET, JOB_EVENTS, JOB_CANCEL, JOB_RETRY };
 
 /* What job_get() reads, and the JSON it got. */
 struct get_work {
 	struct arena *a;
 	const char *claims, *id, *json;
+	enum job_op op;
 };
 
-/* db_run_retry() work: the job's JSON into w->json. */
+/* db_run_retry() work: the job's (or its events') JSON into w->json. */
 static enum ig_err
 get_once(PGconn *conn, void *arg)
 {
 	struct get_work *w = arg;
 	enum ig_err e;
 
-	w->json = jobsdb_get_json(conn, w->a, w->claims, w->id, &e);
+	if (w->op == JOB_EVENTS)
+		w->json = jobsdb_events_json(conn, w->a, w->claims, w->id, &e);
+	else
+		w->json = jobsdb_get_json(conn, w->a, w->claims, w->id, &e);
 	return e;
 }
 
-/* The poll every client makes: one pipelined round trip, no transaction;
- * reconnects once when a restarted server broke the connection. */
+/* The poll every client makes (and its events): one pipelined round
+ * trip, no transaction; reconnects once when a restarted server broke
+ * the connection. */
 static enum ig_err
-job_get(struct http_req *r, const struct auth_user *u, const char *id)
+job_get(struct http_req *r, const struct auth_user *u, const char *id,
+    enum job_op op)
 {
-	struct get_work w = { r->arena, u->claims, id, NULL };
+	struct get_work w = { r->arena, u->claims, id, NULL, op };
 	enum ig_err e;
 
 	e = db_run_retry(get_once, &w, NULL);
@@ -243,13 +249,14 @@ job_by_id(struct http_req *r, enum job_op op)
 		return e;
 	if (id == NULL)
 		return http_fail(r, IG_EVALIDATION, "jobId: must be a UUID");
-	if (op == JOB_GET)
-		return job_get(r, &u, id);
+	if (op == JOB_GET || op == JOB_EVENTS)
+		return job_get(r, &u, id, op);
 	e = open_tx(r, &u, &conn);
 	if (e != IG_OK)
 		return e;
 	switch (op) {
 	case JOB_GET:	/* job_get() above */
+	case JOB_EVENTS:
 		break;
 	case JOB_CANCEL:
 		json = jobsdb_cancel(conn, r->arena, id, &e, &msg);
@@ -274,6 +281,13 @@ enum ig_err
 handle_job_get(struct http_req *r)
 {
 	return job_by_id(r, JOB_GET);
+}
+
+/* GET /api/images/jobs/{jobId}/events */
+enum ig_err
+handle_job_events(struct http_req *r)
+{
+	return job_by_id(r, JOB_EVENTS);
 }
 
 /* POST /api/images/jobs/{jobId}/cancel */
