@@ -147,6 +147,8 @@ try {
   step('generateAssetImageKey(projectId, prompt) in the page');
 
   // Screenshots: the finished castle shown again, desktop then phone width.
+  await page.getByLabel('Prompt', { exact: true }).fill('A medieval castle on a hill');
+  await page.getByLabel('Size').selectOption('768x512');
   await jobRow('A medieval castle on a hill').getByRole('button', { name: /^Show job / }).click();
   await img.waitFor({ state: 'visible', timeout: T });
   await until(() => img.evaluate((el) => el.complete && el.naturalWidth === 768), 'the castle shown again');
