@@ -265,7 +265,8 @@ export function createImageService(options = {}) {
    * One HTTP exchange: the parsed JSON on 2xx, else an ImageServiceError.
    * Network errors are NETWORK_ERROR; 429/502/503/504 carry retryAfterMs.
    */
-  async function once(method, path, { body, headers, signal } = {}) {
+  async function once(method, path, { body, headers, signal, timeoutMs } = {}) {
+    const limit = timeoutMs ?? opt.requestTimeoutMs;
     const h = { Accept: 'application/json', ...(headers || {}) };
     const t = await token();
     if (t) h.Authorization = `Bearer ${t}`;
@@ -273,7 +274,7 @@ export function createImageService(options = {}) {
     // One request: the caller's signal, or the request timeout.
     const ctl = new AbortController();
     let timedOut = false;
-    const timer = setTimeout(() => { timedOut = true; ctl.abort(); }, opt.requestTimeoutMs);
+    const timer = setTimeout(() => { timedOut = true; ctl.abort(); }, limit);
     const onAbort = () => ctl.abort();
     if (signal) {
       if (signal.aborted) { clearTimeout(timer); throw abortError(signal); }
@@ -294,7 +295,7 @@ export function createImageService(options = {}) {
       if (signal && signal.aborted) throw abortError(signal);
       throw new ImageServiceError({
         code: 'NETWORK_ERROR',
-        message: timedOut ? `${method} ${path}: no answer within ${opt.requestTimeoutMs} ms`
+        message: timedOut ? `${method} ${path}: no answer within ${limit} ms`
           : `${method} ${path}: ${e && e.message ? e.message : e}`,
         cause: e,
       });
@@ -368,10 +369,16 @@ export function createImageService(options = {}) {
     }
     const idempotencyKey = o.idempotencyKey || body.idempotencyKey || randomKey();
     const headers = { 'Idempotency-Key': idempotencyKey };
-    if (o.preferWait != null) headers.Prefer = `wait=${Math.max(0, Math.floor(o.preferWait))}`;
+    let timeoutMs;
+    if (o.preferWait != null) {
+      const n = Math.max(0, Math.floor(o.preferWait));
+      headers.Prefer = `wait=${n}`;
+      // the server holds the answer up to n s: wait for it that long and more
+      timeoutMs = Math.max(opt.requestTimeoutMs, (n + 15) * 1000);
+    }
     const b = { ...body };
     delete b.idempotencyKey;
-    const r = await call('POST', '/api/images/generate', { body: b, headers, signal: o.signal });
+    const r = await call('POST', '/api/images/generate', { body: b, headers, signal: o.signal, timeoutMs });
     if (typeof r.data.jobId !== 'string') {
       throw new ImageServiceError({ code: 'BAD_RESPONSE', status: r.status, message: 'generate: answer has no jobId' });
     }

@@ -83,6 +83,15 @@ describe('imageService with a fake fetch', () => {
     assert.equal(f.calls[0].headers.Authorization, undefined);
   });
 
+  test('preferWait sends Prefer: wait=N; a job that ended is not polled', async () => {
+    const f = fakeFetch(() => json(201, job('completed', { publicUrl: '/storage/v1/object/public/asset-images/a.png' })));
+    const svc = createImageService({ fetch: f, baseUrl: 'https://api.test' });
+    const r = await svc.generateAssetImageKey(PROJECT, 'p', null, { preferWait: 5 });
+    assert.equal(f.calls.length, 1);
+    assert.equal(f.calls[0].headers.Prefer, 'wait=5');
+    assert.equal(r.imageUrl, 'https://api.test/storage/v1/object/public/asset-images/a.png');
+  });
+
   test('a 4xx answer is not retried and becomes an ImageServiceError', async () => {
     const f = fakeFetch(() => json(400, { error: { code: 'VALIDATION_ERROR', message: 'prompt: must not be empty' } }));
     const svc = createImageService({ fetch: f });
