@@ -13,11 +13,14 @@ slow with IMAGEGEN_LOCAL_DELAY_MS.
                 wait=5 → 202 after ~5 s; wait=30 clamped to 8; 20 waiting
                 at once leave /api/health/live under 50 ms, the 21st is
                 answered at once without Preference-Applied
-  NoPlaces      IMAGEGEN_MAX_WAITING_REQUESTS=0 and IMAGEGEN_MAX_WAIT_S=0:
-                the preference is never honoured
+  NoPlaces,     IMAGEGEN_MAX_WAITING_REQUESTS=0, IMAGEGEN_MAX_WAIT_S=0:
+  WaitsOff      the preference is never honoured
+  StopWhileHeld a stopping pool answers its held request at once (202)
+  DefaultBound  4 workers: 2 places, the other requests answered at once
 """
 
 import os
+import signal
 import sys
 import threading
 import time
@@ -252,3 +255,60 @@ class WaitsOff(WaitCase):
         u = jh.seed_user(self.stack, "wait-off")
         for prefer in ("wait=5", "wait"):
             self.assert_old_202(self.post(u, prefer), "Prefer %s: " % prefer)
+
+
+class StopWhileHeld(WaitCase):
+    workers = 2
+    pool_settings = {"IMAGEGEN_LOCAL_DELAY_MS": "20000"}
+
+    def test_a_stopping_pool_answers_its_held_request_at_once(self):
+        """SIGTERM to the master (QUIT to its responders): the held
+        request gets its 202 at once, not after its 30 s."""
+        s = self.stack
+        u = jh.seed_user(s, "wait-stop")
+        got = []
+        t = threading.Thread(target=lambda: got.append(self.post(u, "wait=30", timeout=60)),
+                             daemon=True)
+        t.start()
+        self.assertTrue(harness.wait_until(
+            lambda: "imagegen_pool_waiting_requests 1\n" in s.http("GET", "/metrics").body.decode(),
+            5.0), "the request is not held")
+        t0 = time.monotonic()
+        s.stop_pool(sig=signal.SIGTERM, timeout=20)
+        t.join(30)
+        self.assertEqual(len(got), 1, "no answer")
+        r = got[0]
+        self.assertEqual(r.status, 202, r)
+        self.assertEqual(r.header("Preference-Applied"), "wait=30", r)
+        self.assertLess(r.elapsed, 8.0, "held %.2fs although the pool stopped" % r.elapsed)
+        self.assertLess(time.monotonic() - t0, 8.0, "the pool took long to stop")
+
+
+class DefaultBound(WaitCase):
+    workers = 4
+    pool_settings = {"IMAGEGEN_LOCAL_DELAY_MS": "20000"}
+
+    def test_default_places_are_half_the_workers(self):
+        """4 workers: 2 places. 6 requests asking to wait at once: 2 are
+        held (3 s), 4 answered at once; health answers meanwhile."""
+        s = self.stack
+        u = jh.seed_user(s, "wait-half")
+        out = [None] * 6
+        threads = [threading.Thread(target=lambda i=i: out.__setitem__(
+            i, self.post(u, "wait=3", prompt="half %d" % i)), daemon=True) for i in range(6)]
+        for t in threads:
+            t.start()
+        time.sleep(1.0)
+        r = s.http("GET", "/api/health/live")
+        self.assertEqual(r.status, 200, r)
+        self.assertLess(r.elapsed, 0.050, r.elapsed)
+        for t in threads:
+            t.join(30)
+        held = [r for r in out if r.header("Preference-Applied") == "wait=3"]
+        now = [r for r in out if r.header("Preference-Applied") is None]
+        self.assertEqual((len(held), len(now)), (2, 4), out)
+        for r in held:
+            self.assertEqual(r.status, 202, r)
+            self.assertGreaterEqual(r.elapsed, 2.9, r.elapsed)
+        for r in now:
+            self.assert_old_202(r, "past the places: ")
