@@ -2,6 +2,8 @@
 #ifndef IG_JOBSDB_H
 #define IG_JOBSDB_H
 
+#include <signal.h>
+
 #include <libpq-fe.h>
 
 #include "arena.h"
@@ -63,6 +65,27 @@ const char *jobsdb_projects_json(PGconn *c, struct arena *a,
  * (IG_ENOTFOUND when the job is not the caller's). */
 const char *jobsdb_events_json(PGconn *c, struct arena *a, const char *claims,
     const char *id, enum ig_err *e);
+/* As jobsdb_get_json(), and the job's status into status (when not NULL). */
+const char *jobsdb_get_job(PGconn *c, struct arena *a, const char *claims,
+    const char *id, char status[16], enum ig_err *e);
+/*
+ * A request's wait for a job's end (Prefer: wait): LISTEN image_job_done
+ * (sql/012) on c, outside any transaction, dropping notifications read
+ * before. IG_OK, or IG_EUNAVAILABLE/IG_EINTERNAL (logged).
+ */
+enum ig_err jobsdb_listen_done(PGconn *c);
+/*
+ * Sleeps until image_job_done names job id, the monotonic clock reaches
+ * deadline_ms (clock_mono_ms()), or *stop is set (stop_fd, a self-pipe,
+ * wakes it; -1 and NULL: none); SIGTERM, SIGQUIT and SIGINT are
+ * unblocked while it sleeps. 1 when the job ended, 0 when the time ran
+ * out or a stop came, -1 when the connection broke (db_check()ed).
+ */
+int jobsdb_wait_done(PGconn *c, const char *id, long long deadline_ms,
+    int stop_fd, volatile sig_atomic_t *stop);
+/* UNLISTEN image_job_done and drop what arrived. Can't fail; c may be
+ * NULL. */
+void jobsdb_unlisten_done(PGconn *c);
 /*
  * One page of the caller's jobs, newest first: {"jobs":[…],"nextCursor":…}
  * (arena). project_id and status may be NULL; cursor is NULL or a value

@@ -27,6 +27,18 @@ int pool_stats_slot_take(void);
 void pool_stats_slot_free(int slot);
 /* Master: adds one to a counter (nothing without shared memory). */
 void pool_stats_count(enum pool_stats_counter which);
+/* Master: the number of workers it keeps, for pool_stats_wait_take(). */
+void pool_stats_set_workers(int n);
+/*
+ * Child: takes one of max places for a request held open (Prefer: wait;
+ * max < 0: half the pool's workers). 1 when taken (give it back with
+ * pool_stats_wait_put()), 0 when all are taken or there is no master
+ * (no shared memory, or a process the master did not fork): then no
+ * request waits, so none can hold every responder.
+ */
+int pool_stats_wait_take(long max);
+/* Child: gives back a place pool_stats_wait_take() gave. */
+void pool_stats_wait_put(void);
 /* Child, after fork: the slot its busy flag lives in (-1: none). */
 void pool_stats_init_child(int slot);
 /* Child: marks itself busy (serving) or idle. */

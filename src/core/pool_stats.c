@@ -14,6 +14,8 @@
 struct shared_stats {
 	atomic_ulong restarts, crashes, reloads;
 	atomic_ulong tokens_verified, tokens_cached, tokens_refused;
+	atomic_int workers;			/* the pool's size, by the master */
+	atomic_int waiting;			/* requests held (Prefer: wait) */
 	atomic_int live[POOL_MAX_CHILDREN];	/* set by the master */
 	atomic_int busy[POOL_MAX_CHILDREN];	/* set by the child, serving */
 };
@@ -80,6 +82,37 @@ pool_stats_count(enum pool_stats_counter which)
 }
 
 void
+pool_stats_set_workers(int n)
+{
+	if (shared != NULL)
+		atomic_store(&shared->workers, n);
+}
+
+int
+pool_stats_wait_take(long max)
+{
+	int n;
+
+	if (shared == NULL || my_stat_slot < 0)
+		return 0;
+	if (max < 0)
+		max = atomic_load(&shared->workers) / 2;
+	n = atomic_load(&shared->waiting);
+	do {
+		if (n >= max)
+			return 0;
+	} while (!atomic_compare_exchange_weak(&shared->waiting, &n, n + 1));
+	return 1;
+}
+
+void
+pool_stats_wait_put(void)
+{
+	if (shared != NULL)
+		atomic_fetch_sub(&shared->waiting, 1);
+}
+
+void
 pool_stats_init_child(int slot)
 {
 	my_stat_slot = slot;
@@ -132,6 +165,7 @@ pool_get_stats(struct pool_stats *out)
 		if (atomic_load_explicit(&shared->busy[i], memory_order_relaxed))
 			out->busy++;
 	}
+	out->waiting = (unsigned long)atomic_load(&shared->waiting);
 	out->restarts = atomic_load(&shared->restarts);
 	out->crashes = atomic_load(&shared->crashes);
 	out->reloads = atomic_load(&shared->reloads);

@@ -1,11 +1,15 @@
 /* jobs_db.c - image jobs in Postgres, as the request's user: owner
  * predicates in every query, and RLS behind them. */
+#include <errno.h>
 #include <inttypes.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "base64.h"
+#include "clock.h"
 #include "db.h"
 #include "job_json.h"
 #include "jobsdb.h"
@@ -381,6 +385,13 @@ const char *
 jobsdb_get_json(PGconn *c, struct arena *a, const char *claims, const char *id,
     enum ig_err *e)
 {
+	return jobsdb_get_job(c, a, claims, id, NULL, e);
+}
+
+const char *
+jobsdb_get_job(PGconn *c, struct arena *a, const char *claims, const char *id,
+    char status[16], enum ig_err *e)
+{
 	const char *p[1] = { id };
 	const char *json = NULL;
 	PGresult *r;
@@ -395,10 +406,13 @@ jobsdb_get_json(PGconn *c, struct arena *a, const char *claims, const char *id,
 		return NULL;
 	}
 	*e = IG_OK;
-	if (PQntuples(r) == 1)
+	if (PQntuples(r) == 1) {
 		json = row_json(a, r, 0, 0, e);
-	else
+		if (status != NULL)
+			snprintf(status, 16, "%s", PQgetvalue(r, 0, 1));
+	} else {
 		*e = IG_ENOTFOUND;
+	}
 	PQclear(r);
 	return json;
 }
@@ -740,4 +754,103 @@ jobsdb_events_json(PGconn *c, struct arena *a, const char *claims,
 	if (out == NULL)
 		*e = IG_EINTERNAL;
 	return out;
+}
+
+/* Frees every notification libpq has read on c. */
+static void
+drop_notifies(PGconn *c)
+{
+	PGnotify *n;
+
+	while ((n = PQnotifies(c)) != NULL)
+		PQfreemem(n);
+}
+
+/* A command (LISTEN, UNLISTEN) outside any transaction; IG_OK or the
+ * mapped failure. */
+static enum ig_err
+command(PGconn *c, const char *sql)
+{
+	PGresult *r = PQexec(c, sql);
+	enum ig_err e = IG_OK;
+
+	if (PQresultStatus(r) != PGRES_COMMAND_OK)
+		e = db_error(c, r, sql);
+	PQclear(r);
+	return e;
+}
+
+enum ig_err
+jobsdb_listen_done(PGconn *c)
+{
+	drop_notifies(c);
+	return command(c, "LISTEN image_job_done");
+}
+
+void
+jobsdb_unlisten_done(PGconn *c)
+{
+	if (c == NULL)
+		return;
+	(void)command(c, "UNLISTEN image_job_done");
+	/* read what arrived meanwhile, so no later request sees it */
+	if (PQconsumeInput(c) == 1)
+		drop_notifies(c);
+}
+
+int
+jobsdb_wait_done(PGconn *c, const char *id, long long deadline_ms, int stop_fd,
+    volatile sig_atomic_t *stop)
+{
+	struct pollfd pfd[2];
+	struct timespec ts;
+	sigset_t mask;
+	long long left;
+	PGnotify *n;
+	int found = 0, k;
+
+	/* The stop signals the responder blocks while it serves (pool_worker.c)
+	 * are let in while it sleeps here, so a stopping pool does not wait
+	 * out every held request. */
+	sigprocmask(SIG_BLOCK, NULL, &mask);
+	sigdelset(&mask, SIGTERM);
+	sigdelset(&mask, SIGQUIT);
+	sigdelset(&mask, SIGINT);
+	for (;;) {
+		while ((n = PQnotifies(c)) != NULL) {
+			if (strcmp(n->relname, "image_job_done") == 0 &&
+			    strcmp(n->extra, id) == 0)
+				found = 1;
+			PQfreemem(n);
+		}
+		if (found)
+			return 1;
+		if (stop != NULL && *stop)
+			return 0;
+		left = deadline_ms - clock_mono_ms();
+		if (left <= 0)
+			return 0;
+		pfd[0].fd = PQsocket(c);
+		pfd[0].events = POLLIN;
+		pfd[0].revents = 0;
+		pfd[1].fd = stop_fd;
+		pfd[1].events = POLLIN;
+		pfd[1].revents = 0;
+		if (pfd[0].fd < 0)
+			return -1;
+		ts.tv_sec = (time_t)(left / 1000);
+		ts.tv_nsec = (long)(left % 1000) * 1000000L;
+		k = ppoll(pfd, stop_fd >= 0 ? 2 : 1, &ts, &mask);
+		if (k < 0 && errno != EINTR)
+			return -1;
+		if (k > 0 && (pfd[0].revents & (POLLIN | POLLERR | POLLHUP)) &&
+		    PQconsumeInput(c) != 1) {
+			db_check(c);
+			return -1;
+		}
+		/* the self-pipe: only stop signals write it; the accept loop
+		 * drains it */
+		if (k > 0 && stop_fd >= 0 && (pfd[1].revents & POLLIN))
+			return 0;
+	}
 }

@@ -6,12 +6,16 @@
 
 #include "app.h"
 #include "auth.h"
+#include "clock.h"
 #include "db.h"
+#include "exec.h"
 #include "jobreq.h"
 #include "jobs_create.h"
 #include "jobsdb.h"
 #include "uuid.h"
 #include "log.h"
+#include "pool_signals.h"
+#include "pool_stats.h"
 #include "storage.h"
 
 /* db_run_retry() work: BEGIN as the user whose claims arg is. */
@@ -134,6 +138,79 @@ send_created(struct http_req *r, const struct job_created *jc)
 	http_send_json_text(r, jc->replayed ? 200 : 202, body);
 }
 
+static int
+job_ended(const char *status)
+{
+	return strcmp(status, "completed") == 0 || strcmp(status, "failed") == 0 ||
+	    strcmp(status, "canceled") == 0;
+}
+
+/*
+ * The answer to a create asked to wait (Prefer: wait=N, RFC 7240), after
+ * its commit: the job's JSON once it ended (201, 200 on a replay) or when
+ * N seconds passed (202), with Preference-Applied. A responder waits only
+ * with one of the pool's IMAGEGEN_MAX_WAITING_REQUESTS places, so held
+ * requests never take every responder; without one (or without LISTEN)
+ * the answer is the one without the preference, at once. The wait sleeps
+ * on the connection's socket, woken by NOTIFY image_job_done (sql/012),
+ * not by polling; a stop signal ends it early (202).
+ */
+static void
+send_waited(struct http_req *r, const struct auth_user *u,
+    const struct job_created *jc, long wait_s)
+{
+	const char *json = NULL, *again;
+	char status[16] = "", pa[32];
+	long long deadline = clock_mono_ms() + wait_s * 1000LL;
+	PGconn *conn = NULL;
+	enum ig_err e;
+	int rc = 0;
+
+	if (!pool_stats_wait_take(r->cfg->max_waiting_requests)) {
+		log_debug("job %s: no place to wait, answering at once", jc->id);
+		send_created(r, jc);
+		return;
+	}
+	conn = db_get(&e);
+	if (conn == NULL || jobsdb_listen_done(conn) != IG_OK) {
+		pool_stats_wait_put();
+		send_created(r, jc);
+		return;
+	}
+	/* The executor now, not after the answer: the answer waits for it
+	 * (none free: the job stays queued for the sweeper, as always). */
+	if (!jc->replayed)
+		exec_spawn(r->cfg, jc->id);
+	/* LISTEN first, then read: an end between the two is not missed */
+	json = jobsdb_get_job(conn, r->arena, u->claims, jc->id, status, &e);
+	while (json != NULL && !job_ended(status)) {
+		rc = jobsdb_wait_done(conn, jc->id, deadline, pool_sig_fd(),
+		    &pool_sig_stop);
+		if (rc < 0)
+			break;
+		again = jobsdb_get_job(conn, r->arena, u->claims, jc->id, status, &e);
+		if (again == NULL)
+			break;
+		json = again;
+		if (rc == 0)
+			break;
+	}
+	jobsdb_unlisten_done(rc < 0 ? NULL : conn);
+	pool_stats_wait_put();
+	if (json == NULL) {
+		/* the job was committed: its short answer, never an error */
+		send_created(r, jc);
+		r->spawn_job[0] = '\0';
+		return;
+	}
+	snprintf(pa, sizeof(pa), "wait=%ld", wait_s);
+	http_add_header(r, "Preference-Applied", pa);
+	if (jc->replayed)
+		http_add_header(r, "Idempotent-Replayed", "true");
+	http_send_json_text(r, !job_ended(status) ? 202 : jc->replayed ? 200 : 201,
+	    json);
+}
+
 /*
  * The storage backend's URL forms, which tell a URL of our bucket: they
  * need only the configuration, no connection. Worked out once per
@@ -168,10 +245,15 @@ handle_generate(struct http_req *r)
 	const char *msg = NULL;
 	PGconn *conn;
 	enum ig_err e;
+	long wait_s = 0;
+	int wait;
 
 	e = auth_request(r, &u);
 	if (e != IG_OK)
 		return e;
+	/* wait=0 waits for nothing: the answer without the preference */
+	wait = http_prefer_wait(http_param(r, "HTTP_PREFER"), r->cfg->max_wait_s,
+	    &wait_s) && wait_s > 0;
 	if (!http_is_json(r))
 		return http_fail(r, IG_EMEDIA_TYPE, "Content-Type must be application/json");
 	sg = bucket_urls(r->cfg);
@@ -189,7 +271,10 @@ handle_generate(struct http_req *r)
 	e = finish(r, conn, e, msg);
 	if (e != IG_OK)
 		return e;
-	send_created(r, &jc);
+	if (wait)
+		send_waited(r, &u, &jc, wait_s);
+	else
+		send_created(r, &jc);
 	return IG_OK;
 }
 
