@@ -357,6 +357,17 @@ describe('imageService against the real stack', real, () => {
     assert.ok(p.branches.some((b) => b.isMain));
   });
 
+  test('preferWait: the server holds the answer until the job ended, one POST and no polling', async () => {
+    const calls = [];
+    const counting = (url, init) => { calls.push(init.method); return fetch(url, init); };
+    const t0 = Date.now();
+    const r = await svc({ fetch: counting }).generateAssetImageKey(REAL_PROJECT, 'a held castle', null,
+      { preferWait: 20, width: 64, height: 64 });
+    assert.equal(r.job.status, 'completed');
+    assert.deepEqual(calls, ['POST'], 'the 201 carried the finished job');
+    assert.ok(Date.now() - t0 < 15000);
+  });
+
   test('an unknown job is NOT_FOUND; a bad token is UNAUTHORIZED', async () => {
     await assert.rejects(svc().getJob(JOB), (e) => e.code === 'NOT_FOUND' && e.status === 404);
     await assert.rejects(svc({ getAccessToken: () => 'not.a.token' }).listJobs(), (e) => e.code === 'UNAUTHORIZED' && e.status === 401);
