@@ -39,6 +39,8 @@ EXPECTED = {
     "usr/share/imagegen/www/index.html": "nginx/www/index.html",
     "usr/share/imagegen/www/imageService.js": "nginx/www/imageService.js",
     "usr/share/imagegen/www/imageService.d.ts": "nginx/www/imageService.d.ts",
+    "usr/share/imagegen/www/vendor/supabase.js": "nginx/www/vendor/supabase.js",
+    "usr/share/imagegen/www/vendor/supabase.LICENSE": "nginx/www/vendor/supabase.LICENSE",
     "usr/share/imagegen/apache/imagegen.conf": "contrib/apache/imagegen.conf",
     "usr/share/imagegen/apache/imagegen-fcgid.conf": "contrib/apache/imagegen-fcgid.conf",
     "usr/share/imagegen/apache/imagegen-cgi.conf": "contrib/apache/imagegen-cgi.conf",

@@ -8,6 +8,10 @@
 //   IMAGEGEN_TEST_BRANCH     its main branch
 //   IMAGEGEN_TEST_SHOTS      where the screenshots go
 //   IMAGEGEN_CHROMIUM        the browser (default /usr/bin/chromium)
+//   IMAGEGEN_TEST_SB_EMAIL, IMAGEGEN_TEST_SB_PASSWORD, IMAGEGEN_TEST_SB_PROJECT
+//                            a second user, signed in by email and password
+//                            through supabase-js (/vendor/supabase.js) and
+//                            the test's fake Supabase Auth, and its project
 // Prints one JSON line of findings on stdout; exits 1 on the first failure.
 
 import assert from 'node:assert/strict';
@@ -161,6 +165,35 @@ try {
   assert.ok(phoneBox && phoneBox.x >= 0 && phoneBox.x + phoneBox.width <= 390, 'Generate is on screen');
   await page.screenshot({ path: path.join(SHOTS, 'demo-phone.png'), fullPage: true });
   step('screenshots');
+
+  // Email and password through supabase-js (the page's /config.json names
+  // the Supabase project; the test proxies a fake of its Auth server).
+  if (process.env.IMAGEGEN_TEST_SB_EMAIL) {
+    const ctx2 = await browser.newContext({ ignoreHTTPSErrors: true, viewport: { width: 1280, height: 900 } });
+    const p2 = await ctx2.newPage();
+    p2.on('pageerror', (e) => consoleErrors.push(String(e)));
+    await p2.goto(`${BASE}/`);
+    await p2.getByLabel('Email').fill(process.env.IMAGEGEN_TEST_SB_EMAIL);
+    await p2.getByLabel('Password').fill('not the password');
+    await p2.getByRole('button', { name: 'Sign in with email' }).click();
+    await p2.getByText(/Sign-in failed: Invalid login credentials/).waitFor({ timeout: T });
+    await p2.getByLabel('Password').fill(process.env.IMAGEGEN_TEST_SB_PASSWORD);
+    await p2.getByRole('button', { name: 'Sign in with email' }).click();
+    await p2.getByText(`Signed in as ${process.env.IMAGEGEN_TEST_SB_EMAIL}`).waitFor({ timeout: T });
+    const sbProject = p2.getByLabel('Project', { exact: true });
+    await until(async () => (await sbProject.inputValue()) === process.env.IMAGEGEN_TEST_SB_PROJECT,
+      'the Supabase user\'s project preselected');
+    out.supabaseToken = await p2.evaluate(async () => {
+      const { imageService } = await import('/imageService.js');
+      // the page's supabase global is supabase-js's namespace, not a client:
+      // the default service must not take it for one
+      return typeof imageService.listProjects === 'function' && typeof window.supabase.createClient;
+    });
+    await p2.getByRole('button', { name: 'Sign out' }).click();
+    await p2.getByText('Signed out.').waitFor({ timeout: T });
+    await ctx2.close();
+    step('signed in with email and password through supabase-js');
+  }
 
   assert.deepEqual(consoleErrors, [], 'no page errors');
   out.ok = true;
