@@ -96,6 +96,9 @@ try {
   const progress = page.getByRole('status').filter({ hasText: /^Job / });
   await progress.filter({ hasText: /generating|processing|queued|uploading|completed/ }).waitFor({ timeout: T });
   await progress.filter({ hasText: /completed/ }).waitFor({ timeout: T });
+  const line = await progress.innerText();
+  assert.match(line, /generating \+\d+\.\d s → .*completed \+\d+\.\d s/, `the stages in the progress line: ${line}`);
+  assert.match(line, /created \d/, line);
   const img = page.getByRole('img', { name: /Generated image: A medieval castle on a hill/ });
   await img.waitFor({ state: 'visible', timeout: T });
   const size = await until(() => img.evaluate((el) => (el.complete && el.naturalWidth > 0
@@ -150,7 +153,10 @@ try {
   out.moduleImageUrl = url.imageUrl;
   step('generateAssetImageKey(projectId, prompt) in the page');
 
-  // Screenshots: the finished castle shown again, desktop then phone width.
+  // Screenshots: every job ended (the list refreshes itself while one
+  // runs), the finished castle shown again, desktop then phone width.
+  await until(async () => (await page.locator('#jobs .status').allInnerTexts())
+    .every((st) => ['completed', 'failed', 'canceled'].includes(st)), 'the list of recent jobs settled');
   await page.getByLabel('Prompt', { exact: true }).fill('A medieval castle on a hill');
   await page.getByLabel('Size').selectOption('768x512');
   await jobRow('A medieval castle on a hill').getByRole('button', { name: /^Show job / }).click();
