@@ -327,10 +327,12 @@ describe('imageService against the real stack', real, () => {
     const s = svc();
     const ac = new AbortController();
     let jobId = null;
-    setTimeout(() => ac.abort(), 300);
-    await assert.rejects(s.generateAssetImageKey(REAL_PROJECT, 'a canceled bridge', null,
-      { signal: ac.signal, cancelOnAbort: true, onUpdate: (j) => { jobId = j.jobId; } }),
-    (e) => e.code === 'ABORTED');
+    // aborted while the wait runs: 200 ms after the job was first seen
+    await assert.rejects(s.generateAssetImageKey(REAL_PROJECT, 'a canceled bridge', null, {
+      signal: ac.signal,
+      cancelOnAbort: true,
+      onUpdate: (j) => { if (!jobId) setTimeout(() => ac.abort(), 200); jobId = j.jobId; },
+    }), (e) => e.code === 'ABORTED' && e.jobId === jobId);
     assert.ok(jobId);
     let j;
     for (let i = 0; i < 100; i++) {
