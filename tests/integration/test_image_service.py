@@ -104,7 +104,7 @@ class NodeSuite(Case):
         self.assertNotIn("# SKIP", out, out)
         m = re.search(r"^# pass (\d+)$", out, re.M)
         self.assertTrue(m, out)
-        self.assertGreaterEqual(int(m.group(1)), 21, out)
+        self.assertGreaterEqual(int(m.group(1)), 23, out)
         self.assertRegex(out, r"(?m)^# fail 0$")
         for name in ("a dropped connection is retried with the same Idempotency-Key",
                      "a wait past timeoutMs rejects with TIMEOUT",

@@ -250,6 +250,45 @@ describe('imageService with a fake fetch', () => {
     }
   });
 
+  test('generateFrame and inpaint send the bodies SPEC section 3 asks for', async () => {
+    const f = fakeFetch((c) => (c.method === 'POST' ? json(202, { jobId: JOB, status: 'queued' })
+      : json(200, job('completed', { publicUrl: 'https://x.test/f.png' }))));
+    const svc = createImageService({ fetch: f, pollIntervalMs: 5 });
+    const scene = '33333333-3333-4333-8333-333333333333';
+    const shot = '44444444-4444-4444-8444-444444444444';
+    await svc.generateFrame({ projectId: PROJECT, sceneId: scene, shotId: shot, prompt: 'dawn', frame: 'end', width: 640, height: 360 });
+    await svc.inpaint({ projectId: PROJECT, prompt: 'fix', sourceImageUrl: '/storage/v1/object/public/asset-images/a.png',
+      maskImageUrl: '/storage/v1/object/public/asset-images/m.png', branchId: 'b' });
+    const posts = f.calls.filter((c) => c.method === 'POST').map((c) => c.body);
+    assert.deepEqual(posts[0], { projectId: PROJECT, jobType: 'end_frame', prompt: 'dawn', sceneId: scene, shotId: shot, width: 640, height: 360 });
+    assert.deepEqual(posts[1], { projectId: PROJECT, jobType: 'inpaint', prompt: 'fix', branchId: 'b',
+      sourceImageUrl: '/storage/v1/object/public/asset-images/a.png', maskImageUrl: '/storage/v1/object/public/asset-images/m.png' });
+    await assert.rejects(svc.generateFrame({ projectId: PROJECT, sceneId: scene, shotId: shot, prompt: 'x', frame: 'middle' }),
+      (e) => e.code === 'VALIDATION_ERROR');
+  });
+
+  test('without onAudit the applied capsule goes to console.info', async () => {
+    const f = fakeFetch((c) => {
+      if (c.method === 'POST') return json(202, { jobId: JOB, status: 'queued' });
+      if (c.url.endsWith('/events')) {
+        return json(200, { jobId: JOB, events: [{ id: 9, event: 'style_capsule_applied', fromStatus: null, toStatus: null,
+          detail: { capsuleId: 'c1', name: 'Noir', shared: true, styleText: 'ink' }, createdAt: 'z' }] });
+      }
+      return json(200, job('completed', { publicUrl: 'https://x.test/d.png' }));
+    });
+    const seen = [];
+    const info = console.info;
+    console.info = (...a) => seen.push(a);
+    try {
+      await createImageService({ fetch: f, pollIntervalMs: 5 }).generateAssetImageKey(PROJECT, 'p', 'c1');
+    } finally {
+      console.info = info;
+    }
+    assert.equal(seen.length, 1);
+    assert.equal(seen[0][1].capsuleId, 'c1');
+    assert.equal(seen[0][1].name, 'Noir');
+  });
+
   test('parseRetryAfter reads seconds and HTTP dates', () => {
     assert.equal(parseRetryAfter('3'), 3000);
     assert.equal(parseRetryAfter(null), null);
