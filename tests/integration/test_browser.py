@@ -13,7 +13,9 @@ run generateAssetImageKey(projectId, prompt) to a URL that serves a PNG;
 then, in a fresh context, signs another user in with email and password
 through supabase-js (the page's local /vendor/supabase.js; /config.json,
 served here by nginx, names this origin as the Supabase project and nginx
-proxies its /auth/v1/ to FakeSupabaseAuth below), a wrong password first.
+proxies its /auth/v1/ to FakeSupabaseAuth below), a wrong password first;
+and, with GET /api/projects answering 404 (playwright's routing), the page
+asks for the project ID and an empty branch is the main one.
 Controls are found by label and role. It writes demo-desktop.png and
 demo-phone.png into the test's temp dir; with IMAGEGEN_TEST_SCREENSHOTS=DIR
 they are copied there too (docs/ holds one such pair).
@@ -150,8 +152,9 @@ class DemoPage(harness.StackTestCase):
         res = json.loads(lines[-1])
         self.assertTrue(res.get("ok"), what)
         self.assertEqual(p.returncode, 0, what)
-        self.assertEqual(res["steps"][-2:], ["screenshots",
-                                             "signed in with email and password through supabase-js"], what)
+        self.assertEqual(res["steps"][-3:], [
+            "screenshots", "signed in with email and password through supabase-js",
+            "without GET /api/projects: IDs by hand, the main branch by default"], what)
         # supabase-js asked the fake twice (a wrong password, then the
         # right one) with the anon key, then signed out.
         tokens = [x for x in self.auth.seen if x[0] == "/auth/v1/token"]

@@ -201,6 +201,31 @@ try {
     step('signed in with email and password through supabase-js');
   }
 
+  // A server without GET /api/projects: the page asks for the IDs; an
+  // empty branch is the project's main branch.
+  {
+    const ctx3 = await browser.newContext({ ignoreHTTPSErrors: true, viewport: { width: 1280, height: 900 } });
+    await ctx3.route('**/api/projects', (r) => r.fulfill({ status: 404, contentType: 'application/json',
+      body: '{"error":{"code":"NOT_FOUND","message":"not found"}}' }));
+    const p3 = await ctx3.newPage();
+    p3.on('pageerror', (e) => consoleErrors.push(String(e)));
+    await p3.goto(`${BASE}/`);
+    await p3.getByLabel('Access token').fill(TOKEN);
+    await p3.getByRole('button', { name: 'Sign in with token' }).click();
+    await p3.getByText(/Projects could not be listed \(NOT_FOUND/).waitFor({ timeout: T });
+    assert.equal(await p3.getByLabel('Project', { exact: true }).isVisible(), false);
+    await p3.getByLabel('Project ID').fill(PROJECT);
+    await p3.getByLabel('Size').selectOption('256x256');
+    await p3.getByLabel('Prompt', { exact: true }).fill('a castle by hand');
+    await p3.getByRole('button', { name: 'Generate', exact: true }).click();
+    await p3.getByRole('status').filter({ hasText: /completed/ }).waitFor({ timeout: T });
+    const id3 = await p3.locator('#jobs li').filter({ hasText: 'a castle by hand' }).first().getAttribute('data-job-id');
+    const j3 = await api('GET', `/api/images/jobs/${id3}`);
+    assert.equal(j3.body.branchId, BRANCH, 'the main branch');
+    await ctx3.close();
+    step('without GET /api/projects: IDs by hand, the main branch by default');
+  }
+
   assert.deepEqual(consoleErrors, [], 'no page errors');
   out.ok = true;
 } catch (e) {
