@@ -73,7 +73,7 @@ opt_error(const char *cmd, int argc, char **argv, char *err, size_t errlen)
 {
 	const char *bad = optind > 0 && optind <= argc ? argv[optind - 1] : "?";
 
-	if (optopt == 0)
+	if (optopt == 0 || strncmp(bad, "--", 2) != 0)
 		snprintf(err, errlen, "%s: unknown option '%.40s'", cmd, bad);
 	else if (strchr(bad, '=') != NULL)
 		snprintf(err, errlen, "%s: '%.40s': the option takes no value", cmd, bad);
@@ -89,7 +89,8 @@ parse_size(const char *s, long *w, long *h)
 	const char *x = strchr(s, 'x');
 	size_t n;
 
-	if (x == NULL || x == s)
+	/* digits only: no sign, no blanks */
+	if (x == NULL || x == s || strspn(s, "0123456789x") != strlen(s))
 		return -1;
 	n = (size_t)(x - s);
 	if (n >= sizeof(side))
