@@ -108,7 +108,7 @@ void api_close(struct api *a);
  * NULL, an Idempotency-Key or NULL; with the token, Accept and, for a
  * body, Content-Type. tries > 1 sends it again (the same key) after a
  * lost connection or timeout and after 409 IDEMPOTENCY_IN_FLIGHT, 429,
- * 502, 503 and 504, waiting Retry-After (at most 30 s) or 1, 2, 4 s;
+ * 502, 503 and 504, waiting Retry-After (at most 30 s) or 0.5, 1, 2 s;
  * callers pass 1 for a request that must not be sent twice. The reply
  * (*rep, overwritten; free with api_reply_free()) as api_res says.
  */

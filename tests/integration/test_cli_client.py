@@ -544,6 +544,29 @@ class CliStack(harness.StackTestCase):
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertIn(jid, r.stdout)
 
+    def test_stack_env_written_by_scripts_up(self):
+        # scripts/up's own write_stack_env (test_scripts_up's way of running
+        # it), for this stack's HTTPS port and user: "imagegen generate
+        # 'a castle' --wait" in that tree, with nothing else set
+        from test_scripts_up import run_bash
+        root = tempfile.mkdtemp(dir=self.cwd)
+        var = os.path.join(root, "var")
+        os.makedirs(os.path.join(var, "tls"))
+        run_bash("SUPABASE_JWT_SECRET=%s\nIG_SECRET_LOCAL=1\nCLI_BIN=%s\nDEMO_USER_ID=%s\n"
+                 "DEMO_EMAIL=%s\nDEMO_PROJECT_ID=%s\nDEMO_BRANCH_ID=%s\n"
+                 "build_pool_env\nwrite_stack_env\n"
+                 % (jh.SECRET, harness.imagegen_bin(), self.user.id, self.user.email,
+                    self.user.project_id, self.user.branch_id),
+                 {"IMAGEGEN_HTTPS_PORT": str(self.stack.https_port)}, var)
+        shutil.copy(self.stack.tls_cert, os.path.join(var, "tls", "cert.pem"))
+        r = run_cli(["generate", "a castle", "--wait"], cli_env(), root)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertNotIn("warning", r.stderr)
+        url = r.stdout.strip()
+        self.assertTrue(url.startswith("https://localhost:%d/" % self.stack.https_port), url)
+        _, data = self.fetch(url, ssl.create_default_context(cafile=self.stack.tls_cert))
+        self.assertEqual(data[:8], PNG_SIG)
+
     def test_stack_env_with_another_project_and_its_branch(self):
         # another project of the caller's, with its own --branch
         # (FakeApi checks that the stack's branch is not sent with it)
