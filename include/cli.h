@@ -73,6 +73,7 @@ enum gen_exit {
 	GEN_EXIT_USAGE = 2,	/* bad arguments or settings: nothing sent */
 	GEN_EXIT_TIMEOUT = 3,	/* --wait gave up; the job runs on */
 	GEN_EXIT_HTTP = 4,	/* no answer, or an error status (401 …) */
+	GEN_EXIT_INTERRUPTED = 130,	/* SIGINT while waiting; the job runs on */
 };
 
 /* What both commands take to reach the API. */

@@ -29,6 +29,8 @@
 #define API_RETRY_AFTER_MAX	30	/* seconds waited for one Retry-After */
 #define API_UA			"imagegen/" VERSION
 
+static size_t origin_len(const char *url);
+
 /* ---- var/stack.env --------------------------------------------------- */
 
 /*
@@ -331,6 +333,12 @@ api_conf_load(struct api_conf *c, const char *url_opt, const char *token_opt,
 	if (!http_url(url) || !one_word(url) || strlen(url) > 2048) {
 		snprintf(err, errlen, "%s: expected an http:// or https:// URL, got '%.80s'",
 		    from, url);
+		goto out;
+	}
+	/* user:password@ would be printed with every error message */
+	if (memchr(url, '@', origin_len(url)) != NULL) {
+		snprintf(err, errlen, "%s: a URL without user:password@, please (the token "
+		    "is what authenticates)", from);
 		goto out;
 	}
 	if (token == NULL) {

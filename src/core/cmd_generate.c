@@ -6,6 +6,7 @@
  * the requests.
  */
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +28,26 @@
 #define GEN_POLL_MS	1000LL		/* --wait polls this often */
 #define GEN_BACKOFF_MAX	8000LL		/* a lost connection: at most this */
 #define GEN_POST_TRIES	4		/* generate: the same key each time */
+
+/* Ctrl-C while waiting: say which job runs on, then exit. */
+static volatile sig_atomic_t gen_interrupted;
+
+static void
+on_interrupt(int signo)
+{
+	(void)signo;
+	gen_interrupted = 1;
+}
+
+/* Sleeps ms, or less when interrupted. */
+static void
+nap(long long ms)
+{
+	long long end = clock_mono_ms() + ms, left;
+
+	while (!gen_interrupted && (left = end - clock_mono_ms()) > 0)
+		clock_sleep_ms(left < 100 ? left : 100);
+}
 
 static const char *const job_types[] = {
 	"master_asset", "start_frame", "end_frame", "inpaint", NULL
@@ -480,14 +501,15 @@ terminal(const char *status)
  * Polls job id every second until it ends or timeout_s from t0 passed;
  * waits Retry-After (else 1, 2, 4, 8 s) after 429, 502, 503, 504 or a
  * lost connection. GEN_EXIT_OK with the last answer in *job and *body
- * (caller puts and frees), GEN_EXIT_TIMEOUT, or GEN_EXIT_HTTP, each
- * after its line on stderr.
+ * (caller puts and frees), GEN_EXIT_TIMEOUT, GEN_EXIT_INTERRUPTED (SIGINT;
+ * a second one kills) or GEN_EXIT_HTTP, each after its line on stderr.
  */
 static int
 wait_job(struct api *a, const char *cmd, const char *id, long long t0,
     long timeout_s, struct json_object **job, char **body)
 {
 	struct progress p = { id, t0, isatty(2), 0, "" };
+	struct sigaction sa, old_sa;
 	struct api_reply rep = { 0 };
 	struct json_object *o;
 	long long deadline = t0 + timeout_s * 1000LL, left, delay, backoff = 1000;
@@ -499,8 +521,21 @@ wait_job(struct api *a, const char *cmd, const char *id, long long t0,
 	*job = NULL;
 	*body = NULL;
 	snprintf(path, sizeof(path), "/api/images/jobs/%s", id);
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_interrupt;
+	sa.sa_flags = (int)SA_RESETHAND;
+	gen_interrupted = 0;
+	sigaction(SIGINT, &sa, &old_sa);
 	for (;;) {
 		left = deadline - clock_mono_ms();
+		if (gen_interrupted) {
+			progress_break(&p);
+			fprintf(stderr, "imagegen: %s: interrupted: job %s is %s; it keeps "
+			    "running (imagegen jobs show %s, imagegen jobs cancel %s)\n", cmd, id,
+			    p.last[0] != '\0' ? p.last : "not seen yet", id, id);
+			rc = GEN_EXIT_INTERRUPTED;
+			goto out;
+		}
 		if (left <= 0)
 			break;
 		res = api_call(a, "GET", path, NULL, NULL, 1,
@@ -551,13 +586,14 @@ wait_job(struct api *a, const char *cmd, const char *id, long long t0,
 		if (delay > left)
 			delay = left;
 		if (delay > 0)
-			clock_sleep_ms(delay);
+			nap(delay);
 	}
 	progress_break(&p);
 	fprintf(stderr, "imagegen: %s: timed out after %ld s: job %s is %s; it keeps "
 	    "running (imagegen jobs show %s)\n", cmd, timeout_s, id,
 	    p.last[0] != '\0' ? p.last : "not seen yet", id);
 out:
+	sigaction(SIGINT, &old_sa, NULL);
 	progress_break(&p);
 	api_reply_free(&rep);
 	return rc;

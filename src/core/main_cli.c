@@ -81,7 +81,7 @@ usage(FILE *f)
 "      image; --timeout S gives up after S seconds (default 300); --output\n"
 "      and --timeout imply --wait. Exit 0 completed (or accepted), 1 failed\n"
 "      or canceled (code and message on stderr), 2 usage, 3 timeout, 4 HTTP\n"
-"      or connection error\n"
+"      or connection error, 130 interrupted (Ctrl-C: the job keeps running)\n"
 "  jobs list [--project UUID] [--status S] [--limit N] [--cursor C]\n"
 "  jobs show ID\n"
 "  jobs cancel ID\n"

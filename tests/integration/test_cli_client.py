@@ -22,6 +22,7 @@ import os
 import pty
 import re
 import select
+import signal
 import shutil
 import socket
 import ssl
@@ -371,6 +372,32 @@ class CliStack(harness.StackTestCase):
         job = jh.wait_job(self.stack, self.user.token, m.group(1))
         self.assertEqual(job["status"], "completed")
 
+    def test_interrupt_says_which_job_runs_on(self):
+        e = cli_env(IMAGEGEN_URL=self.url, IMAGEGEN_TOKEN=self.user.token)
+        p = subprocess.Popen([harness.imagegen_bin(), "generate", "an interrupted castle",
+                              "--wait", "--project", self.user.project_id, "--branch",
+                              self.user.branch_id, "--size", "64x64"], env=e, cwd=self.cwd,
+                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+        try:
+            first = p.stderr.readline()
+            m = re.match(r"imagegen: job ([0-9a-f-]{36}): ", first)
+            self.assertIsNotNone(m, first)
+            t0 = time.monotonic()
+            p.send_signal(signal.SIGINT)
+            out, err = p.communicate(timeout=10)
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        self.assertEqual(p.returncode, 130, err)
+        self.assertLess(time.monotonic() - t0, 1.0)
+        self.assertEqual(out, "")
+        self.assertIn("interrupted: job %s is" % m.group(1), err)
+        self.assertIn("it keeps running", err)
+        self.assertEqual(jh.wait_job(self.stack, self.user.token, m.group(1))["status"],
+                         "completed")
+
     def test_bad_token_exits_4_and_is_never_printed(self):
         for tok in ("not-a-jwt-" + uuid.uuid4().hex,
                     jh.mint_token(self.user.id)[:-4] + "AAAA"):
@@ -428,12 +455,22 @@ class CliStack(harness.StackTestCase):
                 self.assertTrue(r.stderr.startswith("imagegen: "), r.stderr)
                 self.assertEqual(r.stdout, "")
         # settings: no URL, not http(s), no token, a token of two lines
+        # (a copy of the binary: the build tree's own var/stack.env, when
+        # scripts/up made one, must not answer for the missing URL)
+        bindir = tempfile.mkdtemp(dir=self.cwd)
+        os.makedirs(os.path.join(bindir, "bin"))
+        exe = os.path.join(bindir, "bin", "imagegen")
+        shutil.copy(harness.imagegen_bin(), exe)
         for env, says in (({"IMAGEGEN_TOKEN": "t"}, "no service URL"),
                           ({"IMAGEGEN_URL": "ftp://h", "IMAGEGEN_TOKEN": "t"}, "http"),
                           ({"IMAGEGEN_URL": dead}, "no access token"),
+                          ({"IMAGEGEN_URL": "http://u:secret@127.0.0.1:1", "IMAGEGEN_TOKEN": "t"},
+                           "without user:password@"),
                           ({"IMAGEGEN_URL": dead, "IMAGEGEN_TOKEN": "a\nb"}, "one word")):
             with self.subTest(env=env):
-                r = run_cli(["generate", "x", "--project", p], cli_env(**env), self.cwd)
+                r = subprocess.run([exe, "generate", "x", "--project", p], env=cli_env(**env),
+                                   cwd=self.cwd, stdin=subprocess.DEVNULL, capture_output=True,
+                                   text=True, timeout=60)
                 self.assertEqual(r.returncode, 2, r.stderr)
                 self.assertIn(says, r.stderr)
         # a request that is made, to nothing, is exit 4 (so the above were not)
@@ -587,6 +624,7 @@ class CliStack(harness.StackTestCase):
         self.assertEqual(r.returncode, 0, r.stderr)
 
     def test_stack_env_refused_unless_only_ours_can_write_it(self):
+        # refused, it is not read, and no other stack.env is looked for
         root = self.stack_tree(mode=0o620)
         r = run_cli(["jobs", "list"], cli_env(), root)
         self.assertEqual(r.returncode, 2, r.stderr)
