@@ -109,7 +109,8 @@ void api_close(struct api *a);
  * body, Content-Type. tries > 1 sends it again (the same key) after a
  * lost connection or timeout and after 409 IDEMPOTENCY_IN_FLIGHT, 429,
  * 502, 503 and 504, waiting Retry-After (at most 30 s) or 0.5, 1, 2 s;
- * callers pass 1 for a request that must not be sent twice. The reply
+ * callers pass 1 for a request that must not be sent twice; each wait
+ * is a line on stderr. The reply
  * (*rep, overwritten; free with api_reply_free()) as api_res says.
  */
 enum api_res api_call(struct api *a, const char *method, const char *path,

@@ -575,6 +575,14 @@ api_call(struct api *a, const char *method, const char *path, const char *body,
 		}
 		if (wait_ms > API_RETRY_AFTER_MAX * 1000LL)
 			wait_ms = API_RETRY_AFTER_MAX * 1000LL;
+		/* the URL is ours and holds no secret */
+		if (res == API_HTTP)
+			fprintf(stderr, "imagegen: %s %s: HTTP %ld%s%s; trying again in %.1f s\n",
+			    method, url, rep->status, rep->code[0] != '\0' ? " " : "", rep->code,
+			    (double)wait_ms / 1000.0);
+		else
+			fprintf(stderr, "imagegen: %s %s: %s; trying again in %.1f s\n", method,
+			    url, rep->message, (double)wait_ms / 1000.0);
 		clock_sleep_ms(wait_ms);
 	}
 out:

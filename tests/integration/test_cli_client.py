@@ -195,6 +195,8 @@ class FakeApi(unittest.TestCase):
         self.assertIn("job %s: generating" % self.srv.job_id, r.stderr)
         self.assertIn("job %s: completed" % self.srv.job_id, r.stderr)
         self.assertIn("HTTP 503 SERVICE_UNAVAILABLE; trying again in 2 s", r.stderr)
+        self.assertRegex(r.stderr, r"imagegen: POST %s/api/images/generate: .*; trying again "
+                                   r"in 0\.5 s\n" % re.escape(self.url))
         self.assertNotIn("\r", r.stderr)
         self.assertNotIn(self.token, r.stderr + r.stdout)
         self.assertEqual([f for f in os.listdir(self.tmp) if f != "x.png"], [],
