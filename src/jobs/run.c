@@ -16,6 +16,7 @@
 #include "retry.h"
 #include "slots.h"
 #include "spool.h"
+#include "webhooks.h"
 #include "storage.h"
 
 /* After a stop: a job that ended (failed, canceled) loses its spool file
@@ -280,6 +281,9 @@ exec_run(const struct cfg *c, const char *job_id, int slot_fd)
 		exec_log_job(j.id, j.request_id);
 		job_id = NULL;
 		relooked = 0;
+		/* The claim's image_job.started, if the job asked for it: one
+		 * attempt now, retries by the sweeper. */
+		wh_deliver(conn, c, j.id, 1, WH_TIMEOUT_MS);
 		s = run_one(conn, c, &pv, &sg, &j);
 		if (s == STEP_DB) {
 			execdb_job_free(&j);
@@ -287,6 +291,8 @@ exec_run(const struct cfg *c, const char *job_id, int slot_fd)
 			goto out;	/* the sweeper requeues it: our lock died */
 		}
 		execdb_unlock(conn, j.id);
+		/* Its end's event (and a started one still due), in order. */
+		wh_deliver(conn, c, j.id, 2, 2 * WH_TIMEOUT_MS);
 		execdb_job_free(&j);
 		exec_log_job(NULL, NULL);
 		done++;

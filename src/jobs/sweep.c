@@ -14,8 +14,11 @@
 #include "retry.h"
 #include "spool.h"
 #include "storage.h"
+#include "webhooks.h"
 
 #define SWEEP_BATCH 256		/* objects and spool files looked at per pass */
+#define SWEEP_WEBHOOKS 64	/* outbox rows attempted per pass */
+#define SWEEP_WEBHOOK_MS 20000LL	/* and time spent starting them */
 
 int
 sweep_drop_object(PGconn *conn, struct storage *sg, const char *id, const char *path)
@@ -181,6 +184,9 @@ exec_sweep(PGconn *conn, const struct cfg *c, struct sweep_stats *st)
 	free(rows);
 	sweep_objects(conn, c, st);
 	sweep_spool(conn, c, st);
+	/* Due outbox rows of any job (retries, and events of changes made
+	 * outside an executor: a queued job canceled, the sweeper's own). */
+	wh_deliver(conn, c, NULL, SWEEP_WEBHOOKS, SWEEP_WEBHOOK_MS);
 	n = execdb_queued_count(conn);
 	if (n < 0)
 		return -1;
