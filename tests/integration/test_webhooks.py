@@ -348,3 +348,57 @@ class Policy(harness.StackTestCase):
         r = jh.post_job(s, u.token, u.body("a webhook outside",
                                            webhook="https://example.com/hook"))
         self.assertEqual(r.status, 202, r)
+
+
+ALERT_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+
+
+class Alerts(harness.StackTestCase):
+    """Budget alerts as budget.threshold events to the operator's
+    IMAGEGEN_ALERT_WEBHOOK_URL, signed with IMAGEGEN_ALERT_WEBHOOK_SECRET:
+    a $0.30 image against a $0.50 daily budget reaches 50 %."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.rx = Receiver()
+        cls.addClassCleanup(cls.rx.stop)
+        cls.rx.config(secret=ALERT_SECRET, script=[], default=200)
+        cls.stack_args = dict(pool="master", workers=2, extra_env=jh.pool_env(
+            IMAGEGEN_PRICE_PER_IMAGE_USD="0.3",
+            IMAGEGEN_USER_DAILY_BUDGET_USD="0.5",
+            IMAGEGEN_ALERT_WEBHOOK_URL=cls.rx.base + "/hook/alerts",
+            IMAGEGEN_ALERT_WEBHOOK_SECRET=ALERT_SECRET,
+            IMAGEGEN_TEST_WEBHOOK_BACKOFF_MS="300,300,600000"))
+        super().setUpClass()
+
+    def test_a_threshold_reached_is_a_signed_budget_threshold_event(self):
+        s = self.stack
+        u = jh.seed_user(s, "wh-alert")
+        r = jh.post_job(s, u.token, u.body("a priced lighthouse"))
+        self.assertEqual(r.status, 202, r)
+        jh.wait_job(s, u.token, r.data["jobId"])
+        deadline = time.monotonic() + 20
+        got = []
+        while time.monotonic() < deadline:
+            got = [e for e in self.rx.log("/hook/alerts")
+                   if json.loads(e["body"])["data"]["scopeId"] == u.id]
+            if got:
+                break
+            time.sleep(0.1)
+        self.assertEqual(len(got), 1, got)
+        self.assertTrue(got[0]["verified"], got)
+        b = json.loads(got[0]["body"])
+        self.assertEqual(b["type"], "budget.threshold", b)
+        d = b["data"]
+        self.assertEqual((d["scope"], d["period"], d["threshold"], d["limitUsd"]),
+                         ("user", "day", 50, 0.5), d)
+        self.assertEqual(d["jobId"], r.data["jobId"], d)
+        self.assertEqual(s.psql("SELECT state FROM public.webhook_deliveries"
+                                " WHERE alert_id = %d" % d["alertId"]).strip(), "delivered")
+        # the second job (0.6 > 0.5) is refused: its transaction rolled
+        # back, so no 100 % alert row and no event
+        r = jh.post_job(s, u.token, u.body("over the budget"))
+        self.assertEqual(r.status, 402, r)
+        time.sleep(2)
+        self.assertEqual(len([e for e in self.rx.log("/hook/alerts")
+                              if json.loads(e["body"])["data"]["scopeId"] == u.id]), 1)
