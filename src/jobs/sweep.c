@@ -184,9 +184,6 @@ exec_sweep(PGconn *conn, const struct cfg *c, struct sweep_stats *st)
 	free(rows);
 	sweep_objects(conn, c, st);
 	sweep_spool(conn, c, st);
-	/* Due outbox rows of any job (retries, and events of changes made
-	 * outside an executor: a queued job canceled, the sweeper's own). */
-	wh_deliver(conn, c, NULL, SWEEP_WEBHOOKS, SWEEP_WEBHOOK_MS);
 	n = execdb_queued_count(conn);
 	if (n < 0)
 		return -1;
@@ -207,14 +204,20 @@ exec_sweep_and_kick(const struct cfg *c, struct sweep_stats *st)
 		return -1;
 	}
 	rc = exec_sweep(conn, c, st);
-	PQfinish(conn);
-	if (rc != 0)
+	if (rc != 0) {
+		PQfinish(conn);
 		return rc;
+	}
 	/* One executor per queued job up to the free slots; each then keeps
 	 * taking queued jobs until none are left. The request that created a
 	 * job is not known here. */
 	for (i = 0; i < st->queued_left; i++)
 		if (exec_spawn(c, NULL) != 1)
 			break;
+	/* Then due outbox rows of any job (retries, and events of changes
+	 * made outside an executor: a queued job canceled, the sweep's own),
+	 * after the executors, whom a slow receiver must not hold up. */
+	wh_deliver(conn, c, NULL, SWEEP_WEBHOOKS, SWEEP_WEBHOOK_MS);
+	PQfinish(conn);
 	return 0;
 }
