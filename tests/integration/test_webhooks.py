@@ -17,6 +17,10 @@ the retry schedule to 300 ms, 300 ms, then 10 minutes.
              deliveries are a 404
   Policy     without the allow-list: http://169.254.169.254/ and
              https://127.0.0.1/ are a 400 at POST, nothing created
+  Alerts     a budget threshold reached is a signed budget.threshold event
+             to IMAGEGEN_ALERT_WEBHOOK_URL; a refused job sends none
+  WorkerRetries  spawn-fcgi responders, no master: the executor's first
+             attempt, then `imagegen worker` sends the retry
 """
 
 import json
@@ -402,3 +406,66 @@ class Alerts(harness.StackTestCase):
         time.sleep(2)
         self.assertEqual(len([e for e in self.rx.log("/hook/alerts")
                               if json.loads(e["body"])["data"]["scopeId"] == u.id]), 1)
+
+
+class WorkerRetries(harness.StackTestCase):
+    """spawn-fcgi responders without a master (no sweeper): the executor
+    makes the first attempt, `imagegen worker` every retry."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.stack_args = dict(pool="spawn-plain", workers=2, extra_env=jh.pool_env(
+            IMAGEGEN_FETCH_ALLOW="127.0.0.1",
+            IMAGEGEN_TEST_WEBHOOK_BACKOFF_MS="300,300,600000"))
+        super().setUpClass()
+        cls.rx = Receiver()
+        cls.addClassCleanup(cls.rx.stop)
+
+    def start_worker(self):
+        s = self.stack
+        env = s.pool_env({"IMAGEGEN_SWEEP_INTERVAL": "1"})
+        log = open(os.path.join(s.tmp, "worker.log"), "ab")
+        self.addCleanup(log.close)
+
+        def as_pool_user():
+            if harness.IS_ROOT:
+                import pwd
+                pw = pwd.getpwnam(harness.POOL_USER)
+                os.setgroups([])
+                os.setgid(pw.pw_gid)
+                os.setuid(pw.pw_uid)
+        w = subprocess.Popen([harness.imagegen_bin(), "worker"], env=env, cwd=s.tmp,
+                             stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                             start_new_session=True, preexec_fn=as_pool_user)
+
+        def stop():
+            if w.poll() is None:
+                w.send_signal(signal.SIGTERM)
+                try:
+                    w.wait(10)
+                except subprocess.TimeoutExpired:
+                    w.kill()
+                    w.wait(5)
+        self.addCleanup(stop)
+
+    def test_the_worker_sends_the_retries(self):
+        s = self.stack
+        u = jh.seed_user(s, "wh-worker")
+        self.rx.config(secret=secret_of(s, u), script=[500], default=200)
+        body = u.body("a lighthouse for the worker", webhook=self.rx.base + "/hook/worker")
+        r = jh.post_job(s, u.token, body)
+        self.assertEqual(r.status, 202, r)
+        jh.wait_job(s, u.token, r.data["jobId"])
+        deadline = time.monotonic() + 10
+        while not self.rx.log("/hook/worker") and time.monotonic() < deadline:
+            time.sleep(0.1)
+        time.sleep(2)   # no sweeper here: nothing retries it yet
+        self.assertEqual([e["answered"] for e in self.rx.log("/hook/worker")], [500])
+        self.start_worker()
+        deadline = time.monotonic() + 15
+        while len(self.rx.log("/hook/worker")) < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        got = self.rx.log("/hook/worker")
+        self.assertEqual([e["answered"] for e in got], [500, 200], got)
+        self.assertTrue(all(e["verified"] for e in got), got)
+        self.assertEqual(got[0]["id"], got[1]["id"])
