@@ -339,7 +339,9 @@ static const struct setting cfg_settings[] = {
 	{ "IMAGEGEN_MAX_ATTEMPTS", SET_LONG, "3", 1, 100, F(max_attempts), 0, NULL,
 	  NULL, "claims of a job before the sweeper fails it" },
 	{ "IMAGEGEN_SWEEP_INTERVAL", SET_LONG, "5", 1, 3600, F(sweep_interval), 0,
-	  NULL, NULL, "seconds between the master's recovery passes" },
+	  NULL, NULL, "seconds between the master's recovery passes (which "
+	  "also send due webhook deliveries: their retries wait at least this "
+	  "long)" },
 	{ "IMAGEGEN_USER_DAILY_BUDGET_USD", SET_STR, "10", 0, 0,
 	  F(user_daily_budget), 0, check_usd, NULL,
 	  "what one user's jobs may cost per UTC day, unless an operator set "

@@ -283,7 +283,8 @@ exec_run(const struct cfg *c, const char *job_id, int slot_fd)
 		relooked = 0;
 		/* The claim's image_job.started, if the job asked for it: one
 		 * attempt now, retries by the sweeper. */
-		wh_deliver(conn, c, j.id, 1, WH_TIMEOUT_MS);
+		if (!exec_stopping())
+			wh_deliver(conn, c, j.id, 1, WH_TIMEOUT_MS);
 		s = run_one(conn, c, &pv, &sg, &j);
 		if (s == STEP_DB) {
 			execdb_job_free(&j);
@@ -291,8 +292,10 @@ exec_run(const struct cfg *c, const char *job_id, int slot_fd)
 			goto out;	/* the sweeper requeues it: our lock died */
 		}
 		execdb_unlock(conn, j.id);
-		/* Its end's event (and a started one still due), in order. */
-		wh_deliver(conn, c, j.id, 2, 2 * WH_TIMEOUT_MS);
+		/* Its end's event (and a started one still due), in order;
+		 * told to stop, the sweeper sends them. */
+		if (!exec_stopping())
+			wh_deliver(conn, c, j.id, 2, 2 * WH_TIMEOUT_MS);
 		execdb_job_free(&j);
 		exec_log_job(NULL, NULL);
 		done++;
