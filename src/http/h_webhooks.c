@@ -62,7 +62,6 @@ secret(struct http_req *r, int rotate)
 		return http_fail(r, e, "could not commit");
 	/* a whsec_ secret is base64: nothing in it needs escaping */
 	snprintf(body, sizeof(body), "{\"key\":\"%s\"}", s);
-	http_add_header(r, "Cache-Control", "no-store");
 	http_send_json_text(r, 200, body);
 	OPENSSL_cleanse(body, sizeof(body));
 	OPENSSL_cleanse((char *)s, strlen(s));

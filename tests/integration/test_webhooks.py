@@ -10,7 +10,8 @@ the retry schedule to 300 ms, 300 ms, then 10 minutes.
   Delivery   started + completed, in order, verified, data = GET's job;
              500, 500, 200: the third attempt, the same webhook-id; 410
              stops; the receiver down: the delivery listed with its
-             attempts, last error and next attempt; a status change that
+             attempts, last error and next attempt; the end's event waits
+             for a started one being retried; a status change that
              rolled back sends nothing; rotation signs with both secrets;
              redeliver sends the last event again with its webhook-id;
              the default filter sends only the end; another user's job's
@@ -194,6 +195,17 @@ class Delivery(harness.StackTestCase):
         d = self.wait_delivery(u, jid, lambda ds: ds and ds[0]["state"] == "delivered")
         self.assertEqual((d["deliveries"][0]["attempts"], d["deliveries"][0]["lastStatusCode"]),
                          (3, 200), d)
+
+    def test_a_later_event_waits_for_the_earlier_one(self):
+        s = self.stack
+        u = jh.seed_user(s, "wh-order")
+        self.rx.config(secret=secret_of(s, u), script=[500], default=200)
+        jid = self.job_with_webhook(u, "/hook/order", ["start", "completed"])
+        jh.wait_job(s, u.token, jid)
+        got = self.wait_log("/hook/order", 3)
+        self.assertEqual([(json.loads(e["body"])["type"], e["answered"]) for e in got],
+                         [("image_job.started", 500), ("image_job.started", 200),
+                          ("image_job.completed", 200)], got)
 
     def test_410_stops(self):
         s = self.stack
