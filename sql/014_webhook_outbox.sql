@@ -81,6 +81,9 @@ CREATE INDEX webhook_deliveries_due ON public.webhook_deliveries
 -- A job's deliveries (listing, order, redeliver).
 CREATE INDEX webhook_deliveries_job ON public.webhook_deliveries (job_id, id)
 	WHERE job_id IS NOT NULL;
+-- Deleting a user (ON DELETE CASCADE) finds their rows.
+CREATE INDEX webhook_deliveries_user ON public.webhook_deliveries (user_id)
+	WHERE user_id IS NOT NULL;
 
 REVOKE ALL ON TABLE public.webhook_secrets, public.webhook_deliveries
 	FROM PUBLIC, anon, authenticated, service_role;
