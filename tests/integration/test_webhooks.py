@@ -11,7 +11,8 @@ the retry schedule to 300 ms, 300 ms, then 10 minutes.
              500, 500, 200: the third attempt, the same webhook-id; 410
              stops; the receiver down: the delivery listed with its
              attempts, last error and next attempt; the end's event waits
-             for a started one being retried; a status change that
+             for a started one being retried; a row another deliverer
+             holds is skipped, not waited for; a status change that
              rolled back sends nothing; rotation signs with both secrets;
              redeliver sends the last event again with its webhook-id;
              the default filter sends only the end; another user's job's
@@ -206,6 +207,31 @@ class Delivery(harness.StackTestCase):
         self.assertEqual([(json.loads(e["body"])["type"], e["answered"]) for e in got],
                          [("image_job.started", 500), ("image_job.started", 200),
                           ("image_job.completed", 200)], got)
+
+    def test_a_row_another_deliverer_holds_is_skipped_not_waited_for(self):
+        s = self.stack
+        u = jh.seed_user(s, "wh-skip")
+        # job A's delivery fails (nobody listens), due again every sweep
+        a = jh.post_job(s, u.token, u.body("held", webhook="http://127.0.0.1:%d/x"
+                                           % harness.free_port()))
+        self.assertEqual(a.status, 202, a)
+        self.wait_delivery(u, a.data["jobId"], lambda ds: ds and ds[0]["attempts"] >= 1)
+        with jh.PsqlSession(s) as db:
+            # another deliverer's claim, held: FOR UPDATE of A's row
+            self.assertEqual(db.value(
+                "BEGIN; SELECT count(*) FROM (SELECT id FROM public.webhook_deliveries"
+                " WHERE job_id = '%s' FOR UPDATE) x" % a.data["jobId"]), "1")
+            held = deliveries(s, u, a.data["jobId"]).data["deliveries"][0]["attempts"]
+            # job B's retry (its first answer a 500) is the sweeper's: it
+            # must skip A's row, which is due first, not wait for it
+            self.rx.config(secret=secret_of(s, u), script=[500], default=200)
+            b = self.job_with_webhook(u, "/hook/skip")
+            got = self.wait_log("/hook/skip", 2, timeout=10)
+            self.assertEqual([e["answered"] for e in got], [500, 200], got)
+            self.assertEqual(deliveries(s, u, a.data["jobId"]).data["deliveries"][0]
+                             ["attempts"], held, "a held row was attempted")
+            db.value("ROLLBACK; SELECT 1")
+        self.assertTrue(b)
 
     def test_410_stops(self):
         s = self.stack
