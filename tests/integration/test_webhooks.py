@@ -16,7 +16,8 @@ the retry schedule to 300 ms, 300 ms, then 10 minutes.
              rolled back sends nothing; rotation signs with both secrets;
              redeliver sends the last event again with its webhook-id;
              the default filter sends only the end; another user's job's
-             deliveries are a 404
+             deliveries are a 404; without IMAGEGEN_ALERT_WEBHOOK_URL an
+             alert's row is dropped
   Policy     without the allow-list: http://169.254.169.254/ and
              https://127.0.0.1/ are a 400 at POST, nothing created
   Alerts     a budget threshold reached is a signed budget.threshold event
@@ -232,6 +233,22 @@ class Delivery(harness.StackTestCase):
                              ["attempts"], held, "a held row was attempted")
             db.value("ROLLBACK; SELECT 1")
         self.assertTrue(b)
+
+    def test_alerts_without_an_alert_url_are_dropped(self):
+        s = self.stack
+        u = jh.seed_user(s, "wh-noalert")
+        aid = s.psql("INSERT INTO public.cost_alerts (scope, scope_id, period, window_start,"
+                     " threshold, spent_usd, reserved_usd, limit_usd) VALUES ('user', '%s',"
+                     " 'day', current_date, 50, 0.3, 0, 0.5) RETURNING id" % u.id).split()[0]
+        deadline = time.monotonic() + 10
+        state = None
+        while time.monotonic() < deadline:
+            state = s.psql("SELECT state || ' ' || coalesce(last_error, '')"
+                           " FROM public.webhook_deliveries WHERE alert_id = %s" % aid).strip()
+            if not state.startswith("pending"):
+                break
+            time.sleep(0.2)
+        self.assertEqual(state, "dropped IMAGEGEN_ALERT_WEBHOOK_URL is not set")
 
     def test_410_stops(self):
         s = self.stack
