@@ -1,7 +1,6 @@
 /* jobreq.c - validating and fingerprinting POST /api/images/generate. */
-#include <arpa/inet.h>
 #include <ctype.h>
-#include <netinet/in.h>
+#include <netdb.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -276,17 +275,17 @@ int
 jobreq_check_webhook(const struct urlpol *p, const char *url, char *why,
     size_t whylen)
 {
-	struct sockaddr_storage ss;
-	struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
-	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+	struct addrinfo hints, *ai = NULL;
 	char host[URLPOL_HOST_MAX + 3];
 	const char *h, *e;
 	size_t n;
+	int rc;
 
 	if (urlpol_check_url(p, url, why, whylen) != 0)
 		return -1;
-	/* The host of scheme://[user@]host[:port]/...: an address literal is
-	 * checked now (a name when it is resolved, at delivery). */
+	/* The host of scheme://host[:port]/... (urlpol_check_url() refused a
+	 * user name): an address literal is checked now, a name when it is
+	 * resolved, at delivery. */
 	h = strstr(url, "://");
 	if (h == NULL)
 		return 0;
@@ -304,18 +303,16 @@ jobreq_check_webhook(const struct urlpol *p, const char *url, char *why,
 		return 0;
 	memcpy(host, h, n);
 	host[n] = '\0';
-	memset(&ss, 0, sizeof(ss));
-	if (inet_pton(AF_INET, host, &s4->sin_addr) == 1) {
-		s4->sin_family = AF_INET;
-		return urlpol_check_addr(p, (struct sockaddr *)s4, sizeof(*s4), why,
-		    whylen);
-	}
-	if (inet_pton(AF_INET6, host, &s6->sin6_addr) == 1) {
-		s6->sin6_family = AF_INET6;
-		return urlpol_check_addr(p, (struct sockaddr *)s6, sizeof(*s6), why,
-		    whylen);
-	}
-	return 0;
+	/* Numeric forms only, as the resolver reads them ("127.1" and
+	 * "2130706433" are 127.0.0.1 too): no lookup here. */
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_flags = AI_NUMERICHOST;
+	if (getaddrinfo(host, NULL, &hints, &ai) != 0 || ai == NULL)
+		return 0;
+	rc = urlpol_check_addr(p, ai->ai_addr, ai->ai_addrlen, why, whylen);
+	freeaddrinfo(ai);
+	return rc;
 }
 
 static int

@@ -103,7 +103,8 @@ test_webhooks_policy_at_creation(void)
 		"http://169.254.169.254/", "https://169.254.169.254/latest",
 		"https://127.0.0.1/", "https://127.0.0.1:8443/x", "https://[::1]/",
 		"https://10.0.0.1/", "https://192.168.1.1/", "https://[fd00::1]/",
-		"https://[::ffff:127.0.0.1]/", "http://example.com/",
+		"https://[::ffff:127.0.0.1]/", "https://127.1/", "https://2130706433/",
+		"https://0x7f000001/", "http://example.com/",
 		"https://user:pw@example.com/", "ftp://example.com/", "not a url",
 	};
 	struct urlpol strict, allow;
