@@ -256,9 +256,13 @@ refused(struct arena *a, const PGresult *r, struct job_created *out,
 }
 
 /* Runs sql, an INSERT … RETURNING id, status, rate of at most one job,
- * with params p[0..n-1]. IG_OK with *made 1 and the job in *out, or
- * *made 0 when it inserted none (*out zeroed); IG_EBUDGET or
- * IG_ERATE_LIMITED with *msg and out->refusal; else q()'s failure. */
+ * with params p[0..n-1], and commits right after it, in the same round
+ * trip (db_exec_commit: the user's budget and rate-limit rows it updated
+ * are not held locked while the answer travels back). IG_OK with *made 1
+ * and the job in *out, or *made 0 when it inserted none (*out zeroed),
+ * committed either way; IG_EBUDGET or IG_ERATE_LIMITED with *msg and
+ * out->refusal; else q()'s failure; failed: the transaction is the
+ * caller's to roll back. */
 static enum ig_err
 insert_job(PGconn *c, struct arena *a, const char *sql, int n,
     const char *const *p, struct job_created *out, int *made,
@@ -269,7 +273,7 @@ insert_job(PGconn *c, struct arena *a, const char *sql, int n,
 
 	memset(out, 0, sizeof(*out));
 	*made = 0;
-	r = db_exec(c, sql, n, p);
+	r = db_exec_commit(c, sql, n, p);
 	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
 		e = refused(a, r, out, msg);
 		if (e == IG_OK)
@@ -361,6 +365,11 @@ jobsdb_create(PGconn *c, struct arena *a, const char *user_id,
 	p[18] = lng(a, run->max_attempts);
 	e = insert_job(c, a, sql_create_insert, 19, p, out, &made, msg);
 	if (e != IG_OK || made)
+		return e;
+	/* The key's job is another request's: read it as the user again, in
+	 * a new transaction (the INSERT's ended with it). */
+	e = db_begin_again(c);
+	if (e != IG_OK)
 		return e;
 	r = q(c, sql_create_replay, 1, &jr->idem_key, &e, PGRES_TUPLES_OK);
 	if (r == NULL)
