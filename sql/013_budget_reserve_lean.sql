@@ -25,9 +25,10 @@ DECLARE
 	pd numeric;
 	pm numeric;
 	dd numeric;
+	od numeric;
+	om numeric;
 	wins text[] := '{}';
 	lims numeric[] := '{}';
-	r record;
 	i int;
 	sc text;
 	per text;
@@ -48,18 +49,14 @@ BEGIN
 	ud := nullif(split_part(d, '|', 1), '')::numeric;
 	um := nullif(split_part(d, '|', 2), '')::numeric;
 	dd := nullif(split_part(d, '|', 3), '')::numeric;
-	FOR r IN SELECT b.scope, b.daily_usd, b.monthly_usd
-	    FROM public.budgets b
-	    WHERE (b.scope = 'user' AND b.scope_id = j.user_id)
-	       OR (b.scope = 'project' AND b.scope_id = j.project_id) LOOP
-		IF r.scope = 'user' THEN
-			ud := coalesce(r.daily_usd, ud);
-			um := coalesce(r.monthly_usd, um);
-		ELSE
-			pd := r.daily_usd;
-			pm := r.monthly_usd;
-		END IF;
-	END LOOP;
+	-- two primary-key lookups (cheaper than one query with an OR, or a
+	-- FOR loop's cursor); no row: NULLs, the defaults
+	SELECT b.daily_usd, b.monthly_usd INTO od, om FROM public.budgets b
+	WHERE b.scope = 'user' AND b.scope_id = j.user_id;
+	ud := coalesce(od, ud);
+	um := coalesce(om, um);
+	SELECT b.daily_usd, b.monthly_usd INTO pd, pm FROM public.budgets b
+	WHERE b.scope = 'project' AND b.scope_id = j.project_id;
 	IF ud < 'Infinity' THEN wins := wins || 'user:day'::text; lims := lims || ud; END IF;
 	IF um < 'Infinity' THEN wins := wins || 'user:month'::text; lims := lims || um; END IF;
 	IF pd < 'Infinity' THEN wins := wins || 'project:day'::text; lims := lims || pd; END IF;
