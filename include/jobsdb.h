@@ -65,6 +65,11 @@ const char *jobsdb_projects_json(PGconn *c, struct arena *a,
  * (IG_ENOTFOUND when the job is not the caller's). */
 const char *jobsdb_events_json(PGconn *c, struct arena *a, const char *claims,
     const char *id, enum ig_err *e);
+/* The caller's rate limit as it stands, without taking from it
+ * (image_job_rate_peek(): "REMAINING;RESET") into out (n bytes); empty
+ * when rate limits are off. IG_OK, or the failure (logged). */
+enum ig_err jobsdb_rate_peek(PGconn *c, const char *claims, char *out,
+    size_t n);
 /* As jobsdb_get_json(), and the job's status into status (when not NULL). */
 const char *jobsdb_get_job(PGconn *c, struct arena *a, const char *claims,
     const char *id, char status[16], enum ig_err *e);

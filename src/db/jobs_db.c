@@ -72,6 +72,9 @@ static const char sql_create_replay[] =
     "SELECT id, status, request_fingerprint,"
     " public.image_job_rate_peek() FROM public.image_generation_jobs"
     " WHERE idempotency_key = $1 AND" OWNER_PRED("user_id = auth.uid()");
+/* The caller's bucket (auth.uid()'s, inside the function): no owner
+ * predicate to add, no row of anyone's read. */
+static const char sql_rate_peek[] = "SELECT public.image_job_rate_peek()";
 static const char sql_get[] =
     "SELECT " JOB_JSON_COLUMNS " FROM public.image_generation_jobs j"
     " WHERE j.id = $1 AND" OWNER_PRED("j.user_id = auth.uid()");
@@ -388,6 +391,22 @@ jobsdb_create(PGconn *c, struct arena *a, const char *user_id,
 	out->replayed = 1;
 	PQclear(r);
 	return IG_OK;
+}
+
+enum ig_err
+jobsdb_rate_peek(PGconn *c, const char *claims, char *out, size_t n)
+{
+	PGresult *r;
+	enum ig_err e = IG_OK;
+
+	out[0] = '\0';
+	r = db_read_as_user(c, claims, sql_rate_peek, 0, NULL);
+	if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1)
+		e = db_error(c, r, "rate limit peek");
+	else if (!PQgetisnull(r, 0, 0))
+		snprintf(out, n, "%s", PQgetvalue(r, 0, 0));
+	PQclear(r);
+	return e;
 }
 
 const char *

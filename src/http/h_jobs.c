@@ -124,6 +124,25 @@ limits_answer(struct http_req *r, const struct job_created *jc, enum ig_err e)
 	add_num_header(r, "RateLimit-Reset", reset);
 }
 
+/* A 402 carries the RateLimit fields too, as every generate answer does:
+ * the refused INSERT took no token (it rolled back), so they are the
+ * bucket as it stands, read after the rollback. Nothing when the read
+ * fails: the refusal is the answer. */
+static void
+budget_refusal_rate(struct http_req *r, PGconn *conn, const struct auth_user *u)
+{
+	struct job_created peek;
+	char rate[sizeof(peek.rate)];
+
+	if (r->cfg->rate_limit_per_minute <= 0 ||
+	    jobsdb_rate_peek(conn, u->claims, rate, sizeof(rate)) != IG_OK ||
+	    rate[0] == '\0')
+		return;
+	memset(&peek, 0, sizeof(peek));
+	memcpy(peek.rate, rate, sizeof(peek.rate));
+	limits_answer(r, &peek, IG_OK);
+}
+
 static void
 send_created(struct http_req *r, const struct job_created *jc)
 {
@@ -269,6 +288,8 @@ handle_generate(struct http_req *r)
 	e = jobs_create(conn, r->arena, r->cfg, u.sub, &jr, &jc, &msg);
 	limits_answer(r, &jc, e);
 	e = finish(r, conn, e, msg);
+	if (e == IG_EBUDGET)
+		budget_refusal_rate(r, conn, &u);
 	if (e != IG_OK)
 		return e;
 	if (wait)
