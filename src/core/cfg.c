@@ -311,7 +311,9 @@ static const struct setting cfg_settings[] = {
 	  F(max_waiting_requests), 0, NULL, "half the workers (`-1`)",
 	  "responders of a pool that may hold a `Prefer: wait` request at "
 	  "once; the next one is answered at once, as without the preference "
-	  "(`0`: none; needs the master pool: without one no request waits)" },
+	  "(`0`: none; never more than the workers less one, whatever it "
+	  "says, so one responder is always free; needs the master pool: "
+	  "without one no request waits)" },
 	{ "IMAGEGEN_TEST_STAGE_DELAY_MS", SET_LONG, "0", 0, 600000,
 	  F(test_stage_delay_ms), SET_TEST, NULL, NULL,
 	  "an executor waits this long after recording where it will upload, "

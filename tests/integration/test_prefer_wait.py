@@ -17,6 +17,10 @@ slow with IMAGEGEN_LOCAL_DELAY_MS.
   WaitsOff      the preference is never honoured
   StopWhileHeld a stopping pool answers its held request at once (202)
   DefaultBound  4 workers: 2 places, the other requests answered at once
+  PlacesBelowWorkers  IMAGEGEN_MAX_WAITING_REQUESTS=5 on 2 workers: one
+                place only, so one responder is always free
+  KilledWhileHeld  a responder killed (SIGKILL) while it holds a request
+                gives its place back through the master
 """
 
 import os
@@ -282,6 +286,91 @@ class StopWhileHeld(WaitCase):
         self.assertEqual(r.header("Preference-Applied"), "wait=30", r)
         self.assertLess(r.elapsed, 8.0, "held %.2fs although the pool stopped" % r.elapsed)
         self.assertLess(time.monotonic() - t0, 8.0, "the pool took long to stop")
+
+
+def comm(pid):
+    try:
+        with open("/proc/%d/comm" % pid) as f:
+            return f.read().strip()
+    except OSError:
+        return "?"
+
+
+def waiting_gauge(stack):
+    """imagegen_pool_waiting_requests of /metrics, an int (None: absent)."""
+    for line in stack.http("GET", "/metrics").body.decode().splitlines():
+        if line.startswith("imagegen_pool_waiting_requests "):
+            return int(float(line.split()[1]))
+    return None
+
+
+class PlacesBelowWorkers(WaitCase):
+    workers = 2
+    pool_settings = {"IMAGEGEN_LOCAL_DELAY_MS": "20000",
+                     "IMAGEGEN_MAX_WAITING_REQUESTS": "5"}
+
+    def test_max_waiting_at_or_above_the_workers_leaves_one_responder_free(self):
+        """5 places asked of 2 workers: 1 given (workers - 1). Of 3
+        requests asking to wait at once, 1 is held and 2 answered at once,
+        and health/live answers meanwhile."""
+        s = self.stack
+        u = jh.seed_user(s, "wait-cap")
+        out = [None] * 3
+        threads = [threading.Thread(target=lambda i=i: out.__setitem__(
+            i, self.post(u, "wait=3", prompt="capped %d" % i)), daemon=True)
+            for i in range(3)]
+        for t in threads:
+            t.start()
+        self.assertTrue(harness.wait_until(lambda: waiting_gauge(s) == 1, 3.0))
+        time.sleep(0.5)
+        self.assertEqual(waiting_gauge(s), 1, "more than workers - 1 held")
+        r = s.http("GET", "/api/health/live", timeout=2.0)
+        self.assertEqual(r.status, 200, r)
+        self.assertLess(r.elapsed, 0.050, r.elapsed)
+        for t in threads:
+            t.join(30)
+        held = [r for r in out if r.header("Preference-Applied") == "wait=3"]
+        now = [r for r in out if r.header("Preference-Applied") is None]
+        self.assertEqual((len(held), len(now)), (1, 2), out)
+        for r in now:
+            self.assert_old_202(r, "past the one place: ")
+
+
+class KilledWhileHeld(WaitCase):
+    workers = 2
+    pool_settings = {"IMAGEGEN_LOCAL_DELAY_MS": "20000"}
+
+    def test_a_responder_killed_while_held_gives_its_place_back(self):
+        """2 workers: 1 place. The responders are SIGKILLed while one holds
+        a request; once the master has replaced them the gauge is 0 and
+        the next wait is honoured (the dead child's place is not lost)."""
+        s = self.stack
+        u = jh.seed_user(s, "wait-killed")
+        got = []
+        t = threading.Thread(target=lambda: got.append(self.post(u, "wait=30", timeout=60)),
+                             daemon=True)
+        t.start()
+        self.assertTrue(harness.wait_until(lambda: waiting_gauge(s) == 1, 5.0),
+                        "the request is not held")
+        # the responders: named as the master is (not ig-sweeper, ig-executor)
+        responders = lambda: [p for p in s.children_pids()  # noqa: E731
+                              if comm(p) == comm(s.master_pid())]
+        before = responders()
+        self.assertEqual(len(before), 2, before)
+        for p in before:
+            os.kill(p, signal.SIGKILL)
+        t.join(30)
+        self.assertEqual(len(got), 1, "no answer")
+        self.assertTrue(harness.wait_until(lambda: len(
+            [p for p in responders() if p not in before]) == 2, 10.0),
+            "the responders were not replaced")
+        self.assertTrue(harness.wait_until(lambda: waiting_gauge(s) == 0, 3.0),
+                        "the dead responder's place is still taken: %r" % waiting_gauge(s))
+        r = self.post(u, "wait=2", prompt="after the kill")
+        self.assertEqual(r.status, 202, r)
+        self.assertEqual(r.header("Preference-Applied"), "wait=2",
+                         "the place was lost with the killed responder: %r" % r)
+        self.assertGreaterEqual(r.elapsed, 1.9, r.elapsed)
 
 
 class DefaultBound(WaitCase):
