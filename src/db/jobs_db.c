@@ -289,7 +289,6 @@ insert_job(PGconn *c, struct arena *a, const char *sql, int n,
 	return IG_OK;
 }
 
-
 enum ig_err
 jobsdb_create(PGconn *c, struct arena *a, const char *user_id,
     const struct job_request *jr, const struct job_plan *run,
@@ -801,22 +800,31 @@ jobsdb_unlisten_done(PGconn *c)
 {
 	if (c == NULL)
 		return;
-	(void)command(c, "UNLISTEN image_job_done");
-	/* read what arrived meanwhile, so no later request sees it */
-	if (PQconsumeInput(c) == 1)
-		drop_notifies(c);
+	/* A healthy connection is never left listening, whatever ended the
+	 * wait: its next request would carry every job's end. */
+	if (PQstatus(c) == CONNECTION_OK &&
+	    command(c, "UNLISTEN image_job_done") == IG_OK) {
+		/* read what arrived meanwhile, so no later request sees it */
+		if (PQconsumeInput(c) == 1)
+			drop_notifies(c);
+		return;
+	}
+	/* Broken, or UNLISTEN failed: the connection goes (the next db_get()
+	 * makes a new one), so no LISTEN outlives the wait. */
+	db_check(c);
+	db_drop(c);
 }
 
 int
 jobsdb_wait_done(PGconn *c, const char *id, long long deadline_ms, int stop_fd,
-    volatile sig_atomic_t *stop)
+    volatile sig_atomic_t *stop, int peer_fd)
 {
-	struct pollfd pfd[2];
+	struct pollfd pfd[3];
 	struct timespec ts;
 	sigset_t mask;
 	long long left;
 	PGnotify *n;
-	int found = 0, k;
+	int found = 0, k, np;
 
 	/* The stop signals the responder blocks while it serves (pool_worker.c)
 	 * are let in while it sleeps here, so a stopping pool does not wait
@@ -842,24 +850,41 @@ jobsdb_wait_done(PGconn *c, const char *id, long long deadline_ms, int stop_fd,
 		pfd[0].fd = PQsocket(c);
 		pfd[0].events = POLLIN;
 		pfd[0].revents = 0;
-		pfd[1].fd = stop_fd;
-		pfd[1].events = POLLIN;
-		pfd[1].revents = 0;
 		if (pfd[0].fd < 0)
 			return -1;
+		np = 1;
+		if (stop_fd >= 0) {
+			pfd[np].fd = stop_fd;
+			pfd[np].events = POLLIN;
+			pfd[np++].revents = 0;
+		}
+		/* The web server's connection: its request was read to the end
+		 * (FCGI_STDIN's end seen) and it sends nothing more before the
+		 * answer, so input or a hang-up there is the client gone
+		 * (nginx closes the connection) or an FCGI_ABORT_REQUEST. */
+		if (peer_fd >= 0) {
+			pfd[np].fd = peer_fd;
+			pfd[np].events = POLLIN | POLLRDHUP;
+			pfd[np++].revents = 0;
+		}
 		ts.tv_sec = (time_t)(left / 1000);
 		ts.tv_nsec = (long)(left % 1000) * 1000000L;
-		k = ppoll(pfd, stop_fd >= 0 ? 2 : 1, &ts, &mask);
+		k = ppoll(pfd, (nfds_t)np, &ts, &mask);
 		if (k < 0 && errno != EINTR)
 			return -1;
-		if (k > 0 && (pfd[0].revents & (POLLIN | POLLERR | POLLHUP)) &&
+		if (k <= 0)
+			continue;
+		if ((pfd[0].revents & (POLLIN | POLLERR | POLLHUP)) &&
 		    PQconsumeInput(c) != 1) {
 			db_check(c);
 			return -1;
 		}
 		/* the self-pipe: only stop signals write it; the accept loop
 		 * drains it */
-		if (k > 0 && stop_fd >= 0 && (pfd[1].revents & POLLIN))
+		if (stop_fd >= 0 && (pfd[1].revents & POLLIN))
 			return 0;
+		if (peer_fd >= 0 && (pfd[np - 1].revents &
+		    (POLLIN | POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)))
+			return 2;
 	}
 }

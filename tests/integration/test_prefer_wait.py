@@ -21,6 +21,8 @@ slow with IMAGEGEN_LOCAL_DELAY_MS.
                 place only, so one responder is always free
   KilledWhileHeld  a responder killed (SIGKILL) while it holds a request
                 gives its place back through the master
+  ClientGivesUp a client that hangs up ends the wait at once: the place is
+                back within a second, the next wait is honoured
 """
 
 import os
@@ -371,6 +373,38 @@ class KilledWhileHeld(WaitCase):
         self.assertEqual(r.header("Preference-Applied"), "wait=2",
                          "the place was lost with the killed responder: %r" % r)
         self.assertGreaterEqual(r.elapsed, 1.9, r.elapsed)
+
+
+class ClientGivesUp(WaitCase):
+    workers = 2
+    pool_settings = {"IMAGEGEN_LOCAL_DELAY_MS": "20000"}
+
+    def test_a_client_that_hangs_up_gives_the_place_back_at_once(self):
+        """wait=15, the client gives up after 1 s: nginx closes the FastCGI
+        connection, the responder sees it, ends the wait and gives the
+        place back (within ~1 s, not after 15), UNLISTENs, and the next
+        wait is honoured. The job itself runs on."""
+        s = self.stack
+        u = jh.seed_user(s, "wait-abort")
+        with self.assertRaises(Exception):
+            self.post(u, "wait=15", prompt="abandoned", timeout=1.0)
+        t0 = time.monotonic()
+        self.assertTrue(harness.wait_until(lambda: waiting_gauge(s) == 0, 1.5),
+                        "the place is still taken after the client left: %r"
+                        % waiting_gauge(s))
+        self.assertLess(time.monotonic() - t0, 1.5)
+        # the session is not left listening
+        q = s.psql("SELECT query FROM pg_stat_activity WHERE application_name ="
+                   " 'imagegen-fcgi' AND query ILIKE '%image_job_done%'")
+        self.assertNotIn("LISTEN image_job_done", [l.strip() for l in q.splitlines()], q)
+        jid = s.psql("SELECT id FROM public.image_generation_jobs WHERE user_id = '%s'"
+                     " AND prompt = 'abandoned'" % u.id).strip()
+        self.assertEqual(len(jid), 36, jid)
+        st = s.psql("SELECT status FROM public.image_generation_jobs WHERE id = '%s'"
+                    % jid).strip()
+        self.assertIn(st, ("queued", "processing", "generating"), st)
+        r = self.post(u, "wait=2", prompt="after the abort")
+        self.assertEqual(r.header("Preference-Applied"), "wait=2", r)
 
 
 class DefaultBound(WaitCase):
