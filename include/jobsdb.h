@@ -36,7 +36,8 @@ struct job_plan {
 /*
  * Inserts the job as the request's user (inside db_begin_user()): checks
  * the project is the caller's, the branch in it (jr->branch_id NULL: the
- * project's main branch; none is IG_EVALIDATION naming branchId) and the
+ * project's main branch; none is IG_EVALIDATION naming branchId, unless
+ * jr's idempotency key has a job of this request to replay) and the
  * capsule visible,
  * then inserts with the idempotency key, taking a token from the caller's
  * rate limit and reserving the estimate in every budget that applies

@@ -289,6 +289,35 @@ insert_job(PGconn *c, struct arena *a, const char *sql, int n,
 	return IG_OK;
 }
 
+/* The caller's job of jr's idempotency key, as a replay into out (*found
+ * 1), or *found 0 when there is none; IG_EIDEM_REUSED when the key's job
+ * is of another request. */
+static enum ig_err
+find_replay(PGconn *c, const struct job_request *jr, struct job_created *out,
+    int *found, const char **msg)
+{
+	PGresult *r;
+	enum ig_err e;
+
+	*found = 0;
+	r = q(c, sql_create_replay, 1, &jr->idem_key, &e, PGRES_TUPLES_OK);
+	if (r == NULL)
+		return e;
+	e = IG_OK;
+	if (PQntuples(r) != 1) {
+		/* none */
+	} else if (strcmp(PQgetvalue(r, 0, 2), jr->fingerprint) != 0) {
+		*msg = "idempotencyKey: already used with a different request";
+		e = IG_EIDEM_REUSED;
+	} else {
+		created(out, r, 3);
+		out->replayed = 1;
+		*found = 1;
+	}
+	PQclear(r);
+	return e;
+}
+
 enum ig_err
 jobsdb_create(PGconn *c, struct arena *a, const char *user_id,
     const struct job_request *jr, const struct job_plan *run,
@@ -299,7 +328,7 @@ jobsdb_create(PGconn *c, struct arena *a, const char *user_id,
 	const char *p[19];
 	PGresult *r;
 	enum ig_err e;
-	int made = 0;
+	int made = 0, found = 0;
 
 	memset(out, 0, sizeof(*out));
 	/* No branchId: the project's main branch (the fingerprint is of the
@@ -318,6 +347,14 @@ jobsdb_create(PGconn *c, struct arena *a, const char *user_id,
 			}
 		}
 		PQclear(r);
+		/* None is main now: a replay still answers with the job made
+		 * on the branch that was main then (the key's request, sent
+		 * without branchId like this one) before "no main branch". */
+		if (branch == NULL && jr->idem_key != NULL) {
+			e = find_replay(c, jr, out, &found, msg);
+			if (e != IG_OK || found)
+				return e;
+		}
 	}
 	own[1] = branch;
 	/* Ownership, by the owner predicates and again by row-level
@@ -370,23 +407,12 @@ jobsdb_create(PGconn *c, struct arena *a, const char *user_id,
 	e = db_begin_again(c);
 	if (e != IG_OK)
 		return e;
-	r = q(c, sql_create_replay, 1, &jr->idem_key, &e, PGRES_TUPLES_OK);
-	if (r == NULL)
-		return e;
-	if (PQntuples(r) != 1) {
-		PQclear(r);
+	e = find_replay(c, jr, out, &found, msg);
+	if (e == IG_OK && !found) {
 		*msg = "idempotency key conflict, try again";
-		return IG_EIDEM_IN_FLIGHT;
+		e = IG_EIDEM_IN_FLIGHT;
 	}
-	if (strcmp(PQgetvalue(r, 0, 2), jr->fingerprint) != 0) {
-		PQclear(r);
-		*msg = "idempotencyKey: already used with a different request";
-		return IG_EIDEM_REUSED;
-	}
-	created(out, r, 3);
-	out->replayed = 1;
-	PQclear(r);
-	return IG_OK;
+	return e;
 }
 
 const char *
