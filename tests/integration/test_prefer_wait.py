@@ -23,11 +23,17 @@ slow with IMAGEGEN_LOCAL_DELAY_MS.
                 gives its place back through the master
   ClientGivesUp a client that hangs up ends the wait at once: the place is
                 back within a second, the next wait is honoured
+  PollFails     the held request's ppoll() fails (an LD_PRELOAD shim,
+                ppoll_fails.c): 202 at once, and the healthy connection
+                is not left listening (UNLISTEN)
 """
 
 import os
+import shutil
 import signal
+import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -405,6 +411,60 @@ class ClientGivesUp(WaitCase):
         self.assertIn(st, ("queued", "processing", "generating"), st)
         r = self.post(u, "wait=2", prompt="after the abort")
         self.assertEqual(r.header("Preference-Applied"), "wait=2", r)
+
+
+def build_ppoll_shim():
+    """tests/integration/ppoll_fails.c as a shared object in a temp dir
+    the pool's user can read; its path."""
+    d = tempfile.mkdtemp(prefix="ig-ppoll-shim-")
+    os.chmod(d, 0o755)
+    so = os.path.join(d, "ppoll_fails.so")
+    src = os.path.join(harness.SRCDIR, "tests", "integration", "ppoll_fails.c")
+    r = subprocess.run(["cc", "-D_GNU_SOURCE", "-shared", "-fPIC", "-O1", "-o", so, src, "-ldl"],
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=120)
+    if r.returncode != 0:
+        raise harness.HarnessError("cc ppoll_fails.c failed:\n" + r.stdout)
+    os.chmod(so, 0o755)
+    return so
+
+
+class PollFails(WaitCase):
+    workers = 2
+    pool_settings = {"IMAGEGEN_LOCAL_DELAY_MS": "20000"}
+
+    @classmethod
+    def setUpClass(cls):
+        cls.shim = build_ppoll_shim()
+        cls.pool_settings = dict(cls.pool_settings, LD_PRELOAD=cls.shim)
+        super().setUpClass()
+
+    @classmethod
+    def tearDownClass(cls):
+        try:
+            super().tearDownClass()
+        finally:
+            shutil.rmtree(os.path.dirname(cls.shim), ignore_errors=True)
+
+    def test_a_failed_ppoll_unlistens_the_healthy_connection(self):
+        """ppoll() fails (ENOMEM, not EINTR) in a held request: the answer
+        is the job as it stands (202) at once, the place is given back,
+        and the connection, still healthy, is not left listening: its
+        last statement is the UNLISTEN (it was the job's read, with
+        LISTEN still on, when the failure skipped the UNLISTEN)."""
+        s = self.stack
+        u = jh.seed_user(s, "wait-pollfail")
+        r = self.post(u, "wait=10")
+        self.assertEqual(r.status, 202, r)
+        self.assertEqual(r.header("Preference-Applied"), "wait=10", r)
+        self.assertLess(r.elapsed, 2.0, r.elapsed)
+        self.assertTrue(harness.wait_until(lambda: waiting_gauge(s) == 0, 2.0))
+        q = s.psql("SELECT query FROM pg_stat_activity WHERE application_name ="
+                   " 'imagegen-fcgi' AND query ILIKE '%image_job_done%'")
+        self.assertIn("UNLISTEN image_job_done", [l.strip() for l in q.splitlines()],
+                      "the connection was left listening: %r" % q)
+        # the connection still serves: the next wait is honoured too
+        r = self.post(u, "wait=10", prompt="again")
+        self.assertEqual((r.status, r.header("Preference-Applied")), (202, "wait=10"), r)
 
 
 class DefaultBound(WaitCase):
