@@ -120,5 +120,8 @@ PGresult *db_read_as_user(PGconn *conn, const char *claims, const char *sql,
 void db_forget(void);
 /* Closes the process's connections (safe when none). */
 void db_close(void);
+/* Closes conn if it is one of the process's connections (the next
+ * db_get() or db_worker_get() makes a new one); nothing otherwise. */
+void db_drop(PGconn *conn);
 
 #endif

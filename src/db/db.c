@@ -670,6 +670,20 @@ db_read_as_user(PGconn *conn, const char *claims, const char *sql, int n,
 }
 
 void
+db_drop(PGconn *conn)
+{
+	if (conn == NULL)
+		return;
+	if (conn == db_conn) {
+		close_request();
+	} else if (conn == db_worker_conn) {
+		PQfinish(db_worker_conn);
+		db_worker_conn = NULL;
+		db_worker_conn_lost = 0;
+	}
+}
+
+void
 db_close(void)
 {
 	close_request();

@@ -292,6 +292,34 @@ insert_job(PGconn *c, struct arena *a, const char *sql, int n,
 	return IG_OK;
 }
 
+/* The caller's job of jr's idempotency key, as a replay into out (*found
+ * 1), or *found 0 when there is none; IG_EIDEM_REUSED when the key's job
+ * is of another request. */
+static enum ig_err
+find_replay(PGconn *c, const struct job_request *jr, struct job_created *out,
+    int *found, const char **msg)
+{
+	PGresult *r;
+	enum ig_err e;
+
+	*found = 0;
+	r = q(c, sql_create_replay, 1, &jr->idem_key, &e, PGRES_TUPLES_OK);
+	if (r == NULL)
+		return e;
+	e = IG_OK;
+	if (PQntuples(r) != 1) {
+		/* none */
+	} else if (strcmp(PQgetvalue(r, 0, 2), jr->fingerprint) != 0) {
+		*msg = "idempotencyKey: already used with a different request";
+		e = IG_EIDEM_REUSED;
+	} else {
+		created(out, r, 3);
+		out->replayed = 1;
+		*found = 1;
+	}
+	PQclear(r);
+	return e;
+}
 
 enum ig_err
 jobsdb_create(PGconn *c, struct arena *a, const char *user_id,
@@ -303,7 +331,7 @@ jobsdb_create(PGconn *c, struct arena *a, const char *user_id,
 	const char *p[19];
 	PGresult *r;
 	enum ig_err e;
-	int made = 0;
+	int made = 0, found = 0;
 
 	memset(out, 0, sizeof(*out));
 	/* No branchId: the project's main branch (the fingerprint is of the
@@ -322,6 +350,14 @@ jobsdb_create(PGconn *c, struct arena *a, const char *user_id,
 			}
 		}
 		PQclear(r);
+		/* None is main now: a replay still answers with the job made
+		 * on the branch that was main then (the key's request, sent
+		 * without branchId like this one) before "no main branch". */
+		if (branch == NULL && jr->idem_key != NULL) {
+			e = find_replay(c, jr, out, &found, msg);
+			if (e != IG_OK || found)
+				return e;
+		}
 	}
 	own[1] = branch;
 	/* Ownership, by the owner predicates and again by row-level
@@ -374,23 +410,12 @@ jobsdb_create(PGconn *c, struct arena *a, const char *user_id,
 	e = db_begin_again(c);
 	if (e != IG_OK)
 		return e;
-	r = q(c, sql_create_replay, 1, &jr->idem_key, &e, PGRES_TUPLES_OK);
-	if (r == NULL)
-		return e;
-	if (PQntuples(r) != 1) {
-		PQclear(r);
+	e = find_replay(c, jr, out, &found, msg);
+	if (e == IG_OK && !found) {
 		*msg = "idempotency key conflict, try again";
-		return IG_EIDEM_IN_FLIGHT;
+		e = IG_EIDEM_IN_FLIGHT;
 	}
-	if (strcmp(PQgetvalue(r, 0, 2), jr->fingerprint) != 0) {
-		PQclear(r);
-		*msg = "idempotencyKey: already used with a different request";
-		return IG_EIDEM_REUSED;
-	}
-	created(out, r, 3);
-	out->replayed = 1;
-	PQclear(r);
-	return IG_OK;
+	return e;
 }
 
 enum ig_err
@@ -820,22 +845,31 @@ jobsdb_unlisten_done(PGconn *c)
 {
 	if (c == NULL)
 		return;
-	(void)command(c, "UNLISTEN image_job_done");
-	/* read what arrived meanwhile, so no later request sees it */
-	if (PQconsumeInput(c) == 1)
-		drop_notifies(c);
+	/* A healthy connection is never left listening, whatever ended the
+	 * wait: its next request would carry every job's end. */
+	if (PQstatus(c) == CONNECTION_OK &&
+	    command(c, "UNLISTEN image_job_done") == IG_OK) {
+		/* read what arrived meanwhile, so no later request sees it */
+		if (PQconsumeInput(c) == 1)
+			drop_notifies(c);
+		return;
+	}
+	/* Broken, or UNLISTEN failed: the connection goes (the next db_get()
+	 * makes a new one), so no LISTEN outlives the wait. */
+	db_check(c);
+	db_drop(c);
 }
 
 int
 jobsdb_wait_done(PGconn *c, const char *id, long long deadline_ms, int stop_fd,
-    volatile sig_atomic_t *stop)
+    volatile sig_atomic_t *stop, int peer_fd)
 {
-	struct pollfd pfd[2];
+	struct pollfd pfd[3];
 	struct timespec ts;
 	sigset_t mask;
 	long long left;
 	PGnotify *n;
-	int found = 0, k;
+	int found = 0, k, np;
 
 	/* The stop signals the responder blocks while it serves (pool_worker.c)
 	 * are let in while it sleeps here, so a stopping pool does not wait
@@ -861,24 +895,41 @@ jobsdb_wait_done(PGconn *c, const char *id, long long deadline_ms, int stop_fd,
 		pfd[0].fd = PQsocket(c);
 		pfd[0].events = POLLIN;
 		pfd[0].revents = 0;
-		pfd[1].fd = stop_fd;
-		pfd[1].events = POLLIN;
-		pfd[1].revents = 0;
 		if (pfd[0].fd < 0)
 			return -1;
+		np = 1;
+		if (stop_fd >= 0) {
+			pfd[np].fd = stop_fd;
+			pfd[np].events = POLLIN;
+			pfd[np++].revents = 0;
+		}
+		/* The web server's connection: its request was read to the end
+		 * (FCGI_STDIN's end seen) and it sends nothing more before the
+		 * answer, so input or a hang-up there is the client gone
+		 * (nginx closes the connection) or an FCGI_ABORT_REQUEST. */
+		if (peer_fd >= 0) {
+			pfd[np].fd = peer_fd;
+			pfd[np].events = POLLIN | POLLRDHUP;
+			pfd[np++].revents = 0;
+		}
 		ts.tv_sec = (time_t)(left / 1000);
 		ts.tv_nsec = (long)(left % 1000) * 1000000L;
-		k = ppoll(pfd, stop_fd >= 0 ? 2 : 1, &ts, &mask);
+		k = ppoll(pfd, (nfds_t)np, &ts, &mask);
 		if (k < 0 && errno != EINTR)
 			return -1;
-		if (k > 0 && (pfd[0].revents & (POLLIN | POLLERR | POLLHUP)) &&
+		if (k <= 0)
+			continue;
+		if ((pfd[0].revents & (POLLIN | POLLERR | POLLHUP)) &&
 		    PQconsumeInput(c) != 1) {
 			db_check(c);
 			return -1;
 		}
 		/* the self-pipe: only stop signals write it; the accept loop
 		 * drains it */
-		if (k > 0 && stop_fd >= 0 && (pfd[1].revents & POLLIN))
+		if (stop_fd >= 0 && (pfd[1].revents & POLLIN))
 			return 0;
+		if (peer_fd >= 0 && (pfd[np - 1].revents &
+		    (POLLIN | POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)))
+			return 2;
 	}
 }

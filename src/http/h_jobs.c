@@ -172,7 +172,9 @@ job_ended(const char *status)
  * requests never take every responder; without one (or without LISTEN)
  * the answer is the one without the preference, at once. The wait sleeps
  * on the connection's socket, woken by NOTIFY image_job_done (sql/012),
- * not by polling; a stop signal ends it early (202).
+ * not by polling; a stop signal ends it early (202). A client that gives
+ * up (the web server closes the connection) ends it too: the place is
+ * given back at once and no answer is sent (logged as 499).
  */
 static void
 send_waited(struct http_req *r, const struct auth_user *u,
@@ -204,8 +206,8 @@ send_waited(struct http_req *r, const struct auth_user *u,
 	json = jobsdb_get_job(conn, r->arena, u->claims, jc->id, status, &e);
 	while (json != NULL && !job_ended(status)) {
 		rc = jobsdb_wait_done(conn, jc->id, deadline, pool_sig_fd(),
-		    &pool_sig_stop);
-		if (rc < 0)
+		    &pool_sig_stop, r->fcgi != NULL ? r->fcgi->ipcFd : -1);
+		if (rc < 0 || rc == 2)
 			break;
 		again = jobsdb_get_job(conn, r->arena, u->claims, jc->id, status, &e);
 		if (again == NULL)
@@ -214,8 +216,15 @@ send_waited(struct http_req *r, const struct auth_user *u,
 		if (rc == 0)
 			break;
 	}
-	jobsdb_unlisten_done(rc < 0 ? NULL : conn);
+	jobsdb_unlisten_done(conn);
 	pool_stats_wait_put();
+	if (rc == 2) {
+		/* nobody to answer: the job runs on, its executor started */
+		log_info("job %s: the client gave up waiting", jc->id);
+		r->responded = 1;
+		r->status = 499;
+		return;
+	}
 	if (json == NULL) {
 		/* the job was committed: its short answer, never an error */
 		send_created(r, jc);
