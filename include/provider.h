@@ -37,6 +37,15 @@ struct prov_request {
 	size_t mask_len;
 	const char *mask_mime;
 	long long deadline_ms;		/* CLOCK_MONOTONIC ms to give up at; 0: none */
+	/* Where source and mask are stored (public URLs of our bucket), for
+	 * an API that takes input files by URL; NULL when none. */
+	const char *source_url, *mask_url;
+	/* Asked between polls by a provider that waits on a remote job: 1
+	 * to go on, 0 when the job is no longer wanted (canceled, or the
+	 * executor told to stop); the provider then cancels its remote job
+	 * and returns with prov_result.abandoned set. NULL: always wanted. */
+	int (*wanted)(void *arg);
+	void *wanted_arg;
 };
 
 struct prov_result {
@@ -48,6 +57,7 @@ struct prov_result {
 	long input_tokens, output_tokens;	/* -1 when not reported */
 	char message[512];		/* on failure: what the provider said, no secrets */
 	long retry_after_ms;		/* RATE_LIMIT/TEMPORARY hint; 0 when none */
+	int abandoned;			/* 1: stopped because wanted() said 0 */
 };
 
 struct provider;

@@ -87,8 +87,17 @@ generate(struct job_run *r, const struct prov_request *req,
 		}
 		prov_result_free(res);
 		e = prov_generate(r->pv, req, res);
-		if (e != PROV_OK)
+		if (res->abandoned && !exec_stopping()) {
+			/* Canceled (or taken from us) while the model ran. */
+			log_info("job %s: no longer generating; the provider's job was "
+			    "canceled", j->id);
+			*lost = STEP_STOP;
+			return e;
+		}
+		if (e != PROV_OK && !res->abandoned)
 			execdb_count_provider_error(r->conn, prov_err_code(e));
+		if (res->abandoned)
+			return e;	/* stopping: the caller gives the job back */
 		if (!retry_provider_again(e, attempt))
 			return e;
 		wait = retry_provider_wait(res->retry_after_ms, backoff);
@@ -102,6 +111,20 @@ generate(struct job_run *r, const struct prov_request *req,
 		exec_sleep_ms(wait);
 		backoff = retry_doubled(backoff, RETRY_GEN_BACKOFF_MAX_MS);
 	}
+}
+
+/* The wanted() of a provider's request: 0 once the executor is told to
+ * stop or the job is no longer generating at our attempt (canceled,
+ * requeued); a database that cannot say leaves it wanted. */
+static int
+still_wanted(void *arg)
+{
+	struct job_run *r = arg;
+
+	if (exec_stopping())
+		return 0;
+	return execdb_is(&r->w, r->j->id, r->j->attempt,
+	    EXECDB_STILL_GENERATING) != 0;
 }
 
 /* 1 when the object at path holds exactly data (an earlier attempt of ours
@@ -318,6 +341,8 @@ stage_generate(struct job_run *r, const char *final_prompt, struct prov_result *
 	req.width = j->width;
 	req.height = j->height;
 	req.deadline_ms = r->deadline_ms;
+	req.wanted = still_wanted;
+	req.wanted_arg = r;
 	if (strcmp(j->job_type, "inpaint") == 0 && j->source_url != NULL) {
 		pe = load_input(r->sg, r->cf, "sourceImageUrl", j->source_url, &source,
 		    &req.source_len, &req.source_mime, msg, sizeof(msg));
@@ -330,6 +355,8 @@ stage_generate(struct job_run *r, const char *final_prompt, struct prov_result *
 		}
 		req.source = source;
 		req.mask = mask;
+		req.source_url = j->source_url;
+		req.mask_url = j->mask_url;
 	}
 	pe = generate(r, &req, img, &s);
 	if (s != STEP_OK) {

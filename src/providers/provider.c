@@ -14,11 +14,13 @@
 extern const struct prov_ops prov_local;
 extern const struct prov_ops prov_gemini;
 extern const struct prov_ops prov_openai;
+extern const struct prov_ops prov_replicate;
 
 static const struct prov_ops *const providers[] = {
 	&prov_local,
 	&prov_gemini,
 	&prov_openai,
+	&prov_replicate,
 	NULL
 };
 
