@@ -249,6 +249,9 @@ int replicate_policy_refusal(const char *error);
  * canceled. res->message says which. */
 enum prov_err replicate_outcome(const char *status, const char *error,
     const char *id, struct prov_result *res);
+/* The webhook_read() of replicate: a prediction body's id, 1 when it ended. */
+int replicate_webhook_read(const char *body, size_t len, char *id,
+    size_t idlen);
 /* 1 when id looks like a prediction id: 1-64 of [A-Za-z0-9]. */
 int replicate_id_ok(const char *id);
 

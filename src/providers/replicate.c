@@ -29,6 +29,7 @@
 #include "jsonr.h"
 #include "log.h"
 #include "prov_remote.h"
+#include "secret.h"
 #include "settings.h"
 
 #define REPLICATE_DEFAULT_URL "https://api.replicate.com/v1"
@@ -42,6 +43,7 @@ struct replicate_conf {
 	char *model;		/* REPLICATE_MODEL, owner/name */
 	char *api_url;		/* REPLICATE_API_URL, no trailing / */
 	long poll_ms;		/* REPLICATE_POLL_MS: the first wait */
+	char *webhook_secret;	/* REPLICATE_WEBHOOK_SECRET (secret) */
 };
 
 /* p->state: the shared remote state and what polling needs. */
@@ -49,6 +51,7 @@ struct replicate {
 	struct prov_http *h;
 	char *base;		/* REPLICATE_API_URL */
 	long poll_ms;
+	char *webhook_secret;	/* REPLICATE_WEBHOOK_SECRET, or NULL */
 };
 
 /* ---- classification ---------------------------------------------------- */
@@ -397,20 +400,25 @@ out:
 	return e;
 }
 
+/*
+ * Creates the prediction (with webhook as its callback when not NULL):
+ * PROV_OK with its id in id and, when it ended at once, *pred (caller
+ * puts) and *status; else a classified failure.
+ */
 static enum prov_err
-replicate_generate(struct provider *p, const struct prov_request *req,
+create(struct provider *p, const struct prov_request *req, const char *webhook,
+    char id[REPLICATE_ID_MAX + 1], json_object **pred, const char **status,
     struct prov_result *res)
 {
 	struct replicate *rp = p->state;
 	struct prov_http_reply rep;
-	json_object *pred = NULL;
-	const char *id, *status;
+	const char *pid;
 	char *body;
-	char idbuf[REPLICATE_ID_MAX + 1];
 	enum prov_err e;
 
+	*pred = NULL;
 	memset(&rep, 0, sizeof(rep));
-	body = replicate_request_json(req, NULL);
+	body = replicate_request_json(req, webhook);
 	if (body == NULL) {
 		prov_msg(res, NULL, "replicate: out of memory building the request");
 		return PROV_PROVIDER_ERROR;
@@ -425,20 +433,185 @@ replicate_generate(struct provider *p, const struct prov_request *req,
 		    rep.retry_after_ms, res);
 		goto out;
 	}
-	e = read_prediction(&rep, &pred, &id, &status, res);
+	e = read_prediction(&rep, pred, &pid, status, res);
 	if (e != PROV_OK)
 		goto out;
-	snprintf(idbuf, sizeof(idbuf), "%s", id);
-	log_info("replicate: prediction %s %s", idbuf, status);
+	snprintf(id, REPLICATE_ID_MAX + 1, "%s", pid);
+	log_info("replicate: prediction %s %s%s", id, *status,
+	    webhook != NULL ? " (a webhook will tell when it ends)" : "");
+out:
+	prov_redact(res->message, sizeof(res->message), rp->h->secret);
+	prov_remote_reply_free(&rep);
+	return e;
+}
+
+static enum prov_err
+replicate_generate(struct provider *p, const struct prov_request *req,
+    struct prov_result *res)
+{
+	struct replicate *rp = p->state;
+	json_object *pred = NULL;
+	const char *status = NULL;
+	char id[REPLICATE_ID_MAX + 1];
+	enum prov_err e;
+
+	e = create(p, req, NULL, id, &pred, &status, res);
+	if (e != PROV_OK)
+		goto out;
 	if (terminal(status))
-		e = finish(p, req, pred, idbuf, status, res);
+		e = finish(p, req, pred, id, status, res);
 	else
-		e = poll_prediction(p, req, idbuf, res);
+		e = poll_prediction(p, req, id, res);
+out:
+	prov_redact(res->message, sizeof(res->message), rp->h->secret);
+	json_object_put(pred);
+	return e;
+}
+
+/* ---- calling back (IMAGEGEN_PUBLIC_URL) -------------------------------- */
+
+static enum prov_err
+replicate_submit(struct provider *p, const struct prov_request *req,
+    const char *webhook, char *id, size_t idlen, struct prov_result *res)
+{
+	json_object *pred = NULL;
+	const char *status = NULL;
+	char pid[REPLICATE_ID_MAX + 1];
+	enum prov_err e;
+
+	e = create(p, req, webhook, pid, &pred, &status, res);
+	if (e == PROV_OK)
+		snprintf(id, idlen, "%s", pid);
+	json_object_put(pred);
+	return e;
+}
+
+static int
+replicate_peek(struct provider *p, const char *id, char **outcome,
+    struct prov_result *res)
+{
+	struct replicate *rp = p->state;
+	struct prov_http_reply rep;
+	json_object *pred = NULL;
+	const char *pid, *status;
+	char url[1024];
+	int rc = -1;
+
+	*outcome = NULL;
+	if (!replicate_id_ok(id)) {
+		prov_msg(res, NULL, "replicate: not a prediction id");
+		return -1;
+	}
+	pred_url(rp, id, "", url, sizeof(url));
+	if (prov_remote_call(rp->h, "GET", url, NULL, 0, 0, &rep, res) != PROV_OK)
+		goto out;
+	if (rep.status < 200 || rep.status >= 300) {
+		(void)replicate_parse_error(rep.status, rep.body, rep.len, 0, res);
+		goto out;
+	}
+	if (read_prediction(&rep, &pred, &pid, &status, res) != PROV_OK)
+		goto out;
+	if (strcmp(pid, id) != 0) {
+		prov_msg(res, NULL, "replicate: asked for prediction %s, got %s", id,
+		    pid);
+		goto out;
+	}
+	rc = 0;
+	if (terminal(status)) {
+		*outcome = strdup(rep.body);
+		rc = *outcome != NULL ? 1 : -1;
+	}
 out:
 	prov_redact(res->message, sizeof(res->message), rp->h->secret);
 	json_object_put(pred);
 	prov_remote_reply_free(&rep);
+	return rc;
+}
+
+static enum prov_err
+replicate_collect(struct provider *p, const struct prov_request *req,
+    const char *outcome, struct prov_result *res)
+{
+	struct replicate *rp = p->state;
+	json_object *pred;
+	const char *id, *status;
+	enum prov_err e;
+
+	pred = jr_parse(outcome, outcome != NULL ? strlen(outcome) : 0);
+	id = jr_str(pred, "id");
+	status = jr_str(pred, "status");
+	if (pred == NULL || !replicate_id_ok(id) || status == NULL ||
+	    !terminal(status)) {
+		prov_msg(res, NULL, "replicate: the recorded prediction is not an "
+		    "ended one");
+		e = PROV_PROVIDER_ERROR;
+		goto out;
+	}
+	e = finish(p, req, pred, id, status, res);
+out:
+	prov_redact(res->message, sizeof(res->message), rp->h->secret);
+	json_object_put(pred);
 	return e;
+}
+
+static void
+replicate_cancel(struct provider *p, const char *id)
+{
+	if (replicate_id_ok(id))
+		cancel_prediction(p->state, id);
+}
+
+static int
+replicate_webhook_secret(struct provider *p, char *out, size_t n, char *err,
+    size_t errlen)
+{
+	struct replicate *rp = p->state;
+	struct prov_http_reply rep;
+	struct prov_result tmp;
+	json_object *root = NULL;
+	const char *key;
+	char url[1024];
+	int rc = -1;
+
+	if (rp->webhook_secret != NULL) {
+		snprintf(out, n, "%s", rp->webhook_secret);
+		return strlen(rp->webhook_secret) < n ? 0 : -1;
+	}
+	memset(&tmp, 0, sizeof(tmp));
+	snprintf(url, sizeof(url), "%s/webhooks/default/secret", rp->base);
+	if (prov_remote_call(rp->h, "GET", url, NULL, 0, 0, &rep, &tmp) != PROV_OK) {
+		snprintf(err, errlen, "%s", tmp.message);
+		goto out;
+	}
+	root = jr_parse(rep.body, rep.len);
+	key = jr_str(root, "key");
+	if (rep.status != 200 || key == NULL || strlen(key) >= n) {
+		snprintf(err, errlen, "replicate: GET /webhooks/default/secret: HTTP "
+		    "%ld without a key", rep.status);
+		goto out;
+	}
+	snprintf(out, n, "%s", key);
+	rc = 0;
+out:
+	prov_redact(err, errlen, rp->h->secret);
+	json_object_put(root);
+	prov_remote_reply_free(&rep);
+	return rc;
+}
+
+int
+replicate_webhook_read(const char *body, size_t len, char *id, size_t idlen)
+{
+	json_object *pred = jr_parse(body, len);
+	const char *pid = jr_str(pred, "id"), *status = jr_str(pred, "status");
+	int rc = -1;
+
+	if (pred != NULL && replicate_id_ok(pid) && status != NULL) {
+		snprintf(id, idlen, "%s", pid);
+		rc = terminal(status) ? 1 : 0;
+	}
+	json_object_put(pred);
+	return rc;
 }
 
 /* ---- settings, open, close --------------------------------------------- */
@@ -493,6 +666,7 @@ replicate_close(struct provider *p)
 	p->state = rp->h;
 	prov_remote_close(p);
 	free(rp->base);
+	secret_free(rp->webhook_secret);
 	free(rp);
 	p->state = NULL;
 }
@@ -536,6 +710,13 @@ replicate_open(struct provider *p, const struct cfg *c, char *err, size_t errlen
 	}
 	rp->h = p->state;
 	rp->poll_ms = rc->poll_ms > 0 ? rc->poll_ms : 500;
+	if (rc->webhook_secret != NULL &&
+	    (rp->webhook_secret = strdup(rc->webhook_secret)) == NULL) {
+		p->state = rp;
+		replicate_close(p);
+		snprintf(err, errlen, "IMAGEGEN_PROVIDER: out of memory");
+		return -1;
+	}
 	p->state = rp;
 	return 0;
 }
@@ -558,6 +739,12 @@ static const struct setting replicate_settings[] = {
 	  offsetof(struct replicate_conf, poll_ms), 0, NULL, NULL,
 	  "the first wait before a prediction is polled; each next one doubles, "
 	  "up to 5 s" },
+	{ "REPLICATE_WEBHOOK_SECRET", SET_STR, NULL, 0, 0,
+	  offsetof(struct replicate_conf, webhook_secret), SET_SECRET, NULL,
+	  "(asked of `GET /webhooks/default/secret` once)",
+	  "the `whsec_…` secret Replicate signs webhooks with (secret); with "
+	  "`IMAGEGEN_PUBLIC_URL` set, `POST /api/webhooks/nano-banana` refuses "
+	  "a webhook it did not sign" },
 	{ NULL, 0, NULL, 0, 0, 0, 0, NULL, NULL, NULL }
 };
 
@@ -568,7 +755,8 @@ static const struct prov_price replicate_prices[] = {
 
 const struct prov_ops prov_replicate = {
 	.name = "replicate",
-	.about = "Nano Banana on Replicate (predictions, polled)",
+	.about = "Nano Banana on Replicate (predictions: polled, or signed webhooks "
+	    "with `IMAGEGEN_PUBLIC_URL`)",
 	.settings = replicate_settings,
 	.conf_size = sizeof(struct replicate_conf),
 	.check = replicate_check,
@@ -579,4 +767,10 @@ const struct prov_ops prov_replicate = {
 	.open = replicate_open,
 	.close = replicate_close,
 	.generate = replicate_generate,
+	.submit = replicate_submit,
+	.peek = replicate_peek,
+	.collect = replicate_collect,
+	.cancel = replicate_cancel,
+	.webhook_secret = replicate_webhook_secret,
+	.webhook_read = replicate_webhook_read,
 };

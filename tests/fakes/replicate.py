@@ -104,6 +104,7 @@ class FakeReplicate:
         self.secret = secret or "whsec_" + base64.b64encode(
             secrets.token_bytes(24)).decode()
         self.stopping = threading.Event()
+        self.secret_fetches = 0         # GET /webhooks/default/secret, ever
         self.reset()
         fake = self
 
@@ -210,14 +211,18 @@ class FakeReplicate:
         """Moves the prediction along; sends its webhook when it ends."""
         time.sleep(0.05)
         with self.lock:
-            p = self.predictions[pid]
+            p = self.predictions.get(pid)
+            if p is None:
+                return                  # reset meanwhile
             if p["status"] == "starting":
                 p["status"] = "processing"
                 p["started_at"] = now_iso()
                 p["logs"] = "Running google/nano-banana\n"
         while not self.stopping.is_set():
             with self.lock:
-                p = self.predictions[pid]
+                p = self.predictions.get(pid)
+                if p is None:
+                    return
                 if p["status"] in TERMINAL:
                     break
                 if not self.hold and time.time() >= p["_due"]:
@@ -264,7 +269,9 @@ class FakeReplicate:
 
     def _webhook(self, pid):
         with self.lock:
-            p = self.predictions[pid]
+            p = self.predictions.get(pid)
+            if p is None:
+                return
             url, flt, sc = p["_webhook"], p["_filter"], p["_sc"]
             body = json.dumps(public(p)).encode()
         if not url or (flt and "completed" not in flt):
@@ -376,6 +383,8 @@ class Handler_(http.server.BaseHTTPRequestHandler):
         if not self._authed(rec):
             return None
         if rec.path == "/v1/webhooks/default/secret":
+            with self.owner.lock:
+                self.owner.secret_fetches += 1
             return self._send(200, {"key": self.owner.secret})
         if len(parts) == 3 and parts[:2] == ["v1", "predictions"]:
             with self.owner.lock:

@@ -14,8 +14,24 @@ backend.
                     the retryable ones retried; a poll that meets a 503 goes
                     on polling; a job canceled while the model runs cancels
                     the prediction; the token is never logged
+  ReplicateWebhook  IMAGEGEN_PUBLIC_URL set (nginx's address): the
+                    prediction is created with webhook
+                    $IMAGEGEN_PUBLIC_URL/api/webhooks/nano-banana and
+                    ["completed"], its id recorded (sql/015), and no
+                    executor process lives while the model runs; the
+                    fake's signed webhook (secret fetched once from GET
+                    /v1/webhooks/default/secret) completes the job through
+                    an executor; a forged, stale or replayed webhook is
+                    refused (401) or ignored (200, recorded once) and the
+                    job unchanged; a webhook never sent, or sent with a bad
+                    signature, leaves the job to the sweeper's poll after
+                    IMAGEGEN_WEBHOOK_GRACE_S; a webhook sent twice completes
+                    it once; a failed prediction fails the job with its
+                    code at generating; a waiting job canceled cancels its
+                    prediction
 """
 
+import json
 import os
 import sys
 import time
@@ -27,7 +43,7 @@ sys.path.insert(0, os.path.join(HERE, "..", "fakes"))
 
 import harness  # noqa: E402
 import jobs_helper as jh  # noqa: E402
-from replicate import FakeReplicate  # noqa: E402
+from replicate import FakeReplicate, sign  # noqa: E402
 
 TOKEN = "r8_FAKEimagegen0123456789abcdefghijklmnop"
 MODEL = "google/nano-banana"
@@ -181,6 +197,189 @@ class ReplicatePolling(ReplicateCase):
         self.assertEqual(cancels[0].headers.get("authorization"), "Bearer " + TOKEN)
         self.assertEqual(self.fake.prediction(pid)["status"], "canceled")
         self.assertEqual(len(self.fake.creates()), 1)
+
+
+
+class ReplicateWebhook(ReplicateCase):
+    """The pool restarted with IMAGEGEN_PUBLIC_URL = nginx's own address
+    (allowed for the fake, which is on the same host)."""
+
+    GRACE = 3
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.stack.stop_pool()
+        cls.stack.start_pool(extra_env={
+            "IMAGEGEN_PUBLIC_URL": "http://127.0.0.1:%d" % cls.stack.http_port,
+            "IMAGEGEN_WEBHOOK_GRACE_S": str(cls.GRACE)})
+
+    # ------------------------------------------------------------ helpers
+
+    def waiting(self, jid):
+        return jh.psql_json(self.stack, "SELECT row_to_json(q) FROM"
+                            " public.image_provider_requests q WHERE job_id = '%s'"
+                            % jid)
+
+    def receipts(self, wid):
+        return jh.psql_json(self.stack, "SELECT count(*) FROM"
+                            " public.image_provider_webhooks WHERE webhook_id = '%s'"
+                            % wid)
+
+    def our_executors(self):
+        mark = ("IMAGEGEN_SLOT_DIR=%s" % self.stack.slot_dir).encode()
+        out = []
+        for pid, (st, _, comm) in jh.proc_table().items():
+            if comm != "ig-executor" or st in ("Z", "X"):
+                continue
+            try:
+                with open("/proc/%d/environ" % pid, "rb") as f:
+                    env = f.read().split(b"\0")
+            except OSError:
+                continue
+            if mark in env:
+                out.append(pid)
+        return out
+
+    def submitted(self, scenario, prompt="waits on the model"):
+        """Creates a job on scenario; returns (job id, prediction id) once
+        the job waits on it."""
+        self.fake.push(scenario)
+        jid = self.create(prompt)
+        row = self.wait_for(lambda: self.waiting(jid), what="the recorded prediction")
+        return jid, row["request_id"]
+
+    def post_webhook(self, body, wid=None, ts=None, key=None, headers=None):
+        raw = json.dumps(body).encode()
+        wid = wid or "msg_" + uuid.uuid4().hex
+        ts = int(time.time()) if ts is None else ts
+        h = {"Content-Type": "application/json", "webhook-id": wid,
+             "webhook-timestamp": str(ts),
+             "webhook-signature": sign(key or self.fake.secret, wid, ts, raw)}
+        if headers is not None:
+            h = headers
+        return self.stack.http("POST", "/api/webhooks/nano-banana", raw, h)
+
+    def job(self, jid):
+        return jh.get_job(self.stack, self.user.token, jid).data
+
+    # ------------------------------------------------------------ tests
+
+    def test_completes_via_webhook_with_no_executor_alive_meanwhile(self):
+        jid, pid = self.submitted({"name": "ok", "runtime": 2.0}, "a blue whale")
+        c = self.fake.creates()[0]
+        self.assertEqual(c.json["webhook"], "http://127.0.0.1:%d/api/webhooks/"
+                         "nano-banana" % self.stack.http_port)
+        self.assertEqual(c.json["webhook_events_filter"], ["completed"])
+        self.assertTrue(self.waiting(jid)["waiting"])
+        self.assertEqual(self.job(jid)["status"], "generating")
+        # the model runs; no executor waits on it
+        self.wait_for(lambda: not self.our_executors(), 10, "executors to exit")
+        self.assertIn(self.fake.prediction(pid)["status"], ("starting", "processing"),
+                      "the model ended before the executors were looked at")
+        self.assertEqual(self.our_executors(), [])
+        job = jh.wait_job(self.stack, self.user.token, jid, timeout=30)
+        self.assertEqual(job["status"], "completed", job)
+        self.assertEqual(job["attempts"], 1, job)
+        self.assertEqual(self.stored(job), self.fake.last_image)
+        self.assertAlmostEqual(float(job["cost"]["actual"]), 0.039, places=6)
+        row = self.waiting(jid)
+        self.assertEqual(row["outcome_from"], "webhook", row)
+        self.assertFalse(row["waiting"])
+        self.assertEqual([w["status"] for w in self.fake.webhooks], [200])
+        self.assertEqual(self.fake.requests_to("/v1/predictions/" + pid, "GET"), [],
+                         "polled although the webhook came in time")
+        # the secret was asked of Replicate (not configured), once per
+        # responder at most
+        self.assertIn(self.fake.secret_fetches, (1, 2))
+
+    def test_forged_stale_and_replayed_webhooks_change_nothing(self):
+        jid, pid = self.submitted({"name": "ok", "runtime": 60})
+        before = self.waiting(jid)
+        ended = dict(self.fake.prediction(pid), status="failed", error="forged")
+        other = "whsec_" + "QUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFB"
+        cases = [("no signature", dict(headers={"Content-Type": "application/json"})),
+                 ("another secret", dict(key=other)),
+                 ("stale", dict(ts=int(time.time()) - 600)),
+                 ("from the future", dict(ts=int(time.time()) + 600))]
+        for what, kw in cases:
+            r = self.post_webhook(ended, **kw)
+            self.assertEqual(r.status, 401, what + repr(r))
+            self.assertEqual(r.data["error"]["code"], "UNAUTHORIZED", what)
+        self.assertEqual(self.waiting(jid), before)
+        self.assertEqual(self.job(jid)["status"], "generating")
+        self.assertEqual(jh.psql_json(self.stack, "SELECT count(*) FROM"
+                                      " public.image_provider_webhooks"
+                                      " WHERE request_id = '%s'" % pid), 0)
+        # a signed one still running, then the same webhook-id again
+        running = dict(self.fake.prediction(pid))
+        r1 = self.post_webhook(running, wid="msg_replay1")
+        r2 = self.post_webhook(running, wid="msg_replay1")
+        self.assertEqual((r1.status, r2.status), (200, 200))
+        self.assertEqual((r1.data["replayed"], r2.data["replayed"]), (False, True))
+        self.assertEqual(self.receipts("msg_replay1"), 1)
+        self.assertEqual(self.waiting(jid)["outcome"], None)
+        # a real end, replayed after the job ended: ignored
+        failed = dict(running, status="failed", error="NSFW content detected.")
+        r = self.post_webhook(failed, wid="msg_end")
+        self.assertEqual(r.status, 200, r)
+        job = jh.wait_job(self.stack, self.user.token, jid, timeout=20)
+        self.assertEqual(job["status"], "failed", job)
+        self.assertEqual(job["error"]["code"], "CONTENT_POLICY", job)
+        self.assertEqual(job["error"]["failureStage"], "generating", job)
+        ok = dict(running, status="succeeded", output="%s/files/x" % self.fake.url)
+        r = self.post_webhook(ok, wid="msg_end")
+        self.assertEqual((r.status, r.data["replayed"]), (200, True))
+        r = self.post_webhook(ok, wid="msg_late")
+        self.assertEqual((r.status, r.data["replayed"]), (200, False))
+        time.sleep(1.5)
+        self.assertEqual(self.job(jid)["status"], "failed")
+        self.assertEqual(self.receipts("msg_end"), 1)
+
+    def test_webhook_dropped_completes_by_polling(self):
+        for scenario in ("webhook_never", "webhook_bad_sig", "webhook_stale"):
+            self.fake.reset()
+            jid, pid = self.submitted({"name": scenario, "runtime": 0.3})
+            job = jh.wait_job(self.stack, self.user.token, jid, timeout=30)
+            self.assertEqual(job["status"], "completed", scenario + repr(job))
+            self.assertEqual(self.waiting(jid)["outcome_from"], "poll", scenario)
+            polls = self.fake.requests_to("/v1/predictions/" + pid, "GET")
+            self.assertGreaterEqual(len(polls), 1, scenario)
+            sent = [w["status"] for w in self.fake.webhooks]
+            self.assertEqual(sent, [] if scenario == "webhook_never" else [401],
+                             scenario)
+            self.assertGreaterEqual(polls[0].wall - self.fake.creates()[0].wall,
+                                    self.GRACE - 0.5, "polled before the grace")
+
+    def test_webhook_sent_twice_completes_once(self):
+        jid, pid = self.submitted({"name": "webhook_twice", "runtime": 0.5})
+        job = jh.wait_job(self.stack, self.user.token, jid, timeout=30)
+        self.assertEqual(job["status"], "completed", job)
+        self.wait_for(lambda: len(self.fake.webhooks) == 2, what="two webhooks")
+        self.assertEqual([w["status"] for w in self.fake.webhooks], [200, 200])
+        wid = self.fake.webhooks[0]["headers"]["webhook-id"]
+        self.assertEqual(self.receipts(wid), 1)
+        self.assertEqual(job["attempts"], 1)
+
+    def test_failed_prediction_fails_the_job_with_its_code(self):
+        jid, pid = self.submitted({"name": "failed_nsfw", "runtime": 0.5})
+        job = jh.wait_job(self.stack, self.user.token, jid, timeout=30)
+        self.assertEqual(job["status"], "failed", job)
+        self.assertEqual(job["error"]["code"], "CONTENT_POLICY", job)
+        self.assertEqual(job["error"]["failureStage"], "generating", job)
+        self.assertEqual(self.waiting(jid)["outcome_from"], "webhook")
+
+    def test_cancel_of_a_waiting_job_cancels_the_prediction(self):
+        jid, pid = self.submitted({"name": "ok", "runtime": 60})
+        r = jh.cancel_job(self.stack, self.user.token, jid)
+        self.assertIn(r.status, (200, 202), r)
+        job = jh.wait_job(self.stack, self.user.token, jid, timeout=20)
+        self.assertEqual(job["status"], "canceled", job)
+        self.wait_for(lambda: self.fake.prediction(pid)["status"] == "canceled",
+                      what="the prediction canceled")
+        self.assertEqual(len(self.fake.requests_to("/v1/predictions/%s/cancel" % pid,
+                                                   "POST")), 1)
+        self.assertFalse(self.waiting(jid)["waiting"])
 
 
 if __name__ == "__main__":
