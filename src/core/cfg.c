@@ -242,7 +242,7 @@ static const struct setting cfg_settings[] = {
 	  "usage then not priced. Unset, the price table prices the model "
 	  "(Gemini 2.5 Flash Image $0.039 an image; Gemini 3 Pro Image $0.134 "
 	  "at 1K/2K, $0.24 at 4K; GPT Image 1 $0.042 at 1024x1024, $0.063 "
-	  "larger; local $0); a model it does not know is refused at start "
+	  "larger; google/nano-banana on Replicate $0.039; local $0); a model it does not know is refused at start "
 	  "(exit 2) until this is set, never priced by a guess" },
 	{ "IMAGEGEN_FETCH_ALLOW", SET_STR, NULL, 0, 0, F(fetch_allow), 0,
 	  check_fetch_allow, "(empty: strict)",
