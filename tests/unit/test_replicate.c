@@ -156,6 +156,27 @@ test_prediction_id(void)
 }
 
 static void
+test_webhook_read(void)
+{
+	char id[128];
+	const char *ended = "{\"id\":\"abc123\",\"status\":\"succeeded\","
+	    "\"output\":\"https://replicate.delivery/x.png\"}";
+	const char *running = "{\"id\":\"abc123\",\"status\":\"processing\"}";
+
+	CU_ASSERT_EQUAL(replicate_webhook_read(ended, strlen(ended), id,
+	    sizeof(id)), 1);
+	CU_ASSERT_STRING_EQUAL(id, "abc123");
+	CU_ASSERT_EQUAL(replicate_webhook_read(running, strlen(running), id,
+	    sizeof(id)), 0);
+	CU_ASSERT_EQUAL(replicate_webhook_read("{\"status\":\"failed\"}", 19, id,
+	    sizeof(id)), -1);
+	CU_ASSERT_EQUAL(replicate_webhook_read("{\"id\":\"../x\",\"status\":"
+	    "\"failed\"}", 31, id, sizeof(id)), -1);
+	CU_ASSERT_EQUAL(replicate_webhook_read("not json", 8, id, sizeof(id)), -1);
+	CU_ASSERT_EQUAL(replicate_webhook_read(NULL, 0, id, sizeof(id)), -1);
+}
+
+static void
 test_price_row(void)
 {
 	CU_ASSERT_DOUBLE_EQUAL(prov_cost_estimate("replicate", "google/nano-banana",
@@ -173,6 +194,7 @@ main(void)
 		{ "errors_classified", test_errors_classified },
 		{ "failed_predictions", test_failed_predictions },
 		{ "prediction_id", test_prediction_id },
+		{ "webhook_read", test_webhook_read },
 		{ "price_row", test_price_row },
 		CU_TEST_INFO_NULL
 	};
