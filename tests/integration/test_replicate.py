@@ -27,8 +27,11 @@ backend.
                     signature, leaves the job to the sweeper's poll after
                     IMAGEGEN_WEBHOOK_GRACE_S; a webhook sent twice completes
                     it once; a failed prediction fails the job with its
-                    code at generating; a waiting job canceled cancels its
-                    prediction
+                    code at generating; create errors end the job with
+                    their code; a waiting job canceled cancels its
+                    prediction; waiting jobs do not count toward
+                    IMAGEGEN_MAX_RUNNING_JOBS unless
+                    IMAGEGEN_CAP_COUNTS_REMOTE=1
 """
 
 import json
@@ -209,10 +212,15 @@ class ReplicateWebhook(ReplicateCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
+        cls.restart_pool()
+
+    @classmethod
+    def restart_pool(cls, **extra):
+        env = {"IMAGEGEN_PUBLIC_URL": "http://127.0.0.1:%d" % cls.stack.http_port,
+               "IMAGEGEN_WEBHOOK_GRACE_S": str(cls.GRACE)}
+        env.update({k: str(v) for k, v in extra.items()})
         cls.stack.stop_pool()
-        cls.stack.start_pool(extra_env={
-            "IMAGEGEN_PUBLIC_URL": "http://127.0.0.1:%d" % cls.stack.http_port,
-            "IMAGEGEN_WEBHOOK_GRACE_S": str(cls.GRACE)})
+        cls.stack.start_pool(extra_env=env)
 
     # ------------------------------------------------------------ helpers
 
@@ -368,6 +376,39 @@ class ReplicateWebhook(ReplicateCase):
         self.assertEqual(job["error"]["code"], "CONTENT_POLICY", job)
         self.assertEqual(job["error"]["failureStage"], "generating", job)
         self.assertEqual(self.waiting(jid)["outcome_from"], "webhook")
+
+    def test_create_errors_end_the_job_with_their_code(self):
+        for scenario, code in (("401", "AUTH_ERROR"), ("422", "INVALID_REQUEST")):
+            self.fake.reset()
+            job = self.run_job([scenario], "create %s" % scenario)
+            self.assert_failed(job, code, 1, scenario + ": ")
+            self.assertIsNone(self.waiting(job["jobId"]))
+
+    def test_waiting_jobs_and_the_running_jobs_cap(self):
+        """IMAGEGEN_MAX_RUNNING_JOBS=1: jobs waiting on the model do not
+        count by default (both predictions run), and do with
+        IMAGEGEN_CAP_COUNTS_REMOTE=1 (a third job stays queued)."""
+        self.addCleanup(self.restart_pool)
+        self.restart_pool(IMAGEGEN_MAX_RUNNING_JOBS=1)
+        jobs = [self.submitted({"name": "ok", "runtime": 60}, "capped %d" % i)
+                for i in range(2)]
+        self.assertEqual(len(self.fake.creates()), 2)
+        self.restart_pool(IMAGEGEN_MAX_RUNNING_JOBS=1, IMAGEGEN_CAP_COUNTS_REMOTE=1)
+        self.fake.push({"name": "ok", "runtime": 60})
+        third = self.create("over the cap")
+        time.sleep(3)
+        self.assertEqual(self.job(third)["status"], "queued")
+        self.assertEqual(len(self.fake.creates()), 2)
+        for jid, pid in jobs:
+            jh.cancel_job(self.stack, self.user.token, jid)
+        # the waiting ones end canceled, then the third runs
+        for jid, pid in jobs:
+            self.assertEqual(jh.wait_job(self.stack, self.user.token, jid,
+                                         timeout=20)["status"], "canceled")
+        self.wait_for(lambda: self.waiting(third), what="the third job submitted")
+        jh.cancel_job(self.stack, self.user.token, third)
+        self.assertEqual(jh.wait_job(self.stack, self.user.token, third,
+                                     timeout=20)["status"], "canceled")
 
     def test_cancel_of_a_waiting_job_cancels_the_prediction(self):
         jid, pid = self.submitted({"name": "ok", "runtime": 60})
