@@ -36,6 +36,7 @@
 #define REPLICATE_DEFAULT_MODEL "google/nano-banana"
 #define REPLICATE_POLL_MAX_MS 5000	/* the longest wait between polls */
 #define REPLICATE_ID_MAX 64
+#define REPLICATE_FETCH_TRIES 3	/* downloads of the output file */
 
 /* Its settings (c->provider_conf). */
 struct replicate_conf {
@@ -294,6 +295,8 @@ finish(struct provider *p, const struct prov_request *req, json_object *pred,
 	struct replicate *rp = p->state;
 	const char *url;
 	enum prov_err e;
+	long wait = 500;
+	int try;
 	char why[sizeof(res->message)];
 
 	e = replicate_outcome(status, jr_str(pred, "error"), id, res);
@@ -305,7 +308,21 @@ finish(struct provider *p, const struct prov_request *req, json_object *pred,
 		    "output file", id);
 		return PROV_NO_IMAGE;
 	}
-	e = prov_http_fetch(rp->h, url, req->deadline_ms, res);
+	/* The model is paid for: a download that may clear up is tried
+	 * again here, not by creating another prediction. */
+	for (try = 1;; try++) {
+		e = prov_http_fetch(rp->h, url, req->deadline_ms, res);
+		if (!prov_err_retryable(e) || try == REPLICATE_FETCH_TRIES ||
+		    (req->deadline_ms != 0 &&
+		    clock_mono_ms() + wait >= req->deadline_ms))
+			break;
+		log_info("replicate: prediction %s: output download: %s; again in "
+		    "%ld ms", id, res->message, wait);
+		prov_result_free(res);
+		res->message[0] = '\0';
+		clock_sleep_ms(wait);
+		wait *= 2;
+	}
 	if (e != PROV_OK) {
 		memcpy(why, res->message, sizeof(why));
 		prov_msg(res, NULL, "%s%.480s", strncmp(why, "replicate:", 10) == 0 ?
@@ -364,7 +381,10 @@ poll_prediction(struct provider *p, const struct prov_request *req, const char *
 		prov_remote_reply_free(&rep);
 		e = prov_remote_call(rp->h, "GET", url, NULL, 0, req->deadline_ms,
 		    &rep, res);
-		if (e == PROV_TEMPORARY || (e == PROV_OK && rep.status >= 500)) {
+		/* The prediction runs on (and is paid for) whatever one poll
+		 * met: only the job's deadline ends the waiting. */
+		if (e == PROV_TEMPORARY || e == PROV_TIMEOUT ||
+		    (e == PROV_OK && rep.status >= 500)) {
 			log_info("replicate: poll of %s: %s; polling again", id,
 			    e == PROV_OK ? "a server error" : res->message);
 			res->message[0] = '\0';

@@ -37,6 +37,8 @@ scenario is a name or a dict {"name": …, params}:
   failed            the prediction ends failed with another error
   no_output         succeeded with output null
   poll_500          the first `count` (default 1) GETs answer 503
+  (any scenario)    `file_fail`: the first n downloads of its output file
+                    answer 503
   webhook_never     no webhook is sent for it
   webhook_twice     the completed webhook is sent twice, same webhook-id
   webhook_bad_sig   the webhook is signed with another secret
@@ -146,6 +148,7 @@ class FakeReplicate:
             self.requests = []
             self.predictions = {}       # id -> dict (the wire object + "_sc")
             self.files = {}             # token -> bytes
+            self.file_fail = {}         # token -> 503s still to answer
             self.webhooks = []          # dicts: url, headers, body, status
             self.last_image = None
             self.hold = False           # True: predictions never finish
@@ -252,6 +255,7 @@ class FakeReplicate:
         img = png(w, h, colour_of(str((p["input"] or {}).get("prompt", ""))))
         token = secrets.token_hex(8)
         self.files[token] = img
+        self.file_fail[token] = int(sc.get("file_fail", 0))
         self.last_image = img
         base = str(sc.get("base", "http://127.0.0.1:{port}")).replace(
             "{port}", str(self.port))
@@ -377,8 +381,13 @@ class Handler_(http.server.BaseHTTPRequestHandler):
         if len(parts) == 2 and parts[0] == "files":
             with self.owner.lock:
                 f = self.owner.files.get(parts[1])
+                fail = self.owner.file_fail.get(parts[1], 0)
+                if fail:
+                    self.owner.file_fail[parts[1]] = fail - 1
             if f is None:
                 return self._send(404, "no such file", "text/plain")
+            if fail:
+                return self._send(503, "try again", "text/plain")
             return self._send(200, f, "image/png")
         if not self._authed(rec):
             return None

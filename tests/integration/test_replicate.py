@@ -12,7 +12,8 @@ backend.
                     ends the job with its code (401, 422, 429 + Retry-After,
                     5xx, failed with an NSFW message, failed, no output),
                     the retryable ones retried; a poll that meets a 503 goes
-                    on polling; a job canceled while the model runs cancels
+                    on polling; a failed output download is tried again
+                    (no second prediction); a job canceled while the model runs cancels
                     the prediction; the token is never logged
   ReplicateWebhook  IMAGEGEN_PUBLIC_URL set (nginx's address): the
                     prediction is created with webhook
@@ -183,6 +184,12 @@ class ReplicatePolling(ReplicateCase):
                            "flaky polls")
         self.assertEqual(job["status"], "completed", job)
         self.assertEqual(len(self.fake.creates()), 1)
+
+    def test_a_failed_download_is_tried_again_not_paid_again(self):
+        job = self.run_job([{"name": "ok", "file_fail": 1}], "flaky file")
+        self.assertEqual(job["status"], "completed", job)
+        self.assertEqual(len(self.fake.creates()), 1, "a second prediction bought")
+        self.assertEqual(len(self.fake.requests_to("/files/", "GET")), 2)
 
     def test_cancel_cancels_the_prediction(self):
         self.fake.push({"name": "ok", "runtime": 60})
