@@ -170,8 +170,9 @@ PGresult *execdb_statuses(PGconn *c, const char *ids);
 /* ---- jobs waiting on a remote model (sql/015_provider_request.sql) ---- */
 
 /* generating (at attempt, no cancel asked) → waiting on the provider's
- * request_id: recorded, the first poll grace_s from now. 1, 0 when the
- * job is no longer ours, as the writer answers otherwise. */
+ * request_id: recorded, the first poll grace_s from now, with the outcome
+ * of a webhook that came first (execdb_webhook_keep). 1, 0 when the job
+ * is no longer ours, as the writer answers otherwise. */
 int execdb_set_waiting(const struct execdb_writer *w, const char *id,
     const char *attempt, const char *provider, const char *request_id,
     long grace_s);
@@ -183,6 +184,9 @@ int execdb_set_outcome(PGconn *c, const char *provider, const char *request_id,
 /* webhook_id received once: 1 the first time, 0 a replay, -1. */
 int execdb_webhook_seen(PGconn *c, const char *webhook_id, const char *provider,
     const char *request_id);
+/* Keeps an ended request's outcome with its webhook's receipt: no job
+ * waited on it yet (execdb_set_waiting() takes it). 1, 0, -1. */
+int execdb_webhook_keep(PGconn *c, const char *webhook_id, const char *outcome);
 /* A job waiting without an outcome that the sweeper must look at (its
  * poll is due, it was asked to cancel, or its deadline passed). */
 struct execdb_waiting {

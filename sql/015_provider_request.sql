@@ -10,7 +10,10 @@
 -- contract, is unchanged.
 --
 -- image_provider_webhooks records each webhook-id received once, so a
--- webhook sent again (Replicate retries, a replay) changes nothing.
+-- webhook sent again (Replicate retries, a replay) changes nothing.  An
+-- ended request's webhook that finds no job yet (it came before the
+-- executor recorded the id) keeps the outcome there, and recording the id
+-- takes it.
 -- Service data only: RLS on, no policies, granted to service_role.
 
 CREATE TABLE public.image_provider_requests (
@@ -36,8 +39,11 @@ CREATE TABLE public.image_provider_webhooks (
 	provider    text NOT NULL,
 	request_id  text,
 	job_id      uuid,
+	outcome     jsonb,
 	received_at timestamptz NOT NULL DEFAULT now()
 );
+CREATE INDEX image_provider_webhooks_request
+	ON public.image_provider_webhooks (provider, request_id);
 
 REVOKE ALL ON TABLE public.image_provider_requests, public.image_provider_webhooks
 	FROM PUBLIC, anon, authenticated, service_role;

@@ -652,16 +652,26 @@ execdb_set_waiting(const struct execdb_writer *w, const char *id,
 	const char *p[5] = { id, attempt, provider, request_id, g };
 
 	snprintf(g, sizeof(g), "%ld", grace_s);
+	/* A webhook may have come first (the model was quick): its outcome,
+	 * kept with its receipt, is taken at once. */
 	return w->write(w->ctx, "INSERT INTO public.image_provider_requests"
-	    " (job_id, provider, request_id, attempt, poll_at)"
-	    " SELECT j.id, $3, $4, $2::int, now() + $5::int * interval '1 second'"
-	    " FROM public.image_generation_jobs j WHERE j.id = $1::uuid"
+	    " (job_id, provider, request_id, attempt, poll_at, outcome,"
+	    "  outcome_from, outcome_at)"
+	    " SELECT j.id, $3, $4, $2::int, now() + $5::int * interval '1 second',"
+	    "  e.outcome, CASE WHEN e.outcome IS NOT NULL THEN 'webhook' END,"
+	    "  CASE WHEN e.outcome IS NOT NULL THEN now() END"
+	    " FROM public.image_generation_jobs j LEFT JOIN LATERAL"
+	    "  (SELECT w.outcome FROM public.image_provider_webhooks w"
+	    "   WHERE w.provider = $3 AND w.request_id = $4"
+	    "   AND w.outcome IS NOT NULL LIMIT 1) e ON true"
+	    " WHERE j.id = $1::uuid"
 	    " AND j.status = 'generating' AND j.attempts = $2::int"
 	    " AND NOT j.cancel_requested"
 	    " ON CONFLICT (job_id) DO UPDATE SET provider = EXCLUDED.provider,"
 	    " request_id = EXCLUDED.request_id, attempt = EXCLUDED.attempt,"
 	    " waiting = true, submitted_at = now(), poll_at = EXCLUDED.poll_at,"
-	    " polls = 0, outcome = NULL, outcome_from = NULL, outcome_at = NULL",
+	    " polls = 0, outcome = EXCLUDED.outcome,"
+	    " outcome_from = EXCLUDED.outcome_from, outcome_at = EXCLUDED.outcome_at",
 	    5, p);
 }
 
@@ -706,6 +716,15 @@ execdb_webhook_seen(PGconn *c, const char *webhook_id, const char *provider,
 	n = atoi(PQcmdTuples(r));
 	PQclear(r);
 	return n == 1;
+}
+
+int
+execdb_webhook_keep(PGconn *c, const char *webhook_id, const char *outcome)
+{
+	const char *p[2] = { webhook_id, outcome };
+
+	return changed(execdb_q(c, "UPDATE public.image_provider_webhooks"
+	    " SET outcome = $2::jsonb WHERE webhook_id = $1", 2, p));
 }
 
 int

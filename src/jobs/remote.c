@@ -103,9 +103,13 @@ remote_webhook(const struct cfg *c, const char *id, const char *ts,
 		n = execdb_set_outcome(conn, ops->name, rid, body, "webhook", job_id);
 		if (n < 0)
 			goto fail;
+		/* None yet: the model may have been quicker than the executor
+		 * recording its id, which then takes the outcome from here. */
+		if (n == 0 && execdb_webhook_keep(conn, id, body) < 0)
+			goto fail;
 		if (n == 0)
-			log_info("webhook %.64s: %s request %s: no job waits on it", id,
-			    ops->name, rid);
+			log_info("webhook %.64s: %s request %s: no job waits on it (yet)",
+			    id, ops->name, rid);
 	}
 commit:
 	if (db_commit(conn) != IG_OK) {

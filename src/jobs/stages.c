@@ -435,6 +435,8 @@ hand_off(struct job_run *r, const char *rid)
 	n = execdb_set_waiting(&r->w, j->id, j->attempt, r->pv->ops->name, rid,
 	    r->cf->webhook_grace_s);
 	if (n == 1) {
+		/* Its webhook may be in already: then a claim resumes the job at
+		 * once (this executor's next, or the sweeper's). */
 		log_info("job %s: %s request %s is running; its webhook (or a poll "
 		    "after %ld s) hands the job on", j->id, r->pv->ops->name, rid,
 		    r->cf->webhook_grace_s);

@@ -38,7 +38,9 @@ scenario is a name or a dict {"name": …, params}:
   no_output         succeeded with output null
   poll_500          the first `count` (default 1) GETs answer 503
   (any scenario)    `file_fail`: the first n downloads of its output file
-                    answer 503
+                    answer 503; `early_webhook`: the webhook is sent (and
+                    answered) before the create is answered, as a quick
+                    model's can be
   webhook_never     no webhook is sent for it
   webhook_twice     the completed webhook is sent twice, same webhook-id
   webhook_bad_sig   the webhook is signed with another secret
@@ -457,6 +459,12 @@ class Handler_(http.server.BaseHTTPRequestHandler):
                                                "input is required"))
             p = self.owner.create(rec.json, sc)
             p["model"] = "%s/%s" % (parts[2], parts[3])
+            if sc.get("early_webhook"):
+                end = time.monotonic() + 10
+                while time.monotonic() < end and not any(
+                        json.loads(w["body"])["id"] == p["id"]
+                        for w in list(self.owner.webhooks)):
+                    time.sleep(0.01)
             with self.owner.lock:
                 self.owner.predictions[p["id"]]["model"] = p["model"]
             return self._send(201, p)

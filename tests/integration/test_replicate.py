@@ -27,7 +27,8 @@ backend.
                     job unchanged; a webhook never sent, or sent with a bad
                     signature, leaves the job to the sweeper's poll after
                     IMAGEGEN_WEBHOOK_GRACE_S; a webhook sent twice completes
-                    it once; a failed prediction fails the job with its
+                    it once; one that comes before the executor recorded
+                    the id is kept and taken then; a failed prediction fails the job with its
                     code at generating; create errors end the job with
                     their code; a waiting job canceled cancels its
                     prediction; waiting jobs do not count toward
@@ -365,6 +366,18 @@ class ReplicateWebhook(ReplicateCase):
                              scenario)
             self.assertGreaterEqual(polls[0].wall - self.fake.creates()[0].wall,
                                     self.GRACE - 0.5, "polled before the grace")
+
+    def test_webhook_before_the_id_is_recorded_still_completes_it(self):
+        self.fake.push({"name": "ok", "runtime": 0, "early_webhook": True})
+        t0 = time.monotonic()
+        jid = self.create("a quick model")
+        job = jh.wait_job(self.stack, self.user.token, jid, timeout=30)
+        self.assertEqual(job["status"], "completed", job)
+        self.assertLess(time.monotonic() - t0, self.GRACE, "waited for a poll")
+        self.assertEqual([w["status"] for w in self.fake.webhooks], [200])
+        self.assertEqual(self.waiting(jid)["outcome_from"], "webhook")
+        pid = list(self.fake.predictions)[0]
+        self.assertEqual(self.fake.requests_to("/v1/predictions/" + pid, "GET"), [])
 
     def test_webhook_sent_twice_completes_once(self):
         jid, pid = self.submitted({"name": "webhook_twice", "runtime": 0.5})
