@@ -230,6 +230,12 @@ class ReplicateWebhook(ReplicateCase):
         cls.stack.stop_pool()
         cls.stack.start_pool(extra_env=env)
 
+    def tearDown(self):
+        super().tearDown()
+        log = self.stack.read_pool_log() if self.stack else ""
+        self.assertNotIn(self.fake.secret, log, "the webhook secret was logged")
+        self.assertNotIn(self.fake.secret[6:], log, "the webhook key was logged")
+
     # ------------------------------------------------------------ helpers
 
     def waiting(self, jid):
