@@ -19,5 +19,7 @@ enum ig_err handle_projects(struct http_req *r);
 enum ig_err handle_job_cancel(struct http_req *r);
 enum ig_err handle_job_retry(struct http_req *r);
 enum ig_err handle_usage(struct http_req *r);
+/* POST /api/webhooks/nano-banana (h_provider_webhooks.c): no bearer. */
+enum ig_err handle_provider_webhook(struct http_req *r);
 
 #endif

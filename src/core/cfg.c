@@ -242,13 +242,32 @@ static const struct setting cfg_settings[] = {
 	  "usage then not priced. Unset, the price table prices the model "
 	  "(Gemini 2.5 Flash Image $0.039 an image; Gemini 3 Pro Image $0.134 "
 	  "at 1K/2K, $0.24 at 4K; GPT Image 1 $0.042 at 1024x1024, $0.063 "
-	  "larger; local $0); a model it does not know is refused at start "
+	  "larger; google/nano-banana on Replicate $0.039; local $0); a model it does not know is refused at start "
 	  "(exit 2) until this is set, never priced by a guess" },
 	{ "IMAGEGEN_FETCH_ALLOW", SET_STR, NULL, 0, 0, F(fetch_allow), 0,
 	  check_fetch_allow, "(empty: strict)",
 	  "the outbound URL policy's allow-list: comma-separated host names, "
 	  "addresses and CIDR ranges (IPv4, IPv6); see [Outbound URL policy]"
 	  "(#outbound-url-policy)" },
+	{ "IMAGEGEN_PUBLIC_URL", SET_STR, NULL, 0, 0, F(public_url),
+	  SET_HTTP | SET_STRIP, NULL, "(none: the executor polls)",
+	  "where a model provider can reach this service (`https://host`): "
+	  "set, a provider that calls back (`replicate`) is given "
+	  "`$IMAGEGEN_PUBLIC_URL/api/webhooks/nano-banana`, the executor "
+	  "records the provider's request id and exits, and the signed webhook "
+	  "hands the job to an executor again; unset, the executor polls the "
+	  "provider until the model ends" },
+	{ "IMAGEGEN_WEBHOOK_GRACE_S", SET_LONG, "60", 1, 86400,
+	  F(webhook_grace_s), 0, NULL, NULL,
+	  "seconds a job waiting on a remote model waits for its webhook "
+	  "before the sweeper polls the provider (then with a doubling wait, "
+	  "at most 5 min apart) until the model ends or IMAGEGEN_JOB_TIMEOUT "
+	  "passes" },
+	{ "IMAGEGEN_CAP_COUNTS_REMOTE", SET_INT, "0", 0, 1,
+	  F(cap_counts_remote), 0, NULL, NULL,
+	  "`1`: jobs waiting on a remote model (no executor holds them) count "
+	  "toward IMAGEGEN_MAX_RUNNING_JOBS; `0`: they do not, the cap bounds "
+	  "executors, and the provider's own limits (429) bound the rest" },
 	{ "IMAGEGEN_STORAGE", SET_STR, NULL, 0, 0, F(storage), 0,
 	  check_storage, NULL, "the storage backend: one of the tables below" },
 	{ "IMAGEGEN_BUCKET", SET_STR, "asset-images", 0, 0, F(bucket), 0,

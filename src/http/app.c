@@ -18,6 +18,7 @@ static const struct route app_routes[] = {
 	{ "GET", "/api/images/jobs/{jobId}/events", handle_job_events },
 	{ "POST", "/api/images/jobs/{jobId}/cancel", handle_job_cancel },
 	{ "POST", "/api/images/jobs/{jobId}/retry", handle_job_retry },
+	{ "POST", "/api/webhooks/nano-banana", handle_provider_webhook },
 };
 
 void
