@@ -36,7 +36,8 @@ struct job_plan {
 /*
  * Inserts the job as the request's user (inside db_begin_user()): checks
  * the project is the caller's, the branch in it (jr->branch_id NULL: the
- * project's main branch; none is IG_EVALIDATION naming branchId) and the
+ * project's main branch; none is IG_EVALIDATION naming branchId, unless
+ * jr's idempotency key has a job of this request to replay) and the
  * capsule visible,
  * then inserts with the idempotency key, taking a token from the caller's
  * rate limit and reserving the estimate in every budget that applies
@@ -81,6 +82,11 @@ const char *jobsdb_redeliver(PGconn *c, struct arena *a, const char *id,
  * from its answer's memory), or NULL with *e. */
 const char *jobsdb_webhook_secret(PGconn *c, struct arena *a, const char *fresh,
     int rotate, enum ig_err *e);
+/* The caller's rate limit as it stands, without taking from it
+ * (image_job_rate_peek(): "REMAINING;RESET") into out (n bytes); empty
+ * when rate limits are off. IG_OK, or the failure (logged). */
+enum ig_err jobsdb_rate_peek(PGconn *c, const char *claims, char *out,
+    size_t n);
 /* As jobsdb_get_json(), and the job's status into status (when not NULL). */
 const char *jobsdb_get_job(PGconn *c, struct arena *a, const char *claims,
     const char *id, char status[16], enum ig_err *e);
@@ -92,15 +98,19 @@ const char *jobsdb_get_job(PGconn *c, struct arena *a, const char *claims,
 enum ig_err jobsdb_listen_done(PGconn *c);
 /*
  * Sleeps until image_job_done names job id, the monotonic clock reaches
- * deadline_ms (clock_mono_ms()), or *stop is set (stop_fd, a self-pipe,
- * wakes it; -1 and NULL: none); SIGTERM, SIGQUIT and SIGINT are
- * unblocked while it sleeps. 1 when the job ended, 0 when the time ran
- * out or a stop came, -1 when the connection broke (db_check()ed).
+ * deadline_ms (clock_mono_ms()), *stop is set (stop_fd, a self-pipe,
+ * wakes it; -1 and NULL: none), or peer_fd (the web server's connection,
+ * its request read to the end; -1: none) has input or hangs up; SIGTERM,
+ * SIGQUIT and SIGINT are unblocked while it sleeps. 1 when the job ended,
+ * 0 when the time ran out or a stop came, 2 when the peer went away (the
+ * client gave up: no one reads an answer), -1 when the wait failed (the
+ * connection broke: db_check()ed; or ppoll() failed).
  */
 int jobsdb_wait_done(PGconn *c, const char *id, long long deadline_ms,
-    int stop_fd, volatile sig_atomic_t *stop);
-/* UNLISTEN image_job_done and drop what arrived. Can't fail; c may be
- * NULL. */
+    int stop_fd, volatile sig_atomic_t *stop, int peer_fd);
+/* UNLISTEN image_job_done and drop what arrived; when the connection is
+ * broken or UNLISTEN fails, drops the connection instead (db_drop), so
+ * none stays listening. Can't fail; c may be NULL. */
 void jobsdb_unlisten_done(PGconn *c);
 /*
  * One page of the caller's jobs, newest first: {"jobs":[…],"nextCursor":…}

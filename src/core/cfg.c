@@ -288,7 +288,7 @@ static const struct setting cfg_settings[] = {
 	  "usage then not priced. Unset, the price table prices the model "
 	  "(Gemini 2.5 Flash Image $0.039 an image; Gemini 3 Pro Image $0.134 "
 	  "at 1K/2K, $0.24 at 4K; GPT Image 1 $0.042 at 1024x1024, $0.063 "
-	  "larger; local $0); a model it does not know is refused at start "
+	  "larger; google/nano-banana on Replicate $0.039; local $0); a model it does not know is refused at start "
 	  "(exit 2) until this is set, never priced by a guess" },
 	{ "IMAGEGEN_FETCH_ALLOW", SET_STR, NULL, 0, 0, F(fetch_allow), 0,
 	  check_fetch_allow, "(empty: strict)",
@@ -304,6 +304,25 @@ static const struct setting cfg_settings[] = {
 	  F(alert_webhook_secret), SET_SECRET, check_whsec, "(unsigned)",
 	  "a `whsec_` Standard Webhooks secret the alert events are signed "
 	  "with" },
+	{ "IMAGEGEN_PUBLIC_URL", SET_STR, NULL, 0, 0, F(public_url),
+	  SET_HTTP | SET_STRIP, NULL, "(none: the executor polls)",
+	  "where a model provider can reach this service (`https://host`): "
+	  "set, a provider that calls back (`replicate`) is given "
+	  "`$IMAGEGEN_PUBLIC_URL/api/webhooks/nano-banana`, the executor "
+	  "records the provider's request id and exits, and the signed webhook "
+	  "hands the job to an executor again; unset, the executor polls the "
+	  "provider until the model ends" },
+	{ "IMAGEGEN_WEBHOOK_GRACE_S", SET_LONG, "60", 1, 86400,
+	  F(webhook_grace_s), 0, NULL, NULL,
+	  "seconds a job waiting on a remote model waits for its webhook "
+	  "before the sweeper polls the provider (then with a doubling wait, "
+	  "at most 5 min apart) until the model ends or IMAGEGEN_JOB_TIMEOUT "
+	  "passes" },
+	{ "IMAGEGEN_CAP_COUNTS_REMOTE", SET_INT, "0", 0, 1,
+	  F(cap_counts_remote), 0, NULL, NULL,
+	  "`1`: jobs waiting on a remote model (no executor holds them) count "
+	  "toward IMAGEGEN_MAX_RUNNING_JOBS; `0`: they do not, the cap bounds "
+	  "executors, and the provider's own limits (429) bound the rest" },
 	{ "IMAGEGEN_STORAGE", SET_STR, NULL, 0, 0, F(storage), 0,
 	  check_storage, NULL, "the storage backend: one of the tables below" },
 	{ "IMAGEGEN_BUCKET", SET_STR, "asset-images", 0, 0, F(bucket), 0,
@@ -359,16 +378,19 @@ static const struct setting cfg_settings[] = {
 	{ "IMAGEGEN_RATE_LIMIT_BURST", SET_LONG, "20", 1, 1000000,
 	  F(rate_limit_burst), 0, NULL, NULL,
 	  "the bucket's size: creations in a row before the rate applies" },
-	{ "IMAGEGEN_MAX_WAIT_S", SET_LONG, "60", 0, 300, F(max_wait_s), 0, NULL,
+	{ "IMAGEGEN_MAX_WAIT_S", SET_LONG, "60", 0, 70, F(max_wait_s), 0, NULL,
 	  NULL, "`Prefer: wait[=N]` on generate holds the answer up to N "
 	  "seconds, never more than this, which is also N's default (`0`: "
-	  "never wait, the preference is ignored); keep the web server's "
-	  "FastCGI read timeout above it (nginx here: 75 s)" },
+	  "never wait, the preference is ignored); at most 70, below the "
+	  "FastCGI read timeout of the shipped nginx and Apache configs "
+	  "(75 s), past which the web server would answer 504 instead" },
 	{ "IMAGEGEN_MAX_WAITING_REQUESTS", SET_LONG, "-1", -1, 256,
 	  F(max_waiting_requests), 0, NULL, "half the workers (`-1`)",
 	  "responders of a pool that may hold a `Prefer: wait` request at "
 	  "once; the next one is answered at once, as without the preference "
-	  "(`0`: none; needs the master pool: without one no request waits)" },
+	  "(`0`: none; never more than the workers less one, whatever it "
+	  "says, so one responder is always free; needs the master pool: "
+	  "without one no request waits)" },
 	{ "IMAGEGEN_TEST_STAGE_DELAY_MS", SET_LONG, "0", 0, 600000,
 	  F(test_stage_delay_ms), SET_TEST, NULL, NULL,
 	  "an executor waits this long after recording where it will upload, "

@@ -74,6 +74,9 @@ static const char sql_create_replay[] =
     "SELECT id, status, request_fingerprint,"
     " public.image_job_rate_peek() FROM public.image_generation_jobs"
     " WHERE idempotency_key = $1 AND" OWNER_PRED("user_id = auth.uid()");
+/* The caller's bucket (auth.uid()'s, inside the function): no owner
+ * predicate to add, no row of anyone's read. */
+static const char sql_rate_peek[] = "SELECT public.image_job_rate_peek()";
 static const char sql_get[] =
     "SELECT " JOB_JSON_COLUMNS " FROM public.image_generation_jobs j"
     " WHERE j.id = $1 AND" OWNER_PRED("j.user_id = auth.uid()");
@@ -276,9 +279,13 @@ refused(struct arena *a, const PGresult *r, struct job_created *out,
 }
 
 /* Runs sql, an INSERT … RETURNING id, status, rate of at most one job,
- * with params p[0..n-1]. IG_OK with *made 1 and the job in *out, or
- * *made 0 when it inserted none (*out zeroed); IG_EBUDGET or
- * IG_ERATE_LIMITED with *msg and out->refusal; else q()'s failure. */
+ * with params p[0..n-1], and commits right after it, in the same round
+ * trip (db_exec_commit: the user's budget and rate-limit rows it updated
+ * are not held locked while the answer travels back). IG_OK with *made 1
+ * and the job in *out, or *made 0 when it inserted none (*out zeroed),
+ * committed either way; IG_EBUDGET or IG_ERATE_LIMITED with *msg and
+ * out->refusal; else q()'s failure; failed: the transaction is the
+ * caller's to roll back. */
 static enum ig_err
 insert_job(PGconn *c, struct arena *a, const char *sql, int n,
     const char *const *p, struct job_created *out, int *made,
@@ -289,7 +296,7 @@ insert_job(PGconn *c, struct arena *a, const char *sql, int n,
 
 	memset(out, 0, sizeof(*out));
 	*made = 0;
-	r = db_exec(c, sql, n, p);
+	r = db_exec_commit(c, sql, n, p);
 	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
 		e = refused(a, r, out, msg);
 		if (e == IG_OK)
@@ -305,6 +312,34 @@ insert_job(PGconn *c, struct arena *a, const char *sql, int n,
 	return IG_OK;
 }
 
+/* The caller's job of jr's idempotency key, as a replay into out (*found
+ * 1), or *found 0 when there is none; IG_EIDEM_REUSED when the key's job
+ * is of another request. */
+static enum ig_err
+find_replay(PGconn *c, const struct job_request *jr, struct job_created *out,
+    int *found, const char **msg)
+{
+	PGresult *r;
+	enum ig_err e;
+
+	*found = 0;
+	r = q(c, sql_create_replay, 1, &jr->idem_key, &e, PGRES_TUPLES_OK);
+	if (r == NULL)
+		return e;
+	e = IG_OK;
+	if (PQntuples(r) != 1) {
+		/* none */
+	} else if (strcmp(PQgetvalue(r, 0, 2), jr->fingerprint) != 0) {
+		*msg = "idempotencyKey: already used with a different request";
+		e = IG_EIDEM_REUSED;
+	} else {
+		created(out, r, 3);
+		out->replayed = 1;
+		*found = 1;
+	}
+	PQclear(r);
+	return e;
+}
 
 enum ig_err
 jobsdb_create(PGconn *c, struct arena *a, const char *user_id,
@@ -316,7 +351,7 @@ jobsdb_create(PGconn *c, struct arena *a, const char *user_id,
 	const char *p[21];
 	PGresult *r;
 	enum ig_err e;
-	int made = 0;
+	int made = 0, found = 0;
 
 	memset(out, 0, sizeof(*out));
 	/* No branchId: the project's main branch (the fingerprint is of the
@@ -335,6 +370,14 @@ jobsdb_create(PGconn *c, struct arena *a, const char *user_id,
 			}
 		}
 		PQclear(r);
+		/* None is main now: a replay still answers with the job made
+		 * on the branch that was main then (the key's request, sent
+		 * without branchId like this one) before "no main branch". */
+		if (branch == NULL && jr->idem_key != NULL) {
+			e = find_replay(c, jr, out, &found, msg);
+			if (e != IG_OK || found)
+				return e;
+		}
 	}
 	own[1] = branch;
 	/* Ownership, by the owner predicates and again by row-level
@@ -384,23 +427,33 @@ jobsdb_create(PGconn *c, struct arena *a, const char *user_id,
 	e = insert_job(c, a, sql_create_insert, 21, p, out, &made, msg);
 	if (e != IG_OK || made)
 		return e;
-	r = q(c, sql_create_replay, 1, &jr->idem_key, &e, PGRES_TUPLES_OK);
-	if (r == NULL)
+	/* The key's job is another request's: read it as the user again, in
+	 * a new transaction (the INSERT's ended with it). */
+	e = db_begin_again(c);
+	if (e != IG_OK)
 		return e;
-	if (PQntuples(r) != 1) {
-		PQclear(r);
+	e = find_replay(c, jr, out, &found, msg);
+	if (e == IG_OK && !found) {
 		*msg = "idempotency key conflict, try again";
-		return IG_EIDEM_IN_FLIGHT;
+		e = IG_EIDEM_IN_FLIGHT;
 	}
-	if (strcmp(PQgetvalue(r, 0, 2), jr->fingerprint) != 0) {
-		PQclear(r);
-		*msg = "idempotencyKey: already used with a different request";
-		return IG_EIDEM_REUSED;
-	}
-	created(out, r, 3);
-	out->replayed = 1;
+	return e;
+}
+
+enum ig_err
+jobsdb_rate_peek(PGconn *c, const char *claims, char *out, size_t n)
+{
+	PGresult *r;
+	enum ig_err e = IG_OK;
+
+	out[0] = '\0';
+	r = db_read_as_user(c, claims, sql_rate_peek, 0, NULL);
+	if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1)
+		e = db_error(c, r, "rate limit peek");
+	else if (!PQgetisnull(r, 0, 0))
+		snprintf(out, n, "%s", PQgetvalue(r, 0, 0));
 	PQclear(r);
-	return IG_OK;
+	return e;
 }
 
 const char *
@@ -814,22 +867,31 @@ jobsdb_unlisten_done(PGconn *c)
 {
 	if (c == NULL)
 		return;
-	(void)command(c, "UNLISTEN image_job_done");
-	/* read what arrived meanwhile, so no later request sees it */
-	if (PQconsumeInput(c) == 1)
-		drop_notifies(c);
+	/* A healthy connection is never left listening, whatever ended the
+	 * wait: its next request would carry every job's end. */
+	if (PQstatus(c) == CONNECTION_OK &&
+	    command(c, "UNLISTEN image_job_done") == IG_OK) {
+		/* read what arrived meanwhile, so no later request sees it */
+		if (PQconsumeInput(c) == 1)
+			drop_notifies(c);
+		return;
+	}
+	/* Broken, or UNLISTEN failed: the connection goes (the next db_get()
+	 * makes a new one), so no LISTEN outlives the wait. */
+	db_check(c);
+	db_drop(c);
 }
 
 int
 jobsdb_wait_done(PGconn *c, const char *id, long long deadline_ms, int stop_fd,
-    volatile sig_atomic_t *stop)
+    volatile sig_atomic_t *stop, int peer_fd)
 {
-	struct pollfd pfd[2];
+	struct pollfd pfd[3];
 	struct timespec ts;
 	sigset_t mask;
 	long long left;
 	PGnotify *n;
-	int found = 0, k;
+	int found = 0, k, np;
 
 	/* The stop signals the responder blocks while it serves (pool_worker.c)
 	 * are let in while it sleeps here, so a stopping pool does not wait
@@ -855,25 +917,42 @@ jobsdb_wait_done(PGconn *c, const char *id, long long deadline_ms, int stop_fd,
 		pfd[0].fd = PQsocket(c);
 		pfd[0].events = POLLIN;
 		pfd[0].revents = 0;
-		pfd[1].fd = stop_fd;
-		pfd[1].events = POLLIN;
-		pfd[1].revents = 0;
 		if (pfd[0].fd < 0)
 			return -1;
+		np = 1;
+		if (stop_fd >= 0) {
+			pfd[np].fd = stop_fd;
+			pfd[np].events = POLLIN;
+			pfd[np++].revents = 0;
+		}
+		/* The web server's connection: its request was read to the end
+		 * (FCGI_STDIN's end seen) and it sends nothing more before the
+		 * answer, so input or a hang-up there is the client gone
+		 * (nginx closes the connection) or an FCGI_ABORT_REQUEST. */
+		if (peer_fd >= 0) {
+			pfd[np].fd = peer_fd;
+			pfd[np].events = POLLIN | POLLRDHUP;
+			pfd[np++].revents = 0;
+		}
 		ts.tv_sec = (time_t)(left / 1000);
 		ts.tv_nsec = (long)(left % 1000) * 1000000L;
-		k = ppoll(pfd, stop_fd >= 0 ? 2 : 1, &ts, &mask);
+		k = ppoll(pfd, (nfds_t)np, &ts, &mask);
 		if (k < 0 && errno != EINTR)
 			return -1;
-		if (k > 0 && (pfd[0].revents & (POLLIN | POLLERR | POLLHUP)) &&
+		if (k <= 0)
+			continue;
+		if ((pfd[0].revents & (POLLIN | POLLERR | POLLHUP)) &&
 		    PQconsumeInput(c) != 1) {
 			db_check(c);
 			return -1;
 		}
 		/* the self-pipe: only stop signals write it; the accept loop
 		 * drains it */
-		if (k > 0 && stop_fd >= 0 && (pfd[1].revents & POLLIN))
+		if (stop_fd >= 0 && (pfd[1].revents & POLLIN))
 			return 0;
+		if (peer_fd >= 0 && (pfd[np - 1].revents &
+		    (POLLIN | POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)))
+			return 2;
 	}
 }
 

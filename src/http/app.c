@@ -23,6 +23,7 @@ static const struct route app_routes[] = {
 	  handle_job_webhooks_redeliver },
 	{ "GET", "/api/webhooks/secret", handle_webhook_secret },
 	{ "POST", "/api/webhooks/secret/rotate", handle_webhook_secret_rotate },
+	{ "POST", "/api/webhooks/nano-banana", handle_provider_webhook },
 };
 
 void

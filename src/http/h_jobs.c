@@ -125,6 +125,25 @@ limits_answer(struct http_req *r, const struct job_created *jc, enum ig_err e)
 	add_num_header(r, "RateLimit-Reset", reset);
 }
 
+/* A 402 carries the RateLimit fields too, as every generate answer does:
+ * the refused INSERT took no token (it rolled back), so they are the
+ * bucket as it stands, read after the rollback. Nothing when the read
+ * fails: the refusal is the answer. */
+static void
+budget_refusal_rate(struct http_req *r, PGconn *conn, const struct auth_user *u)
+{
+	struct job_created peek;
+	char rate[sizeof(peek.rate)];
+
+	if (r->cfg->rate_limit_per_minute <= 0 ||
+	    jobsdb_rate_peek(conn, u->claims, rate, sizeof(rate)) != IG_OK ||
+	    rate[0] == '\0')
+		return;
+	memset(&peek, 0, sizeof(peek));
+	memcpy(peek.rate, rate, sizeof(peek.rate));
+	limits_answer(r, &peek, IG_OK);
+}
+
 static void
 send_created(struct http_req *r, const struct job_created *jc)
 {
@@ -154,7 +173,9 @@ job_ended(const char *status)
  * requests never take every responder; without one (or without LISTEN)
  * the answer is the one without the preference, at once. The wait sleeps
  * on the connection's socket, woken by NOTIFY image_job_done (sql/012),
- * not by polling; a stop signal ends it early (202).
+ * not by polling; a stop signal ends it early (202). A client that gives
+ * up (the web server closes the connection) ends it too: the place is
+ * given back at once and no answer is sent (logged as 499).
  */
 static void
 send_waited(struct http_req *r, const struct auth_user *u,
@@ -186,8 +207,8 @@ send_waited(struct http_req *r, const struct auth_user *u,
 	json = jobsdb_get_job(conn, r->arena, u->claims, jc->id, status, &e);
 	while (json != NULL && !job_ended(status)) {
 		rc = jobsdb_wait_done(conn, jc->id, deadline, pool_sig_fd(),
-		    &pool_sig_stop);
-		if (rc < 0)
+		    &pool_sig_stop, r->fcgi != NULL ? r->fcgi->ipcFd : -1);
+		if (rc < 0 || rc == 2)
 			break;
 		again = jobsdb_get_job(conn, r->arena, u->claims, jc->id, status, &e);
 		if (again == NULL)
@@ -196,8 +217,15 @@ send_waited(struct http_req *r, const struct auth_user *u,
 		if (rc == 0)
 			break;
 	}
-	jobsdb_unlisten_done(rc < 0 ? NULL : conn);
+	jobsdb_unlisten_done(conn);
 	pool_stats_wait_put();
+	if (rc == 2) {
+		/* nobody to answer: the job runs on, its executor started */
+		log_info("job %s: the client gave up waiting", jc->id);
+		r->responded = 1;
+		r->status = 499;
+		return;
+	}
 	if (json == NULL) {
 		/* the job was committed: its short answer, never an error */
 		send_created(r, jc);
@@ -299,6 +327,8 @@ handle_generate(struct http_req *r)
 	e = jobs_create(conn, r->arena, r->cfg, u.sub, &jr, &jc, &msg);
 	limits_answer(r, &jc, e);
 	e = finish(r, conn, e, msg);
+	if (e == IG_EBUDGET)
+		budget_refusal_rate(r, conn, &u);
 	if (e != IG_OK)
 		return e;
 	if (wait)

@@ -404,12 +404,15 @@ http_prefer_wait(const char *hdr, long max, long *n)
 				*n = max;
 				return 1;
 			}
-			if (quoted < 0 || vlen == 0 || vlen > 9)
+			if (quoted < 0 || vlen == 0)
 				return 0;
+			/* any number of digits: past max it is clamped, so
+			 * the sum stops growing there (no overflow) */
 			for (v = 0, i = 0; i < vlen; i++) {
 				if (val[i] < '0' || val[i] > '9')
 					return 0;
-				v = v * 10 + (val[i] - '0');
+				if (v <= max && v < LONG_MAX / 10)
+					v = v * 10 + (val[i] - '0');
 			}
 			*n = v < max ? v : max;
 			return 1;

@@ -89,6 +89,8 @@ get_image(struct job_run *r, const char *final_prompt, struct prov_result *img)
 	const struct exec_job *j = r->j;
 	int n;
 
+	if (j->outcome != NULL)
+		return stage_collect(r, img);	/* its remote model ended */
 	if (stage_spooled_image(r, img)) {
 		log_info("job %s: re-upload of the spooled image (attempt %d); not generating "
 		    "again", j->id, j->attempts);
@@ -142,7 +144,7 @@ run_one(PGconn *c, const struct cfg *cf, struct provider *pv,
 	final_prompt = prompt_compose(&pin);
 	if (final_prompt == NULL)
 		goto out;
-	s = step_boundary(&r, "processing");
+	s = step_boundary(&r, j->outcome != NULL ? "generating" : "processing");
 	if (s != STEP_OK)
 		goto out;
 	s = get_image(&r, final_prompt, &img);
@@ -206,7 +208,7 @@ out:
 	alarm(0);
 	if (s == STEP_OK)
 		spool_remove(cf, j->id, SPOOL_ALL);
-	else if (s == STEP_STOP)
+	else if (s == STEP_STOP && !r.handed_off)
 		after_stop(&r);
 	/* STEP_DB: the spool stays; the next attempt re-uploads it. */
 	prov_result_free(&img);

@@ -11,6 +11,7 @@
 #include "exec_fail.h"
 #include "exec_int.h"
 #include "log.h"
+#include "remote.h"
 #include "retry.h"
 #include "spool.h"
 #include "storage.h"
@@ -182,6 +183,7 @@ exec_sweep(PGconn *conn, const struct cfg *c, struct sweep_stats *st)
 			execdb_unlock(conn, rows[i].id);
 	}
 	free(rows);
+	(void)remote_sweep(conn, c, st);
 	sweep_objects(conn, c, st);
 	sweep_spool(conn, c, st);
 	n = execdb_queued_count(conn);

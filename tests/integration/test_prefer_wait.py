@@ -17,11 +17,23 @@ slow with IMAGEGEN_LOCAL_DELAY_MS.
   WaitsOff      the preference is never honoured
   StopWhileHeld a stopping pool answers its held request at once (202)
   DefaultBound  4 workers: 2 places, the other requests answered at once
+  PlacesBelowWorkers  IMAGEGEN_MAX_WAITING_REQUESTS=5 on 2 workers: one
+                place only, so one responder is always free
+  KilledWhileHeld  a responder killed (SIGKILL) while it holds a request
+                gives its place back through the master
+  ClientGivesUp a client that hangs up ends the wait at once: the place is
+                back within a second, the next wait is honoured
+  PollFails     the held request's ppoll() fails (an LD_PRELOAD shim,
+                ppoll_fails.c): 202 at once, and the healthy connection
+                is not left listening (UNLISTEN)
 """
 
 import os
+import shutil
 import signal
+import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -282,6 +294,177 @@ class StopWhileHeld(WaitCase):
         self.assertEqual(r.header("Preference-Applied"), "wait=30", r)
         self.assertLess(r.elapsed, 8.0, "held %.2fs although the pool stopped" % r.elapsed)
         self.assertLess(time.monotonic() - t0, 8.0, "the pool took long to stop")
+
+
+def comm(pid):
+    try:
+        with open("/proc/%d/comm" % pid) as f:
+            return f.read().strip()
+    except OSError:
+        return "?"
+
+
+def waiting_gauge(stack):
+    """imagegen_pool_waiting_requests of /metrics, an int (None: absent)."""
+    for line in stack.http("GET", "/metrics").body.decode().splitlines():
+        if line.startswith("imagegen_pool_waiting_requests "):
+            return int(float(line.split()[1]))
+    return None
+
+
+class PlacesBelowWorkers(WaitCase):
+    workers = 2
+    pool_settings = {"IMAGEGEN_LOCAL_DELAY_MS": "20000",
+                     "IMAGEGEN_MAX_WAITING_REQUESTS": "5"}
+
+    def test_max_waiting_at_or_above_the_workers_leaves_one_responder_free(self):
+        """5 places asked of 2 workers: 1 given (workers - 1). Of 3
+        requests asking to wait at once, 1 is held and 2 answered at once,
+        and health/live answers meanwhile."""
+        s = self.stack
+        u = jh.seed_user(s, "wait-cap")
+        out = [None] * 3
+        threads = [threading.Thread(target=lambda i=i: out.__setitem__(
+            i, self.post(u, "wait=3", prompt="capped %d" % i)), daemon=True)
+            for i in range(3)]
+        for t in threads:
+            t.start()
+        self.assertTrue(harness.wait_until(lambda: waiting_gauge(s) == 1, 3.0))
+        time.sleep(0.5)
+        self.assertEqual(waiting_gauge(s), 1, "more than workers - 1 held")
+        r = s.http("GET", "/api/health/live", timeout=2.0)
+        self.assertEqual(r.status, 200, r)
+        self.assertLess(r.elapsed, 0.050, r.elapsed)
+        for t in threads:
+            t.join(30)
+        held = [r for r in out if r.header("Preference-Applied") == "wait=3"]
+        now = [r for r in out if r.header("Preference-Applied") is None]
+        self.assertEqual((len(held), len(now)), (1, 2), out)
+        for r in now:
+            self.assert_old_202(r, "past the one place: ")
+
+
+class KilledWhileHeld(WaitCase):
+    workers = 2
+    pool_settings = {"IMAGEGEN_LOCAL_DELAY_MS": "20000"}
+
+    def test_a_responder_killed_while_held_gives_its_place_back(self):
+        """2 workers: 1 place. The responders are SIGKILLed while one holds
+        a request; once the master has replaced them the gauge is 0 and
+        the next wait is honoured (the dead child's place is not lost)."""
+        s = self.stack
+        u = jh.seed_user(s, "wait-killed")
+        got = []
+        t = threading.Thread(target=lambda: got.append(self.post(u, "wait=30", timeout=60)),
+                             daemon=True)
+        t.start()
+        self.assertTrue(harness.wait_until(lambda: waiting_gauge(s) == 1, 5.0),
+                        "the request is not held")
+        # the responders: named as the master is (not ig-sweeper, ig-executor)
+        responders = lambda: [p for p in s.children_pids()  # noqa: E731
+                              if comm(p) == comm(s.master_pid())]
+        before = responders()
+        self.assertEqual(len(before), 2, before)
+        for p in before:
+            os.kill(p, signal.SIGKILL)
+        t.join(30)
+        self.assertEqual(len(got), 1, "no answer")
+        self.assertTrue(harness.wait_until(lambda: len(
+            [p for p in responders() if p not in before]) == 2, 10.0),
+            "the responders were not replaced")
+        self.assertTrue(harness.wait_until(lambda: waiting_gauge(s) == 0, 3.0),
+                        "the dead responder's place is still taken: %r" % waiting_gauge(s))
+        r = self.post(u, "wait=2", prompt="after the kill")
+        self.assertEqual(r.status, 202, r)
+        self.assertEqual(r.header("Preference-Applied"), "wait=2",
+                         "the place was lost with the killed responder: %r" % r)
+        self.assertGreaterEqual(r.elapsed, 1.9, r.elapsed)
+
+
+class ClientGivesUp(WaitCase):
+    workers = 2
+    pool_settings = {"IMAGEGEN_LOCAL_DELAY_MS": "20000"}
+
+    def test_a_client_that_hangs_up_gives_the_place_back_at_once(self):
+        """wait=15, the client gives up after 1 s: nginx closes the FastCGI
+        connection, the responder sees it, ends the wait and gives the
+        place back (within ~1 s, not after 15), UNLISTENs, and the next
+        wait is honoured. The job itself runs on."""
+        s = self.stack
+        u = jh.seed_user(s, "wait-abort")
+        with self.assertRaises(Exception):
+            self.post(u, "wait=15", prompt="abandoned", timeout=1.0)
+        t0 = time.monotonic()
+        self.assertTrue(harness.wait_until(lambda: waiting_gauge(s) == 0, 1.5),
+                        "the place is still taken after the client left: %r"
+                        % waiting_gauge(s))
+        self.assertLess(time.monotonic() - t0, 1.5)
+        # the session is not left listening
+        q = s.psql("SELECT query FROM pg_stat_activity WHERE application_name ="
+                   " 'imagegen-fcgi' AND query ILIKE '%image_job_done%'")
+        self.assertNotIn("LISTEN image_job_done", [l.strip() for l in q.splitlines()], q)
+        jid = s.psql("SELECT id FROM public.image_generation_jobs WHERE user_id = '%s'"
+                     " AND prompt = 'abandoned'" % u.id).strip()
+        self.assertEqual(len(jid), 36, jid)
+        st = s.psql("SELECT status FROM public.image_generation_jobs WHERE id = '%s'"
+                    % jid).strip()
+        self.assertIn(st, ("queued", "processing", "generating"), st)
+        r = self.post(u, "wait=2", prompt="after the abort")
+        self.assertEqual(r.header("Preference-Applied"), "wait=2", r)
+
+
+def build_ppoll_shim():
+    """tests/integration/ppoll_fails.c as a shared object in a temp dir
+    the pool's user can read; its path."""
+    d = tempfile.mkdtemp(prefix="ig-ppoll-shim-")
+    os.chmod(d, 0o755)
+    so = os.path.join(d, "ppoll_fails.so")
+    src = os.path.join(harness.SRCDIR, "tests", "integration", "ppoll_fails.c")
+    r = subprocess.run(["cc", "-D_GNU_SOURCE", "-shared", "-fPIC", "-O1", "-o", so, src, "-ldl"],
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=120)
+    if r.returncode != 0:
+        raise harness.HarnessError("cc ppoll_fails.c failed:\n" + r.stdout)
+    os.chmod(so, 0o755)
+    return so
+
+
+class PollFails(WaitCase):
+    workers = 2
+    pool_settings = {"IMAGEGEN_LOCAL_DELAY_MS": "20000"}
+
+    @classmethod
+    def setUpClass(cls):
+        cls.shim = build_ppoll_shim()
+        cls.pool_settings = dict(cls.pool_settings, LD_PRELOAD=cls.shim)
+        super().setUpClass()
+
+    @classmethod
+    def tearDownClass(cls):
+        try:
+            super().tearDownClass()
+        finally:
+            shutil.rmtree(os.path.dirname(cls.shim), ignore_errors=True)
+
+    def test_a_failed_ppoll_unlistens_the_healthy_connection(self):
+        """ppoll() fails (ENOMEM, not EINTR) in a held request: the answer
+        is the job as it stands (202) at once, the place is given back,
+        and the connection, still healthy, is not left listening: its
+        last statement is the UNLISTEN (it was the job's read, with
+        LISTEN still on, when the failure skipped the UNLISTEN)."""
+        s = self.stack
+        u = jh.seed_user(s, "wait-pollfail")
+        r = self.post(u, "wait=10")
+        self.assertEqual(r.status, 202, r)
+        self.assertEqual(r.header("Preference-Applied"), "wait=10", r)
+        self.assertLess(r.elapsed, 2.0, r.elapsed)
+        self.assertTrue(harness.wait_until(lambda: waiting_gauge(s) == 0, 2.0))
+        q = s.psql("SELECT query FROM pg_stat_activity WHERE application_name ="
+                   " 'imagegen-fcgi' AND query ILIKE '%image_job_done%'")
+        self.assertIn("UNLISTEN image_job_done", [l.strip() for l in q.splitlines()],
+                      "the connection was left listening: %r" % q)
+        # the connection still serves: the next wait is honoured too
+        r = self.post(u, "wait=10", prompt="again")
+        self.assertEqual((r.status, r.header("Preference-Applied")), (202, "wait=10"), r)
 
 
 class DefaultBound(WaitCase):

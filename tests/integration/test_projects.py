@@ -251,3 +251,31 @@ class ProjectsAndEvents(harness.StackTestCase):
         self.assertEqual(self.branch_of(r.data["jobId"]), new_main)
         self.assertEqual(s.psql("SELECT count(*) FROM public.image_generation_jobs"
                                 " WHERE user_id = '%s'" % u.id).strip(), "2")
+
+    def test_replay_without_branch_id_after_the_project_lost_its_main_branch(self):
+        """A replay without branchId answers with its job even when the
+        project has no main branch any more (not 400 "no main branch"):
+        the key's job is looked up before the missing main branch is an
+        error. A new key, or the key with another body, still is one."""
+        s = self.stack
+        u = jh.seed_user(s, "nomain-replay")
+        body = {k: v for k, v in u.body("before the loss").items() if k != "branchId"}
+        key = {"Idempotency-Key": "lost-" + u.id}
+        first = jh.post_job(s, u.token, body, headers=key)
+        self.assertEqual(first.status, 202, first)
+        jid = first.data["jobId"]
+        s.psql("UPDATE public.branches SET is_main = false WHERE id = '%s'" % u.branch_id)
+        again = jh.post_job(s, u.token, body, headers=key)
+        self.assertEqual(again.status, 200, again)
+        self.assertEqual(again.header("Idempotent-Replayed"), "true", again)
+        self.assertEqual(again.data["jobId"], jid, again)
+        self.assertEqual(self.branch_of(jid), u.branch_id)
+        # the key with another request: reused, not the branch's 400
+        r = jh.post_job(s, u.token, dict(body, prompt="another"), headers=key)
+        self.assert_error(r, 422, "IDEMPOTENCY_KEY_REUSED", "idempotencyKey")
+        # a key never used, and no key at all: no main branch, 400
+        for h in ({"Idempotency-Key": "lost2-" + u.id}, {}):
+            r = jh.post_job(s, u.token, body, headers=h)
+            self.assert_error(r, 400, "VALIDATION_ERROR", "branchId")
+        self.assertEqual(s.psql("SELECT count(*) FROM public.image_generation_jobs"
+                                " WHERE user_id = '%s'" % u.id).strip(), "1")

@@ -55,6 +55,20 @@ class RouteChecks:
         self.assertEqual(r.status, 401, r)
         self.assertEqual(r.error_code(), "UNAUTHORIZED", r)
 
+    def test_route_provider_webhook_reaches_the_pool_without_a_token(self):
+        # The provider's callback has no bearer token: the web server must
+        # pass it, and its webhook-* headers, to the pool, which answers
+        # (the local provider sends no webhooks: the pool's own 404).
+        body = b'{"id":"abc","status":"succeeded"}'
+        r = self.web("POST", "/api/webhooks/nano-banana", body,
+                     {"Content-Type": "application/json", "webhook-id": "msg_1",
+                      "webhook-timestamp": str(int(time.time())),
+                      "webhook-signature": "v1,AAAA"})
+        self.assertEqual(r.status, 404, "%s: %r" % (self.web_name, r))
+        self.assertEqual(r.error_code(), "NOT_FOUND", r)
+        self.assertIn("sends no webhooks", r.data["error"]["message"], r)
+        self.assert_request_id(r)
+
     def test_route_generate_to_completed_png_served(self):
         u = jh.seed_user(self.stack, "route-gen")
         h = dict(jh.auth(u.token), **{"Content-Type": "application/json"})
@@ -76,6 +90,38 @@ class RouteChecks:
         img = self.web("GET", urllib.parse.urlsplit(job["publicUrl"]).path)
         self.assertEqual(img.status, 200, img)
         self.assertEqual(jh.png_size(img.body), (64, 64))
+
+    def test_route_generate_prefer_wait_held_to_201(self):
+        """Prefer: wait through this web server: the held answer comes
+        when the job ends (the responder's watch on the FastCGI connection
+        must not take the web server's silence, or its way of sending a
+        request, for a client that left). Without the master pool no
+        request waits: the plain 202 (a web server that starts the pool
+        itself may start the master: either answer, but whole)."""
+        u = jh.seed_user(self.stack, "route-wait")
+        h = dict(jh.auth(u.token), **{"Content-Type": "application/json",
+                                      "Prefer": "wait=10"})
+        body = {"projectId": u.project_id, "branchId": u.branch_id,
+                "jobType": "master_asset", "prompt": "a held heron through " + self.web_name,
+                "width": 64, "height": 64}
+        r = self.web("POST", jh.GENERATE, json.dumps(body).encode(), h)
+        if (self.stack.pool_mode not in ("master", "spawn-master")
+                and r.header("Preference-Applied") is None):
+            self.assertEqual(r.status, 202, r)
+            self.assertEqual(set(r.data), {"jobId", "status"}, r)
+            # its executor ends before the class's web server stops
+            for _ in range(200):
+                g = self.web("GET", "/api/images/jobs/" + r.data["jobId"],
+                             headers=jh.auth(u.token))
+                if g.status == 200 and g.data["status"] in jh.TERMINAL:
+                    break
+                time.sleep(0.05)
+            self.assertEqual(g.data["status"], "completed", g)
+            return
+        self.assertEqual(r.status, 201, r)
+        self.assertEqual(r.header("Preference-Applied"), "wait=10", r)
+        self.assertEqual(r.data["status"], "completed", r)
+        self.assertLess(r.elapsed, 5.0, r.elapsed)
 
     def test_route_unknown_404_and_wrong_method_405(self):
         r = self.web("GET", "/api/no-such-route")
