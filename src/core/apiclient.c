@@ -309,9 +309,21 @@ api_conf_load(struct api_conf *c, const char *url_opt, const char *token_opt,
 	}
 	if (url == NULL && env_find(&se, c->env_path, sizeof(c->env_path)) == 1 &&
 	    se.url[0] != '\0') {
+		/*
+		 * A stack.env's URL goes with its own DEMO_TOKEN only: a token
+		 * of the user's (flag or environment) is never sent to a URL
+		 * that a file in the working directory names.
+		 */
+		if (token != NULL) {
+			snprintf(err, errlen, "%s given without a URL: give --url URL or "
+			    "IMAGEGEN_URL too (the URL of %s is used only with its own "
+			    "DEMO_TOKEN)", token == token_opt ? "--token" : "IMAGEGEN_TOKEN",
+			    c->env_path);
+			goto out;
+		}
 		url = se.url;
 		from = c->env_path;
-		if (token == NULL && se.token[0] != '\0')
+		if (se.token[0] != '\0')
 			token = se.token;
 		memcpy(c->project, se.project, sizeof(c->project));
 		memcpy(c->branch, se.branch, sizeof(c->branch));

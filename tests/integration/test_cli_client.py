@@ -230,6 +230,29 @@ class FakeApi(unittest.TestCase):
                                   if k in ("projectId", "branchId")}, want)
                 self.assertEqual(posts[-1]["headers"]["authorization"], "Bearer " + self.token)
 
+    def test_user_token_never_sent_to_a_stack_env_url(self):
+        # ./var/stack.env names this listener; a token of the user's (the
+        # variable or --token) must not go there: usage error, no request
+        other = "user-token-" + uuid.uuid4().hex
+        self.stack_env(self.project, str(uuid.uuid4()))
+        for args, env, name in ((["jobs", "list"], cli_env(IMAGEGEN_TOKEN=other),
+                                 "IMAGEGEN_TOKEN"),
+                                (["generate", "p", "--token", other], cli_env(), "--token")):
+            with self.subTest(via=name):
+                r = run_cli(args, env, self.tmp)
+                self.assertEqual(r.returncode, 2, r.stderr)
+                self.assertIn("%s given without a URL: give --url URL or IMAGEGEN_URL" % name,
+                              r.stderr)
+                self.assertNotIn(other, r.stderr + r.stdout)
+        self.assertEqual([s["headers"].get("authorization") for s in self.srv.seen], [],
+                         "a request reached the stack.env's URL")
+        # its own DEMO_TOKEN still goes with it
+        r = run_cli(["generate", "p"], cli_env(), self.tmp)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertTrue(self.srv.seen)
+        for s in self.srv.seen:
+            self.assertEqual(s["headers"].get("authorization"), "Bearer " + self.token)
+
     def test_progress_redrawn_on_a_terminal(self):
         master, slave = pty.openpty()
         try:
