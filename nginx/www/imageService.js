@@ -479,7 +479,10 @@ export function createImageService(options = {}) {
         if (signal && signal.aborted) throw abortError(signal, jobId);
         let wait = interval;
         try {
-          const job = (await once('GET', `/api/images/jobs/${encodeId(jobId)}`, { signal })).data;
+          // one poll never runs past the deadline: an answer that does not
+          // come before it is the wait's TIMEOUT, not a request's
+          const pollMs = Math.max(1, Math.min(opt.requestTimeoutMs, deadline - Date.now()));
+          const job = (await once('GET', `/api/images/jobs/${encodeId(jobId)}`, { signal, timeoutMs: pollMs })).data;
           slow = 0;
           last = job;
           const mark = `${job.status}|${job.updatedAt}|${job.attempts}`;

@@ -121,6 +121,23 @@ describe('imageService with a fake fetch', () => {
     assert.ok(f.calls.length >= 3);
   });
 
+  test('a poll that never answers still rejects with TIMEOUT at timeoutMs', async () => {
+    // a fetch that never answers (until its signal aborts it)
+    const f = fakeFetch((c) => new Promise((resolve, reject) => {
+      c.signal.addEventListener('abort', () => reject(new DOMException('aborted', 'AbortError')), { once: true });
+    }));
+    const svc = createImageService({ fetch: f, pollIntervalMs: 20, timeoutMs: 300, requestTimeoutMs: 30000 });
+    const t0 = Date.now();
+    await assert.rejects(svc.waitForJob(JOB), (e) => {
+      assert.equal(e.code, 'TIMEOUT');
+      assert.equal(e.jobId, JOB);
+      return true;
+    });
+    const took = Date.now() - t0;
+    assert.ok(took >= 290 && took < 1500, `took ${took} ms, timeoutMs 300`);
+    assert.ok(f.calls.every((c) => c.method === 'GET'), 'no cancel was sent');
+  });
+
   test('an abort stops the wait; cancelOnAbort also cancels the job', async () => {
     for (const cancelOnAbort of [false, true]) {
       const f = fakeFetch((c) => (c.method === 'POST' ? json(200, job('canceled')) : json(200, job('queued'))));
