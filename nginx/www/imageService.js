@@ -118,16 +118,17 @@ const RETRY_STATUS = new Set([429, 502, 503, 504]);
  * The one error type of this module.
  *
  * `code` is the API's error code (`VALIDATION_ERROR`, `UNAUTHORIZED`,
- * `RATE_LIMITED`, ...), a failed job's `error.code` (with `failureStage`),
- * or one of this client's: `TIMEOUT` (the wait ran past timeoutMs; the job
- * keeps running), `ABORTED` (the signal fired), `CANCELED` (the job was
+ * `RATE_LIMITED`, ...) or one of this client's: `JOB_FAILED` (the job
+ * failed: the server's `error.code` is in `jobErrorCode`, its stage in
+ * `failureStage`), `TIMEOUT` (the wait ran past timeoutMs; the job keeps
+ * running), `ABORTED` (the signal fired), `CANCELED` (the job was
  * canceled), `NETWORK_ERROR`, `BAD_RESPONSE` (an answer that is not the
  * API's JSON).
  */
 export class ImageServiceError extends Error {
   /**
    * @param {{code: string, message: string, failureStage?: string|null,
-   *          status?: number, jobId?: string|null, job?: Job|null,
+   *          jobErrorCode?: string|null, status?: number, jobId?: string|null, job?: Job|null,
    *          retryAfterMs?: number|null, cause?: unknown}} init
    */
   constructor(init) {
@@ -137,6 +138,8 @@ export class ImageServiceError extends Error {
     this.code = init.code;
     /** @type {string|null} the stage a failed job failed at */
     this.failureStage = init.failureStage ?? null;
+    /** @type {string|null} with code JOB_FAILED: the job's own error.code (e.g. CONTENT_POLICY) */
+    this.jobErrorCode = init.jobErrorCode ?? null;
     /** @type {number} the HTTP status (0 when none) */
     this.status = init.status ?? 0;
     /** @type {string|null} */
@@ -451,8 +454,8 @@ export function createImageService(options = {}) {
 
   /**
    * Polls the job every pollIntervalMs until it ends. Resolves with the
-   * completed job; rejects with an ImageServiceError: the job's error code
-   * (and failureStage) when it failed, CANCELED, TIMEOUT after timeoutMs
+   * completed job; rejects with an ImageServiceError: JOB_FAILED when it
+   * failed (the job's error code in jobErrorCode, and failureStage), CANCELED, TIMEOUT after timeoutMs
    * (the job keeps running), ABORTED when signal fires (with cancelOnAbort
    * the job is canceled too). 429 and 503 answers slow the polling down,
    * honouring Retry-After.
@@ -492,9 +495,12 @@ export function createImageService(options = {}) {
           }
           if (job.status === 'completed') return job;
           if (job.status === 'failed') {
+            // one code for every failed job: the server's own (a
+            // provider's TIMEOUT, say) never passes for one of this client's
             const je = job.error || {};
             throw new ImageServiceError({
-              code: je.code || 'JOB_FAILED', message: je.message || `job ${jobId} failed`,
+              code: 'JOB_FAILED', jobErrorCode: je.code ? String(je.code) : null,
+              message: je.message || `job ${jobId} failed`,
               failureStage: je.failureStage ?? null, status: 200, jobId, job,
             });
           }

@@ -206,15 +206,29 @@ describe('imageService with a fake fetch', () => {
     assert.ok(f.calls[1].at - f.calls[0].at >= 950);
   });
 
-  test('a failed job rejects with its code and failureStage', async () => {
+  test('a failed job rejects with JOB_FAILED, its code in jobErrorCode, and failureStage', async () => {
     const f = fakeFetch(() => json(200, job('failed', { error: { code: 'CONTENT_POLICY', message: 'refused', failureStage: 'generating' } })));
     const svc = createImageService({ fetch: f });
     await assert.rejects(svc.waitForJob(JOB), (e) => {
       assert.ok(e instanceof ImageServiceError);
-      assert.equal(e.code, 'CONTENT_POLICY');
+      assert.equal(e.code, 'JOB_FAILED');
+      assert.equal(e.jobErrorCode, 'CONTENT_POLICY');
       assert.equal(e.failureStage, 'generating');
       assert.equal(e.jobId, JOB);
       assert.equal(e.message, 'refused');
+      return true;
+    });
+  });
+
+  test('a job failed with a provider TIMEOUT is JOB_FAILED, never the wait\'s TIMEOUT', async () => {
+    const f = fakeFetch(() => json(200, job('failed', { error: { code: 'TIMEOUT', message: 'provider timed out', failureStage: 'generating' } })));
+    const svc = createImageService({ fetch: f, timeoutMs: 10000 });
+    await assert.rejects(svc.waitForJob(JOB), (e) => {
+      assert.ok(e instanceof ImageServiceError);
+      assert.equal(e.code, 'JOB_FAILED');
+      assert.equal(e.jobErrorCode, 'TIMEOUT');
+      assert.equal(e.failureStage, 'generating');
+      assert.equal(e.job.status, 'failed');
       return true;
     });
   });
