@@ -11,6 +11,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <curl/curl.h>
@@ -26,7 +27,6 @@
 #include "text.h"
 
 #define API_ENV_FILE_MAX	65536	/* a stack.env larger than this is refused */
-#define API_RETRY_AFTER_MAX	30	/* seconds waited for one Retry-After */
 #define API_UA			"imagegen/" VERSION
 
 static size_t origin_len(const char *url);
@@ -459,18 +459,38 @@ api_prepare(void *curl, void *arg)
 	}
 }
 
-/* Retry-After as seconds: delta-seconds, 1 for a date, -1 when absent. */
-static long
-retry_after_s(const char *v)
+long
+api_retry_after_s(const char *v, time_t now)
 {
+	const char *p;
+	time_t t;
 	long s = 0;
 
+	if (v == NULL)
+		return -1;
+	while (*v == ' ' || *v == '\t')
+		v++;
 	if (*v == '\0')
 		return -1;
-	if (strspn(v, "0123456789") != strlen(v) || strlen(v) > 6)
+	for (p = v; *p >= '0' && *p <= '9'; p++)
+		if (s <= API_RETRY_AFTER_MAX)	/* no overflow on many digits */
+			s = s * 10 + (*p - '0');
+	if (p != v) {
+		while (*p == ' ' || *p == '\t')
+			p++;
+		if (*p == '\0')
+			return s > API_RETRY_AFTER_MAX ? API_RETRY_AFTER_MAX : s;
 		return 1;
-	s = strtol(v, NULL, 10);
-	return s;
+	}
+	/* an HTTP-date (IMF-fixdate and the two obsolete forms) */
+	t = curl_getdate(v, NULL);
+	if (t == (time_t)-1)
+		return 1;
+	if (t <= now)
+		return 0;
+	if (t - now > API_RETRY_AFTER_MAX)
+		return API_RETRY_AFTER_MAX;
+	return (long)(t - now);
 }
 
 /* rep's code and message from its body: the API's error, else "". */
@@ -564,7 +584,7 @@ api_call(struct api *a, const char *method, const char *path, const char *body,
 			rep->body = hr.body;
 			rep->len = hr.len;
 			hr.body = NULL;
-			rep->retry_after = retry_after_s(hr.retry_after);
+			rep->retry_after = api_retry_after_s(hr.retry_after, time(NULL));
 			res = rep->status >= 200 && rep->status < 300 ? API_OK : API_HTTP;
 			if (res == API_HTTP)
 				read_error(rep);
