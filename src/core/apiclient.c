@@ -440,21 +440,38 @@ origin_len(const char *url)
 	return (size_t)(p - url) + strcspn(p, "/?#");
 }
 
+/* 1 when url is on the API's own origin (scheme, host and port of c->url). */
+static int
+own_origin(const struct api_conf *c, const char *url)
+{
+	size_t ol = origin_len(c->url);
+
+	return ol > 0 && strncasecmp(url, c->url, ol) == 0 &&
+	    strchr("/?#", url[ol]) != NULL;
+}
+
 /* How a request's connection checks the server's certificate. */
 struct tls_how {
 	const struct api_conf *c;
-	int pin;	/* trust c->ca_file (the API's own origin) */
+	int own;	/* the API's own origin: c->ca_file and --insecure apply */
 };
 
+/*
+ * --insecure and the stack.env's certificate are for the API's own origin
+ * only: any other (an --output image on a CDN, a redirect's target) is
+ * checked against the system's CAs as usual.
+ */
 static void
 api_prepare(void *curl, void *arg)
 {
 	const struct tls_how *t = arg;
 
+	if (!t->own)
+		return;
 	if (t->c->insecure) {
 		curl_easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, 0L);
 		curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, 0L);
-	} else if (t->pin && t->c->ca_file != NULL) {
+	} else if (t->c->ca_file != NULL) {
 		curl_easy_setopt(curl, CURLOPT_CAINFO, t->c->ca_file);
 	}
 }
@@ -646,25 +663,45 @@ api_download(struct api *a, const char *url, const char *path, char *err,
 	struct httpc_req req;
 	struct httpc_reply hr;
 	enum httpc_err he;
-	char *tmp = NULL;
-	size_t ol = origin_len(a->conf->url);
+	char *tmp = NULL, *hop = NULL;
 	mode_t mask;
-	int fd = -1, rc = -1;
+	int fd = -1, rc = -1, redirs;
 
 	memset(&hr, 0, sizeof(hr));
-	tls.pin = strncasecmp(url, a->conf->url, ol) == 0 &&
-	    (url[ol] == '/' || url[ol] == '\0');
 	memset(&req, 0, sizeof(req));
 	req.method = "GET";
 	req.url = url;
 	req.timeout_ms = 120000;
 	req.max_bytes = API_IMAGE_MAX;
-	req.max_redirs = 3;
+	req.max_redirs = 0;	/* followed here, each hop's origin checked */
 	req.flags = HTTPC_LENGTH_CAP;
 	req.user_agent = API_UA;
 	req.prepare = api_prepare;
 	req.prepare_arg = &tls;
-	he = httpc_perform(&a->h, &req, &hr);
+	for (redirs = 0; ; redirs++) {
+		tls.own = own_origin(a->conf, req.url);
+		httpc_reply_free(&hr);
+		he = httpc_perform(&a->h, &req, &hr);
+		if (he != HTTPC_OK || hr.status < 300 || hr.status >= 400 ||
+		    hr.location == NULL)
+			break;
+		if (redirs >= 3) {
+			snprintf(err, errlen, "cannot fetch the image: more than 3 redirects");
+			goto out;
+		}
+		if (!http_url(hr.location)) {
+			snprintf(err, errlen, "cannot fetch the image: a redirect to a URL "
+			    "that is not http(s)");
+			goto out;
+		}
+		free(hop);
+		hop = strdup(hr.location);
+		if (hop == NULL) {
+			snprintf(err, errlen, "out of memory");
+			goto out;
+		}
+		req.url = hop;
+	}
 	if (he == HTTPC_TOO_BIG) {
 		snprintf(err, errlen, "the image is larger than %ld bytes", API_IMAGE_MAX);
 		goto out;
@@ -719,6 +756,7 @@ out:
 		unlink(tmp);
 		free(tmp);
 	}
+	free(hop);
 	httpc_reply_free(&hr);
 	return rc;
 }

@@ -131,7 +131,11 @@ class FakeHandler(http.server.BaseHTTPRequestHandler):
                 self._send(200, {"jobId": srv.job_id, "status": "generating"})
             else:
                 self._send(200, {"jobId": srv.job_id, "status": "completed",
-                                 "publicUrl": "/storage/v1/object/public/b/x.png"})
+                                 "publicUrl": getattr(srv, "public_url",
+                                                      "/storage/v1/object/public/b/x.png")})
+            return
+        if self.path == "/redirect/x.png":
+            self._send(302, raw=b"", headers={"Location": srv.redirect_to})
             return
         if self.path == "/storage/v1/object/public/b/x.png":
             self._send(200, raw=png_bytes(), ctype="image/png")
@@ -252,6 +256,40 @@ class FakeApi(unittest.TestCase):
         self.assertTrue(self.srv.seen)
         for s in self.srv.seen:
             self.assertEqual(s["headers"].get("authorization"), "Bearer " + self.token)
+
+    def test_insecure_only_for_the_api_origin_not_an_output_elsewhere(self):
+        # the image is on another origin, over HTTPS with a certificate no
+        # one trusts: --insecure (meant for the API's self-signed one) must
+        # not turn its check off, neither directly nor after a redirect
+        cert, key = os.path.join(self.tmp, "c.pem"), os.path.join(self.tmp, "k.pem")
+        harness.make_cert(cert, key)
+        img = http.server.ThreadingHTTPServer(("127.0.0.1", 0), FakeHandler)
+        img.daemon_threads = True
+        img.lock = threading.Lock()
+        img.seen = []
+        img.job_id = self.srv.job_id
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(cert, key)
+        img.socket = ctx.wrap_socket(img.socket, server_side=True)
+        threading.Thread(target=img.serve_forever, daemon=True).start()
+        try:
+            other = "https://127.0.0.1:%d/storage/v1/object/public/b/x.png" % img.server_address[1]
+            self.srv.redirect_to = other
+            for via, public in (("direct", other), ("redirect", "/redirect/x.png")):
+                with self.subTest(via=via):
+                    self.srv.seen = []
+                    self.srv.public_url = public
+                    out = os.path.join(self.tmp, "x-%s.png" % via)
+                    r = run_cli(["generate", "a castle", "--project", self.project, "--insecure",
+                                 "--output", out], self.env(), self.tmp)
+                    self.assertEqual(r.returncode, 4, r.stderr)
+                    self.assertIn("--output", r.stderr)
+                    self.assertRegex(r.stderr.lower(), r"certificate|ssl")
+                    self.assertFalse(os.path.exists(out), "the image was fetched without a check")
+            self.assertEqual([s for s in img.seen], [], "a request got through")
+        finally:
+            img.shutdown()
+            img.server_close()
 
     def test_progress_redrawn_on_a_terminal(self):
         master, slave = pty.openpty()
