@@ -98,7 +98,7 @@ export interface ImageServiceOptions {
 export interface WaitOptions {
   /** Aborts the wait (rejects with code ABORTED). */
   signal?: AbortSignal;
-  /** An abort also cancels the job. */
+  /** An abort also cancels the job; one during the create waits for its answer, then cancels that job. */
   cancelOnAbort?: boolean;
   /** Called with each new state of the job. */
   onUpdate?: (job: Job) => void;

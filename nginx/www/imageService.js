@@ -104,7 +104,8 @@
  * Per-call options of the generate* calls and createJob().
  * @typedef {object} CallOptions
  * @property {AbortSignal} [signal]          aborts the call (and the wait)
- * @property {boolean} [cancelOnAbort=false] an abort also cancels the job
+ * @property {boolean} [cancelOnAbort=false] an abort also cancels the job (even one that
+ *           comes while the create is under way: its answer is awaited, then that job canceled)
  * @property {(job: Job) => void} [onUpdate] called with each new state of the job
  * @property {string} [idempotencyKey]       default crypto.randomUUID()
  * @property {number} [timeoutMs]            overrides the service's timeoutMs
@@ -353,7 +354,8 @@ export function createImageService(options = {}) {
         return await once(method, path, init);
       } catch (e) {
         if (!retryable(e) || attempt >= opt.retries) throw e;
-        await sleep(backoff(attempt, e), init.signal);
+        // stopSignal: stops the retries, not a request under way
+        await sleep(backoff(attempt, e), init.signal || init.stopSignal);
       }
     }
   }
@@ -381,7 +383,29 @@ export function createImageService(options = {}) {
     }
     const b = { ...body };
     delete b.idempotencyKey;
-    const r = await call('POST', '/api/images/generate', { body: b, headers, signal: o.signal, timeoutMs });
+    const signal = o.signal;
+    let r;
+    if (signal && o.cancelOnAbort) {
+      // An abort once the POST is on its way may come after the server
+      // made the job: the answer is read to its end all the same (bounded
+      // by the request timeout), and the job it names is canceled.
+      if (signal.aborted) throw abortError(signal);
+      try {
+        r = await call('POST', '/api/images/generate', { body: b, headers, stopSignal: signal, timeoutMs });
+      } catch (e) {
+        if (signal.aborted) throw abortError(signal);
+        throw e;
+      }
+      if (signal.aborted) {
+        const id = typeof r.data.jobId === 'string' ? r.data.jobId : null;
+        if (id) {
+          try { await cancelJob(id); } catch (ce) { /* the abort is what the caller sees */ }
+        }
+        throw abortError(signal, id);
+      }
+    } else {
+      r = await call('POST', '/api/images/generate', { body: b, headers, signal, timeoutMs });
+    }
     if (typeof r.data.jobId !== 'string') {
       throw new ImageServiceError({ code: 'BAD_RESPONSE', status: r.status, message: 'generate: answer has no jobId' });
     }

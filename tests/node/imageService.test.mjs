@@ -157,6 +157,31 @@ describe('imageService with a fake fetch', () => {
     }
   });
 
+  test('an abort while the create is under way: with cancelOnAbort the job it made is canceled', async () => {
+    for (const cancelOnAbort of [false, true]) {
+      // the server makes the job at once; its answer takes 150 ms to come
+      const f = fakeFetch((c) => new Promise((resolve, reject) => {
+        if (c.method === 'POST' && c.url.endsWith('/cancel')) return resolve(json(200, job('canceled')));
+        const t = setTimeout(() => resolve(c.method === 'POST' ? json(202, { jobId: JOB, status: 'queued' })
+          : json(200, job('queued'))), 150);
+        c.signal.addEventListener('abort', () => { clearTimeout(t); reject(new DOMException('aborted', 'AbortError')); }, { once: true });
+      }));
+      const svc = createImageService({ fetch: f, pollIntervalMs: 20 });
+      const ac = new AbortController();
+      setTimeout(() => ac.abort(), 30);
+      await assert.rejects(svc.generateAssetImageKey(PROJECT, 'x', null, { signal: ac.signal, cancelOnAbort }), (e) => {
+        assert.equal(e.code, 'ABORTED');
+        if (cancelOnAbort) assert.equal(e.jobId, JOB);
+        return true;
+      });
+      const cancels = f.calls.filter((c) => c.url.endsWith('/cancel'));
+      assert.equal(cancels.length, cancelOnAbort ? 1 : 0, `cancelOnAbort ${cancelOnAbort}`);
+      if (cancelOnAbort) assert.ok(cancels[0].url.endsWith(`/api/images/jobs/${JOB}/cancel`));
+      assert.equal(f.calls.filter((c) => c.url.endsWith('/api/images/generate')).length, 1, 'one create');
+      assert.equal(f.calls.filter((c) => c.method === 'GET').length, 0, 'no polling after the abort');
+    }
+  });
+
   test('an already aborted signal sends nothing', async () => {
     const f = fakeFetch(() => json(202, { jobId: JOB, status: 'queued' }));
     const svc = createImageService({ fetch: f });
