@@ -36,7 +36,9 @@ static const char *db_last_claims;
 /* imagegen.request_id: the status trigger keeps it on a new job's first
  * event, for the executor's log lines (sql/010_job_request_id.sql);
  * imagegen.budget_defaults and imagegen.rate_limit: the budgets and the
- * rate limit the settings give a new job (sql/011_budgets.sql). */
+ * rate limit the settings give a new job (sql/011_budgets.sql); the first
+ * is always 'D|M|DD' (even without a configuration: "||"), which is also
+ * what lets the request role insert a job at all (sql/017). */
 static const char db_set_user[] = "SELECT set_config('role', $1, true), "
     "set_config('request.jwt.claims', $2, true), "
     "set_config('imagegen.request_id', $3, true), "
@@ -405,7 +407,7 @@ static enum ig_err
 begin_as(PGconn *conn, const char *role, const char *claims)
 {
 	const char *params[5] = { role, claims != NULL ? claims : "",
-	    log_request_id(), db_cfg != NULL ? db_cfg->budget_defaults : "",
+	    log_request_id(), db_cfg != NULL ? db_cfg->budget_defaults : "||",
 	    db_cfg != NULL ? db_cfg->rate_limit_conf : "" };
 	PGresult *res;
 	enum ig_err e;
@@ -605,7 +607,7 @@ db_read_as_user(PGconn *conn, const char *claims, const char *sql, int n,
     const char *const *params)
 {
 	const char *who[5] = { "authenticated", claims, log_request_id(),
-	    db_cfg != NULL ? db_cfg->budget_defaults : "",
+	    db_cfg != NULL ? db_cfg->budget_defaults : "||",
 	    db_cfg != NULL ? db_cfg->rate_limit_conf : "" };
 	PGresult *r, *res = NULL, *err = NULL;
 	char n1[16], n2[16];

@@ -246,21 +246,92 @@ class UserAndProjectBudgets(BudgetCase):
         self.assertEqual(r.status, 202 if spent + FLASH_USD <= 0.039 + 1e-9 else 402, r)
         self.settle(u)
 
-    def test_deleted_running_job_gives_its_reservation_back(self):
+    def test_deleted_queued_job_gives_its_reservation_back(self):
+        u = self.user(daily="0.039")                     # room for one
+        # inserted and deleted in one transaction (as the owner, which the
+        # override row holds to the budget too): no executor can claim it
+        out = self.stack.psql(
+            "BEGIN;"
+            " INSERT INTO public.image_generation_jobs (id, user_id, project_id, branch_id,"
+            " job_type, prompt, provider, model, estimated_cost) VALUES"
+            " ('00000000-0000-4000-8000-00000000d1e7', '%s', '%s', '%s', 'master_asset',"
+            " 'queued then deleted', 'gemini', 'gemini-2.5-flash-image', %s);"
+            " SELECT reserved_usd::float8 FROM public.budget_usage WHERE scope = 'user'"
+            " AND scope_id = '%s' AND period = 'day';"
+            " DELETE FROM public.image_generation_jobs"
+            " WHERE id = '00000000-0000-4000-8000-00000000d1e7' AND status = 'queued';"
+            " COMMIT;" % (u.id, u.project_id, u.branch_id, FLASH_USD, u.id))
+        self.assertIn(str(FLASH_USD), out.split(), "the job reserved before it was deleted")
+        self.assertEqual(self.usage("user", u.id, "day")[:2], (0, 0))
+        self.fake.default = SLOW
+        r = self.post(u)
+        self.assertEqual(r.status, 202, r)
+        self.settle(u)
+
+    def test_deleted_running_job_is_charged_its_estimate(self):
+        # its provider call may be under way and bill: deleting the row
+        # (or its project, by cascade) must not free the budget for more
         u = self.user(daily="0.078")                     # room for two
-        self.fake.default = {"name": "ok", "latency": 3}
+        self.fake.default = {"name": "ok", "latency": 8}
         a, b = self.post(u), self.post(u)
         self.assertEqual((a.status, b.status), (202, 202))
-        self.assertEqual(self.post(u).status, 402)
-        # one deleted outright, the other with its project (cascade)
+        ids = "'%s', '%s'" % (a.data["jobId"], b.data["jobId"])
+        self.assertTrue(harness.wait_until(lambda: self.jobs_of(
+            u, "id IN (%s) AND status = 'generating'" % ids) == 2, 15, 0.1),
+            "both jobs generating")
         self.stack.psql("DELETE FROM public.image_generation_jobs WHERE id = '%s'"
                         % a.data["jobId"])
         self.stack.psql("DELETE FROM public.projects WHERE id = '%s'" % u.project_id)
         spent, reserved, _ = self.usage("user", u.id, "day")
-        self.assertEqual((spent, reserved), (0, 0))
+        self.assertAlmostEqual(spent, 2 * FLASH_USD, places=6)
+        self.assertAlmostEqual(reserved, 0, places=6)
         pid, bid = jh.seed_project(self.stack, u.id, "after")
         r = self.post(u, projectId=pid, branchId=bid)
-        self.assertEqual(r.status, 202, r)
+        self.assert_budget_402(r, "user", "day", 0.078)
+
+    def test_request_role_cannot_insert_a_job_around_the_api(self):
+        # as a Supabase user through PostgREST would: their own token's
+        # claims, no responder settings; a price of their choosing
+        u = self.user(daily="0.039")
+        claims = json.dumps({"sub": u.id, "role": "authenticated", "aud": "authenticated"})
+        ins = ("INSERT INTO public.image_generation_jobs (user_id, project_id, branch_id,"
+               " job_type, prompt, provider, model, estimated_cost) VALUES ('%s', '%s', '%s',"
+               " 'master_asset', 'free ride', 'gemini', 'gemini-2.5-flash-image', 0)"
+               % (u.id, u.project_id, u.branch_id))
+        with self.assertRaises(harness.HarnessError) as cm:
+            self.stack.psql("BEGIN; SET LOCAL ROLE authenticated;"
+                            " SELECT set_config('request.jwt.claims', $c$%s$c$, true);"
+                            " %s; COMMIT;" % (claims, ins), as_app=True)
+        self.assertIn("jobs are created through the imagegen API", str(cm.exception))
+        self.assertEqual(self.jobs_of(u), 0)
+
+    def test_request_role_may_only_cancel_its_job(self):
+        u = self.user(daily="1")
+        self.fake.default = SLOW
+        r = self.post(u)
+        jid = r.data["jobId"]
+        # generating: uploading is the state machine's next step, which only
+        # the executor may take
+        self.assertTrue(harness.wait_until(lambda: self.jobs_of(
+            u, "id = '%s' AND status = 'generating'" % jid) == 1, 15, 0.05))
+        claims = json.dumps({"sub": u.id, "role": "authenticated", "aud": "authenticated"})
+        pre = ("BEGIN; SET LOCAL ROLE authenticated;"
+               " SELECT set_config('request.jwt.claims', $c$%s$c$, true); " % claims)
+        for stmt, why in (
+                ("UPDATE public.image_generation_jobs SET estimated_cost = 0 WHERE id = '%s'",
+                 "permission denied"),
+                ("UPDATE public.image_generation_jobs SET prompt = 'other' WHERE id = '%s'",
+                 "permission denied"),
+                ("UPDATE public.image_generation_jobs SET status = 'uploading' WHERE id = '%s'",
+                 "may only cancel it")):
+            with self.assertRaises(harness.HarnessError, msg=stmt) as cm:
+                self.stack.psql(pre + (stmt % jid) + "; COMMIT;", as_app=True)
+            self.assertIn(why, str(cm.exception))
+        out = self.stack.psql(pre + "UPDATE public.image_generation_jobs SET status = CASE"
+                              " WHEN status = 'queued' THEN 'canceled' ELSE status END,"
+                              " cancel_requested = true WHERE id = '%s' RETURNING cancel_requested;"
+                              " COMMIT;" % jid, as_app=True)
+        self.assertIn("t", out.split())
         self.settle(u)
 
     def test_retry_reserves_again(self):

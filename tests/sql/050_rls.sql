@@ -76,6 +76,19 @@ $t$;
 ------------------------------------------------------------------ user A
 SET LOCAL ROLE authenticated;
 SELECT pg_temp.claims('a') \g /dev/null
+-- Without the responder's settings no job can be inserted (sql/017): a
+-- Supabase user's own INSERT through PostgREST.
+DO $t$
+BEGIN
+	PERFORM pg_temp.expect_error(format('INSERT INTO public.image_generation_jobs'
+	    ' (user_id, project_id, branch_id, job_type, prompt) VALUES (%L, %L, %L,'
+	    ' ''master_asset'', ''around the API'')', pg_temp.id('a'), pg_temp.id('pa'),
+	    pg_temp.id('bra')), '42501', 'a job inserted around the API');
+END
+$t$;
+-- What the responder sets for every request (src/db/db.c), so that the
+-- inserts below meet row-level security itself.
+SELECT set_config('imagegen.budget_defaults', '||', true) \g /dev/null
 
 DO $t$
 DECLARE
