@@ -34,7 +34,7 @@ job_id_param(struct http_req *r)
 static enum ig_err
 secret(struct http_req *r, int rotate)
 {
-	char fresh[STDWH_SECRET_MAX], body[STDWH_SECRET_MAX + 16];
+	char body[STDWH_SECRET_MAX + 16];
 	const char *s;
 	struct auth_user u;
 	PGconn *conn;
@@ -43,15 +43,11 @@ secret(struct http_req *r, int rotate)
 	e = auth_request(r, &u);
 	if (e != IG_OK)
 		return e;
-	if (stdwh_secret_new(fresh, sizeof(fresh)) != 0)
-		return http_fail(r, IG_EINTERNAL, "no random source");
 	e = db_run_retry(begin_user, (void *)u.claims, &conn);
-	if (e != IG_OK) {
-		OPENSSL_cleanse(fresh, sizeof(fresh));
+	if (e != IG_OK)
 		return http_fail(r, e, "database unavailable");
-	}
-	s = jobsdb_webhook_secret(conn, r->arena, fresh, rotate, &e);
-	OPENSSL_cleanse(fresh, sizeof(fresh));
+	/* made in SQL: a caller never chooses its own secret */
+	s = jobsdb_webhook_secret(conn, r->arena, rotate, &e);
 	if (s == NULL || strlen(s) >= STDWH_SECRET_MAX) {
 		db_rollback(conn);
 		return http_fail(r, e != IG_OK && e != IG_ENOTFOUND ? e : IG_EINTERNAL,

@@ -148,8 +148,8 @@ attempt(PGconn *conn, struct wh_ctx *x, PGresult *r)
 	nkeys = row_keys(conn, c, user, keys);
 	if (nkeys < 0) {
 		snprintf(err, sizeof(err), "no signing secret");
-		state = "pending";
 		delay = wh_backoff_ms(c, n);
+		state = delay < 0 ? "failed" : "pending";
 		goto record;
 	}
 	snprintf(h_id, sizeof(h_id), "webhook-id: %s", msg_id);
@@ -163,8 +163,8 @@ attempt(PGconn *conn, struct wh_ctx *x, PGresult *r)
 		if (stdwh_sign_header(keys, (size_t)nkeys, msg_id, ts, body,
 		    strlen(body), sig, sizeof(sig)) != 0) {
 			snprintf(err, sizeof(err), "signing failed");
-			state = "pending";
 			delay = wh_backoff_ms(c, n);
+			state = delay < 0 ? "failed" : "pending";
 			goto record;
 		}
 		snprintf(h_sig, sizeof(h_sig), "webhook-signature: %s", sig);

@@ -285,6 +285,26 @@ class Delivery(harness.StackTestCase):
         self.assertIsNotNone(x["lastAttemptAt"], d)
         self.assertIsNone(x["deliveredAt"], d)
 
+    def test_an_unusable_secret_fails_after_the_last_attempt_not_forever(self):
+        s = self.stack
+        u = jh.seed_user(s, "wh-badkey")
+        # a secret that does not decode (no API makes one: sql/016)
+        s.psql("INSERT INTO public.webhook_secrets (user_id, secret)"
+               " VALUES ('%s', 'whsec_!!!!')" % u.id)
+        jid = self.job_with_webhook(u, "/hook/badkey")
+        jh.wait_job(s, u.token, jid)
+        self.wait_delivery(u, jid, lambda ds: ds and ds[0]["attempts"] >= 1)
+        # the schedule (4 waits) spent: the next attempt is the last
+        s.psql("UPDATE public.webhook_deliveries SET attempts = 4,"
+               " next_attempt_at = now() WHERE job_id = '%s'" % jid)
+        d = self.wait_delivery(u, jid, lambda ds: ds[0]["state"] != "pending"
+                               or ds[0]["attempts"] > 5, timeout=15)
+        x = d["deliveries"][0]
+        self.assertEqual((x["state"], x["attempts"], x["lastError"]),
+                         ("failed", 5, "no signing secret"), d)
+        self.assertIsNone(x["nextAttemptAt"], d)
+        self.assertEqual(self.rx.log("/hook/badkey"), [])
+
     def test_a_status_change_that_rolled_back_sends_nothing(self):
         s = self.stack
         u = jh.seed_user(s, "wh-rollback")

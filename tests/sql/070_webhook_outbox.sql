@@ -1,4 +1,4 @@
--- test: webhook_outbox - the status trigger writes one outbox row per event the job's filter asks for (started on the claim, the end's event on completed/failed/canceled), none without a webhook, none left by a rollback; a user reads only their own jobs' deliveries and never webhook_secrets; the secret functions make one secret, rotate it keeping the old for 24 h; redeliver copies the last event with its webhook-id, for the owner only; a cost alert adds a budget.threshold row
+-- test: webhook_outbox - the status trigger writes one outbox row per event the job's filter asks for (started on the claim, the end's event on completed/failed/canceled), none without a webhook, none left by a rollback; a user reads only their own jobs' deliveries and never webhook_secrets; the secret functions make one secret in the database (never the caller's: no argument), rotate it keeping the old for 24 h; redeliver copies the last event with its webhook-id, for the owner only; a cost alert adds a budget.threshold row
 BEGIN;
 
 CREATE FUNCTION pg_temp.expect_error(q text, want text, what text)
@@ -148,15 +148,24 @@ BEGIN
 	    '42501', 'reading webhook_secrets');
 	PERFORM pg_temp.expect_error('UPDATE public.webhook_deliveries SET'
 	    ' state = ''delivered''', '42501', 'writing webhook_deliveries');
-	s1 := public.image_webhook_secret('whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw');
-	s2 := public.image_webhook_secret('whsec_c2VjcmV0LW9mLWEtcm90YXRlZC1lbmRwb2ludA==');
-	IF s1 <> 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw' OR s2 <> s1 THEN
+	-- the database makes the secret: a caller cannot choose one
+	PERFORM pg_temp.expect_error(
+	    'SELECT public.image_webhook_secret_rotate(''whsec_!!!!'')',
+	    '42883', 'rotating to a secret of the caller''s');
+	PERFORM pg_temp.expect_error(
+	    'SELECT public.image_webhook_secret(''whsec_!!!!'')',
+	    '42883', 'a first secret of the caller''s');
+	s1 := public.image_webhook_secret();
+	s2 := public.image_webhook_secret();
+	IF s2 <> s1 OR s1 !~ '^whsec_[A-Za-z0-9+/]{43}=$'
+	    OR length(decode(substr(s1, 7), 'base64')) <> 32 THEN
 		RAISE EXCEPTION 'first use: % then %', s1, s2;
 	END IF;
-	s2 := public.image_webhook_secret_rotate(
-	    'whsec_c2VjcmV0LW9mLWEtcm90YXRlZC1lbmRwb2ludA==');
-	IF public.image_webhook_secret('whsec_x') <> s2 THEN
-		RAISE EXCEPTION 'rotation did not take';
+	PERFORM set_config('t.s1', s1, true);
+	s2 := public.image_webhook_secret_rotate();
+	IF s2 = s1 OR s2 !~ '^whsec_[A-Za-z0-9+/]{43}=$'
+	    OR public.image_webhook_secret() <> s2 THEN
+		RAISE EXCEPTION 'rotation did not take: % -> %', s1, s2;
 	END IF;
 	n := public.image_job_webhook_redeliver(pg_temp.id('j1'));
 	IF n IS NULL OR (SELECT event FROM public.webhook_deliveries WHERE id = n)
@@ -184,7 +193,7 @@ RESET ROLE;
 DO $t$
 BEGIN
 	IF (SELECT previous FROM public.webhook_secrets
-	    WHERE user_id = pg_temp.id('a')) <> 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw'
+	    WHERE user_id = pg_temp.id('a')) <> current_setting('t.s1')
 	    OR (SELECT previous_until FROM public.webhook_secrets
 	    WHERE user_id = pg_temp.id('a')) NOT BETWEEN now() + interval '23 hours'
 	    AND now() + interval '25 hours' THEN
