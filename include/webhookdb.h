@@ -15,13 +15,16 @@
  * WHDB_LEASE_S ahead (so a deliverer that dies gives the row back). One
  * row (id, msg_id, user_id, url, body, attempts, event, job_id), none
  * when nothing is due, NULL on failure (logged). Caller PQclear()s.
+ * Due rows that wait behind a row of their job due later are moved to
+ * that row's time (so they do not stay at the head of the due scan).
  */
 PGresult *whdb_claim(PGconn *c, const char *job_id);
 /*
  * Records an attempt of row id claimed with attempts: state ("pending",
  * "delivered", "gone", "failed", "dropped"), the reply's status (0: none)
  * and error (NULL: none); a pending row is due again in delay_ms. Fenced
- * by attempts: a row claimed again since is left alone. 1 written, 0
+ * by attempts: a row claimed again since is left alone. The job's later
+ * pending rows are due with it again (pending) or now (otherwise). 1 written, 0
  * fenced off, -1 on failure (logged).
  */
 int whdb_finish(PGconn *c, const char *id, const char *attempts,

@@ -209,6 +209,30 @@ class Delivery(harness.StackTestCase):
                          [("image_job.started", 500), ("image_job.started", 200),
                           ("image_job.completed", 200)], got)
 
+    def test_a_blocked_later_event_is_not_left_due_behind_a_backed_off_one(self):
+        s = self.stack
+        u = jh.seed_user(s, "wh-blocked")
+        body = u.body("blocked", webhook="http://127.0.0.1:%d/hook" % harness.free_port())
+        body["webhookEventsFilter"] = ["start", "completed"]
+        r = jh.post_job(s, u.token, body)
+        self.assertEqual(r.status, 202, r)
+        jid = r.data["jobId"]
+        jh.wait_job(s, u.token, jid)
+        # the started row backs off 300, 300 ms, then 10 minutes
+        self.wait_delivery(u, jid, lambda ds: len(ds) == 2 and ds[0]["attempts"] >= 3,
+                           timeout=25)
+        q = ("SELECT count(*) FROM public.webhook_deliveries WHERE job_id = '%s'"
+             " AND state = 'pending' AND next_attempt_at <= now()" % jid)
+        deadline = time.monotonic() + 10
+        while s.psql(q).strip() != "0" and time.monotonic() < deadline:
+            time.sleep(0.2)
+        self.assertEqual(s.psql(q).strip(), "0", "a waiting row is still due")
+        d = deliveries(s, u, jid).data["deliveries"]
+        self.assertEqual([(x["event"], x["attempts"]) for x in d],
+                         [("image_job.started", 3), ("image_job.completed", 0)], d)
+        self.assertGreaterEqual(jh.parse_ts(d[1]["nextAttemptAt"]),
+                                jh.parse_ts(d[0]["nextAttemptAt"]), d)
+
     def test_a_row_another_deliverer_holds_is_skipped_not_waited_for(self):
         s = self.stack
         u = jh.seed_user(s, "wh-skip")
