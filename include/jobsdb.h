@@ -71,11 +71,13 @@ const char *jobsdb_events_json(PGconn *c, struct arena *a, const char *claims,
  * caller's job) or the database's failure in *e. */
 const char *jobsdb_webhooks_json(PGconn *c, struct arena *a, const char *claims,
     const char *id, enum ig_err *e);
-/* In the caller's transaction: queues job id's last event again; the new
- * delivery's id (arena), or NULL with IG_ENOTFOUND (not the caller's job,
- * no webhook or no event yet) or the failure in *e. */
+/* In the caller's transaction: queues job id's last event again, unless
+ * the job has a pending delivery already (*queued = 0: that one is
+ * returned, nothing added); the delivery's id (arena), or NULL with
+ * IG_ENOTFOUND (not the caller's job, no webhook or no event yet) or the
+ * failure in *e. */
 const char *jobsdb_redeliver(PGconn *c, struct arena *a, const char *id,
-    enum ig_err *e);
+    int *queued, enum ig_err *e);
 /* In the caller's transaction: the caller's signing secret, made by the
  * database (sql/016) when there is none; rotate: a new one replaces it,
  * the old one kept for 24 h. The secret (arena; the caller wipes it from

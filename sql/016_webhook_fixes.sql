@@ -71,3 +71,54 @@ GRANT EXECUTE ON FUNCTION public.image_webhook_secret(),
 	public.image_webhook_secret_rotate()
 	TO authenticated;
 GRANT EXECUTE ON FUNCTION public.image_webhook_secret_new() TO service_role;
+
+-- Redeliver, bounded: while the job has a pending delivery (one queued by
+-- an earlier redeliver, or an event still being retried), that one is
+-- returned (queued = false) and nothing is added, so calling it in a loop
+-- cannot grow the outbox.  Otherwise the job's last event is queued again
+-- with its webhook-id (queued = true).  No row when the job is not the
+-- caller's, has no webhook or no event yet.  The job row is locked so two
+-- concurrent calls queue one row.
+DROP FUNCTION public.image_job_webhook_redeliver(uuid);
+CREATE FUNCTION public.image_job_webhook_redeliver(job uuid,
+    OUT delivery_id bigint, OUT queued boolean)
+RETURNS SETOF record
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+	uid uuid := auth.uid();
+BEGIN
+	PERFORM 1 FROM public.image_generation_jobs j
+	WHERE j.id = job AND j.user_id = uid AND j.webhook_url IS NOT NULL
+	FOR UPDATE;
+	IF NOT FOUND THEN
+		RETURN;
+	END IF;
+	SELECT d.id INTO delivery_id FROM public.webhook_deliveries d
+	WHERE d.job_id = job AND d.user_id = uid AND d.state = 'pending'
+	ORDER BY d.id DESC LIMIT 1;
+	IF FOUND THEN
+		queued := false;
+		RETURN NEXT;
+		RETURN;
+	END IF;
+	INSERT INTO public.webhook_deliveries (msg_id, job_id, user_id, event,
+	    url, body)
+	SELECT d.msg_id, d.job_id, d.user_id, d.event, j.webhook_url, d.body
+	FROM public.webhook_deliveries d
+	JOIN public.image_generation_jobs j ON j.id = d.job_id
+	WHERE d.job_id = job AND j.user_id = uid AND d.user_id = uid
+	ORDER BY d.id DESC LIMIT 1
+	RETURNING id INTO delivery_id;
+	IF delivery_id IS NOT NULL THEN
+		queued := true;
+		RETURN NEXT;
+	END IF;
+END
+$fn$;
+REVOKE ALL ON FUNCTION public.image_job_webhook_redeliver(uuid)
+	FROM PUBLIC, anon, authenticated, service_role;
+GRANT EXECUTE ON FUNCTION public.image_job_webhook_redeliver(uuid)
+	TO authenticated;

@@ -178,7 +178,7 @@ static const char sql_webhooks[] =
     " ORDER BY d.id LIMIT " JOBSDB_MAX_EVENTS_S;
 /* sql/014's functions work on auth.uid()'s rows only. */
 static const char sql_redeliver[] =
-    "SELECT public.image_job_webhook_redeliver($1)";
+    "SELECT delivery_id, queued FROM public.image_job_webhook_redeliver($1)";
 static const char sql_secret[] = "SELECT public.image_webhook_secret()";
 static const char sql_secret_rotate[] =
     "SELECT public.image_webhook_secret_rotate()";
@@ -1049,9 +1049,26 @@ one_value(PGconn *c, struct arena *a, const char *sql, const char *arg,
 }
 
 const char *
-jobsdb_redeliver(PGconn *c, struct arena *a, const char *id, enum ig_err *e)
+jobsdb_redeliver(PGconn *c, struct arena *a, const char *id, int *queued,
+    enum ig_err *e)
 {
-	return one_value(c, a, sql_redeliver, id, e);
+	const char *out;
+	PGresult *r;
+
+	*queued = 0;
+	r = q(c, sql_redeliver, 1, &id, e, PGRES_TUPLES_OK);
+	if (r == NULL)
+		return NULL;
+	if (PQntuples(r) != 1 || PQgetisnull(r, 0, 0)) {
+		PQclear(r);
+		*e = IG_ENOTFOUND;
+		return NULL;
+	}
+	out = arena_strdup(a, PQgetvalue(r, 0, 0));
+	*queued = PQgetvalue(r, 0, 1)[0] == 't';
+	PQclear(r);
+	*e = out != NULL ? IG_OK : IG_EINTERNAL;
+	return out;
 }
 
 const char *

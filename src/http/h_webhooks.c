@@ -119,7 +119,8 @@ handle_job_webhooks(struct http_req *r)
 }
 
 /* POST /api/images/jobs/{jobId}/webhooks/redeliver: the job's last event
- * queued again (the sweeper or the next executor sends it). */
+ * queued again (the sweeper or the next executor sends it): 202; or, while
+ * the job has a pending delivery, that one and nothing added: 200. */
 enum ig_err
 handle_job_webhooks_redeliver(struct http_req *r)
 {
@@ -127,7 +128,8 @@ handle_job_webhooks_redeliver(struct http_req *r)
 	struct auth_user u;
 	PGconn *conn;
 	enum ig_err e;
-	char body[128];
+	char body[160];
+	int queued;
 
 	e = auth_request(r, &u);
 	if (e != IG_OK)
@@ -137,7 +139,7 @@ handle_job_webhooks_redeliver(struct http_req *r)
 	e = db_run_retry(begin_user, (void *)u.claims, &conn);
 	if (e != IG_OK)
 		return http_fail(r, e, "database unavailable");
-	did = jobsdb_redeliver(conn, r->arena, id, &e);
+	did = jobsdb_redeliver(conn, r->arena, id, &queued, &e);
 	if (did == NULL) {
 		db_rollback(conn);
 		return http_fail(r, e, "%s", e == IG_ENOTFOUND ?
@@ -147,8 +149,9 @@ handle_job_webhooks_redeliver(struct http_req *r)
 	e = db_commit(conn);
 	if (e != IG_OK)
 		return http_fail(r, e, "could not commit");
-	snprintf(body, sizeof(body), "{\"jobId\":\"%s\",\"deliveryId\":%s}", id,
-	    did);
-	http_send_json_text(r, 202, body);
+	snprintf(body, sizeof(body),
+	    "{\"jobId\":\"%s\",\"deliveryId\":%s,\"queued\":%s}", id, did,
+	    queued ? "true" : "false");
+	http_send_json_text(r, queued ? 202 : 200, body);
 	return IG_OK;
 }

@@ -383,6 +383,7 @@ class Delivery(harness.StackTestCase):
         r = s.http("POST", "/api/images/jobs/%s/webhooks/redeliver" % jid,
                    headers=jh.auth(u.token))
         self.assertEqual(r.status, 202, r)
+        self.assertIs(r.data["queued"], True, r)
         got = self.wait_log("/hook/redeliver", 2)
         self.assertEqual(len(got), 2, got)
         self.assertEqual(got[1]["id"], got[0]["id"])
@@ -394,6 +395,27 @@ class Delivery(harness.StackTestCase):
         r = s.http("POST", "/api/images/jobs/%s/webhooks/redeliver" % plain.data["jobId"],
                    headers=jh.auth(u.token))
         self.assertEqual(r.status, 404, r)
+
+    def test_redeliver_while_a_delivery_is_pending_returns_it_and_adds_nothing(self):
+        s = self.stack
+        u = jh.seed_user(s, "wh-redeliver-loop")
+        r = jh.post_job(s, u.token, u.body("redeliver loop", webhook="http://127.0.0.1:%d/h"
+                                           % harness.free_port()))
+        self.assertEqual(r.status, 202, r)
+        jid = r.data["jobId"]
+        jh.wait_job(s, u.token, jid)
+        d = self.wait_delivery(u, jid, lambda ds: ds and ds[0]["attempts"] >= 1)
+        pending = d["deliveries"][0]
+        self.assertEqual(pending["state"], "pending", d)
+        for _ in range(5):
+            r = s.http("POST", "/api/images/jobs/%s/webhooks/redeliver" % jid,
+                       headers=jh.auth(u.token))
+            self.assertEqual(r.status, 200, r)
+            self.assertIs(r.data["queued"], False, r)
+        self.assertEqual(s.psql("SELECT count(*) FROM public.webhook_deliveries"
+                                " WHERE job_id = '%s'" % jid).strip(), "1")
+        self.assertEqual(s.psql("SELECT max(id) FROM public.webhook_deliveries"
+                                " WHERE job_id = '%s'" % jid).strip(), str(r.data["deliveryId"]))
 
     def test_another_users_job_deliveries_are_404(self):
         s = self.stack

@@ -1,4 +1,4 @@
--- test: webhook_outbox - the status trigger writes one outbox row per event the job's filter asks for (started on the claim, the end's event on completed/failed/canceled), none without a webhook, none left by a rollback; a user reads only their own jobs' deliveries and never webhook_secrets; the secret functions make one secret in the database (never the caller's: no argument), rotate it keeping the old for 24 h; redeliver copies the last event with its webhook-id, for the owner only; a cost alert adds a budget.threshold row
+-- test: webhook_outbox - the status trigger writes one outbox row per event the job's filter asks for (started on the claim, the end's event on completed/failed/canceled), none without a webhook, none left by a rollback; a user reads only their own jobs' deliveries and never webhook_secrets; the secret functions make one secret in the database (never the caller's: no argument), rotate it keeping the old for 24 h; redeliver copies the last event with its webhook-id, for the owner only, and while the job has a pending delivery returns that one and adds nothing; a cost alert adds a budget.threshold row
 BEGIN;
 
 CREATE FUNCTION pg_temp.expect_error(q text, want text, what text)
@@ -139,6 +139,8 @@ DECLARE
 	s1 text;
 	s2 text;
 	n bigint;
+	n2 bigint;
+	q boolean;
 BEGIN
 	IF (SELECT count(*) FROM public.webhook_deliveries) <> 4 THEN
 		RAISE EXCEPTION 'A sees % deliveries, want 4 (no alert rows)',
@@ -167,10 +169,29 @@ BEGIN
 	    OR public.image_webhook_secret() <> s2 THEN
 		RAISE EXCEPTION 'rotation did not take: % -> %', s1, s2;
 	END IF;
-	n := public.image_job_webhook_redeliver(pg_temp.id('j1'));
-	IF n IS NULL OR (SELECT event FROM public.webhook_deliveries WHERE id = n)
-	    <> 'image_job.failed' THEN
-		RAISE EXCEPTION 'redeliver: %', n;
+	-- j1's rows are pending (no deliverer here): the last one is returned
+	SELECT delivery_id, queued INTO n, q
+	FROM public.image_job_webhook_redeliver(pg_temp.id('j1'));
+	IF q OR n <> (SELECT max(id) FROM public.webhook_deliveries
+	    WHERE job_id = pg_temp.id('j1')) THEN
+		RAISE EXCEPTION 'redeliver while pending: % %', n, q;
+	END IF;
+	RESET ROLE;
+	UPDATE public.webhook_deliveries SET state = 'delivered'
+	WHERE job_id = pg_temp.id('j1');
+	SET LOCAL ROLE authenticated;
+	SELECT delivery_id, queued INTO n, q
+	FROM public.image_job_webhook_redeliver(pg_temp.id('j1'));
+	IF n IS NULL OR NOT q OR (SELECT event FROM public.webhook_deliveries
+	    WHERE id = n) <> 'image_job.failed' THEN
+		RAISE EXCEPTION 'redeliver: % %', n, q;
+	END IF;
+	-- again while that one is pending: the same row, nothing added
+	SELECT delivery_id, queued INTO n2, q
+	FROM public.image_job_webhook_redeliver(pg_temp.id('j1'));
+	IF n2 <> n OR q OR (SELECT count(*) FROM public.webhook_deliveries
+	    WHERE job_id = pg_temp.id('j1')) <> 3 THEN
+		RAISE EXCEPTION 'a redeliver loop grows the outbox: % % %', n, n2, q;
 	END IF;
 	IF (SELECT count(DISTINCT msg_id) FROM public.webhook_deliveries
 	    WHERE job_id = pg_temp.id('j1') AND event = 'image_job.failed') <> 1 THEN
@@ -184,7 +205,8 @@ BEGIN
 	IF EXISTS (SELECT 1 FROM public.webhook_deliveries) THEN
 		RAISE EXCEPTION 'B sees A''s deliveries';
 	END IF;
-	IF public.image_job_webhook_redeliver(pg_temp.id('j1')) IS NOT NULL THEN
+	IF EXISTS (SELECT 1 FROM public.image_job_webhook_redeliver(pg_temp.id('j1')))
+	THEN
 		RAISE EXCEPTION 'B redelivered A''s event';
 	END IF;
 END
