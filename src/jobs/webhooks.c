@@ -113,6 +113,22 @@ row_keys(PGconn *conn, const struct cfg *c, const char *user_id,
 	return n > 0 ? n : -1;
 }
 
+/* What a failed attempt's row says (last_error, which its user reads):
+ * no host names, addresses or resolver messages, which the log keeps. */
+static const char *
+gone_wrong(enum httpc_err he)
+{
+	switch (he) {
+	case HTTPC_TIMEOUT:
+		return "timed out";
+	case HTTPC_TEMPORARY:
+	case HTTPC_PERMANENT:
+		return "could not connect";
+	default:
+		return "request failed";
+	}
+}
+
 /* One attempt of the claimed row r; 0, or -1 when the database failed. */
 static int
 attempt(PGconn *conn, struct wh_ctx *x, PGresult *r)
@@ -126,17 +142,18 @@ attempt(PGconn *conn, struct wh_ctx *x, PGresult *r)
 	const char *job = PQgetisnull(r, 0, 7) ? "-" : PQgetvalue(r, 0, 7);
 	struct stdwh_key keys[2];
 	char h_id[STDWH_ID_MAX + 16], h_ts[48], h_sig[2 * STDWH_SIG_MAX + 24];
-	char sig[2 * STDWH_SIG_MAX], err[320];
+	char sig[2 * STDWH_SIG_MAX], err[320], detail[320];
 	const char *hdrs[6];
 	struct httpc_req req;
 	struct httpc_reply rep;
 	enum httpc_err he;
 	const char *state;
 	long long ts = (long long)time(NULL), delay = 0;
-	int nkeys, n = atoi(attempts), rc;
+	int nkeys, n = atoi(attempts), rc, delivered = 0;
 
 	memset(keys, 0, sizeof(keys));
 	memset(&rep, 0, sizeof(rep));
+	detail[0] = '\0';
 	if (url == NULL && user == NULL)
 		url = c->alert_webhook_url;
 	if (url == NULL) {
@@ -191,33 +208,38 @@ attempt(PGconn *conn, struct wh_ctx *x, PGresult *r)
 	if ((he == HTTPC_OK || he == HTTPC_TOO_BIG) && rep.status >= 200 &&
 	    rep.status <= 299) {
 		state = "delivered";
+		delivered = 1;
 	} else if ((he == HTTPC_OK || he == HTTPC_TOO_BIG) && rep.status == 410) {
 		state = "gone";
 		snprintf(err, sizeof(err), "HTTP 410: the endpoint is gone, not retried");
 	} else if (he == HTTPC_REFUSED) {
 		state = "failed";
-		snprintf(err, sizeof(err), "%s: %.200s", rep.error, rep.detail);
+		snprintf(err, sizeof(err), "refused by the outbound URL policy");
 	} else {
 		if (he == HTTPC_OK || he == HTTPC_TOO_BIG)
 			snprintf(err, sizeof(err), "HTTP %ld", rep.status);
 		else
-			snprintf(err, sizeof(err), "%s%s%.200s",
-			    rep.error != NULL ? rep.error : "request failed",
-			    rep.detail[0] != '\0' ? ": " : "", rep.detail);
+			snprintf(err, sizeof(err), "%s", gone_wrong(he));
 		delay = wh_backoff_ms(c, n);
 		state = delay < 0 ? "failed" : "pending";
 	}
+	/* the row (which the user reads) gets err; the log also the detail,
+	 * which may name internal hosts and addresses */
+	if (he != HTTPC_OK && he != HTTPC_TOO_BIG)
+		snprintf(detail, sizeof(detail), " (%s%s%.200s)",
+		    rep.error != NULL ? rep.error : "request failed",
+		    rep.detail[0] != '\0' ? ": " : "", rep.detail);
 record:
 	stdwh_key_wipe(&keys[0]);
 	stdwh_key_wipe(&keys[1]);
 	OPENSSL_cleanse(sig, sizeof(sig));
 	OPENSSL_cleanse(h_sig, sizeof(h_sig));
-	if (strcmp(state, "delivered") == 0)
+	if (delivered)
 		log_info("webhook %s: %s of job %s delivered (attempt %d, HTTP %ld)",
 		    msg_id, event, job, n, rep.status);
 	else
-		log_warn("webhook %s: %s of job %s attempt %d: %s; %s%lld ms", msg_id,
-		    event, job, n, err, strcmp(state, "pending") == 0 ?
+		log_warn("webhook %s: %s of job %s attempt %d: %s%s; %s%lld ms", msg_id,
+		    event, job, n, err, detail, strcmp(state, "pending") == 0 ?
 		    "again in " : "given up, ", delay < 0 ? 0 : delay);
 	rc = whdb_finish(conn, id, attempts, state, rep.status,
 	    err[0] != '\0' ? err : NULL, delay < 0 ? 0 : (long)delay);

@@ -329,6 +329,24 @@ class Delivery(harness.StackTestCase):
         self.assertIsNone(x["nextAttemptAt"], d)
         self.assertEqual(self.rx.log("/hook/badkey"), [])
 
+    def test_last_error_names_no_internal_address_or_resolver_message(self):
+        s = self.stack
+        u = jh.seed_user(s, "wh-lasterror")
+        r = jh.post_job(s, u.token, u.body("last error", webhook="http://127.0.0.1:%d/h"
+                                           % harness.free_port()))
+        self.assertEqual(r.status, 202, r)
+        jid = r.data["jobId"]
+        jh.wait_job(s, u.token, jid)
+        d = self.wait_delivery(u, jid, lambda ds: ds and ds[0]["attempts"] >= 1)
+        self.assertEqual(d["deliveries"][0]["lastError"], "could not connect", d)
+        # an address the policy refuses at delivery (as DNS could answer)
+        s.psql("UPDATE public.webhook_deliveries SET url = 'https://10.0.0.7/h',"
+               " next_attempt_at = now() WHERE job_id = '%s'" % jid)
+        d = self.wait_delivery(u, jid, lambda ds: ds[0]["state"] != "pending")
+        x = d["deliveries"][0]
+        self.assertEqual((x["state"], x["lastError"]),
+                         ("failed", "refused by the outbound URL policy"), d)
+
     def test_a_status_change_that_rolled_back_sends_nothing(self):
         s = self.stack
         u = jh.seed_user(s, "wh-rollback")
