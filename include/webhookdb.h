@@ -30,10 +30,11 @@ PGresult *whdb_claim(PGconn *c, const char *job_id);
 int whdb_finish(PGconn *c, const char *id, const char *attempts,
     const char *state, long status, const char *error, long delay_ms);
 /*
- * user_id's signing secrets, the current one made from fresh when the
- * user has none: one row (secret, previous or NULL once its 24 hours
- * passed); NULL on failure. Caller wipes and PQclear()s.
+ * user_id's signing secrets, the current one made by the database
+ * (image_webhook_secret_new()) when the user has none: one row (secret,
+ * previous or NULL once its 24 hours passed); NULL on failure. Caller
+ * wipes and PQclear()s.
  */
-PGresult *whdb_user_secrets(PGconn *c, const char *user_id, const char *fresh);
+PGresult *whdb_user_secrets(PGconn *c, const char *user_id);
 
 #endif

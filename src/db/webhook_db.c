@@ -51,11 +51,16 @@ static const char sql_finish[] =
     "  ELSE least(b.next_attempt_at, now()) END"
     " FROM f WHERE b.job_id = f.job_id AND b.id > f.id AND b.state = 'pending')"
     " SELECT count(*) FROM f";
-/* The INSERT's row is not visible to the SELECT of the same statement:
- * one of the two branches gives the row. */
+/* The user's secret, made in SQL (sql/016) only when they have none: no
+ * candidate secret is made or sent on every attempt.  The INSERT's row is
+ * not visible to the SELECT of the same statement: one of the two
+ * branches gives the row. */
 static const char sql_secrets[] =
     "WITH ins AS (INSERT INTO public.webhook_secrets (user_id, secret)"
-    " VALUES ($1, $2) ON CONFLICT (user_id) DO NOTHING RETURNING secret)"
+    " SELECT $1, public.image_webhook_secret_new()"
+    " WHERE NOT EXISTS (SELECT 1 FROM public.webhook_secrets"
+    "  WHERE user_id = $1)"
+    " ON CONFLICT (user_id) DO NOTHING RETURNING secret)"
     " SELECT secret, CASE WHEN previous_until > now() THEN previous END"
     " FROM public.webhook_secrets WHERE user_id = $1"
     " UNION ALL SELECT secret, NULL FROM ins";
@@ -96,10 +101,9 @@ whdb_finish(PGconn *c, const char *id, const char *attempts,
 }
 
 PGresult *
-whdb_user_secrets(PGconn *c, const char *user_id, const char *fresh)
+whdb_user_secrets(PGconn *c, const char *user_id)
 {
-	const char *p[2] = { user_id, fresh };
-	PGresult *r = db_exec(c, sql_secrets, 2, p);
+	PGresult *r = db_exec(c, sql_secrets, 1, &user_id);
 
 	if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
 		if (PQresultStatus(r) != PGRES_TUPLES_OK)

@@ -87,7 +87,6 @@ static int
 row_keys(PGconn *conn, const struct cfg *c, const char *user_id,
     struct stdwh_key keys[2])
 {
-	char fresh[STDWH_SECRET_MAX];
 	PGresult *r;
 	int n = 0, i;
 
@@ -96,10 +95,7 @@ row_keys(PGconn *conn, const struct cfg *c, const char *user_id,
 			return 0;
 		return stdwh_key_parse(c->alert_webhook_secret, &keys[0]) == 0 ? 1 : -1;
 	}
-	if (stdwh_secret_new(fresh, sizeof(fresh)) != 0)
-		return -1;
-	r = whdb_user_secrets(conn, user_id, fresh);
-	OPENSSL_cleanse(fresh, sizeof(fresh));
+	r = whdb_user_secrets(conn, user_id);
 	if (r == NULL)
 		return -1;
 	for (i = 0; i < 2; i++) {

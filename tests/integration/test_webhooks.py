@@ -26,6 +26,9 @@ the retry schedule to 300 ms, 300 ms, then 10 minutes.
              attempt, then `imagegen worker` sends the retry
 """
 
+import base64
+import hashlib
+import hmac
 import json
 import os
 import shutil
@@ -371,6 +374,23 @@ class Delivery(harness.StackTestCase):
         self.assertEqual(s.psql("SELECT count(*) FROM public.webhook_deliveries"
                                 " WHERE job_id = '00000000-0000-4000-8000-00000000feed'").strip(),
                          "0")
+
+    def test_the_first_delivery_makes_the_secret_the_user_then_reads(self):
+        s = self.stack
+        u = jh.seed_user(s, "wh-firstkey")      # never asked for a secret
+        self.rx.config(secret=None, script=[], default=200)
+        jid = self.job_with_webhook(u, "/hook/firstkey")
+        jh.wait_job(s, u.token, jid)
+        got = self.wait_log("/hook/firstkey", 1)
+        self.assertEqual(len(got), 1, got)
+        self.assertEqual(s.psql("SELECT count(*) FROM public.webhook_secrets"
+                                " WHERE user_id = '%s'" % u.id).strip(), "1")
+        key = base64.b64decode(secret_of(s, u)[len("whsec_"):])
+        self.assertEqual(len(key), 32)
+        mac = base64.b64encode(hmac.new(key, ("%s.%s.%s" % (
+            got[0]["id"], got[0]["timestamp"], got[0]["body"])).encode(),
+            hashlib.sha256).digest()).decode()
+        self.assertIn("v1," + mac, got[0]["signature"].split(" "), got)
 
     def test_rotation_signs_with_both_secrets_for_a_day(self):
         s = self.stack
