@@ -1,4 +1,4 @@
--- test: webhook_outbox - the status trigger writes one outbox row per event the job's filter asks for (started on the claim, the end's event on completed/failed/canceled), none without a webhook, none left by a rollback; a user reads only their own jobs' deliveries and never webhook_secrets; the secret functions make one secret in the database (never the caller's: no argument), rotate it keeping the old for 24 h; redeliver copies the last event with its webhook-id, for the owner only, and while the job has a pending delivery returns that one and adds nothing; a cost alert adds a budget.threshold row
+-- test: webhook_outbox - the status trigger writes one outbox row per event the job's filter asks for (started on the claim, the end's event on completed/failed/canceled), none without a webhook, none left by a rollback; a user reads only their own jobs' deliveries and never webhook_secrets; the secret functions make one secret in the database (never the caller's: no argument), rotate it keeping the old for 24 h (the previous one only, after a second rotation); redeliver copies the last event with its webhook-id, for the owner only, and while the job has a pending delivery returns that one and adds nothing; a cost alert adds a budget.threshold row
 BEGIN;
 
 CREATE FUNCTION pg_temp.expect_error(q text, want text, what text)
@@ -220,6 +220,25 @@ BEGIN
 	    WHERE user_id = pg_temp.id('a')) NOT BETWEEN now() + interval '23 hours'
 	    AND now() + interval '25 hours' THEN
 		RAISE EXCEPTION 'the rotated secret is not kept for 24 h';
+	END IF;
+	PERFORM set_config('t.s2', (SELECT secret FROM public.webhook_secrets
+	    WHERE user_id = pg_temp.id('a')), true);
+END
+$t$;
+-- A second rotation within the 24 hours keeps the previous secret only:
+-- the first one stops signing then (docs/WEBHOOKS.md says so).
+SET LOCAL ROLE authenticated;
+SELECT pg_temp.as_user('a');
+SELECT public.image_webhook_secret_rotate() IS NOT NULL;
+RESET ROLE;
+DO $t$
+BEGIN
+	IF (SELECT previous FROM public.webhook_secrets
+	    WHERE user_id = pg_temp.id('a')) <> current_setting('t.s2')
+	    OR EXISTS (SELECT 1 FROM public.webhook_secrets
+	    WHERE user_id = pg_temp.id('a') AND current_setting('t.s1')
+	    IN (secret, previous)) THEN
+		RAISE EXCEPTION 'a second rotation: not the previous secret only';
 	END IF;
 END
 $t$;
