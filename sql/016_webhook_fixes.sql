@@ -122,3 +122,14 @@ REVOKE ALL ON FUNCTION public.image_job_webhook_redeliver(uuid)
 	FROM PUBLIC, anon, authenticated, service_role;
 GRANT EXECUTE ON FUNCTION public.image_job_webhook_redeliver(uuid)
 	TO authenticated;
+
+-- The status trigger fires only for jobs with a webhook: the WHEN clause
+-- is checked without calling the function, so jobs without one (most)
+-- cost nothing more on their status changes.
+DROP TRIGGER image_generation_jobs_webhook ON public.image_generation_jobs;
+CREATE TRIGGER image_generation_jobs_webhook
+	AFTER UPDATE OF status ON public.image_generation_jobs
+	FOR EACH ROW
+	WHEN (OLD.status IS DISTINCT FROM NEW.status
+	    AND NEW.webhook_url IS NOT NULL)
+	EXECUTE FUNCTION public.image_job_webhook_enqueue();

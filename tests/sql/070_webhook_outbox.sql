@@ -1,4 +1,4 @@
--- test: webhook_outbox - the status trigger writes one outbox row per event the job's filter asks for (started on the claim, the end's event on completed/failed/canceled), none without a webhook, none left by a rollback; a user reads only their own jobs' deliveries and never webhook_secrets; the secret functions make one secret in the database (never the caller's: no argument), rotate it keeping the old for 24 h (the previous one only, after a second rotation); redeliver copies the last event with its webhook-id, for the owner only, and while the job has a pending delivery returns that one and adds nothing; a cost alert adds a budget.threshold row
+-- test: webhook_outbox - the status trigger writes one outbox row per event the job's filter asks for (started on the claim, the end's event on completed/failed/canceled), none without a webhook (the trigger's WHEN clause skips those jobs), none left by a rollback; a user reads only their own jobs' deliveries and never webhook_secrets; the secret functions make one secret in the database (never the caller's: no argument), rotate it keeping the old for 24 h (the previous one only, after a second rotation); redeliver copies the last event with its webhook-id, for the owner only, and while the job has a pending delivery returns that one and adds nothing; a cost alert adds a budget.threshold row
 BEGIN;
 
 CREATE FUNCTION pg_temp.expect_error(q text, want text, what text)
@@ -87,6 +87,13 @@ BEGIN
 	END IF;
 	IF EXISTS (SELECT 1 FROM public.webhook_deliveries WHERE job_id = j3) THEN
 		RAISE EXCEPTION 'a job without a webhook has deliveries';
+	END IF;
+	-- the trigger is not even called for a job without a webhook
+	IF (SELECT pg_get_triggerdef(t.oid) FROM pg_trigger t
+	    WHERE t.tgname = 'image_generation_jobs_webhook'
+	      AND t.tgrelid = 'public.image_generation_jobs'::regclass)
+	    NOT LIKE '%webhook_url IS NOT NULL%' THEN
+		RAISE EXCEPTION 'the webhook trigger runs for every job';
 	END IF;
 	SELECT d.body::jsonb INTO body FROM public.webhook_deliveries d
 	WHERE d.job_id = j1 AND d.event = 'image_job.failed';
