@@ -48,6 +48,8 @@ struct wh_ctx {
 	struct httpc http;
 	struct urlpol pol;
 	int open;
+	long long until;	/* 0, or when every attempt must have ended */
+	long connect_ms;	/* 0: httpc's default */
 };
 
 static int
@@ -191,6 +193,11 @@ attempt(PGconn *conn, struct wh_ctx *x, PGresult *r)
 	req.body = body;
 	req.len = strlen(body);
 	req.timeout_ms = WH_TIMEOUT_MS;
+	if (x->until > 0 && x->until - clock_mono_ms() < req.timeout_ms)
+		req.timeout_ms = (long)(x->until - clock_mono_ms());
+	if (req.timeout_ms < 1)
+		req.timeout_ms = 1;
+	req.connect_ms = x->connect_ms;
 	req.max_bytes = WH_REPLY_MAX;
 	req.max_redirs = 0;
 	req.user_agent = "imagegen-webhooks/1";
@@ -243,9 +250,11 @@ record:
 	return rc < 0 ? -1 : 0;
 }
 
-int
-wh_deliver(PGconn *conn, const struct cfg *c, const char *job_id, int max,
-    long long budget_ms)
+/* wh_deliver(); hard: no attempt runs past the budget, each connects
+ * within connect_ms. */
+static int
+deliver(PGconn *conn, const struct cfg *c, const char *job_id, int max,
+    long long budget_ms, int hard, long connect_ms)
 {
 	struct wh_ctx x;
 	long long until = clock_mono_ms() + budget_ms;
@@ -254,7 +263,10 @@ wh_deliver(PGconn *conn, const struct cfg *c, const char *job_id, int max,
 
 	memset(&x, 0, sizeof(x));
 	x.c = c;
-	while (done < max && clock_mono_ms() < until) {
+	x.until = hard ? until : 0;
+	x.connect_ms = connect_ms;
+	/* hard: not an attempt that could only time out */
+	while (done < max && clock_mono_ms() < until - (hard ? 500 : 0)) {
 		r = whdb_claim(conn, job_id);
 		if (r == NULL) {
 			rc = -1;
@@ -277,4 +289,19 @@ wh_deliver(PGconn *conn, const struct cfg *c, const char *job_id, int max,
 	}
 	ctx_close(&x);
 	return rc < 0 ? -1 : done;
+}
+
+int
+wh_deliver(PGconn *conn, const struct cfg *c, const char *job_id, int max,
+    long long budget_ms)
+{
+	return deliver(conn, c, job_id, max, budget_ms, 0, 0);
+}
+
+int
+wh_deliver_exec(PGconn *conn, const struct cfg *c, const char *job_id,
+    int max)
+{
+	return deliver(conn, c, job_id, max, WH_EXEC_BUDGET_MS, 1,
+	    WH_EXEC_CONNECT_MS);
 }

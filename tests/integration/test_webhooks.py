@@ -33,6 +33,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -349,6 +350,31 @@ class Delivery(harness.StackTestCase):
         x = d["deliveries"][0]
         self.assertEqual((x["state"], x["lastError"]),
                          ("failed", "refused by the outbound URL policy"), d)
+
+    def test_a_silent_receiver_holds_the_executor_for_seconds_not_tens(self):
+        s = self.stack
+        u = jh.seed_user(s, "wh-silent")
+        # accepts connections (the kernel's backlog) and never answers
+        sink = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.addCleanup(sink.close)
+        sink.bind(("127.0.0.1", 0))
+        sink.listen(16)
+        body = u.body("silent receiver",
+                      webhook="http://127.0.0.1:%d/h" % sink.getsockname()[1])
+        body["webhookEventsFilter"] = ["start", "completed"]
+        t0 = time.monotonic()
+        r = jh.post_job(s, u.token, body)
+        self.assertEqual(r.status, 202, r)
+        jid = r.data["jobId"]
+        # the executor sends image_job.started before it runs the job:
+        # WH_EXEC_BUDGET_MS (5 s), not WH_TIMEOUT_MS (10 s)
+        jh.wait_job(s, u.token, jid, timeout=30)
+        took = time.monotonic() - t0
+        self.assertLess(took, 8.5, "the job took %.1f s behind its webhook" % took)
+        d = deliveries(s, u, jid).data["deliveries"]
+        self.assertEqual(d[0]["event"], "image_job.started", d)
+        self.assertGreaterEqual(d[0]["attempts"], 1, d)
+        self.assertEqual(d[0]["lastError"], "timed out", d)
 
     def test_a_status_change_that_rolled_back_sends_nothing(self):
         s = self.stack
