@@ -15,22 +15,26 @@
  * WHDB_LEASE_S ahead (so a deliverer that dies gives the row back). One
  * row (id, msg_id, user_id, url, body, attempts, event, job_id), none
  * when nothing is due, NULL on failure (logged). Caller PQclear()s.
+ * Due rows that wait behind a row of their job due later are moved to
+ * that row's time (so they do not stay at the head of the due scan).
  */
 PGresult *whdb_claim(PGconn *c, const char *job_id);
 /*
  * Records an attempt of row id claimed with attempts: state ("pending",
  * "delivered", "gone", "failed", "dropped"), the reply's status (0: none)
  * and error (NULL: none); a pending row is due again in delay_ms. Fenced
- * by attempts: a row claimed again since is left alone. 1 written, 0
+ * by attempts: a row claimed again since is left alone. The job's later
+ * pending rows are due with it again (pending) or now (otherwise). 1 written, 0
  * fenced off, -1 on failure (logged).
  */
 int whdb_finish(PGconn *c, const char *id, const char *attempts,
     const char *state, long status, const char *error, long delay_ms);
 /*
- * user_id's signing secrets, the current one made from fresh when the
- * user has none: one row (secret, previous or NULL once its 24 hours
- * passed); NULL on failure. Caller wipes and PQclear()s.
+ * user_id's signing secrets, the current one made by the database
+ * (image_webhook_secret_new()) when the user has none: one row (secret,
+ * previous or NULL once its 24 hours passed); NULL on failure. Caller
+ * wipes and PQclear()s.
  */
-PGresult *whdb_user_secrets(PGconn *c, const char *user_id, const char *fresh);
+PGresult *whdb_user_secrets(PGconn *c, const char *user_id);
 
 #endif

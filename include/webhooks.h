@@ -14,6 +14,10 @@
 #include "cfg.h"
 
 #define WH_TIMEOUT_MS 10000L		/* one attempt, connecting included */
+/* An executor's sends (wh_deliver_exec()): it holds a running job's slot,
+ * so a slow or silent receiver gets less; the sweeper retries. */
+#define WH_EXEC_CONNECT_MS 2000L	/* connecting, per attempt */
+#define WH_EXEC_BUDGET_MS 5000L		/* all attempts of one call */
 #define WH_REPLY_MAX 4096		/* reply bytes read (and dropped) */
 #define WH_SCHEDULE_MAX 16
 
@@ -32,5 +36,13 @@ long long wh_backoff_ms(const struct cfg *c, int n);
  */
 int wh_deliver(PGconn *conn, const struct cfg *c, const char *job_id, int max,
     long long budget_ms);
+/*
+ * An executor's wh_deliver() of its own job's due rows: each attempt
+ * connects within WH_EXEC_CONNECT_MS and all of them end within
+ * WH_EXEC_BUDGET_MS (an attempt cut short is a failed attempt, retried by
+ * the sweeper on the schedule). The same result.
+ */
+int wh_deliver_exec(PGconn *conn, const struct cfg *c, const char *job_id,
+    int max);
 
 #endif

@@ -178,10 +178,10 @@ static const char sql_webhooks[] =
     " ORDER BY d.id LIMIT " JOBSDB_MAX_EVENTS_S;
 /* sql/014's functions work on auth.uid()'s rows only. */
 static const char sql_redeliver[] =
-    "SELECT public.image_job_webhook_redeliver($1)";
-static const char sql_secret[] = "SELECT public.image_webhook_secret($1)";
+    "SELECT delivery_id, queued FROM public.image_job_webhook_redeliver($1)";
+static const char sql_secret[] = "SELECT public.image_webhook_secret()";
 static const char sql_secret_rotate[] =
-    "SELECT public.image_webhook_secret_rotate($1)";
+    "SELECT public.image_webhook_secret_rotate()";
 
 const struct jobsdb_query jobsdb_queries[] = {
 	{ "create_owned", sql_create_owned, 3 },
@@ -1023,7 +1023,8 @@ jobsdb_webhooks_json(PGconn *c, struct arena *a, const char *claims,
 }
 
 /* One value of a one-row, one-column query in the caller's transaction,
- * into the arena; NULL with *e (IG_ENOTFOUND when it is NULL). */
+ * into the arena; NULL with *e (IG_ENOTFOUND when it is NULL).  arg is
+ * the query's one parameter, or NULL for a query without any. */
 static const char *
 one_value(PGconn *c, struct arena *a, const char *sql, const char *arg,
     enum ig_err *e)
@@ -1031,7 +1032,7 @@ one_value(PGconn *c, struct arena *a, const char *sql, const char *arg,
 	const char *out;
 	PGresult *r;
 
-	r = q(c, sql, 1, &arg, e, PGRES_TUPLES_OK);
+	r = q(c, sql, arg != NULL ? 1 : 0, &arg, e, PGRES_TUPLES_OK);
 	if (r == NULL)
 		return NULL;
 	if (PQntuples(r) != 1 || PQgetisnull(r, 0, 0)) {
@@ -1048,14 +1049,30 @@ one_value(PGconn *c, struct arena *a, const char *sql, const char *arg,
 }
 
 const char *
-jobsdb_redeliver(PGconn *c, struct arena *a, const char *id, enum ig_err *e)
+jobsdb_redeliver(PGconn *c, struct arena *a, const char *id, int *queued,
+    enum ig_err *e)
 {
-	return one_value(c, a, sql_redeliver, id, e);
+	const char *out;
+	PGresult *r;
+
+	*queued = 0;
+	r = q(c, sql_redeliver, 1, &id, e, PGRES_TUPLES_OK);
+	if (r == NULL)
+		return NULL;
+	if (PQntuples(r) != 1 || PQgetisnull(r, 0, 0)) {
+		PQclear(r);
+		*e = IG_ENOTFOUND;
+		return NULL;
+	}
+	out = arena_strdup(a, PQgetvalue(r, 0, 0));
+	*queued = PQgetvalue(r, 0, 1)[0] == 't';
+	PQclear(r);
+	*e = out != NULL ? IG_OK : IG_EINTERNAL;
+	return out;
 }
 
 const char *
-jobsdb_webhook_secret(PGconn *c, struct arena *a, const char *fresh,
-    int rotate, enum ig_err *e)
+jobsdb_webhook_secret(PGconn *c, struct arena *a, int rotate, enum ig_err *e)
 {
-	return one_value(c, a, rotate ? sql_secret_rotate : sql_secret, fresh, e);
+	return one_value(c, a, rotate ? sql_secret_rotate : sql_secret, NULL, e);
 }

@@ -10,9 +10,23 @@
 #define S(x) S_(x)
 
 /* The order per job: a row waits while an earlier row of its job is
- * pending (due or leased), so event N+1 never overtakes event N. */
+ * pending (due or leased), so event N+1 never overtakes event N.  A
+ * waiting row must not stay due either (at the head of the due index,
+ * read again by every claim): push moves due rows that wait behind a
+ * row due later (backed off or leased) to that row's time, and finish
+ * brings them along when that row is done or due again. */
 static const char sql_claim[] =
-    "WITH c AS (SELECT d.id FROM public.webhook_deliveries d"
+    "WITH push AS (UPDATE public.webhook_deliveries b SET next_attempt_at ="
+    "  (SELECT max(e.next_attempt_at) FROM public.webhook_deliveries e"
+    "   WHERE e.job_id = b.job_id AND e.state = 'pending' AND e.id < b.id)"
+    " WHERE b.id IN (SELECT d.id FROM public.webhook_deliveries d"
+    "  WHERE d.state = 'pending' AND d.next_attempt_at <= now()"
+    "  AND ($1::uuid IS NULL OR d.job_id = $1)"
+    "  AND EXISTS (SELECT 1 FROM public.webhook_deliveries e"
+    "   WHERE e.job_id = d.job_id AND e.state = 'pending' AND e.id < d.id"
+    "   AND e.next_attempt_at > now())"
+    "  ORDER BY d.next_attempt_at, d.id LIMIT 64 FOR UPDATE OF d SKIP LOCKED)),"
+    " c AS (SELECT d.id FROM public.webhook_deliveries d"
     " WHERE d.state = 'pending' AND d.next_attempt_at <= now()"
     " AND ($1::uuid IS NULL OR d.job_id = $1)"
     " AND NOT EXISTS (SELECT 1 FROM public.webhook_deliveries e"
@@ -25,17 +39,28 @@ static const char sql_claim[] =
     " RETURNING d.id, d.msg_id, d.user_id, d.url, d.body, d.attempts, d.event,"
     " d.job_id";
 static const char sql_finish[] =
-    "UPDATE public.webhook_deliveries SET state = $3,"
+    "WITH f AS (UPDATE public.webhook_deliveries SET state = $3,"
     " last_status_code = NULLIF($4::int, 0), last_error = $5,"
     " next_attempt_at = CASE WHEN $3 = 'pending'"
     "  THEN now() + $6::bigint * interval '1 millisecond' ELSE next_attempt_at END,"
     " delivered_at = CASE WHEN $3 = 'delivered' THEN now() END"
-    " WHERE id = $1 AND attempts = $2 AND state = 'pending'";
-/* The INSERT's row is not visible to the SELECT of the same statement:
- * one of the two branches gives the row. */
+    " WHERE id = $1 AND attempts = $2 AND state = 'pending'"
+    " RETURNING id, job_id, state, next_attempt_at),"
+    " p AS (UPDATE public.webhook_deliveries b SET next_attempt_at ="
+    "  CASE WHEN f.state = 'pending' THEN f.next_attempt_at"
+    "  ELSE least(b.next_attempt_at, now()) END"
+    " FROM f WHERE b.job_id = f.job_id AND b.id > f.id AND b.state = 'pending')"
+    " SELECT count(*) FROM f";
+/* The user's secret, made in SQL (sql/016) only when they have none: no
+ * candidate secret is made or sent on every attempt.  The INSERT's row is
+ * not visible to the SELECT of the same statement: one of the two
+ * branches gives the row. */
 static const char sql_secrets[] =
     "WITH ins AS (INSERT INTO public.webhook_secrets (user_id, secret)"
-    " VALUES ($1, $2) ON CONFLICT (user_id) DO NOTHING RETURNING secret)"
+    " SELECT $1, public.image_webhook_secret_new()"
+    " WHERE NOT EXISTS (SELECT 1 FROM public.webhook_secrets"
+    "  WHERE user_id = $1)"
+    " ON CONFLICT (user_id) DO NOTHING RETURNING secret)"
     " SELECT secret, CASE WHEN previous_until > now() THEN previous END"
     " FROM public.webhook_secrets WHERE user_id = $1"
     " UNION ALL SELECT secret, NULL FROM ins";
@@ -65,21 +90,20 @@ whdb_finish(PGconn *c, const char *id, const char *attempts,
 	snprintf(st, sizeof(st), "%ld", status);
 	snprintf(delay, sizeof(delay), "%ld", delay_ms);
 	r = db_exec(c, sql_finish, 6, p);
-	if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+	if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
 		db_error(c, r, "webhook delivery update");
 		PQclear(r);
 		return -1;
 	}
-	n = atoi(PQcmdTuples(r));
+	n = atoi(PQgetvalue(r, 0, 0));
 	PQclear(r);
 	return n > 0 ? 1 : 0;
 }
 
 PGresult *
-whdb_user_secrets(PGconn *c, const char *user_id, const char *fresh)
+whdb_user_secrets(PGconn *c, const char *user_id)
 {
-	const char *p[2] = { user_id, fresh };
-	PGresult *r = db_exec(c, sql_secrets, 2, p);
+	PGresult *r = db_exec(c, sql_secrets, 1, &user_id);
 
 	if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
 		if (PQresultStatus(r) != PGRES_TUPLES_OK)

@@ -34,7 +34,7 @@ job_id_param(struct http_req *r)
 static enum ig_err
 secret(struct http_req *r, int rotate)
 {
-	char fresh[STDWH_SECRET_MAX], body[STDWH_SECRET_MAX + 16];
+	char body[STDWH_SECRET_MAX + 16];
 	const char *s;
 	struct auth_user u;
 	PGconn *conn;
@@ -43,15 +43,11 @@ secret(struct http_req *r, int rotate)
 	e = auth_request(r, &u);
 	if (e != IG_OK)
 		return e;
-	if (stdwh_secret_new(fresh, sizeof(fresh)) != 0)
-		return http_fail(r, IG_EINTERNAL, "no random source");
 	e = db_run_retry(begin_user, (void *)u.claims, &conn);
-	if (e != IG_OK) {
-		OPENSSL_cleanse(fresh, sizeof(fresh));
+	if (e != IG_OK)
 		return http_fail(r, e, "database unavailable");
-	}
-	s = jobsdb_webhook_secret(conn, r->arena, fresh, rotate, &e);
-	OPENSSL_cleanse(fresh, sizeof(fresh));
+	/* made in SQL: a caller never chooses its own secret */
+	s = jobsdb_webhook_secret(conn, r->arena, rotate, &e);
 	if (s == NULL || strlen(s) >= STDWH_SECRET_MAX) {
 		db_rollback(conn);
 		return http_fail(r, e != IG_OK && e != IG_ENOTFOUND ? e : IG_EINTERNAL,
@@ -123,7 +119,8 @@ handle_job_webhooks(struct http_req *r)
 }
 
 /* POST /api/images/jobs/{jobId}/webhooks/redeliver: the job's last event
- * queued again (the sweeper or the next executor sends it). */
+ * queued again (the sweeper or the next executor sends it): 202; or, while
+ * the job has a pending delivery, that one and nothing added: 200. */
 enum ig_err
 handle_job_webhooks_redeliver(struct http_req *r)
 {
@@ -131,7 +128,8 @@ handle_job_webhooks_redeliver(struct http_req *r)
 	struct auth_user u;
 	PGconn *conn;
 	enum ig_err e;
-	char body[128];
+	char body[160];
+	int queued;
 
 	e = auth_request(r, &u);
 	if (e != IG_OK)
@@ -141,7 +139,7 @@ handle_job_webhooks_redeliver(struct http_req *r)
 	e = db_run_retry(begin_user, (void *)u.claims, &conn);
 	if (e != IG_OK)
 		return http_fail(r, e, "database unavailable");
-	did = jobsdb_redeliver(conn, r->arena, id, &e);
+	did = jobsdb_redeliver(conn, r->arena, id, &queued, &e);
 	if (did == NULL) {
 		db_rollback(conn);
 		return http_fail(r, e, "%s", e == IG_ENOTFOUND ?
@@ -151,8 +149,9 @@ handle_job_webhooks_redeliver(struct http_req *r)
 	e = db_commit(conn);
 	if (e != IG_OK)
 		return http_fail(r, e, "could not commit");
-	snprintf(body, sizeof(body), "{\"jobId\":\"%s\",\"deliveryId\":%s}", id,
-	    did);
-	http_send_json_text(r, 202, body);
+	snprintf(body, sizeof(body),
+	    "{\"jobId\":\"%s\",\"deliveryId\":%s,\"queued\":%s}", id, did,
+	    queued ? "true" : "false");
+	http_send_json_text(r, queued ? 202 : 200, body);
 	return IG_OK;
 }

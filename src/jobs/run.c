@@ -286,7 +286,7 @@ exec_run(const struct cfg *c, const char *job_id, int slot_fd)
 		/* The claim's image_job.started, if the job asked for it: one
 		 * attempt now, retries by the sweeper. */
 		if (!exec_stopping())
-			wh_deliver(conn, c, j.id, 1, WH_TIMEOUT_MS);
+			wh_deliver_exec(conn, c, j.id, 1);
 		s = run_one(conn, c, &pv, &sg, &j);
 		if (s == STEP_DB) {
 			execdb_job_free(&j);
@@ -297,7 +297,7 @@ exec_run(const struct cfg *c, const char *job_id, int slot_fd)
 		/* Its end's event (and a started one still due), in order;
 		 * told to stop, the sweeper sends them. */
 		if (!exec_stopping())
-			wh_deliver(conn, c, j.id, 2, 2 * WH_TIMEOUT_MS);
+			wh_deliver_exec(conn, c, j.id, 2);
 		execdb_job_free(&j);
 		exec_log_job(NULL, NULL);
 		done++;

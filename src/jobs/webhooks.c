@@ -48,6 +48,8 @@ struct wh_ctx {
 	struct httpc http;
 	struct urlpol pol;
 	int open;
+	long long until;	/* 0, or when every attempt must have ended */
+	long connect_ms;	/* 0: httpc's default */
 };
 
 static int
@@ -87,7 +89,6 @@ static int
 row_keys(PGconn *conn, const struct cfg *c, const char *user_id,
     struct stdwh_key keys[2])
 {
-	char fresh[STDWH_SECRET_MAX];
 	PGresult *r;
 	int n = 0, i;
 
@@ -96,10 +97,7 @@ row_keys(PGconn *conn, const struct cfg *c, const char *user_id,
 			return 0;
 		return stdwh_key_parse(c->alert_webhook_secret, &keys[0]) == 0 ? 1 : -1;
 	}
-	if (stdwh_secret_new(fresh, sizeof(fresh)) != 0)
-		return -1;
-	r = whdb_user_secrets(conn, user_id, fresh);
-	OPENSSL_cleanse(fresh, sizeof(fresh));
+	r = whdb_user_secrets(conn, user_id);
 	if (r == NULL)
 		return -1;
 	for (i = 0; i < 2; i++) {
@@ -111,6 +109,22 @@ row_keys(PGconn *conn, const struct cfg *c, const char *user_id,
 	}
 	PQclear(r);
 	return n > 0 ? n : -1;
+}
+
+/* What a failed attempt's row says (last_error, which its user reads):
+ * no host names, addresses or resolver messages, which the log keeps. */
+static const char *
+gone_wrong(enum httpc_err he)
+{
+	switch (he) {
+	case HTTPC_TIMEOUT:
+		return "timed out";
+	case HTTPC_TEMPORARY:
+	case HTTPC_PERMANENT:
+		return "could not connect";
+	default:
+		return "request failed";
+	}
 }
 
 /* One attempt of the claimed row r; 0, or -1 when the database failed. */
@@ -126,17 +140,18 @@ attempt(PGconn *conn, struct wh_ctx *x, PGresult *r)
 	const char *job = PQgetisnull(r, 0, 7) ? "-" : PQgetvalue(r, 0, 7);
 	struct stdwh_key keys[2];
 	char h_id[STDWH_ID_MAX + 16], h_ts[48], h_sig[2 * STDWH_SIG_MAX + 24];
-	char sig[2 * STDWH_SIG_MAX], err[320];
+	char sig[2 * STDWH_SIG_MAX], err[320], detail[320];
 	const char *hdrs[6];
 	struct httpc_req req;
 	struct httpc_reply rep;
 	enum httpc_err he;
 	const char *state;
 	long long ts = (long long)time(NULL), delay = 0;
-	int nkeys, n = atoi(attempts), rc;
+	int nkeys, n = atoi(attempts), rc, delivered = 0;
 
 	memset(keys, 0, sizeof(keys));
 	memset(&rep, 0, sizeof(rep));
+	detail[0] = '\0';
 	if (url == NULL && user == NULL)
 		url = c->alert_webhook_url;
 	if (url == NULL) {
@@ -148,8 +163,8 @@ attempt(PGconn *conn, struct wh_ctx *x, PGresult *r)
 	nkeys = row_keys(conn, c, user, keys);
 	if (nkeys < 0) {
 		snprintf(err, sizeof(err), "no signing secret");
-		state = "pending";
 		delay = wh_backoff_ms(c, n);
+		state = delay < 0 ? "failed" : "pending";
 		goto record;
 	}
 	snprintf(h_id, sizeof(h_id), "webhook-id: %s", msg_id);
@@ -163,8 +178,8 @@ attempt(PGconn *conn, struct wh_ctx *x, PGresult *r)
 		if (stdwh_sign_header(keys, (size_t)nkeys, msg_id, ts, body,
 		    strlen(body), sig, sizeof(sig)) != 0) {
 			snprintf(err, sizeof(err), "signing failed");
-			state = "pending";
 			delay = wh_backoff_ms(c, n);
+			state = delay < 0 ? "failed" : "pending";
 			goto record;
 		}
 		snprintf(h_sig, sizeof(h_sig), "webhook-signature: %s", sig);
@@ -178,6 +193,11 @@ attempt(PGconn *conn, struct wh_ctx *x, PGresult *r)
 	req.body = body;
 	req.len = strlen(body);
 	req.timeout_ms = WH_TIMEOUT_MS;
+	if (x->until > 0 && x->until - clock_mono_ms() < req.timeout_ms)
+		req.timeout_ms = (long)(x->until - clock_mono_ms());
+	if (req.timeout_ms < 1)
+		req.timeout_ms = 1;
+	req.connect_ms = x->connect_ms;
 	req.max_bytes = WH_REPLY_MAX;
 	req.max_redirs = 0;
 	req.user_agent = "imagegen-webhooks/1";
@@ -191,33 +211,38 @@ attempt(PGconn *conn, struct wh_ctx *x, PGresult *r)
 	if ((he == HTTPC_OK || he == HTTPC_TOO_BIG) && rep.status >= 200 &&
 	    rep.status <= 299) {
 		state = "delivered";
+		delivered = 1;
 	} else if ((he == HTTPC_OK || he == HTTPC_TOO_BIG) && rep.status == 410) {
 		state = "gone";
 		snprintf(err, sizeof(err), "HTTP 410: the endpoint is gone, not retried");
 	} else if (he == HTTPC_REFUSED) {
 		state = "failed";
-		snprintf(err, sizeof(err), "%s: %.200s", rep.error, rep.detail);
+		snprintf(err, sizeof(err), "refused by the outbound URL policy");
 	} else {
 		if (he == HTTPC_OK || he == HTTPC_TOO_BIG)
 			snprintf(err, sizeof(err), "HTTP %ld", rep.status);
 		else
-			snprintf(err, sizeof(err), "%s%s%.200s",
-			    rep.error != NULL ? rep.error : "request failed",
-			    rep.detail[0] != '\0' ? ": " : "", rep.detail);
+			snprintf(err, sizeof(err), "%s", gone_wrong(he));
 		delay = wh_backoff_ms(c, n);
 		state = delay < 0 ? "failed" : "pending";
 	}
+	/* the row (which the user reads) gets err; the log also the detail,
+	 * which may name internal hosts and addresses */
+	if (he != HTTPC_OK && he != HTTPC_TOO_BIG)
+		snprintf(detail, sizeof(detail), " (%s%s%.200s)",
+		    rep.error != NULL ? rep.error : "request failed",
+		    rep.detail[0] != '\0' ? ": " : "", rep.detail);
 record:
 	stdwh_key_wipe(&keys[0]);
 	stdwh_key_wipe(&keys[1]);
 	OPENSSL_cleanse(sig, sizeof(sig));
 	OPENSSL_cleanse(h_sig, sizeof(h_sig));
-	if (strcmp(state, "delivered") == 0)
+	if (delivered)
 		log_info("webhook %s: %s of job %s delivered (attempt %d, HTTP %ld)",
 		    msg_id, event, job, n, rep.status);
 	else
-		log_warn("webhook %s: %s of job %s attempt %d: %s; %s%lld ms", msg_id,
-		    event, job, n, err, strcmp(state, "pending") == 0 ?
+		log_warn("webhook %s: %s of job %s attempt %d: %s%s; %s%lld ms", msg_id,
+		    event, job, n, err, detail, strcmp(state, "pending") == 0 ?
 		    "again in " : "given up, ", delay < 0 ? 0 : delay);
 	rc = whdb_finish(conn, id, attempts, state, rep.status,
 	    err[0] != '\0' ? err : NULL, delay < 0 ? 0 : (long)delay);
@@ -225,9 +250,11 @@ record:
 	return rc < 0 ? -1 : 0;
 }
 
-int
-wh_deliver(PGconn *conn, const struct cfg *c, const char *job_id, int max,
-    long long budget_ms)
+/* wh_deliver(); hard: no attempt runs past the budget, each connects
+ * within connect_ms. */
+static int
+deliver(PGconn *conn, const struct cfg *c, const char *job_id, int max,
+    long long budget_ms, int hard, long connect_ms)
 {
 	struct wh_ctx x;
 	long long until = clock_mono_ms() + budget_ms;
@@ -236,7 +263,10 @@ wh_deliver(PGconn *conn, const struct cfg *c, const char *job_id, int max,
 
 	memset(&x, 0, sizeof(x));
 	x.c = c;
-	while (done < max && clock_mono_ms() < until) {
+	x.until = hard ? until : 0;
+	x.connect_ms = connect_ms;
+	/* hard: not an attempt that could only time out */
+	while (done < max && clock_mono_ms() < until - (hard ? 500 : 0)) {
 		r = whdb_claim(conn, job_id);
 		if (r == NULL) {
 			rc = -1;
@@ -259,4 +289,19 @@ wh_deliver(PGconn *conn, const struct cfg *c, const char *job_id, int max,
 	}
 	ctx_close(&x);
 	return rc < 0 ? -1 : done;
+}
+
+int
+wh_deliver(PGconn *conn, const struct cfg *c, const char *job_id, int max,
+    long long budget_ms)
+{
+	return deliver(conn, c, job_id, max, budget_ms, 0, 0);
+}
+
+int
+wh_deliver_exec(PGconn *conn, const struct cfg *c, const char *job_id,
+    int max)
+{
+	return deliver(conn, c, job_id, max, WH_EXEC_BUDGET_MS, 1,
+	    WH_EXEC_CONNECT_MS);
 }

@@ -26,10 +26,14 @@ the retry schedule to 300 ms, 300 ms, then 10 minutes.
              attempt, then `imagegen worker` sends the retry
 """
 
+import base64
+import hashlib
+import hmac
 import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -209,6 +213,30 @@ class Delivery(harness.StackTestCase):
                          [("image_job.started", 500), ("image_job.started", 200),
                           ("image_job.completed", 200)], got)
 
+    def test_a_blocked_later_event_is_not_left_due_behind_a_backed_off_one(self):
+        s = self.stack
+        u = jh.seed_user(s, "wh-blocked")
+        body = u.body("blocked", webhook="http://127.0.0.1:%d/hook" % harness.free_port())
+        body["webhookEventsFilter"] = ["start", "completed"]
+        r = jh.post_job(s, u.token, body)
+        self.assertEqual(r.status, 202, r)
+        jid = r.data["jobId"]
+        jh.wait_job(s, u.token, jid)
+        # the started row backs off 300, 300 ms, then 10 minutes
+        self.wait_delivery(u, jid, lambda ds: len(ds) == 2 and ds[0]["attempts"] >= 3,
+                           timeout=25)
+        q = ("SELECT count(*) FROM public.webhook_deliveries WHERE job_id = '%s'"
+             " AND state = 'pending' AND next_attempt_at <= now()" % jid)
+        deadline = time.monotonic() + 10
+        while s.psql(q).strip() != "0" and time.monotonic() < deadline:
+            time.sleep(0.2)
+        self.assertEqual(s.psql(q).strip(), "0", "a waiting row is still due")
+        d = deliveries(s, u, jid).data["deliveries"]
+        self.assertEqual([(x["event"], x["attempts"]) for x in d],
+                         [("image_job.started", 3), ("image_job.completed", 0)], d)
+        self.assertGreaterEqual(jh.parse_ts(d[1]["nextAttemptAt"]),
+                                jh.parse_ts(d[0]["nextAttemptAt"]), d)
+
     def test_a_row_another_deliverer_holds_is_skipped_not_waited_for(self):
         s = self.stack
         u = jh.seed_user(s, "wh-skip")
@@ -285,6 +313,69 @@ class Delivery(harness.StackTestCase):
         self.assertIsNotNone(x["lastAttemptAt"], d)
         self.assertIsNone(x["deliveredAt"], d)
 
+    def test_an_unusable_secret_fails_after_the_last_attempt_not_forever(self):
+        s = self.stack
+        u = jh.seed_user(s, "wh-badkey")
+        # a secret that does not decode (no API makes one: sql/016)
+        s.psql("INSERT INTO public.webhook_secrets (user_id, secret)"
+               " VALUES ('%s', 'whsec_!!!!')" % u.id)
+        jid = self.job_with_webhook(u, "/hook/badkey")
+        jh.wait_job(s, u.token, jid)
+        self.wait_delivery(u, jid, lambda ds: ds and ds[0]["attempts"] >= 1)
+        # the schedule (4 waits) spent: the next attempt is the last
+        s.psql("UPDATE public.webhook_deliveries SET attempts = 4,"
+               " next_attempt_at = now() WHERE job_id = '%s'" % jid)
+        d = self.wait_delivery(u, jid, lambda ds: ds[0]["state"] != "pending"
+                               or ds[0]["attempts"] > 5, timeout=15)
+        x = d["deliveries"][0]
+        self.assertEqual((x["state"], x["attempts"], x["lastError"]),
+                         ("failed", 5, "no signing secret"), d)
+        self.assertIsNone(x["nextAttemptAt"], d)
+        self.assertEqual(self.rx.log("/hook/badkey"), [])
+
+    def test_last_error_names_no_internal_address_or_resolver_message(self):
+        s = self.stack
+        u = jh.seed_user(s, "wh-lasterror")
+        r = jh.post_job(s, u.token, u.body("last error", webhook="http://127.0.0.1:%d/h"
+                                           % harness.free_port()))
+        self.assertEqual(r.status, 202, r)
+        jid = r.data["jobId"]
+        jh.wait_job(s, u.token, jid)
+        d = self.wait_delivery(u, jid, lambda ds: ds and ds[0]["attempts"] >= 1)
+        self.assertEqual(d["deliveries"][0]["lastError"], "could not connect", d)
+        # an address the policy refuses at delivery (as DNS could answer)
+        s.psql("UPDATE public.webhook_deliveries SET url = 'https://10.0.0.7/h',"
+               " next_attempt_at = now() WHERE job_id = '%s'" % jid)
+        d = self.wait_delivery(u, jid, lambda ds: ds[0]["state"] != "pending")
+        x = d["deliveries"][0]
+        self.assertEqual((x["state"], x["lastError"]),
+                         ("failed", "refused by the outbound URL policy"), d)
+
+    def test_a_silent_receiver_holds_the_executor_for_seconds_not_tens(self):
+        s = self.stack
+        u = jh.seed_user(s, "wh-silent")
+        # accepts connections (the kernel's backlog) and never answers
+        sink = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.addCleanup(sink.close)
+        sink.bind(("127.0.0.1", 0))
+        sink.listen(16)
+        body = u.body("silent receiver",
+                      webhook="http://127.0.0.1:%d/h" % sink.getsockname()[1])
+        body["webhookEventsFilter"] = ["start", "completed"]
+        t0 = time.monotonic()
+        r = jh.post_job(s, u.token, body)
+        self.assertEqual(r.status, 202, r)
+        jid = r.data["jobId"]
+        # the executor sends image_job.started before it runs the job:
+        # WH_EXEC_BUDGET_MS (5 s), not WH_TIMEOUT_MS (10 s)
+        jh.wait_job(s, u.token, jid, timeout=30)
+        took = time.monotonic() - t0
+        self.assertLess(took, 8.5, "the job took %.1f s behind its webhook" % took)
+        d = deliveries(s, u, jid).data["deliveries"]
+        self.assertEqual(d[0]["event"], "image_job.started", d)
+        self.assertGreaterEqual(d[0]["attempts"], 1, d)
+        self.assertEqual(d[0]["lastError"], "timed out", d)
+
     def test_a_status_change_that_rolled_back_sends_nothing(self):
         s = self.stack
         u = jh.seed_user(s, "wh-rollback")
@@ -309,6 +400,23 @@ class Delivery(harness.StackTestCase):
         self.assertEqual(s.psql("SELECT count(*) FROM public.webhook_deliveries"
                                 " WHERE job_id = '00000000-0000-4000-8000-00000000feed'").strip(),
                          "0")
+
+    def test_the_first_delivery_makes_the_secret_the_user_then_reads(self):
+        s = self.stack
+        u = jh.seed_user(s, "wh-firstkey")      # never asked for a secret
+        self.rx.config(secret=None, script=[], default=200)
+        jid = self.job_with_webhook(u, "/hook/firstkey")
+        jh.wait_job(s, u.token, jid)
+        got = self.wait_log("/hook/firstkey", 1)
+        self.assertEqual(len(got), 1, got)
+        self.assertEqual(s.psql("SELECT count(*) FROM public.webhook_secrets"
+                                " WHERE user_id = '%s'" % u.id).strip(), "1")
+        key = base64.b64decode(secret_of(s, u)[len("whsec_"):])
+        self.assertEqual(len(key), 32)
+        mac = base64.b64encode(hmac.new(key, ("%s.%s.%s" % (
+            got[0]["id"], got[0]["timestamp"], got[0]["body"])).encode(),
+            hashlib.sha256).digest()).decode()
+        self.assertIn("v1," + mac, got[0]["signature"].split(" "), got)
 
     def test_rotation_signs_with_both_secrets_for_a_day(self):
         s = self.stack
@@ -339,6 +447,7 @@ class Delivery(harness.StackTestCase):
         r = s.http("POST", "/api/images/jobs/%s/webhooks/redeliver" % jid,
                    headers=jh.auth(u.token))
         self.assertEqual(r.status, 202, r)
+        self.assertIs(r.data["queued"], True, r)
         got = self.wait_log("/hook/redeliver", 2)
         self.assertEqual(len(got), 2, got)
         self.assertEqual(got[1]["id"], got[0]["id"])
@@ -350,6 +459,27 @@ class Delivery(harness.StackTestCase):
         r = s.http("POST", "/api/images/jobs/%s/webhooks/redeliver" % plain.data["jobId"],
                    headers=jh.auth(u.token))
         self.assertEqual(r.status, 404, r)
+
+    def test_redeliver_while_a_delivery_is_pending_returns_it_and_adds_nothing(self):
+        s = self.stack
+        u = jh.seed_user(s, "wh-redeliver-loop")
+        r = jh.post_job(s, u.token, u.body("redeliver loop", webhook="http://127.0.0.1:%d/h"
+                                           % harness.free_port()))
+        self.assertEqual(r.status, 202, r)
+        jid = r.data["jobId"]
+        jh.wait_job(s, u.token, jid)
+        d = self.wait_delivery(u, jid, lambda ds: ds and ds[0]["attempts"] >= 1)
+        pending = d["deliveries"][0]
+        self.assertEqual(pending["state"], "pending", d)
+        for _ in range(5):
+            r = s.http("POST", "/api/images/jobs/%s/webhooks/redeliver" % jid,
+                       headers=jh.auth(u.token))
+            self.assertEqual(r.status, 200, r)
+            self.assertIs(r.data["queued"], False, r)
+        self.assertEqual(s.psql("SELECT count(*) FROM public.webhook_deliveries"
+                                " WHERE job_id = '%s'" % jid).strip(), "1")
+        self.assertEqual(s.psql("SELECT max(id) FROM public.webhook_deliveries"
+                                " WHERE job_id = '%s'" % jid).strip(), str(r.data["deliveryId"]))
 
     def test_another_users_job_deliveries_are_404(self):
         s = self.stack

@@ -1,4 +1,4 @@
--- test: webhook_outbox - the status trigger writes one outbox row per event the job's filter asks for (started on the claim, the end's event on completed/failed/canceled), none without a webhook, none left by a rollback; a user reads only their own jobs' deliveries and never webhook_secrets; the secret functions make one secret, rotate it keeping the old for 24 h; redeliver copies the last event with its webhook-id, for the owner only; a cost alert adds a budget.threshold row
+-- test: webhook_outbox - the status trigger writes one outbox row per event the job's filter asks for (started on the claim, the end's event on completed/failed/canceled), none without a webhook (the trigger's WHEN clause skips those jobs), none left by a rollback; a user reads only their own jobs' deliveries and never webhook_secrets; the secret functions make one secret in the database (never the caller's: no argument), rotate it keeping the old for 24 h (the previous one only, after a second rotation); redeliver copies the last event with its webhook-id, for the owner only, and while the job has a pending delivery returns that one and adds nothing; a cost alert adds a budget.threshold row
 BEGIN;
 
 CREATE FUNCTION pg_temp.expect_error(q text, want text, what text)
@@ -88,6 +88,13 @@ BEGIN
 	IF EXISTS (SELECT 1 FROM public.webhook_deliveries WHERE job_id = j3) THEN
 		RAISE EXCEPTION 'a job without a webhook has deliveries';
 	END IF;
+	-- the trigger is not even called for a job without a webhook
+	IF (SELECT pg_get_triggerdef(t.oid) FROM pg_trigger t
+	    WHERE t.tgname = 'image_generation_jobs_webhook'
+	      AND t.tgrelid = 'public.image_generation_jobs'::regclass)
+	    NOT LIKE '%webhook_url IS NOT NULL%' THEN
+		RAISE EXCEPTION 'the webhook trigger runs for every job';
+	END IF;
 	SELECT d.body::jsonb INTO body FROM public.webhook_deliveries d
 	WHERE d.job_id = j1 AND d.event = 'image_job.failed';
 	IF body->>'type' <> 'image_job.failed' OR body->'data' <>
@@ -139,6 +146,8 @@ DECLARE
 	s1 text;
 	s2 text;
 	n bigint;
+	n2 bigint;
+	q boolean;
 BEGIN
 	IF (SELECT count(*) FROM public.webhook_deliveries) <> 4 THEN
 		RAISE EXCEPTION 'A sees % deliveries, want 4 (no alert rows)',
@@ -148,20 +157,48 @@ BEGIN
 	    '42501', 'reading webhook_secrets');
 	PERFORM pg_temp.expect_error('UPDATE public.webhook_deliveries SET'
 	    ' state = ''delivered''', '42501', 'writing webhook_deliveries');
-	s1 := public.image_webhook_secret('whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw');
-	s2 := public.image_webhook_secret('whsec_c2VjcmV0LW9mLWEtcm90YXRlZC1lbmRwb2ludA==');
-	IF s1 <> 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw' OR s2 <> s1 THEN
+	-- the database makes the secret: a caller cannot choose one
+	PERFORM pg_temp.expect_error(
+	    'SELECT public.image_webhook_secret_rotate(''whsec_!!!!'')',
+	    '42883', 'rotating to a secret of the caller''s');
+	PERFORM pg_temp.expect_error(
+	    'SELECT public.image_webhook_secret(''whsec_!!!!'')',
+	    '42883', 'a first secret of the caller''s');
+	s1 := public.image_webhook_secret();
+	s2 := public.image_webhook_secret();
+	IF s2 <> s1 OR s1 !~ '^whsec_[A-Za-z0-9+/]{43}=$'
+	    OR length(decode(substr(s1, 7), 'base64')) <> 32 THEN
 		RAISE EXCEPTION 'first use: % then %', s1, s2;
 	END IF;
-	s2 := public.image_webhook_secret_rotate(
-	    'whsec_c2VjcmV0LW9mLWEtcm90YXRlZC1lbmRwb2ludA==');
-	IF public.image_webhook_secret('whsec_x') <> s2 THEN
-		RAISE EXCEPTION 'rotation did not take';
+	PERFORM set_config('t.s1', s1, true);
+	s2 := public.image_webhook_secret_rotate();
+	IF s2 = s1 OR s2 !~ '^whsec_[A-Za-z0-9+/]{43}=$'
+	    OR public.image_webhook_secret() <> s2 THEN
+		RAISE EXCEPTION 'rotation did not take: % -> %', s1, s2;
 	END IF;
-	n := public.image_job_webhook_redeliver(pg_temp.id('j1'));
-	IF n IS NULL OR (SELECT event FROM public.webhook_deliveries WHERE id = n)
-	    <> 'image_job.failed' THEN
-		RAISE EXCEPTION 'redeliver: %', n;
+	-- j1's rows are pending (no deliverer here): the last one is returned
+	SELECT delivery_id, queued INTO n, q
+	FROM public.image_job_webhook_redeliver(pg_temp.id('j1'));
+	IF q OR n <> (SELECT max(id) FROM public.webhook_deliveries
+	    WHERE job_id = pg_temp.id('j1')) THEN
+		RAISE EXCEPTION 'redeliver while pending: % %', n, q;
+	END IF;
+	RESET ROLE;
+	UPDATE public.webhook_deliveries SET state = 'delivered'
+	WHERE job_id = pg_temp.id('j1');
+	SET LOCAL ROLE authenticated;
+	SELECT delivery_id, queued INTO n, q
+	FROM public.image_job_webhook_redeliver(pg_temp.id('j1'));
+	IF n IS NULL OR NOT q OR (SELECT event FROM public.webhook_deliveries
+	    WHERE id = n) <> 'image_job.failed' THEN
+		RAISE EXCEPTION 'redeliver: % %', n, q;
+	END IF;
+	-- again while that one is pending: the same row, nothing added
+	SELECT delivery_id, queued INTO n2, q
+	FROM public.image_job_webhook_redeliver(pg_temp.id('j1'));
+	IF n2 <> n OR q OR (SELECT count(*) FROM public.webhook_deliveries
+	    WHERE job_id = pg_temp.id('j1')) <> 3 THEN
+		RAISE EXCEPTION 'a redeliver loop grows the outbox: % % %', n, n2, q;
 	END IF;
 	IF (SELECT count(DISTINCT msg_id) FROM public.webhook_deliveries
 	    WHERE job_id = pg_temp.id('j1') AND event = 'image_job.failed') <> 1 THEN
@@ -175,7 +212,8 @@ BEGIN
 	IF EXISTS (SELECT 1 FROM public.webhook_deliveries) THEN
 		RAISE EXCEPTION 'B sees A''s deliveries';
 	END IF;
-	IF public.image_job_webhook_redeliver(pg_temp.id('j1')) IS NOT NULL THEN
+	IF EXISTS (SELECT 1 FROM public.image_job_webhook_redeliver(pg_temp.id('j1')))
+	THEN
 		RAISE EXCEPTION 'B redelivered A''s event';
 	END IF;
 END
@@ -184,11 +222,30 @@ RESET ROLE;
 DO $t$
 BEGIN
 	IF (SELECT previous FROM public.webhook_secrets
-	    WHERE user_id = pg_temp.id('a')) <> 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw'
+	    WHERE user_id = pg_temp.id('a')) <> current_setting('t.s1')
 	    OR (SELECT previous_until FROM public.webhook_secrets
 	    WHERE user_id = pg_temp.id('a')) NOT BETWEEN now() + interval '23 hours'
 	    AND now() + interval '25 hours' THEN
 		RAISE EXCEPTION 'the rotated secret is not kept for 24 h';
+	END IF;
+	PERFORM set_config('t.s2', (SELECT secret FROM public.webhook_secrets
+	    WHERE user_id = pg_temp.id('a')), true);
+END
+$t$;
+-- A second rotation within the 24 hours keeps the previous secret only:
+-- the first one stops signing then (docs/WEBHOOKS.md says so).
+SET LOCAL ROLE authenticated;
+SELECT pg_temp.as_user('a');
+SELECT public.image_webhook_secret_rotate() IS NOT NULL;
+RESET ROLE;
+DO $t$
+BEGIN
+	IF (SELECT previous FROM public.webhook_secrets
+	    WHERE user_id = pg_temp.id('a')) <> current_setting('t.s2')
+	    OR EXISTS (SELECT 1 FROM public.webhook_secrets
+	    WHERE user_id = pg_temp.id('a') AND current_setting('t.s1')
+	    IN (secret, previous)) THEN
+		RAISE EXCEPTION 'a second rotation: not the previous secret only';
 	END IF;
 END
 $t$;
