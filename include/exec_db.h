@@ -192,9 +192,12 @@ int execdb_webhook_keep(PGconn *c, const char *webhook_id, const char *outcome);
 struct execdb_waiting {
 	char id[37], request_id[128], attempts[16];
 	int cancel, past, requeue_ok;
+	int ended;		/* its outcome came, no executor resumed it */
 };
-/* Up to limit of them into *rows (malloc'd, caller frees): how many, -1. */
-int execdb_waiting_due(PGconn *c, int limit, struct execdb_waiting **rows);
+/* Up to limit of them into *rows (malloc'd, caller frees): how many, -1.
+ * One with an outcome is due only grace seconds past its deadline. */
+int execdb_waiting_due(PGconn *c, int limit, int grace,
+    struct execdb_waiting **rows);
 /* The next poll of a waiting job: after grace_s doubled per poll so far,
  * at most 300 s. 1, 0, -1. */
 int execdb_poll_later(PGconn *c, const char *id, long grace_s);

@@ -195,11 +195,14 @@ execdb_claim(PGconn *c, const struct cfg *cf, const char *job_id, struct exec_jo
 	PQclear(r);
 	/* The cap first: at the cap, whatever is queued waits. */
 	/* Jobs waiting on a remote model hold no executor: they count only
-	 * with IMAGEGEN_CAP_COUNTS_REMOTE=1. */
+	 * with IMAGEGEN_CAP_COUNTS_REMOTE=1, and never once their outcome
+	 * came: such a job's place is the one its own resume takes (counted,
+	 * the only waiting job under a cap of one could never resume). */
 	r = execdb_q(c, "SELECT count(*) >= $1::int FROM public.image_generation_jobs j"
 	    " WHERE status IN ('processing', 'generating', 'uploading')"
-	    " AND ($2::int = 1 OR NOT EXISTS (SELECT 1 FROM"
-	    "  public.image_provider_requests q WHERE q.job_id = j.id AND q.waiting))",
+	    " AND NOT EXISTS (SELECT 1 FROM public.image_provider_requests q"
+	    "  WHERE q.job_id = j.id AND q.waiting"
+	    "  AND ($2::int = 0 OR q.outcome IS NOT NULL))",
 	    2, pc);
 	if (r == NULL)
 		goto out;
@@ -728,24 +731,31 @@ execdb_webhook_keep(PGconn *c, const char *webhook_id, const char *outcome)
 }
 
 int
-execdb_waiting_due(PGconn *c, int limit, struct execdb_waiting **rows)
+execdb_waiting_due(PGconn *c, int limit, int grace, struct execdb_waiting **rows)
 {
-	char l[16];
-	const char *p[1] = { l };
+	char l[16], g[16];
+	const char *p[2] = { l, g };
 	struct execdb_waiting *v;
 	PGresult *r;
 	int i, n;
 
 	*rows = NULL;
 	snprintf(l, sizeof(l), "%d", limit);
+	snprintf(g, sizeof(g), "%d", grace);
+	/* With an outcome the job waits for an executor to resume it: past
+	 * its deadline and grace, none did (none could be started, or each
+	 * was refused), and the deadline's rule takes it as it would a
+	 * running job's. */
 	r = execdb_q(c, "SELECT j.id::text, q.request_id, j.attempts,"
 	    " j.cancel_requested, j.deadline_at IS NOT NULL AND j.deadline_at < now(),"
-	    " j.attempts < j.max_attempts"
+	    " j.attempts < j.max_attempts, q.outcome IS NOT NULL"
 	    " FROM public.image_provider_requests q"
 	    " JOIN public.image_generation_jobs j ON j.id = q.job_id"
 	    " WHERE q.waiting AND j.status = 'generating' AND (j.cancel_requested"
-	    "  OR (q.outcome IS NULL AND (q.poll_at <= now() OR j.deadline_at < now())))"
-	    " ORDER BY q.poll_at LIMIT $1::int", 1, p);
+	    "  OR (q.outcome IS NULL AND (q.poll_at <= now() OR j.deadline_at < now()))"
+	    "  OR (q.outcome IS NOT NULL"
+	    "   AND j.deadline_at < now() - $2::int * interval '1 second'))"
+	    " ORDER BY q.poll_at LIMIT $1::int", 2, p);
 	if (r == NULL)
 		return -1;
 	n = PQntuples(r);
@@ -762,6 +772,7 @@ execdb_waiting_due(PGconn *c, int limit, struct execdb_waiting **rows)
 		v[i].cancel = is_true(r, i, 3);
 		v[i].past = is_true(r, i, 4);
 		v[i].requeue_ok = is_true(r, i, 5);
+		v[i].ended = is_true(r, i, 6);
 	}
 	PQclear(r);
 	*rows = v;

@@ -11,6 +11,7 @@
 #include "log.h"
 #include "provider.h"
 #include "remote.h"
+#include "retry.h"
 #include "secret.h"
 #include "stdwh.h"
 
@@ -154,7 +155,8 @@ sweep_one(PGconn *conn, const struct cfg *c, struct provider *p,
 	as_running(w, &j);
 	memset(&res, 0, sizeof(res));
 	if (w->cancel || w->past) {
-		p->ops->cancel(p, w->request_id);
+		if (!w->ended)		/* an ended prediction has nothing to cancel */
+			p->ops->cancel(p, w->request_id);
 		if (w->cancel)
 			n = execdb_sweep_cancel(conn, &j);
 		else if (w->requeue_ok)
@@ -170,8 +172,10 @@ sweep_one(PGconn *conn, const struct cfg *c, struct provider *p,
 			(void)execdb_waiting_done(conn, w->id);
 			log_warn("job %s: waiting on %s request %s: %s", w->id,
 			    p->ops->name, w->request_id, w->cancel ? "canceled (its "
-			    "owner asked)" : w->requeue_ok ? "past its deadline, requeued" :
-			    "past its deadline, failed");
+			    "owner asked)" : w->ended ? (w->requeue_ok ? "ended but not "
+			    "resumed by its deadline, requeued" : "ended but not resumed "
+			    "by its deadline, failed") : w->requeue_ok ?
+			    "past its deadline, requeued" : "past its deadline, failed");
 			if (w->cancel)
 				st->canceled++;
 			else if (w->requeue_ok)
@@ -204,7 +208,7 @@ remote_sweep(PGconn *conn, const struct cfg *c, struct sweep_stats *st)
 	char err[512];
 	int i, n, opened = 0;
 
-	n = execdb_waiting_due(conn, REMOTE_BATCH, &rows);
+	n = execdb_waiting_due(conn, REMOTE_BATCH, RETRY_DEADLINE_GRACE_S, &rows);
 	if (n < 0)
 		return -1;
 	for (i = 0; i < n; i++) {

@@ -436,6 +436,39 @@ class ReplicateWebhook(ReplicateCase):
         self.assertEqual(jh.wait_job(self.stack, self.user.token, third,
                                      timeout=20)["status"], "canceled")
 
+    def test_counted_waiting_job_resumes_when_its_outcome_arrives(self):
+        """IMAGEGEN_MAX_RUNNING_JOBS=1 with IMAGEGEN_CAP_COUNTS_REMOTE=1: the
+        one job waiting on the model fills the cap, yet its own resume once
+        the webhook came is not refused for it: the job completes."""
+        self.addCleanup(self.restart_pool)
+        self.restart_pool(IMAGEGEN_MAX_RUNNING_JOBS=1, IMAGEGEN_CAP_COUNTS_REMOTE=1)
+        jid, pid = self.submitted({"name": "ok", "runtime": 1.0}, "alone under the cap")
+        job = jh.wait_job(self.stack, self.user.token, jid, timeout=30)
+        self.assertEqual(job["status"], "completed", job)
+        self.assertEqual(job["attempts"], 1, job)
+        self.assertEqual(self.waiting(jid)["outcome_from"], "webhook")
+
+    def test_outcome_never_resumed_is_taken_by_the_deadline(self):
+        """A waiting job whose outcome arrived but that no executor resumed
+        by its deadline is requeued by the sweeper (JOB_TIMEOUT), not left
+        generating for ever."""
+        jid, pid = self.submitted({"name": "ok", "runtime": 60}, "never resumed")
+        # the outcome stored (no webhook, so no executor is started for it)
+        # and the deadline long past, in one statement the sweeper sees whole
+        self.stack.psql("WITH o AS (UPDATE public.image_provider_requests SET"
+                        " outcome = '{\"status\":\"succeeded\"}',"
+                        " outcome_from = 'webhook', outcome_at = now()"
+                        " WHERE job_id = '%s')"
+                        " UPDATE public.image_generation_jobs SET deadline_at ="
+                        " now() - interval '1 hour' WHERE id = '%s'" % (jid, jid))
+        got = self.wait_for(lambda: jh.psql_json(
+            self.stack, "SELECT detail FROM public.image_generation_job_events"
+            " WHERE job_id = '%s' AND event = 'requeued'" % jid), 30,
+            "the sweeper to requeue the job")
+        self.assertEqual(got["code"], "JOB_TIMEOUT", got)
+        jh.cancel_job(self.stack, self.user.token, jid)
+        jh.wait_job(self.stack, self.user.token, jid, timeout=30)
+
     def test_cancel_of_a_waiting_job_cancels_the_prediction(self):
         jid, pid = self.submitted({"name": "ok", "runtime": 60})
         r = jh.cancel_job(self.stack, self.user.token, jid)
