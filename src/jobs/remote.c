@@ -17,9 +17,14 @@
 
 #define REMOTE_BATCH 64		/* waiting jobs looked at per sweep */
 
-/* The provider's webhook secret, asked for once per process (a responder
- * serves many webhooks; the secret does not change under it). */
+#define SECRET_RETRY_S 60		/* after a failed fetch, no other before */
+
+/* The provider's webhook secret, fetched once per process (a responder
+ * serves many webhooks; the secret does not change under it); a failed
+ * fetch is remembered for SECRET_RETRY_S, so a flood of webhooks cannot
+ * make us ask the provider with our token once each. */
 static char remote_secret[STDWH_SECRET_MAX];
+static time_t remote_secret_failed;	/* when the last fetch failed, or 0 */
 
 /* The secret into remote_secret: 0, or -1 with msg. */
 static int
@@ -27,11 +32,20 @@ secret_load(const struct cfg *c, char *msg, size_t msglen)
 {
 	struct provider p;
 	char err[512];
+	time_t now = time(NULL);
 	int rc;
 
 	if (remote_secret[0] != '\0')
 		return 0;
+	if (remote_secret_failed != 0 && now >= remote_secret_failed &&
+	    now - remote_secret_failed < SECRET_RETRY_S) {
+		snprintf(msg, msglen, "no webhook secret (the last fetch failed "
+		    "%lds ago; asked again after %ds)", (long)(now -
+		    remote_secret_failed), SECRET_RETRY_S);
+		return -1;
+	}
 	if (prov_open(&p, c, err, sizeof(err)) != 0) {
+		remote_secret_failed = now;
 		snprintf(msg, msglen, "%s", err);
 		return -1;
 	}
@@ -40,9 +54,12 @@ secret_load(const struct cfg *c, char *msg, size_t msglen)
 	prov_close(&p);
 	if (rc != 0) {
 		remote_secret[0] = '\0';
+		remote_secret_failed = now;
 		snprintf(msg, msglen, "no webhook secret: %s", err);
+		return -1;
 	}
-	return rc;
+	remote_secret_failed = 0;
+	return 0;
 }
 
 enum remote_wh
@@ -66,11 +83,19 @@ remote_webhook(const struct cfg *c, const char *id, const char *ts,
 		    c->provider != NULL ? c->provider : "local");
 		return REMOTE_WH_OFF;
 	}
+	/* What needs no key first: an unsigned or stale request never makes
+	 * us fetch the secret. */
+	v = stdwh_precheck(id, ts, sig, time(NULL), 0);
+	if (v != STDWH_OK) {
+		snprintf(msg, msglen, "webhook refused: %s", stdwh_strerror(v));
+		return REMOTE_WH_UNSIGNED;
+	}
 	if (secret_load(c, msg, msglen) != 0)
 		return REMOTE_WH_UNAVAILABLE;
 	if (stdwh_key_parse(remote_secret, &key) != 0) {
 		snprintf(msg, msglen, "the webhook secret is not a whsec_ key");
 		remote_secret[0] = '\0';
+		remote_secret_failed = time(NULL);
 		return REMOTE_WH_UNAVAILABLE;
 	}
 	/* Nothing is read or written before the signature holds. */

@@ -47,6 +47,8 @@ struct replicate_conf {
 	char *webhook_secret;	/* REPLICATE_WEBHOOK_SECRET (secret) */
 };
 
+#define REPLICATE_SECRET_MS 3000LL	/* GET /webhooks/default/secret */
+
 /* p->state: the shared remote state and what polling needs. */
 struct replicate {
 	struct prov_http *h;
@@ -599,7 +601,10 @@ replicate_webhook_secret(struct provider *p, char *out, size_t n, char *err,
 	}
 	memset(&tmp, 0, sizeof(tmp));
 	snprintf(url, sizeof(url), "%s/webhooks/default/secret", rp->base);
-	if (prov_remote_call(rp->h, "GET", url, NULL, 0, 0, &rep, &tmp) != PROV_OK) {
+	/* A responder asks this while answering a webhook: a few seconds at
+	 * most, whatever IMAGEGEN_PROVIDER_TIMEOUT_MS says. */
+	if (prov_remote_call(rp->h, "GET", url, NULL, 0, clock_mono_ms() +
+	    REPLICATE_SECRET_MS, &rep, &tmp) != PROV_OK) {
 		snprintf(err, errlen, "%s", tmp.message);
 		goto out;
 	}
@@ -761,7 +766,7 @@ static const struct setting replicate_settings[] = {
 	  "up to 5 s" },
 	{ "REPLICATE_WEBHOOK_SECRET", SET_STR, NULL, 0, 0,
 	  offsetof(struct replicate_conf, webhook_secret), SET_SECRET, NULL,
-	  "(asked of `GET /webhooks/default/secret` once)",
+	  "(asked of `GET /webhooks/default/secret` by each responder on the first signed webhook)",
 	  "the `whsec_…` secret Replicate signs webhooks with (secret); with "
 	  "`IMAGEGEN_PUBLIC_URL` set, `POST /api/webhooks/nano-banana` refuses "
 	  "a webhook it did not sign" },

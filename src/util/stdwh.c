@@ -201,6 +201,49 @@ ts_parse(const char *ts, long long *v)
 	return 0;
 }
 
+/* Whether sighdr holds at least one "v1," + 44 characters token. */
+static int
+sighdr_has_v1(const char *sighdr)
+{
+	const char *p = sighdr, *e;
+	size_t seen = 0;
+
+	while (*p != '\0' && seen < STDWH_SIGS_MAX) {
+		while (*p == ' ')
+			p++;
+		if (*p == '\0')
+			break;
+		e = p;
+		while (*e != '\0' && *e != ' ')
+			e++;
+		seen++;
+		if (e - p == 47 && strncmp(p, "v1,", 3) == 0)
+			return 1;
+		p = e;
+	}
+	return 0;
+}
+
+enum stdwh_res
+stdwh_precheck(const char *id, const char *ts, const char *sighdr, time_t now,
+    long tolerance)
+{
+	size_t idlen = 0, hlen;
+	long long t = 0, d;
+
+	if (tolerance <= 0)
+		tolerance = STDWH_TOLERANCE_S;
+	if (!id_ok(id, &idlen) || ts_parse(ts, &t) != 0 || sighdr == NULL)
+		return STDWH_EHEADERS;
+	hlen = strnlen(sighdr, STDWH_SIGHDR_MAX + 1);
+	if (hlen == 0 || hlen > STDWH_SIGHDR_MAX || !sighdr_has_v1(sighdr))
+		return STDWH_EHEADERS;
+	d = (long long)now - t;
+	if (d > tolerance || d < -tolerance)
+		return STDWH_ESTALE;
+	return STDWH_OK;
+}
+
 enum stdwh_res
 stdwh_verify(const struct stdwh_key *keys, size_t nkeys, const char *id,
     const char *ts, const char *sighdr, const void *body, size_t n,

@@ -154,6 +154,8 @@ class FakeReplicate:
             self.webhooks = []          # dicts: url, headers, body, status
             self.last_image = None
             self.hold = False           # True: predictions never finish
+            self.secret_fail = None     # an HTTP status: the secret endpoint fails
+            self.hang = 0.0             # seconds each GET/cancel of a prediction waits
 
     def push(self, *scenarios):
         with self.lock:
@@ -396,6 +398,9 @@ class Handler_(http.server.BaseHTTPRequestHandler):
         if rec.path == "/v1/webhooks/default/secret":
             with self.owner.lock:
                 self.owner.secret_fetches += 1
+                fail = self.owner.secret_fail
+            if fail:
+                return self._send(fail, problem(fail, "Unavailable", "injected"))
             return self._send(200, {"key": self.owner.secret})
         if len(parts) == 3 and parts[:2] == ["v1", "predictions"]:
             with self.owner.lock:
