@@ -201,7 +201,17 @@ int execdb_waiting_due(PGconn *c, int limit, int grace,
 /* The next poll of a waiting job: after grace_s doubled per poll so far,
  * at most 300 s. 1, 0, -1. */
 int execdb_poll_later(PGconn *c, const char *id, long grace_s);
-/* The job no longer waits (it was canceled, failed or requeued). */
-int execdb_waiting_done(PGconn *c, const char *id);
+/* How the sweeper ends a waiting job. */
+enum execdb_waiting_end {
+	EXECDB_WAITING_CANCEL,		/* canceled: its owner asked */
+	EXECDB_WAITING_REQUEUE,		/* past its deadline, attempts left */
+	EXECDB_WAITING_FAIL		/* past its deadline, none left */
+};
+/* Ends w's job as how says (code, message: the requeue's or failure's) in
+ * one statement, only while its request still waits at w's attempt with
+ * the outcome w saw (a resume may have taken it since): 1, 0 when it no
+ * longer does, -1. The remote cancel comes after, on 1 only. */
+int execdb_waiting_end(PGconn *c, const struct execdb_waiting *w,
+    enum execdb_waiting_end how, const char *code, const char *message);
 
 #endif

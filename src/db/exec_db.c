@@ -792,11 +792,42 @@ execdb_poll_later(PGconn *c, const char *id, long grace_s)
 	    " WHERE job_id = $1::uuid AND waiting", 2, p));
 }
 
-int
-execdb_waiting_done(PGconn *c, const char *id)
-{
-	const char *p[1] = { id };
+/* The request of w's job taken off waiting, fenced on what the sweeper
+ * read: still waiting at that attempt, with the outcome it saw (none,
+ * unless w->ended); a cancel takes it whatever the outcome. A claim's
+ * resume updates the same row, so one of the two wins. */
+#define WAITING_TAKE \
+	"WITH q AS (UPDATE public.image_provider_requests r SET waiting = false" \
+	"  FROM public.image_generation_jobs j" \
+	"  WHERE r.job_id = $1::uuid AND r.waiting AND r.attempt = $2::int" \
+	"  AND j.id = r.job_id AND j.status = 'generating' AND j.attempts = $2::int" \
+	"  AND ($3::boolean OR (r.outcome IS NOT NULL) = $4::boolean)" \
+	"  RETURNING r.job_id)"
 
-	return changed(execdb_q(c, "UPDATE public.image_provider_requests"
-	    " SET waiting = false WHERE job_id = $1::uuid", 1, p));
+int
+execdb_waiting_end(PGconn *c, const struct execdb_waiting *w,
+    enum execdb_waiting_end how, const char *code, const char *message)
+{
+	const char *q[6] = { w->id, w->attempts, how == EXECDB_WAITING_CANCEL ?
+	    "true" : "false", w->ended ? "true" : "false", code, message };
+
+	switch (how) {
+	case EXECDB_WAITING_CANCEL:
+		return changed(execdb_q(c, WAITING_TAKE
+		    " UPDATE public.image_generation_jobs j SET status = 'canceled'"
+		    " FROM q WHERE j.id = q.job_id", 4, q));
+	case EXECDB_WAITING_REQUEUE:
+		return changed(execdb_q(c, WAITING_TAKE ","
+		    " u AS (UPDATE public.image_generation_jobs j SET status = 'queued',"
+		    "  deadline_at = NULL FROM q WHERE j.id = q.job_id RETURNING j.id)"
+		    " INSERT INTO public.image_generation_job_events (job_id, event, detail)"
+		    " SELECT id, 'requeued', jsonb_build_object('code', $5::text,"
+		    " 'message', $6::text, 'from', 'generating') FROM u", 6, q));
+	case EXECDB_WAITING_FAIL:
+		return changed(execdb_q(c, WAITING_TAKE
+		    " UPDATE public.image_generation_jobs j SET status = 'failed',"
+		    " error_code = $5, error_message = $6, failure_stage = 'generating'"
+		    " FROM q WHERE j.id = q.job_id", 6, q));
+	}
+	return -1;
 }

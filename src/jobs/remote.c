@@ -154,62 +154,49 @@ fail:
 	return REMOTE_WH_UNAVAILABLE;
 }
 
-/* A waiting job as sweep_job's rows know it (generating, its attempt). */
-static void
-as_running(const struct execdb_waiting *w, struct execdb_running *j)
-{
-	memset(j, 0, sizeof(*j));
-	snprintf(j->id, sizeof(j->id), "%s", w->id);
-	snprintf(j->status, sizeof(j->status), "generating");
-	snprintf(j->attempts, sizeof(j->attempts), "%s", w->attempts);
-	j->requeue_ok = w->requeue_ok;
-	j->cancel = w->cancel;
-	j->past = w->past;
-}
-
 /* One waiting job; p opened (lazily) by the caller. */
 static void
 sweep_one(PGconn *conn, const struct cfg *c, struct provider *p,
     const struct execdb_waiting *w, struct sweep_stats *st)
 {
-	struct execdb_running j;
 	struct prov_result res;
 	char *outcome = NULL, job_id[37];
+	const char *code = exec_fail_code(EXEC_FAIL_JOB_TIMEOUT), *why;
 	int n;
 
-	as_running(w, &j);
 	memset(&res, 0, sizeof(res));
 	if (w->cancel || w->past) {
-		if (!w->ended)		/* an ended prediction has nothing to cancel */
-			p->ops->cancel(p, w->request_id);
+		why = w->ended ? "the remote model ended but no executor resumed the "
+		    "job within IMAGEGEN_JOB_TIMEOUT" : "the remote model did not "
+		    "end within IMAGEGEN_JOB_TIMEOUT";
+		/* The job first, fenced on the request still waiting as read;
+		 * then, only if that held, the prediction. */
 		if (w->cancel)
-			n = execdb_sweep_cancel(conn, &j);
+			n = execdb_waiting_end(conn, w, EXECDB_WAITING_CANCEL, NULL, NULL);
 		else if (w->requeue_ok)
-			n = execdb_sweep_requeue(conn, &j,
-			    exec_fail_code(EXEC_FAIL_JOB_TIMEOUT), "the remote model "
-			    "did not end within IMAGEGEN_JOB_TIMEOUT; requeued");
+			n = execdb_waiting_end(conn, w, EXECDB_WAITING_REQUEUE, code, why);
 		else
-			n = execdb_sweep_fail(conn, &j,
-			    exec_fail_code(EXEC_FAIL_JOB_TIMEOUT), "the remote model "
-			    "did not end within IMAGEGEN_JOB_TIMEOUT and no attempts are "
-			    "left", "generating");
-		if (n == 1) {
-			(void)execdb_waiting_done(conn, w->id);
-			log_warn("job %s: waiting on %s request %s: %s", w->id,
-			    p->ops->name, w->request_id, w->cancel ? "canceled (its "
-			    "owner asked)" : w->ended ? (w->requeue_ok ? "ended but not "
-			    "resumed by its deadline, requeued" : "ended but not resumed "
-			    "by its deadline, failed") : w->requeue_ok ?
-			    "past its deadline, requeued" : "past its deadline, failed");
-			if (w->cancel)
-				st->canceled++;
-			else if (w->requeue_ok)
-				st->requeued++;
-			else
-				st->failed++;
-		}
+			n = execdb_waiting_end(conn, w, EXECDB_WAITING_FAIL, code, why);
+		if (n != 1)
+			return;		/* resumed or ended meanwhile */
+		log_warn("job %s: waiting on %s request %s: %s", w->id,
+		    p != NULL ? p->ops->name : "remote", w->request_id, w->cancel ?
+		    "canceled (its owner asked)" : w->ended ? (w->requeue_ok ?
+		    "ended but not resumed by its deadline, requeued" : "ended but "
+		    "not resumed by its deadline, failed") : w->requeue_ok ?
+		    "past its deadline, requeued" : "past its deadline, failed");
+		if (w->cancel)
+			st->canceled++;
+		else if (w->requeue_ok)
+			st->requeued++;
+		else
+			st->failed++;
+		if (!w->ended && p != NULL)
+			p->ops->cancel(p, w->request_id);
 		return;
 	}
+	if (p == NULL)
+		return;		/* no provider to poll with */
 	n = p->ops->peek(p, w->request_id, &outcome, &res);
 	if (n == 1) {
 		if (execdb_set_outcome(conn, p->ops->name, w->request_id, outcome,

@@ -403,6 +403,8 @@ class Handler_(http.server.BaseHTTPRequestHandler):
                 return self._send(fail, problem(fail, "Unavailable", "injected"))
             return self._send(200, {"key": self.owner.secret})
         if len(parts) == 3 and parts[:2] == ["v1", "predictions"]:
+            if self.owner.hang:
+                time.sleep(self.owner.hang)
             with self.owner.lock:
                 p = self.owner.predictions.get(parts[2])
                 if p is not None:
@@ -475,6 +477,8 @@ class Handler_(http.server.BaseHTTPRequestHandler):
             return self._send(201, p)
         if (len(parts) == 4 and parts[:2] == ["v1", "predictions"]
                 and parts[3] == "cancel"):
+            if self.owner.hang:
+                time.sleep(self.owner.hang)
             p = self.owner.cancel(parts[2])
             if p is None:
                 return self._send(404, problem(404, "Not found", "no prediction"))

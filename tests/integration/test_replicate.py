@@ -508,6 +508,28 @@ class ReplicateWebhook(ReplicateCase):
         self.assertLessEqual(self.fake.secret_fetches - before, 2)
         self.assertGreaterEqual(self.fake.secret_fetches - before, 1)
 
+    def test_sweeper_changes_the_job_before_it_cancels_the_prediction(self):
+        """A waiting job past its deadline: the sweeper's requeue is made
+        (the request no longer waiting, so no resume can take it) before
+        the prediction is canceled, not after a cancel during which an
+        executor may have resumed the job."""
+        self.fake.hang = 2.0    # each cancel (and poll) waits
+        jid, pid = self.submitted({"name": "ok", "runtime": 60}, "past due")
+        self.stack.psql("UPDATE public.image_generation_jobs SET deadline_at ="
+                        " now() - interval '1 second' WHERE id = '%s'" % jid)
+        self.wait_for(lambda: self.fake.requests_to(
+            "/v1/predictions/%s/cancel" % pid, "POST"), 20, "the cancel")
+        # the cancel is still hanging at the fake: the DB change came first
+        row = self.waiting(jid)
+        self.assertFalse(row["waiting"], row)
+        got = jh.psql_json(self.stack, "SELECT detail FROM"
+                           " public.image_generation_job_events WHERE job_id = '%s'"
+                           " AND event = 'requeued'" % jid)
+        self.assertIsNotNone(got, "requeued only after the remote cancel")
+        self.fake.hang = 0
+        jh.cancel_job(self.stack, self.user.token, jid)
+        jh.wait_job(self.stack, self.user.token, jid, timeout=30)
+
     def test_cancel_of_a_waiting_job_cancels_the_prediction(self):
         jid, pid = self.submitted({"name": "ok", "runtime": 60})
         r = jh.cancel_job(self.stack, self.user.token, jid)
