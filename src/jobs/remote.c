@@ -5,6 +5,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "db.h"
 #include "exec_db.h"
 #include "exec_fail.h"
@@ -16,6 +17,7 @@
 #include "stdwh.h"
 
 #define REMOTE_BATCH 64		/* waiting jobs looked at per sweep */
+#define REMOTE_BUDGET_MS 10000LL	/* polls started per sweep, at most */
 
 #define SECRET_RETRY_S 60		/* after a failed fetch, no other before */
 
@@ -216,28 +218,49 @@ int
 remote_sweep(PGconn *conn, const struct cfg *c, struct sweep_stats *st)
 {
 	struct execdb_waiting *rows = NULL;
-	struct provider p;
+	struct provider p, *pp = NULL;
 	char err[512];
-	int i, n, opened = 0;
+	long long until;
+	int i, n;
 
+	err[0] = '\0';
 	n = execdb_waiting_due(conn, REMOTE_BATCH, RETRY_DEADLINE_GRACE_S, &rows);
 	if (n < 0)
 		return -1;
-	for (i = 0; i < n; i++) {
-		if (!opened) {
-			if (prov_open(&p, c, err, sizeof(err)) != 0 || !prov_async(&p)) {
-				if (p.ops != NULL)
-					prov_close(&p);
-				log_error("sweeper: %d jobs wait on a remote model, but "
-				    "the provider cannot look: %s", n, err);
-				break;
-			}
-			opened = 1;
-		}
-		sweep_one(conn, c, &p, &rows[i], st);
-	}
-	if (opened)
+	if (n == 0)
+		goto out;
+	memset(&p, 0, sizeof(p));
+	if (prov_open(&p, c, err, sizeof(err)) != 0) {
+		log_error("sweeper: %d jobs wait on a remote model, but the "
+		    "provider cannot be opened: %s", n, err);
+	} else if (!prov_async(&p)) {
+		log_error("sweeper: %d jobs wait on a remote model, but provider "
+		    "%s cannot look at them (no longer asynchronous?): their "
+		    "cancels and deadlines still apply", n, p.ops->name);
 		prov_close(&p);
+	} else {
+		pp = &p;
+	}
+	/* First what the database alone decides (cancels, deadlines): the
+	 * remote cancel after each is short; then the polls, within a time
+	 * budget, the rest left to the next pass. */
+	for (i = 0; i < n; i++)
+		if (rows[i].cancel || rows[i].past)
+			sweep_one(conn, c, pp, &rows[i], st);
+	until = clock_mono_ms() + REMOTE_BUDGET_MS;
+	for (i = 0; i < n && pp != NULL; i++) {
+		if (rows[i].cancel || rows[i].past)
+			continue;
+		if (clock_mono_ms() >= until) {
+			log_warn("sweeper: %d polls of waiting jobs left to the next "
+			    "pass (the provider is slow)", n - i);
+			break;
+		}
+		sweep_one(conn, c, pp, &rows[i], st);
+	}
+	if (pp != NULL)
+		prov_close(pp);
+out:
 	free(rows);
 	return 0;
 }

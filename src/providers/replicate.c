@@ -48,6 +48,10 @@ struct replicate_conf {
 };
 
 #define REPLICATE_SECRET_MS 3000LL	/* GET /webhooks/default/secret */
+/* A sweeper's look at a prediction (peek) and any cancel: a few seconds,
+ * whatever IMAGEGEN_PROVIDER_TIMEOUT_MS says, so a slow Replicate cannot
+ * hold the sweeper (or an executor's cleanup) for the full timeout. */
+#define REPLICATE_LOOK_MS 5000LL
 
 /* p->state: the shared remote state and what polling needs. */
 struct replicate {
@@ -262,7 +266,8 @@ cancel_prediction(struct replicate *rp, const char *id)
 
 	memset(&tmp, 0, sizeof(tmp));
 	pred_url(rp, id, "/cancel", url, sizeof(url));
-	if (prov_remote_call(rp->h, "POST", url, NULL, 0, 0, &rep, &tmp) != PROV_OK)
+	if (prov_remote_call(rp->h, "POST", url, NULL, 0,
+	    clock_mono_ms() + REPLICATE_LOOK_MS, &rep, &tmp) != PROV_OK)
 		log_warn("replicate: cancel of prediction %s: %s", id, tmp.message);
 	else
 		log_info("replicate: prediction %s canceled (HTTP %ld)", id,
@@ -525,7 +530,8 @@ replicate_peek(struct provider *p, const char *id, char **outcome,
 		return -1;
 	}
 	pred_url(rp, id, "", url, sizeof(url));
-	if (prov_remote_call(rp->h, "GET", url, NULL, 0, 0, &rep, res) != PROV_OK)
+	if (prov_remote_call(rp->h, "GET", url, NULL, 0,
+	    clock_mono_ms() + REPLICATE_LOOK_MS, &rep, res) != PROV_OK)
 		goto out;
 	if (rep.status < 200 || rep.status >= 300) {
 		(void)replicate_parse_error(rep.status, rep.body, rep.len, 0, res);

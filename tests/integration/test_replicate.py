@@ -530,6 +530,31 @@ class ReplicateWebhook(ReplicateCase):
         jh.cancel_job(self.stack, self.user.token, jid)
         jh.wait_job(self.stack, self.user.token, jid, timeout=30)
 
+    def test_a_hanging_replicate_does_not_stall_the_sweeper(self):
+        """Replicate answering polls and cancels only after 40 s (the
+        provider timeout 60 s): each look has a short deadline and the pass
+        a time budget, and what needs no provider (a waiting job whose owner
+        asked to cancel) is done first: it ends canceled within seconds."""
+        self.addCleanup(self.restart_pool)
+        self.restart_pool(IMAGEGEN_PROVIDER_TIMEOUT_MS=60000)
+        slow = [self.submitted({"name": "ok", "runtime": 120}, "slow %d" % i)
+                for i in range(3)]
+        jid, pid = self.submitted({"name": "ok", "runtime": 120}, "to cancel")
+        self.fake.hang = 40.0
+        self.wait_for(lambda: self.fake.requests_to(
+            "/v1/predictions/" + slow[0][1], "GET"), 20, "the sweeper's first poll")
+        t0 = time.monotonic()
+        r = jh.cancel_job(self.stack, self.user.token, jid)
+        self.assertIn(r.status, (200, 202), r)
+        job = jh.wait_job(self.stack, self.user.token, jid, timeout=30)
+        self.assertEqual(job["status"], "canceled", job)
+        self.assertLess(time.monotonic() - t0, 30)
+        self.fake.hang = 0
+        for j, _ in slow:
+            jh.cancel_job(self.stack, self.user.token, j)
+        for j, _ in slow:
+            jh.wait_job(self.stack, self.user.token, j, timeout=60)
+
     def test_cancel_of_a_waiting_job_cancels_the_prediction(self):
         jid, pid = self.submitted({"name": "ok", "runtime": 60})
         r = jh.cancel_job(self.stack, self.user.token, jid)
