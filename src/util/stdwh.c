@@ -183,7 +183,9 @@ fail:
 	return -1;
 }
 
-/* Parses a webhook-timestamp: 1..19 decimal digits. 0, or -1. */
+#define TS_DIGITS_MAX 18	/* 10^18 - 1 < LLONG_MAX: no overflow */
+
+/* Parses a webhook-timestamp: 1..TS_DIGITS_MAX decimal digits. 0, or -1. */
 static int
 ts_parse(const char *ts, long long *v)
 {
@@ -193,7 +195,7 @@ ts_parse(const char *ts, long long *v)
 	if (ts == NULL || ts[0] == '\0')
 		return -1;
 	for (i = 0; ts[i] != '\0'; i++) {
-		if (i >= 19 || ts[i] < '0' || ts[i] > '9')
+		if (i >= TS_DIGITS_MAX || ts[i] < '0' || ts[i] > '9')
 			return -1;
 		x = x * 10 + (ts[i] - '0');
 	}
