@@ -214,4 +214,9 @@ enum execdb_waiting_end {
 int execdb_waiting_end(PGconn *c, const struct execdb_waiting *w,
     enum execdb_waiting_end how, const char *code, const char *message);
 
+/* Webhook receipts (image_provider_webhooks) older than keep_s seconds
+ * deleted, those keeping an outcome no job took only past orphan_s (at
+ * least keep_s): how many, -1. */
+int execdb_webhooks_prune(PGconn *c, long keep_s, long orphan_s);
+
 #endif

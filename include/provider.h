@@ -63,7 +63,7 @@ struct prov_result {
 struct provider;
 
 /* Where providers that call back are told to: IMAGEGEN_PUBLIC_URL + this
- * (the guide's endpoint, src/http/h_webhooks.c). */
+ * (the guide's endpoint, src/http/h_provider_webhooks.c). */
 #define PROV_WEBHOOK_PATH "/api/webhooks/nano-banana"
 
 /*

@@ -831,3 +831,16 @@ execdb_waiting_end(PGconn *c, const struct execdb_waiting *w,
 	}
 	return -1;
 }
+
+int
+execdb_webhooks_prune(PGconn *c, long keep_s, long orphan_s)
+{
+	char k[24], o[24];
+	const char *p[2] = { k, o };
+
+	snprintf(k, sizeof(k), "%ld", keep_s);
+	snprintf(o, sizeof(o), "%ld", orphan_s > keep_s ? orphan_s : keep_s);
+	return changed(execdb_q(c, "DELETE FROM public.image_provider_webhooks"
+	    " WHERE received_at < now() - CASE WHEN outcome IS NULL"
+	    "  THEN $1::int ELSE $2::int END * interval '1 second'", 2, p));
+}

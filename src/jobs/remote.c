@@ -224,6 +224,12 @@ remote_sweep(PGconn *conn, const struct cfg *c, struct sweep_stats *st)
 	int i, n;
 
 	err[0] = '\0';
+	/* Receipts past twice the signature tolerance guard nothing (a replay
+	 * of one is stale); a kept outcome no job took is dropped once no
+	 * executor recording its id could still be alive. */
+	n = execdb_webhooks_prune(conn, 2L * STDWH_TOLERANCE_S, c->job_timeout);
+	if (n > 0)
+		log_info("sweeper: %d old provider webhook receipts deleted", n);
 	n = execdb_waiting_due(conn, REMOTE_BATCH, RETRY_DEADLINE_GRACE_S, &rows);
 	if (n < 0)
 		return -1;

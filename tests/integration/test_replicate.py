@@ -555,6 +555,27 @@ class ReplicateWebhook(ReplicateCase):
         for j, _ in slow:
             jh.wait_job(self.stack, self.user.token, j, timeout=60)
 
+    def test_old_webhook_receipts_are_pruned(self):
+        """The sweeper deletes webhook receipts older than twice the
+        signature tolerance (a replay of them is refused as stale anyway),
+        and a kept outcome no job took once older than IMAGEGEN_JOB_TIMEOUT;
+        newer ones stay."""
+        self.stack.psql(
+            "INSERT INTO public.image_provider_webhooks (webhook_id, provider,"
+            " request_id, outcome, received_at) VALUES"
+            " ('msg_prune_old', 'replicate', 'r1', NULL, now() - interval '11 minutes'),"
+            " ('msg_prune_new', 'replicate', 'r2', NULL, now() - interval '2 minutes'),"
+            " ('msg_prune_orphan', 'replicate', 'r3', '{}', now() - interval '2 hours'),"
+            " ('msg_prune_kept', 'replicate', 'r4', '{}', now() - interval '3 minutes')")
+        self.wait_for(lambda: self.receipts("msg_prune_old") == 0, 20,
+                      "the old receipt pruned")
+        self.wait_for(lambda: self.receipts("msg_prune_orphan") == 0, 20,
+                      "the orphan outcome pruned")
+        self.assertEqual(self.receipts("msg_prune_new"), 1)
+        self.assertEqual(self.receipts("msg_prune_kept"), 1)
+        self.stack.psql("DELETE FROM public.image_provider_webhooks"
+                        " WHERE webhook_id LIKE 'msg_prune_%'")
+
     def test_cancel_of_a_waiting_job_cancels_the_prediction(self):
         jid, pid = self.submitted({"name": "ok", "runtime": 60})
         r = jh.cancel_job(self.stack, self.user.token, jid)
