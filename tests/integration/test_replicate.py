@@ -576,6 +576,19 @@ class ReplicateWebhook(ReplicateCase):
         self.stack.psql("DELETE FROM public.image_provider_webhooks"
                         " WHERE webhook_id LIKE 'msg_prune_%'")
 
+    def test_cancel_of_a_waiting_job_applies_when_the_provider_is_no_longer_async(self):
+        """The pool restarted with IMAGEGEN_PROVIDER=local while a job waits
+        on Replicate: the sweeper cannot look at predictions, yet a cancel
+        its owner asked for still ends the job canceled."""
+        jid, pid = self.submitted({"name": "ok", "runtime": 60}, "provider gone")
+        self.addCleanup(self.restart_pool)
+        self.restart_pool(IMAGEGEN_PROVIDER="local")
+        r = jh.cancel_job(self.stack, self.user.token, jid)
+        self.assertIn(r.status, (200, 202), r)
+        job = jh.wait_job(self.stack, self.user.token, jid, timeout=20)
+        self.assertEqual(job["status"], "canceled", job)
+        self.assertFalse(self.waiting(jid)["waiting"])
+
     def test_cancel_of_a_waiting_job_cancels_the_prediction(self):
         jid, pid = self.submitted({"name": "ok", "runtime": 60})
         r = jh.cancel_job(self.stack, self.user.token, jid)
