@@ -20,8 +20,10 @@ backend.
                     $IMAGEGEN_PUBLIC_URL/api/webhooks/nano-banana and
                     ["completed"], its id recorded (sql/015), and no
                     executor process lives while the model runs; the
-                    fake's signed webhook (secret fetched once from GET
-                    /v1/webhooks/default/secret) completes the job through
+                    fake's signed webhook (secret fetched once per
+                    responder from GET /v1/webhooks/default/secret, never
+                    for an unsigned or stale request, a failed fetch not
+                    repeated within a minute) completes the job through
                     an executor; a forged, stale or replayed webhook is
                     refused (401) or ignored (200, recorded once) and the
                     job unchanged; a webhook never sent, or sent with a bad
@@ -33,7 +35,13 @@ backend.
                     their code; a waiting job canceled cancels its
                     prediction; waiting jobs do not count toward
                     IMAGEGEN_MAX_RUNNING_JOBS unless
-                    IMAGEGEN_CAP_COUNTS_REMOTE=1
+                    IMAGEGEN_CAP_COUNTS_REMOTE=1, and one whose outcome
+                    came never does (it resumes under a cap of one); the
+                    sweeper: a job with an outcome never resumed is taken
+                    at its deadline, the job's change comes before the
+                    remote cancel, a hanging Replicate does not stall it,
+                    cancels apply with the provider no longer async, old
+                    webhook receipts are pruned
 """
 
 import json
