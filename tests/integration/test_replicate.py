@@ -597,6 +597,36 @@ class ReplicateWebhook(ReplicateCase):
         self.assertEqual(job["status"], "canceled", job)
         self.assertFalse(self.waiting(jid)["waiting"])
 
+    def test_sweeper_leaves_a_job_resumed_under_it(self):
+        """The sweeper reads a waiting job past its deadline while a resume
+        (as a claim makes it: the job's lock, the request row taken off
+        waiting with its outcome) is under way: its requeue, fenced on the
+        request still waiting, changes nothing once the resume committed."""
+        import threading
+        jid, pid = self.submitted({"name": "ok", "runtime": 60}, "resumed under it")
+        resume = ("SELECT pg_advisory_lock(hashtextextended('%(j)s', 0));"
+                  " BEGIN; SELECT 1 FROM public.image_provider_requests"
+                  " WHERE job_id = '%(j)s' FOR UPDATE; SELECT pg_sleep(3);"
+                  " UPDATE public.image_provider_requests SET waiting = false,"
+                  " outcome = '{\"status\":\"succeeded\"}', outcome_from = 'webhook',"
+                  " outcome_at = now() WHERE job_id = '%(j)s'; SELECT pg_sleep(0.5);"
+                  " COMMIT; SELECT pg_sleep(3)" % {"j": jid})
+        t = threading.Thread(target=self.stack.psql, args=(resume,))
+        t.start()
+        time.sleep(0.5)         # the request row is locked: the deadline passes
+        self.stack.psql("UPDATE public.image_generation_jobs SET deadline_at ="
+                        " now() - interval '1 second' WHERE id = '%s'" % jid)
+        t.join(30)
+        msgs = jh.psql_json(self.stack, "SELECT coalesce(json_agg(detail ->> 'message'),"
+                            " '[]') FROM public.image_generation_job_events"
+                            " WHERE job_id = '%s' AND event = 'requeued'" % jid)
+        self.assertEqual([m for m in msgs if "remote model" in m], [], msgs)
+        self.assertEqual(self.fake.requests_to("/v1/predictions/%s/cancel" % pid,
+                                               "POST"), [],
+                         "the prediction of a resumed job was canceled")
+        jh.cancel_job(self.stack, self.user.token, jid)
+        jh.wait_job(self.stack, self.user.token, jid, timeout=30)
+
     def test_cancel_of_a_waiting_job_cancels_the_prediction(self):
         jid, pid = self.submitted({"name": "ok", "runtime": 60})
         r = jh.cancel_job(self.stack, self.user.token, jid)
