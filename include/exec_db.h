@@ -192,13 +192,31 @@ int execdb_webhook_keep(PGconn *c, const char *webhook_id, const char *outcome);
 struct execdb_waiting {
 	char id[37], request_id[128], attempts[16];
 	int cancel, past, requeue_ok;
+	int ended;		/* its outcome came, no executor resumed it */
 };
-/* Up to limit of them into *rows (malloc'd, caller frees): how many, -1. */
-int execdb_waiting_due(PGconn *c, int limit, struct execdb_waiting **rows);
+/* Up to limit of them into *rows (malloc'd, caller frees): how many, -1.
+ * One with an outcome is due only grace seconds past its deadline. */
+int execdb_waiting_due(PGconn *c, int limit, int grace,
+    struct execdb_waiting **rows);
 /* The next poll of a waiting job: after grace_s doubled per poll so far,
  * at most 300 s. 1, 0, -1. */
 int execdb_poll_later(PGconn *c, const char *id, long grace_s);
-/* The job no longer waits (it was canceled, failed or requeued). */
-int execdb_waiting_done(PGconn *c, const char *id);
+/* How the sweeper ends a waiting job. */
+enum execdb_waiting_end {
+	EXECDB_WAITING_CANCEL,		/* canceled: its owner asked */
+	EXECDB_WAITING_REQUEUE,		/* past its deadline, attempts left */
+	EXECDB_WAITING_FAIL		/* past its deadline, none left */
+};
+/* Ends w's job as how says (code, message: the requeue's or failure's) in
+ * one statement, only while its request still waits at w's attempt with
+ * the outcome w saw (a resume may have taken it since): 1, 0 when it no
+ * longer does, -1. The remote cancel comes after, on 1 only. */
+int execdb_waiting_end(PGconn *c, const struct execdb_waiting *w,
+    enum execdb_waiting_end how, const char *code, const char *message);
+
+/* Webhook receipts (image_provider_webhooks) older than keep_s seconds
+ * deleted, those keeping an outcome no job took only past orphan_s (at
+ * least keep_s): how many, -1. */
+int execdb_webhooks_prune(PGconn *c, long keep_s, long orphan_s);
 
 #endif

@@ -63,7 +63,7 @@ struct prov_result {
 struct provider;
 
 /* Where providers that call back are told to: IMAGEGEN_PUBLIC_URL + this
- * (the guide's endpoint, src/http/h_webhooks.c). */
+ * (the guide's endpoint, src/http/h_provider_webhooks.c). */
 #define PROV_WEBHOOK_PATH "/api/webhooks/nano-banana"
 
 /*
@@ -132,7 +132,8 @@ struct prov_ops {
 	void (*cancel)(struct provider *p, const char *id);
 	/* The Standard Webhooks secret ("whsec_…") its webhooks are signed
 	 * with, into out (n bytes): configured, or asked of the provider
-	 * once. 0, or -1 with err. */
+	 * within a few seconds (each call asks: the caller keeps the
+	 * answer, and remembers a failure). 0, or -1 with err. */
 	int (*webhook_secret)(struct provider *p, char *out, size_t n,
 	    char *err, size_t errlen);
 	/* A webhook body: 1 when it tells of an ended remote job (its id in

@@ -91,6 +91,17 @@ enum stdwh_res stdwh_verify(const struct stdwh_key *keys, size_t nkeys,
     const char *id, const char *ts, const char *sighdr, const void *body,
     size_t n, time_t now, long tolerance);
 
+/*
+ * What can be checked of a received message without a key: id, ts and
+ * sighdr present and well formed, sighdr holding at least one "v1,"
+ * signature of the right length, ts within tolerance of now (0:
+ * STDWH_TOLERANCE_S). STDWH_OK, STDWH_EHEADERS or STDWH_ESTALE. A caller
+ * whose key is costly to get (fetched from a provider) calls this first.
+ * Can't fail.
+ */
+enum stdwh_res stdwh_precheck(const char *id, const char *ts,
+    const char *sighdr, time_t now, long tolerance);
+
 /* A short fixed text for r ("signature does not match"). Can't fail. */
 const char *stdwh_strerror(enum stdwh_res r);
 

@@ -195,11 +195,14 @@ execdb_claim(PGconn *c, const struct cfg *cf, const char *job_id, struct exec_jo
 	PQclear(r);
 	/* The cap first: at the cap, whatever is queued waits. */
 	/* Jobs waiting on a remote model hold no executor: they count only
-	 * with IMAGEGEN_CAP_COUNTS_REMOTE=1. */
+	 * with IMAGEGEN_CAP_COUNTS_REMOTE=1, and never once their outcome
+	 * came: such a job's place is the one its own resume takes (counted,
+	 * the only waiting job under a cap of one could never resume). */
 	r = execdb_q(c, "SELECT count(*) >= $1::int FROM public.image_generation_jobs j"
 	    " WHERE status IN ('processing', 'generating', 'uploading')"
-	    " AND ($2::int = 1 OR NOT EXISTS (SELECT 1 FROM"
-	    "  public.image_provider_requests q WHERE q.job_id = j.id AND q.waiting))",
+	    " AND NOT EXISTS (SELECT 1 FROM public.image_provider_requests q"
+	    "  WHERE q.job_id = j.id AND q.waiting"
+	    "  AND ($2::int = 0 OR q.outcome IS NOT NULL))",
 	    2, pc);
 	if (r == NULL)
 		goto out;
@@ -728,24 +731,31 @@ execdb_webhook_keep(PGconn *c, const char *webhook_id, const char *outcome)
 }
 
 int
-execdb_waiting_due(PGconn *c, int limit, struct execdb_waiting **rows)
+execdb_waiting_due(PGconn *c, int limit, int grace, struct execdb_waiting **rows)
 {
-	char l[16];
-	const char *p[1] = { l };
+	char l[16], g[16];
+	const char *p[2] = { l, g };
 	struct execdb_waiting *v;
 	PGresult *r;
 	int i, n;
 
 	*rows = NULL;
 	snprintf(l, sizeof(l), "%d", limit);
+	snprintf(g, sizeof(g), "%d", grace);
+	/* With an outcome the job waits for an executor to resume it: past
+	 * its deadline and grace, none did (none could be started, or each
+	 * was refused), and the deadline's rule takes it as it would a
+	 * running job's. */
 	r = execdb_q(c, "SELECT j.id::text, q.request_id, j.attempts,"
 	    " j.cancel_requested, j.deadline_at IS NOT NULL AND j.deadline_at < now(),"
-	    " j.attempts < j.max_attempts"
+	    " j.attempts < j.max_attempts, q.outcome IS NOT NULL"
 	    " FROM public.image_provider_requests q"
 	    " JOIN public.image_generation_jobs j ON j.id = q.job_id"
 	    " WHERE q.waiting AND j.status = 'generating' AND (j.cancel_requested"
-	    "  OR (q.outcome IS NULL AND (q.poll_at <= now() OR j.deadline_at < now())))"
-	    " ORDER BY q.poll_at LIMIT $1::int", 1, p);
+	    "  OR (q.outcome IS NULL AND (q.poll_at <= now() OR j.deadline_at < now()))"
+	    "  OR (q.outcome IS NOT NULL"
+	    "   AND j.deadline_at < now() - $2::int * interval '1 second'))"
+	    " ORDER BY q.poll_at LIMIT $1::int", 2, p);
 	if (r == NULL)
 		return -1;
 	n = PQntuples(r);
@@ -762,6 +772,7 @@ execdb_waiting_due(PGconn *c, int limit, struct execdb_waiting **rows)
 		v[i].cancel = is_true(r, i, 3);
 		v[i].past = is_true(r, i, 4);
 		v[i].requeue_ok = is_true(r, i, 5);
+		v[i].ended = is_true(r, i, 6);
 	}
 	PQclear(r);
 	*rows = v;
@@ -781,11 +792,55 @@ execdb_poll_later(PGconn *c, const char *id, long grace_s)
 	    " WHERE job_id = $1::uuid AND waiting", 2, p));
 }
 
-int
-execdb_waiting_done(PGconn *c, const char *id)
-{
-	const char *p[1] = { id };
+/* The request of w's job taken off waiting, fenced on what the sweeper
+ * read: still waiting at that attempt, with the outcome it saw (none,
+ * unless w->ended); a cancel takes it whatever the outcome. A claim's
+ * resume updates the same row, so one of the two wins. */
+#define WAITING_TAKE \
+	"WITH q AS (UPDATE public.image_provider_requests r SET waiting = false" \
+	"  FROM public.image_generation_jobs j" \
+	"  WHERE r.job_id = $1::uuid AND r.waiting AND r.attempt = $2::int" \
+	"  AND j.id = r.job_id AND j.status = 'generating' AND j.attempts = $2::int" \
+	"  AND ($3::boolean OR (r.outcome IS NOT NULL) = $4::boolean)" \
+	"  RETURNING r.job_id)"
 
-	return changed(execdb_q(c, "UPDATE public.image_provider_requests"
-	    " SET waiting = false WHERE job_id = $1::uuid", 1, p));
+int
+execdb_waiting_end(PGconn *c, const struct execdb_waiting *w,
+    enum execdb_waiting_end how, const char *code, const char *message)
+{
+	const char *q[6] = { w->id, w->attempts, how == EXECDB_WAITING_CANCEL ?
+	    "true" : "false", w->ended ? "true" : "false", code, message };
+
+	switch (how) {
+	case EXECDB_WAITING_CANCEL:
+		return changed(execdb_q(c, WAITING_TAKE
+		    " UPDATE public.image_generation_jobs j SET status = 'canceled'"
+		    " FROM q WHERE j.id = q.job_id", 4, q));
+	case EXECDB_WAITING_REQUEUE:
+		return changed(execdb_q(c, WAITING_TAKE ","
+		    " u AS (UPDATE public.image_generation_jobs j SET status = 'queued',"
+		    "  deadline_at = NULL FROM q WHERE j.id = q.job_id RETURNING j.id)"
+		    " INSERT INTO public.image_generation_job_events (job_id, event, detail)"
+		    " SELECT id, 'requeued', jsonb_build_object('code', $5::text,"
+		    " 'message', $6::text, 'from', 'generating') FROM u", 6, q));
+	case EXECDB_WAITING_FAIL:
+		return changed(execdb_q(c, WAITING_TAKE
+		    " UPDATE public.image_generation_jobs j SET status = 'failed',"
+		    " error_code = $5, error_message = $6, failure_stage = 'generating'"
+		    " FROM q WHERE j.id = q.job_id", 6, q));
+	}
+	return -1;
+}
+
+int
+execdb_webhooks_prune(PGconn *c, long keep_s, long orphan_s)
+{
+	char k[24], o[24];
+	const char *p[2] = { k, o };
+
+	snprintf(k, sizeof(k), "%ld", keep_s);
+	snprintf(o, sizeof(o), "%ld", orphan_s > keep_s ? orphan_s : keep_s);
+	return changed(execdb_q(c, "DELETE FROM public.image_provider_webhooks"
+	    " WHERE received_at < now() - CASE WHEN outcome IS NULL"
+	    "  THEN $1::int ELSE $2::int END * interval '1 second'", 2, p));
 }

@@ -5,20 +5,28 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "db.h"
 #include "exec_db.h"
 #include "exec_fail.h"
 #include "log.h"
 #include "provider.h"
 #include "remote.h"
+#include "retry.h"
 #include "secret.h"
 #include "stdwh.h"
 
 #define REMOTE_BATCH 64		/* waiting jobs looked at per sweep */
+#define REMOTE_BUDGET_MS 10000LL	/* polls started per sweep, at most */
 
-/* The provider's webhook secret, asked for once per process (a responder
- * serves many webhooks; the secret does not change under it). */
+#define SECRET_RETRY_S 60		/* after a failed fetch, no other before */
+
+/* The provider's webhook secret, fetched once per process (a responder
+ * serves many webhooks; the secret does not change under it); a failed
+ * fetch is remembered for SECRET_RETRY_S, so a flood of webhooks cannot
+ * make us ask the provider with our token once each. */
 static char remote_secret[STDWH_SECRET_MAX];
+static time_t remote_secret_failed;	/* when the last fetch failed, or 0 */
 
 /* The secret into remote_secret: 0, or -1 with msg. */
 static int
@@ -26,11 +34,20 @@ secret_load(const struct cfg *c, char *msg, size_t msglen)
 {
 	struct provider p;
 	char err[512];
+	time_t now = time(NULL);
 	int rc;
 
 	if (remote_secret[0] != '\0')
 		return 0;
+	if (remote_secret_failed != 0 && now >= remote_secret_failed &&
+	    now - remote_secret_failed < SECRET_RETRY_S) {
+		snprintf(msg, msglen, "no webhook secret (the last fetch failed "
+		    "%lds ago; asked again after %ds)", (long)(now -
+		    remote_secret_failed), SECRET_RETRY_S);
+		return -1;
+	}
 	if (prov_open(&p, c, err, sizeof(err)) != 0) {
+		remote_secret_failed = now;
 		snprintf(msg, msglen, "%s", err);
 		return -1;
 	}
@@ -39,9 +56,12 @@ secret_load(const struct cfg *c, char *msg, size_t msglen)
 	prov_close(&p);
 	if (rc != 0) {
 		remote_secret[0] = '\0';
+		remote_secret_failed = now;
 		snprintf(msg, msglen, "no webhook secret: %s", err);
+		return -1;
 	}
-	return rc;
+	remote_secret_failed = 0;
+	return 0;
 }
 
 enum remote_wh
@@ -65,11 +85,19 @@ remote_webhook(const struct cfg *c, const char *id, const char *ts,
 		    c->provider != NULL ? c->provider : "local");
 		return REMOTE_WH_OFF;
 	}
+	/* What needs no key first: an unsigned or stale request never makes
+	 * us fetch the secret. */
+	v = stdwh_precheck(id, ts, sig, time(NULL), 0);
+	if (v != STDWH_OK) {
+		snprintf(msg, msglen, "webhook refused: %s", stdwh_strerror(v));
+		return REMOTE_WH_UNSIGNED;
+	}
 	if (secret_load(c, msg, msglen) != 0)
 		return REMOTE_WH_UNAVAILABLE;
 	if (stdwh_key_parse(remote_secret, &key) != 0) {
 		snprintf(msg, msglen, "the webhook secret is not a whsec_ key");
 		remote_secret[0] = '\0';
+		remote_secret_failed = time(NULL);
 		return REMOTE_WH_UNAVAILABLE;
 	}
 	/* Nothing is read or written before the signature holds. */
@@ -128,59 +156,49 @@ fail:
 	return REMOTE_WH_UNAVAILABLE;
 }
 
-/* A waiting job as sweep_job's rows know it (generating, its attempt). */
-static void
-as_running(const struct execdb_waiting *w, struct execdb_running *j)
-{
-	memset(j, 0, sizeof(*j));
-	snprintf(j->id, sizeof(j->id), "%s", w->id);
-	snprintf(j->status, sizeof(j->status), "generating");
-	snprintf(j->attempts, sizeof(j->attempts), "%s", w->attempts);
-	j->requeue_ok = w->requeue_ok;
-	j->cancel = w->cancel;
-	j->past = w->past;
-}
-
 /* One waiting job; p opened (lazily) by the caller. */
 static void
 sweep_one(PGconn *conn, const struct cfg *c, struct provider *p,
     const struct execdb_waiting *w, struct sweep_stats *st)
 {
-	struct execdb_running j;
 	struct prov_result res;
 	char *outcome = NULL, job_id[37];
+	const char *code = exec_fail_code(EXEC_FAIL_JOB_TIMEOUT), *why;
 	int n;
 
-	as_running(w, &j);
 	memset(&res, 0, sizeof(res));
 	if (w->cancel || w->past) {
-		p->ops->cancel(p, w->request_id);
+		why = w->ended ? "the remote model ended but no executor resumed the "
+		    "job within IMAGEGEN_JOB_TIMEOUT" : "the remote model did not "
+		    "end within IMAGEGEN_JOB_TIMEOUT";
+		/* The job first, fenced on the request still waiting as read;
+		 * then, only if that held, the prediction. */
 		if (w->cancel)
-			n = execdb_sweep_cancel(conn, &j);
+			n = execdb_waiting_end(conn, w, EXECDB_WAITING_CANCEL, NULL, NULL);
 		else if (w->requeue_ok)
-			n = execdb_sweep_requeue(conn, &j,
-			    exec_fail_code(EXEC_FAIL_JOB_TIMEOUT), "the remote model "
-			    "did not end within IMAGEGEN_JOB_TIMEOUT; requeued");
+			n = execdb_waiting_end(conn, w, EXECDB_WAITING_REQUEUE, code, why);
 		else
-			n = execdb_sweep_fail(conn, &j,
-			    exec_fail_code(EXEC_FAIL_JOB_TIMEOUT), "the remote model "
-			    "did not end within IMAGEGEN_JOB_TIMEOUT and no attempts are "
-			    "left", "generating");
-		if (n == 1) {
-			(void)execdb_waiting_done(conn, w->id);
-			log_warn("job %s: waiting on %s request %s: %s", w->id,
-			    p->ops->name, w->request_id, w->cancel ? "canceled (its "
-			    "owner asked)" : w->requeue_ok ? "past its deadline, requeued" :
-			    "past its deadline, failed");
-			if (w->cancel)
-				st->canceled++;
-			else if (w->requeue_ok)
-				st->requeued++;
-			else
-				st->failed++;
-		}
+			n = execdb_waiting_end(conn, w, EXECDB_WAITING_FAIL, code, why);
+		if (n != 1)
+			return;		/* resumed or ended meanwhile */
+		log_warn("job %s: waiting on %s request %s: %s", w->id,
+		    p != NULL ? p->ops->name : "remote", w->request_id, w->cancel ?
+		    "canceled (its owner asked)" : w->ended ? (w->requeue_ok ?
+		    "ended but not resumed by its deadline, requeued" : "ended but "
+		    "not resumed by its deadline, failed") : w->requeue_ok ?
+		    "past its deadline, requeued" : "past its deadline, failed");
+		if (w->cancel)
+			st->canceled++;
+		else if (w->requeue_ok)
+			st->requeued++;
+		else
+			st->failed++;
+		if (!w->ended && p != NULL)
+			p->ops->cancel(p, w->request_id);
 		return;
 	}
+	if (p == NULL)
+		return;		/* no provider to poll with */
 	n = p->ops->peek(p, w->request_id, &outcome, &res);
 	if (n == 1) {
 		if (execdb_set_outcome(conn, p->ops->name, w->request_id, outcome,
@@ -200,28 +218,55 @@ int
 remote_sweep(PGconn *conn, const struct cfg *c, struct sweep_stats *st)
 {
 	struct execdb_waiting *rows = NULL;
-	struct provider p;
+	struct provider p, *pp = NULL;
 	char err[512];
-	int i, n, opened = 0;
+	long long until;
+	int i, n;
 
-	n = execdb_waiting_due(conn, REMOTE_BATCH, &rows);
+	err[0] = '\0';
+	/* Receipts past twice the signature tolerance guard nothing (a replay
+	 * of one is stale); a kept outcome no job took is dropped once no
+	 * executor recording its id could still be alive. */
+	n = execdb_webhooks_prune(conn, 2L * STDWH_TOLERANCE_S, c->job_timeout);
+	if (n > 0)
+		log_info("sweeper: %d old provider webhook receipts deleted", n);
+	n = execdb_waiting_due(conn, REMOTE_BATCH, RETRY_DEADLINE_GRACE_S, &rows);
 	if (n < 0)
 		return -1;
-	for (i = 0; i < n; i++) {
-		if (!opened) {
-			if (prov_open(&p, c, err, sizeof(err)) != 0 || !prov_async(&p)) {
-				if (p.ops != NULL)
-					prov_close(&p);
-				log_error("sweeper: %d jobs wait on a remote model, but "
-				    "the provider cannot look: %s", n, err);
-				break;
-			}
-			opened = 1;
-		}
-		sweep_one(conn, c, &p, &rows[i], st);
-	}
-	if (opened)
+	if (n == 0)
+		goto out;
+	memset(&p, 0, sizeof(p));
+	if (prov_open(&p, c, err, sizeof(err)) != 0) {
+		log_error("sweeper: %d jobs wait on a remote model, but the "
+		    "provider cannot be opened: %s", n, err);
+	} else if (!prov_async(&p)) {
+		log_error("sweeper: %d jobs wait on a remote model, but provider "
+		    "%s cannot look at them (no longer asynchronous?): their "
+		    "cancels and deadlines still apply", n, p.ops->name);
 		prov_close(&p);
+	} else {
+		pp = &p;
+	}
+	/* First what the database alone decides (cancels, deadlines): the
+	 * remote cancel after each is short; then the polls, within a time
+	 * budget, the rest left to the next pass. */
+	for (i = 0; i < n; i++)
+		if (rows[i].cancel || rows[i].past)
+			sweep_one(conn, c, pp, &rows[i], st);
+	until = clock_mono_ms() + REMOTE_BUDGET_MS;
+	for (i = 0; i < n && pp != NULL; i++) {
+		if (rows[i].cancel || rows[i].past)
+			continue;
+		if (clock_mono_ms() >= until) {
+			log_warn("sweeper: %d polls of waiting jobs left to the next "
+			    "pass (the provider is slow)", n - i);
+			break;
+		}
+		sweep_one(conn, c, pp, &rows[i], st);
+	}
+	if (pp != NULL)
+		prov_close(pp);
+out:
 	free(rows);
 	return 0;
 }

@@ -183,9 +183,11 @@ exec_sweep(PGconn *conn, const struct cfg *c, struct sweep_stats *st)
 			execdb_unlock(conn, rows[i].id);
 	}
 	free(rows);
-	(void)remote_sweep(conn, c, st);
+	/* What needs no provider first: a slow one (remote_sweep's polls,
+	 * bounded by their own budget) does not hold it up. */
 	sweep_objects(conn, c, st);
 	sweep_spool(conn, c, st);
+	(void)remote_sweep(conn, c, st);
 	n = execdb_queued_count(conn);
 	if (n < 0)
 		return -1;

@@ -47,6 +47,12 @@ struct replicate_conf {
 	char *webhook_secret;	/* REPLICATE_WEBHOOK_SECRET (secret) */
 };
 
+#define REPLICATE_SECRET_MS 3000LL	/* GET /webhooks/default/secret */
+/* A sweeper's look at a prediction (peek) and any cancel: a few seconds,
+ * whatever IMAGEGEN_PROVIDER_TIMEOUT_MS says, so a slow Replicate cannot
+ * hold the sweeper (or an executor's cleanup) for the full timeout. */
+#define REPLICATE_LOOK_MS 5000LL
+
 /* p->state: the shared remote state and what polling needs. */
 struct replicate {
 	struct prov_http *h;
@@ -260,7 +266,8 @@ cancel_prediction(struct replicate *rp, const char *id)
 
 	memset(&tmp, 0, sizeof(tmp));
 	pred_url(rp, id, "/cancel", url, sizeof(url));
-	if (prov_remote_call(rp->h, "POST", url, NULL, 0, 0, &rep, &tmp) != PROV_OK)
+	if (prov_remote_call(rp->h, "POST", url, NULL, 0,
+	    clock_mono_ms() + REPLICATE_LOOK_MS, &rep, &tmp) != PROV_OK)
 		log_warn("replicate: cancel of prediction %s: %s", id, tmp.message);
 	else
 		log_info("replicate: prediction %s canceled (HTTP %ld)", id,
@@ -523,7 +530,8 @@ replicate_peek(struct provider *p, const char *id, char **outcome,
 		return -1;
 	}
 	pred_url(rp, id, "", url, sizeof(url));
-	if (prov_remote_call(rp->h, "GET", url, NULL, 0, 0, &rep, res) != PROV_OK)
+	if (prov_remote_call(rp->h, "GET", url, NULL, 0,
+	    clock_mono_ms() + REPLICATE_LOOK_MS, &rep, res) != PROV_OK)
 		goto out;
 	if (rep.status < 200 || rep.status >= 300) {
 		(void)replicate_parse_error(rep.status, rep.body, rep.len, 0, res);
@@ -599,7 +607,10 @@ replicate_webhook_secret(struct provider *p, char *out, size_t n, char *err,
 	}
 	memset(&tmp, 0, sizeof(tmp));
 	snprintf(url, sizeof(url), "%s/webhooks/default/secret", rp->base);
-	if (prov_remote_call(rp->h, "GET", url, NULL, 0, 0, &rep, &tmp) != PROV_OK) {
+	/* A responder asks this while answering a webhook: a few seconds at
+	 * most, whatever IMAGEGEN_PROVIDER_TIMEOUT_MS says. */
+	if (prov_remote_call(rp->h, "GET", url, NULL, 0, clock_mono_ms() +
+	    REPLICATE_SECRET_MS, &rep, &tmp) != PROV_OK) {
 		snprintf(err, errlen, "%s", tmp.message);
 		goto out;
 	}
@@ -761,7 +772,7 @@ static const struct setting replicate_settings[] = {
 	  "up to 5 s" },
 	{ "REPLICATE_WEBHOOK_SECRET", SET_STR, NULL, 0, 0,
 	  offsetof(struct replicate_conf, webhook_secret), SET_SECRET, NULL,
-	  "(asked of `GET /webhooks/default/secret` once)",
+	  "(asked of `GET /webhooks/default/secret` by each responder on the first signed webhook)",
 	  "the `whsec_…` secret Replicate signs webhooks with (secret); with "
 	  "`IMAGEGEN_PUBLIC_URL` set, `POST /api/webhooks/nano-banana` refuses "
 	  "a webhook it did not sign" },

@@ -183,7 +183,9 @@ fail:
 	return -1;
 }
 
-/* Parses a webhook-timestamp: 1..19 decimal digits. 0, or -1. */
+#define TS_DIGITS_MAX 18	/* 10^18 - 1 < LLONG_MAX: no overflow */
+
+/* Parses a webhook-timestamp: 1..TS_DIGITS_MAX decimal digits. 0, or -1. */
 static int
 ts_parse(const char *ts, long long *v)
 {
@@ -193,12 +195,55 @@ ts_parse(const char *ts, long long *v)
 	if (ts == NULL || ts[0] == '\0')
 		return -1;
 	for (i = 0; ts[i] != '\0'; i++) {
-		if (i >= 19 || ts[i] < '0' || ts[i] > '9')
+		if (i >= TS_DIGITS_MAX || ts[i] < '0' || ts[i] > '9')
 			return -1;
 		x = x * 10 + (ts[i] - '0');
 	}
 	*v = x;
 	return 0;
+}
+
+/* Whether sighdr holds at least one "v1," + 44 characters token. */
+static int
+sighdr_has_v1(const char *sighdr)
+{
+	const char *p = sighdr, *e;
+	size_t seen = 0;
+
+	while (*p != '\0' && seen < STDWH_SIGS_MAX) {
+		while (*p == ' ')
+			p++;
+		if (*p == '\0')
+			break;
+		e = p;
+		while (*e != '\0' && *e != ' ')
+			e++;
+		seen++;
+		if (e - p == 47 && strncmp(p, "v1,", 3) == 0)
+			return 1;
+		p = e;
+	}
+	return 0;
+}
+
+enum stdwh_res
+stdwh_precheck(const char *id, const char *ts, const char *sighdr, time_t now,
+    long tolerance)
+{
+	size_t idlen = 0, hlen;
+	long long t = 0, d;
+
+	if (tolerance <= 0)
+		tolerance = STDWH_TOLERANCE_S;
+	if (!id_ok(id, &idlen) || ts_parse(ts, &t) != 0 || sighdr == NULL)
+		return STDWH_EHEADERS;
+	hlen = strnlen(sighdr, STDWH_SIGHDR_MAX + 1);
+	if (hlen == 0 || hlen > STDWH_SIGHDR_MAX || !sighdr_has_v1(sighdr))
+		return STDWH_EHEADERS;
+	d = (long long)now - t;
+	if (d > tolerance || d < -tolerance)
+		return STDWH_ESTALE;
+	return STDWH_OK;
 }
 
 enum stdwh_res

@@ -154,6 +154,8 @@ class FakeReplicate:
             self.webhooks = []          # dicts: url, headers, body, status
             self.last_image = None
             self.hold = False           # True: predictions never finish
+            self.secret_fail = None     # an HTTP status: the secret endpoint fails
+            self.hang = 0.0             # seconds each GET/cancel of a prediction waits
 
     def push(self, *scenarios):
         with self.lock:
@@ -396,8 +398,13 @@ class Handler_(http.server.BaseHTTPRequestHandler):
         if rec.path == "/v1/webhooks/default/secret":
             with self.owner.lock:
                 self.owner.secret_fetches += 1
+                fail = self.owner.secret_fail
+            if fail:
+                return self._send(fail, problem(fail, "Unavailable", "injected"))
             return self._send(200, {"key": self.owner.secret})
         if len(parts) == 3 and parts[:2] == ["v1", "predictions"]:
+            if self.owner.hang:
+                time.sleep(self.owner.hang)
             with self.owner.lock:
                 p = self.owner.predictions.get(parts[2])
                 if p is not None:
@@ -470,6 +477,8 @@ class Handler_(http.server.BaseHTTPRequestHandler):
             return self._send(201, p)
         if (len(parts) == 4 and parts[:2] == ["v1", "predictions"]
                 and parts[3] == "cancel"):
+            if self.owner.hang:
+                time.sleep(self.owner.hang)
             p = self.owner.cancel(parts[2])
             if p is None:
                 return self._send(404, problem(404, "Not found", "no prediction"))

@@ -20,8 +20,10 @@ backend.
                     $IMAGEGEN_PUBLIC_URL/api/webhooks/nano-banana and
                     ["completed"], its id recorded (sql/015), and no
                     executor process lives while the model runs; the
-                    fake's signed webhook (secret fetched once from GET
-                    /v1/webhooks/default/secret) completes the job through
+                    fake's signed webhook (secret fetched once per
+                    responder from GET /v1/webhooks/default/secret, never
+                    for an unsigned or stale request, a failed fetch not
+                    repeated within a minute) completes the job through
                     an executor; a forged, stale or replayed webhook is
                     refused (401) or ignored (200, recorded once) and the
                     job unchanged; a webhook never sent, or sent with a bad
@@ -33,7 +35,13 @@ backend.
                     their code; a waiting job canceled cancels its
                     prediction; waiting jobs do not count toward
                     IMAGEGEN_MAX_RUNNING_JOBS unless
-                    IMAGEGEN_CAP_COUNTS_REMOTE=1
+                    IMAGEGEN_CAP_COUNTS_REMOTE=1, and one whose outcome
+                    came never does (it resumes under a cap of one); the
+                    sweeper: a job with an outcome never resumed is taken
+                    at its deadline, the job's change comes before the
+                    remote cancel, a hanging Replicate does not stall it,
+                    cancels apply with the provider no longer async, old
+                    webhook receipts are pruned
 """
 
 import json
@@ -288,6 +296,7 @@ class ReplicateWebhook(ReplicateCase):
     # ------------------------------------------------------------ tests
 
     def test_completes_via_webhook_with_no_executor_alive_meanwhile(self):
+        fetched = self.fake.secret_fetches     # counted over the whole class
         jid, pid = self.submitted({"name": "ok", "runtime": 2.0}, "a blue whale")
         c = self.fake.creates()[0]
         self.assertEqual(c.json["webhook"], "http://127.0.0.1:%d/api/webhooks/"
@@ -313,7 +322,7 @@ class ReplicateWebhook(ReplicateCase):
                          "polled although the webhook came in time")
         # the secret was asked of Replicate (not configured), once per
         # responder at most
-        self.assertIn(self.fake.secret_fetches, (1, 2))
+        self.assertLessEqual(self.fake.secret_fetches - fetched, 2)
 
     def test_forged_stale_and_replayed_webhooks_change_nothing(self):
         jid, pid = self.submitted({"name": "ok", "runtime": 60})
@@ -435,6 +444,188 @@ class ReplicateWebhook(ReplicateCase):
         jh.cancel_job(self.stack, self.user.token, third)
         self.assertEqual(jh.wait_job(self.stack, self.user.token, third,
                                      timeout=20)["status"], "canceled")
+
+    def test_counted_waiting_job_resumes_when_its_outcome_arrives(self):
+        """IMAGEGEN_MAX_RUNNING_JOBS=1 with IMAGEGEN_CAP_COUNTS_REMOTE=1: the
+        one job waiting on the model fills the cap, yet its own resume once
+        the webhook came is not refused for it: the job completes."""
+        self.addCleanup(self.restart_pool)
+        self.restart_pool(IMAGEGEN_MAX_RUNNING_JOBS=1, IMAGEGEN_CAP_COUNTS_REMOTE=1)
+        jid, pid = self.submitted({"name": "ok", "runtime": 1.0}, "alone under the cap")
+        job = jh.wait_job(self.stack, self.user.token, jid, timeout=30)
+        self.assertEqual(job["status"], "completed", job)
+        self.assertEqual(job["attempts"], 1, job)
+        self.assertEqual(self.waiting(jid)["outcome_from"], "webhook")
+
+    def test_outcome_never_resumed_is_taken_by_the_deadline(self):
+        """A waiting job whose outcome arrived but that no executor resumed
+        by its deadline is requeued by the sweeper (JOB_TIMEOUT), not left
+        generating for ever."""
+        jid, pid = self.submitted({"name": "ok", "runtime": 60}, "never resumed")
+        # the outcome stored (no webhook, so no executor is started for it)
+        # and the deadline long past, in one statement the sweeper sees whole
+        self.stack.psql("WITH o AS (UPDATE public.image_provider_requests SET"
+                        " outcome = '{\"status\":\"succeeded\"}',"
+                        " outcome_from = 'webhook', outcome_at = now()"
+                        " WHERE job_id = '%s')"
+                        " UPDATE public.image_generation_jobs SET deadline_at ="
+                        " now() - interval '1 hour' WHERE id = '%s'" % (jid, jid))
+        got = self.wait_for(lambda: jh.psql_json(
+            self.stack, "SELECT detail FROM public.image_generation_job_events"
+            " WHERE job_id = '%s' AND event = 'requeued'" % jid), 30,
+            "the sweeper to requeue the job")
+        self.assertEqual(got["code"], "JOB_TIMEOUT", got)
+        jh.cancel_job(self.stack, self.user.token, jid)
+        jh.wait_job(self.stack, self.user.token, jid, timeout=30)
+
+    def test_unsigned_webhooks_never_fetch_the_secret(self):
+        """POSTs without (or with malformed or stale) webhook headers are
+        refused before the secret is looked at: no GET
+        /webhooks/default/secret at the fake, whoever sends them."""
+        self.restart_pool()     # no responder has the secret yet
+        before = self.fake.secret_fetches
+        body = {"id": "x" * 26, "status": "succeeded"}
+        for i in range(20):
+            r = self.post_webhook(body, headers={"Content-Type": "application/json"})
+            self.assertEqual(r.status, 401, r)
+        for kw in (dict(ts=int(time.time()) - 600),
+                   dict(headers={"Content-Type": "application/json",
+                                 "webhook-id": "msg_1", "webhook-timestamp": "abc",
+                                 "webhook-signature": "v1,AAAA"}),
+                   dict(headers={"Content-Type": "application/json",
+                                 "webhook-id": "msg_2",
+                                 "webhook-timestamp": str(int(time.time())),
+                                 "webhook-signature": "v9,nothing"})):
+            r = self.post_webhook(body, **kw)
+            self.assertEqual(r.status, 401, repr(kw) + repr(r))
+        self.assertEqual(self.fake.secret_fetches, before,
+                         "the secret was fetched for unsigned requests")
+
+    def test_a_failing_secret_endpoint_is_asked_at_most_once_a_minute(self):
+        """With GET /webhooks/default/secret failing, signed webhooks (which
+        cannot be verified) are refused, and the secret is asked for at most
+        once per responder in the minute, not once per request."""
+        self.addCleanup(self.restart_pool)  # the failure is remembered a minute
+        self.restart_pool()
+        self.fake.secret_fail = 503
+        before = self.fake.secret_fetches
+        body = {"id": "y" * 26, "status": "succeeded"}
+        codes = [self.post_webhook(body).status for _ in range(12)]
+        self.assertTrue(all(c in (401, 503) for c in codes), codes)
+        # two responders (workers=2): each may ask once
+        self.assertLessEqual(self.fake.secret_fetches - before, 2)
+        self.assertGreaterEqual(self.fake.secret_fetches - before, 1)
+
+    def test_sweeper_changes_the_job_before_it_cancels_the_prediction(self):
+        """A waiting job past its deadline: the sweeper's requeue is made
+        (the request no longer waiting, so no resume can take it) before
+        the prediction is canceled, not after a cancel during which an
+        executor may have resumed the job."""
+        self.fake.hang = 2.0    # each cancel (and poll) waits
+        jid, pid = self.submitted({"name": "ok", "runtime": 60}, "past due")
+        self.stack.psql("UPDATE public.image_generation_jobs SET deadline_at ="
+                        " now() - interval '1 second' WHERE id = '%s'" % jid)
+        self.wait_for(lambda: self.fake.requests_to(
+            "/v1/predictions/%s/cancel" % pid, "POST"), 20, "the cancel")
+        # the cancel is still hanging at the fake: the DB change came first
+        row = self.waiting(jid)
+        self.assertFalse(row["waiting"], row)
+        got = jh.psql_json(self.stack, "SELECT detail FROM"
+                           " public.image_generation_job_events WHERE job_id = '%s'"
+                           " AND event = 'requeued'" % jid)
+        self.assertIsNotNone(got, "requeued only after the remote cancel")
+        self.fake.hang = 0
+        jh.cancel_job(self.stack, self.user.token, jid)
+        jh.wait_job(self.stack, self.user.token, jid, timeout=30)
+
+    def test_a_hanging_replicate_does_not_stall_the_sweeper(self):
+        """Replicate answering polls and cancels only after 40 s (the
+        provider timeout 60 s): each look has a short deadline and the pass
+        a time budget, and what needs no provider (a waiting job whose owner
+        asked to cancel) is done first: it ends canceled within seconds."""
+        self.addCleanup(self.restart_pool)
+        self.restart_pool(IMAGEGEN_PROVIDER_TIMEOUT_MS=60000)
+        slow = [self.submitted({"name": "ok", "runtime": 120}, "slow %d" % i)
+                for i in range(3)]
+        jid, pid = self.submitted({"name": "ok", "runtime": 120}, "to cancel")
+        self.fake.hang = 40.0
+        self.wait_for(lambda: self.fake.requests_to(
+            "/v1/predictions/" + slow[0][1], "GET"), 20, "the sweeper's first poll")
+        t0 = time.monotonic()
+        r = jh.cancel_job(self.stack, self.user.token, jid)
+        self.assertIn(r.status, (200, 202), r)
+        job = jh.wait_job(self.stack, self.user.token, jid, timeout=30)
+        self.assertEqual(job["status"], "canceled", job)
+        self.assertLess(time.monotonic() - t0, 30)
+        self.fake.hang = 0
+        for j, _ in slow:
+            jh.cancel_job(self.stack, self.user.token, j)
+        for j, _ in slow:
+            jh.wait_job(self.stack, self.user.token, j, timeout=60)
+
+    def test_old_webhook_receipts_are_pruned(self):
+        """The sweeper deletes webhook receipts older than twice the
+        signature tolerance (a replay of them is refused as stale anyway),
+        and a kept outcome no job took once older than IMAGEGEN_JOB_TIMEOUT;
+        newer ones stay."""
+        self.stack.psql(
+            "INSERT INTO public.image_provider_webhooks (webhook_id, provider,"
+            " request_id, outcome, received_at) VALUES"
+            " ('msg_prune_old', 'replicate', 'r1', NULL, now() - interval '11 minutes'),"
+            " ('msg_prune_new', 'replicate', 'r2', NULL, now() - interval '2 minutes'),"
+            " ('msg_prune_orphan', 'replicate', 'r3', '{}', now() - interval '2 hours'),"
+            " ('msg_prune_kept', 'replicate', 'r4', '{}', now() - interval '3 minutes')")
+        self.wait_for(lambda: self.receipts("msg_prune_old") == 0, 20,
+                      "the old receipt pruned")
+        self.wait_for(lambda: self.receipts("msg_prune_orphan") == 0, 20,
+                      "the orphan outcome pruned")
+        self.assertEqual(self.receipts("msg_prune_new"), 1)
+        self.assertEqual(self.receipts("msg_prune_kept"), 1)
+        self.stack.psql("DELETE FROM public.image_provider_webhooks"
+                        " WHERE webhook_id LIKE 'msg_prune_%'")
+
+    def test_cancel_of_a_waiting_job_applies_when_the_provider_is_no_longer_async(self):
+        """The pool restarted with IMAGEGEN_PROVIDER=local while a job waits
+        on Replicate: the sweeper cannot look at predictions, yet a cancel
+        its owner asked for still ends the job canceled."""
+        jid, pid = self.submitted({"name": "ok", "runtime": 60}, "provider gone")
+        self.addCleanup(self.restart_pool)
+        self.restart_pool(IMAGEGEN_PROVIDER="local")
+        r = jh.cancel_job(self.stack, self.user.token, jid)
+        self.assertIn(r.status, (200, 202), r)
+        job = jh.wait_job(self.stack, self.user.token, jid, timeout=20)
+        self.assertEqual(job["status"], "canceled", job)
+        self.assertFalse(self.waiting(jid)["waiting"])
+
+    def test_sweeper_leaves_a_job_resumed_under_it(self):
+        """The sweeper reads a waiting job past its deadline while a resume
+        (as a claim makes it: the job's lock, the request row taken off
+        waiting with its outcome) is under way: its requeue, fenced on the
+        request still waiting, changes nothing once the resume committed."""
+        import threading
+        jid, pid = self.submitted({"name": "ok", "runtime": 60}, "resumed under it")
+        resume = ("SELECT pg_advisory_lock(hashtextextended('%(j)s', 0));"
+                  " BEGIN; SELECT 1 FROM public.image_provider_requests"
+                  " WHERE job_id = '%(j)s' FOR UPDATE; SELECT pg_sleep(3);"
+                  " UPDATE public.image_provider_requests SET waiting = false,"
+                  " outcome = '{\"status\":\"succeeded\"}', outcome_from = 'webhook',"
+                  " outcome_at = now() WHERE job_id = '%(j)s'; SELECT pg_sleep(0.5);"
+                  " COMMIT; SELECT pg_sleep(3)" % {"j": jid})
+        t = threading.Thread(target=self.stack.psql, args=(resume,))
+        t.start()
+        time.sleep(0.5)         # the request row is locked: the deadline passes
+        self.stack.psql("UPDATE public.image_generation_jobs SET deadline_at ="
+                        " now() - interval '1 second' WHERE id = '%s'" % jid)
+        t.join(30)
+        msgs = jh.psql_json(self.stack, "SELECT coalesce(json_agg(detail ->> 'message'),"
+                            " '[]') FROM public.image_generation_job_events"
+                            " WHERE job_id = '%s' AND event = 'requeued'" % jid)
+        self.assertEqual([m for m in msgs if "remote model" in m], [], msgs)
+        self.assertEqual(self.fake.requests_to("/v1/predictions/%s/cancel" % pid,
+                                               "POST"), [],
+                         "the prediction of a resumed job was canceled")
+        jh.cancel_job(self.stack, self.user.token, jid)
+        jh.wait_job(self.stack, self.user.token, jid, timeout=30)
 
     def test_cancel_of_a_waiting_job_cancels_the_prediction(self):
         jid, pid = self.submitted({"name": "ok", "runtime": 60})

@@ -173,6 +173,29 @@ test_stdwh_verify_refuses_malformed_headers(void)
 	    STDWH_EHEADERS);
 }
 
+/* 19 digits overflowed the timestamp's parse (signed overflow, undefined
+ * behaviour, reachable by anyone); 18 are at most and the check is
+ * made before any key is needed. */
+static void
+test_stdwh_timestamp_of_19_digits_refused_without_overflow(void)
+{
+	CU_ASSERT_EQUAL(verify(VEC_ID, "9999999999999999999", VEC_SIG, VEC_BODY,
+	    VEC_TS), STDWH_EHEADERS);
+	CU_ASSERT_EQUAL(verify(VEC_ID, "9223372036854775808", VEC_SIG, VEC_BODY,
+	    VEC_TS), STDWH_EHEADERS);
+	CU_ASSERT_EQUAL(stdwh_precheck(VEC_ID, "9999999999999999999", VEC_SIG,
+	    VEC_TS, 0), STDWH_EHEADERS);
+	/* 18 digits parse (and are stale) */
+	CU_ASSERT_EQUAL(verify(VEC_ID, "999999999999999999", VEC_SIG, VEC_BODY,
+	    VEC_TS), STDWH_ESTALE);
+	CU_ASSERT_EQUAL(stdwh_precheck(VEC_ID, VEC_TS_S, VEC_SIG, VEC_TS, 0),
+	    STDWH_OK);
+	CU_ASSERT_EQUAL(stdwh_precheck(VEC_ID, VEC_TS_S, "v2,abc", VEC_TS, 0),
+	    STDWH_EHEADERS);
+	CU_ASSERT_EQUAL(stdwh_precheck(VEC_ID, VEC_TS_S, VEC_SIG, VEC_TS + 301,
+	    0), STDWH_ESTALE);
+}
+
 static void
 test_stdwh_verify_several_signatures(void)
 {
@@ -241,6 +264,7 @@ main(void)
 		{ "wrong key refused", test_stdwh_verify_refuses_wrong_key },
 		{ "stale timestamps refused", test_stdwh_verify_refuses_stale_timestamps },
 		{ "malformed headers refused", test_stdwh_verify_refuses_malformed_headers },
+		{ "19-digit timestamp refused", test_stdwh_timestamp_of_19_digits_refused_without_overflow },
 		{ "several signatures", test_stdwh_verify_several_signatures },
 		{ "two keys, rotation", test_stdwh_sign_header_two_keys_and_rotation },
 		{ "bad ids refused", test_stdwh_sign_refuses_bad_ids },
