@@ -17,5 +17,6 @@ enum ig_err handle_job_list(struct http_req *r);
 enum ig_err handle_job_cancel(struct http_req *r);
 enum ig_err handle_job_retry(struct http_req *r);
 enum ig_err handle_usage(struct http_req *r);
+enum ig_err handle_openapi(struct http_req *r);
 
 #endif

@@ -10,6 +10,7 @@ static const struct route app_routes[] = {
 	{ "GET", "/api/health", handle_health },
 	{ "GET", "/api/me", handle_me },
 	{ "GET", "/api/usage", handle_usage },
+	{ "GET", "/api/openapi.json", handle_openapi },
 	{ "GET", "/metrics", handle_metrics },
 	{ "POST", "/api/images/generate", handle_generate },
 	{ "GET", "/api/images/jobs", handle_job_list },
