@@ -41,7 +41,7 @@ DOC_PATH = os.path.join(SRCDIR, "docs", "openapi.json")
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
 # What any request may be answered, whatever its path and method (the
 # pool reads the body before routing; nginx answers these itself too).
-ANY_REQUEST = ("400", "413", "500", "503")
+ANY_REQUEST = ("400", "413", "429", "500", "503")
 # The component response of each error status (components/responses).
 ERROR_RESPONSES = {"400": "BadRequest", "401": "Unauthorized", "402": "BudgetExceeded",
                    "403": "Forbidden", "404": "NotFound", "405": "MethodNotAllowed",
