@@ -181,6 +181,38 @@ class CheckerRefuses(unittest.TestCase):
         self.assertIn("'budget' is a required property", self.refused(
             "POST", jh.GENERATE, 402, self.H, b'{"error":{"code":"BUDGET_EXCEEDED","message":"x"}}'))
 
+    def test_refuses_a_job_the_state_machine_cannot_make(self):
+        u = "1b4e28ba-2fa1-11d2-883f-0016d3cca427"
+        ts = "2026-12-02T12:00:00.123Z"
+        job = {"jobId": u, "status": "completed", "jobType": "master_asset", "projectId": u,
+               "branchId": u, "assetId": None, "sceneId": None, "shotId": None,
+               "visualStyleCapsuleId": None, "prompt": "a castle", "finalPrompt": "a castle",
+               "width": 1024, "height": 1024, "provider": "local", "model": "local-1",
+               "publicUrl": "http://localhost/storage/v1/object/public/asset-images/x.png",
+               "storagePath": "x.png", "mimeType": "image/png",
+               "cost": {"estimated": 0.039, "actual": 0.039, "currency": "USD"},
+               "attempts": 1, "retryOf": None, "cancelRequested": False, "createdAt": ts,
+               "startedAt": ts, "completedAt": ts, "updatedAt": ts}
+        get = "/api/images/jobs/" + u
+
+        def body(**over):
+            return json.dumps(dict(job, **over)).encode()
+        openapi_check.check("GET", get, 200, self.H, body())
+        failed = {"code": "PROVIDER_ERROR", "message": "no", "failureStage": "generating"}
+        openapi_check.check("GET", get, 200, self.H, body(status="failed", error=failed))
+        self.assertIn("None is not of type 'string'", self.refused(
+            "GET", get, 200, self.H, body(completedAt=None)))
+        self.assertIn("'error' is a required property", self.refused(
+            "GET", get, 200, self.H, body(status="failed")))
+        self.assertIn("should not be valid", self.refused(
+            "GET", get, 200, self.H, body(status="queued", completedAt=None, error=failed)))
+        self.assertIn("is not of type 'null'", self.refused(
+            "GET", get, 200, self.H, body(status="generating")))
+        self.assertIn("body at createdAt", self.refused(
+            "GET", get, 200, self.H, body(createdAt="2026-12-02 12:00:00+00")))
+        self.assertIn("'USD' was expected", self.refused(
+            "GET", get, 200, self.H, body(cost={"estimated": 1, "actual": None, "currency": "EUR"})))
+
     def test_a_swallowed_violation_is_still_recorded(self):
         n = openapi_check.count()
         try:
