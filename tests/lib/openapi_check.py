@@ -62,7 +62,6 @@ _doc = None
 _templates = None
 _validators = {}
 violations = []            # every Violation raised so far, in order
-enabled = True             # a test of this module may switch it off
 
 
 def doc():
@@ -214,7 +213,7 @@ def check(method, target, status, headers, body):
     """Checks one answer; raises Violation (and records it) when the
     document does not describe it.  target is the request target as sent
     (path and query); headers [(name, value)]; body bytes."""
-    if not enabled or status is None:
+    if status is None:          # no answer to check (a broken one is the test's)
         return
     path = urllib.parse.urlsplit(target).path or "/"
     if not (path == "/api" or path.startswith("/api/")):
