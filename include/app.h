@@ -14,6 +14,8 @@ enum ig_err handle_metrics(struct http_req *r);
 enum ig_err handle_generate(struct http_req *r);
 enum ig_err handle_job_get(struct http_req *r);
 enum ig_err handle_job_list(struct http_req *r);
+enum ig_err handle_job_events(struct http_req *r);
+enum ig_err handle_projects(struct http_req *r);
 enum ig_err handle_job_cancel(struct http_req *r);
 enum ig_err handle_job_retry(struct http_req *r);
 enum ig_err handle_usage(struct http_req *r);

@@ -53,6 +53,9 @@ struct cfg {
 	long rate_limit_burst;		/* IMAGEGEN_RATE_LIMIT_BURST */
 	/* "PER_MINUTE|BURST", "" when off: a request's imagegen.rate_limit */
 	char rate_limit_conf[48];
+	/* Prefer: wait on generate (h_jobs.c) */
+	long max_wait_s;		/* IMAGEGEN_MAX_WAIT_S, 0: never */
+	long max_waiting_requests;	/* IMAGEGEN_MAX_WAITING_REQUESTS, -1: half */
 	/* providers (SPEC §6) */
 	long provider_timeout_ms;	/* IMAGEGEN_PROVIDER_TIMEOUT_MS, one call */
 	long provider_max_bytes;	/* IMAGEGEN_PROVIDER_MAX_BYTES, one reply */

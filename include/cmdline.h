@@ -2,7 +2,7 @@
 #ifndef IG_CMDLINE_H
 #define IG_CMDLINE_H
 
-#define CMDLINE_MAX_OPTS 16
+#define CMDLINE_MAX_OPTS 24
 #define CMDLINE_MAX_NAME 31
 
 /*

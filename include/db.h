@@ -65,6 +65,9 @@ enum ig_err db_ping(void);
  * IG_EUNAVAILABLE/IG_EINTERNAL (logged) with the transaction rolled back.
  */
 enum ig_err db_begin_user(PGconn *conn, const char *claims);
+/* db_begin_user() again with the claims of the last one (a request's
+ * second transaction, after db_exec_commit() ended its first). */
+enum ig_err db_begin_again(PGconn *conn);
 /* BEGIN and SET LOCAL ROLE service_role, on a worker-role connection
  * (db_worker_get, db_connect_worker): work for no user. */
 enum ig_err db_begin_service(PGconn *conn);
@@ -87,6 +90,19 @@ PGresult *db_exec(PGconn *conn, const char *sql, int n,
     const char *const *params);
 
 /*
+ * db_exec() and COMMIT pipelined (one round trip): the transaction ends
+ * right after sql, so the rows it locked (budget and rate-limit rows that
+ * every POST of a user updates) are not held across a round trip to the
+ * client. On success (TUPLES_OK/COMMAND_OK) it is committed, and the
+ * caller's db_commit()/db_rollback() on conn do nothing; on failure the
+ * transaction is still open and failed (the caller rolls it back), and
+ * the result is the statement's failure or the commit's. NULL when the
+ * connection broke. Caller PQclear()s.
+ */
+PGresult *db_exec_commit(PGconn *conn, const char *sql, int n,
+    const char *const *params);
+
+/*
  * Runs one read-only statement as the request's user in a single round
  * trip: set_config(role authenticated, request.jwt.claims) and sql are
  * pipelined into one implicit transaction (the settings end with it); the
@@ -104,5 +120,8 @@ PGresult *db_read_as_user(PGconn *conn, const char *claims, const char *sql,
 void db_forget(void);
 /* Closes the process's connections (safe when none). */
 void db_close(void);
+/* Closes conn if it is one of the process's connections (the next
+ * db_get() or db_worker_get() makes a new one); nothing otherwise. */
+void db_drop(PGconn *conn);
 
 #endif

@@ -77,6 +77,14 @@ int http_is_json(const struct http_req *r);
  * r->err_extra_name when set; adds Retry-After to 503 and 429 when the
  * handler did not. */
 void http_send_error(struct http_req *r, enum ig_err e, const char *message);
+/*
+ * The wait preference of a Prefer header hdr (RFC 7240; may be NULL): 1
+ * with *n seconds when it asks for wait=N (N a whole number, at most max:
+ * larger is max) or a bare wait (max); 0 when it does not, when max <= 0,
+ * or when the first wait's value is not a whole number (wait=abc,
+ * wait=-1: a preference not understood is ignored, not an error).
+ */
+int http_prefer_wait(const char *hdr, long max, long *n);
 /* Validates a CONTENT_LENGTH value; -1 when malformed. */
 long long http_parse_content_length(const char *s);
 

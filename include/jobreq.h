@@ -13,7 +13,8 @@
 struct storage;
 
 /* A validated POST /api/images/generate body. Strings live in an arena;
- * optional ones are NULL when absent. UUIDs are lower-cased. */
+ * optional ones are NULL when absent (branch_id too: the project's main
+ * branch, which jobsdb_create() resolves). UUIDs are lower-cased. */
 struct job_request {
 	const char *project_id, *branch_id, *job_type, *prompt;
 	int width, height;

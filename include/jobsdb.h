@@ -2,6 +2,8 @@
 #ifndef IG_JOBSDB_H
 #define IG_JOBSDB_H
 
+#include <signal.h>
+
 #include <libpq-fe.h>
 
 #include "arena.h"
@@ -33,7 +35,10 @@ struct job_plan {
 
 /*
  * Inserts the job as the request's user (inside db_begin_user()): checks
- * the project is the caller's, the branch in it and the capsule visible,
+ * the project is the caller's, the branch in it (jr->branch_id NULL: the
+ * project's main branch; none is IG_EVALIDATION naming branchId, unless
+ * jr's idempotency key has a job of this request to replay) and the
+ * capsule visible,
  * then inserts with the idempotency key, taking a token from the caller's
  * rate limit and reserving the estimate in every budget that applies
  * (sql/011_budgets.sql; a replay takes and reserves nothing). IG_OK
@@ -49,6 +54,48 @@ enum ig_err jobsdb_create(PGconn *c, struct arena *a, const char *user_id,
  * trip (no transaction of the caller's), or NULL with *e (IG_ENOTFOUND). */
 const char *jobsdb_get_json(PGconn *c, struct arena *a, const char *claims,
     const char *id, enum ig_err *e);
+/* {"projects":[{"id","name","createdAt","branches":[{"id","name","isMain"}]}]}
+ * (arena): the caller's projects, newest first (at most 200), each with
+ * its branches, main first then by name (at most 100), read as the user
+ * of claims in one round trip. NULL with *e on failure. */
+const char *jobsdb_projects_json(PGconn *c, struct arena *a,
+    const char *claims, enum ig_err *e);
+/* {"jobId","events":[{"id","event","fromStatus","toStatus","detail",
+ * "createdAt"}]} (arena): the caller's job id's events, oldest first (at
+ * most 1000), read as the user of claims in one round trip. NULL with *e
+ * (IG_ENOTFOUND when the job is not the caller's). */
+const char *jobsdb_events_json(PGconn *c, struct arena *a, const char *claims,
+    const char *id, enum ig_err *e);
+/* The caller's rate limit as it stands, without taking from it
+ * (image_job_rate_peek(): "REMAINING;RESET") into out (n bytes); empty
+ * when rate limits are off. IG_OK, or the failure (logged). */
+enum ig_err jobsdb_rate_peek(PGconn *c, const char *claims, char *out,
+    size_t n);
+/* As jobsdb_get_json(), and the job's status into status (when not NULL). */
+const char *jobsdb_get_job(PGconn *c, struct arena *a, const char *claims,
+    const char *id, char status[16], enum ig_err *e);
+/*
+ * A request's wait for a job's end (Prefer: wait): LISTEN image_job_done
+ * (sql/012) on c, outside any transaction, dropping notifications read
+ * before. IG_OK, or IG_EUNAVAILABLE/IG_EINTERNAL (logged).
+ */
+enum ig_err jobsdb_listen_done(PGconn *c);
+/*
+ * Sleeps until image_job_done names job id, the monotonic clock reaches
+ * deadline_ms (clock_mono_ms()), *stop is set (stop_fd, a self-pipe,
+ * wakes it; -1 and NULL: none), or peer_fd (the web server's connection,
+ * its request read to the end; -1: none) has input or hangs up; SIGTERM,
+ * SIGQUIT and SIGINT are unblocked while it sleeps. 1 when the job ended,
+ * 0 when the time ran out or a stop came, 2 when the peer went away (the
+ * client gave up: no one reads an answer), -1 when the wait failed (the
+ * connection broke: db_check()ed; or ppoll() failed).
+ */
+int jobsdb_wait_done(PGconn *c, const char *id, long long deadline_ms,
+    int stop_fd, volatile sig_atomic_t *stop, int peer_fd);
+/* UNLISTEN image_job_done and drop what arrived; when the connection is
+ * broken or UNLISTEN fails, drops the connection instead (db_drop), so
+ * none stays listening. Can't fail; c may be NULL. */
+void jobsdb_unlisten_done(PGconn *c);
 /*
  * One page of the caller's jobs, newest first: {"jobs":[…],"nextCursor":…}
  * (arena). project_id and status may be NULL; cursor is NULL or a value

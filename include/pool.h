@@ -58,6 +58,7 @@ int pool_run_master(const struct pool_opts *o, struct cfg *c);
 struct pool_stats {
 	int shared;
 	unsigned long workers, busy;
+	unsigned long waiting;		/* requests held by Prefer: wait */
 	unsigned long restarts, crashes, reloads;
 	unsigned long tokens_verified, tokens_cached, tokens_refused;
 };

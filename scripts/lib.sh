@@ -34,12 +34,13 @@ case $IG_STORAGE in /*) ;; *) IG_STORAGE=$PWD/$IG_STORAGE ;; esac
 IG_POOL_USER=www-data             # the pool and nginx workers, when root
 IG_PG_SUPERUSER=postgres          # initdb -U; trust auth on the dev cluster
 
-# The Debian packages the build, the stack and the tests need.
+# The Debian packages the build, the stack and the tests need (chromium:
+# the demo page's browser test, test_browser.py, drives it headless).
 IG_DEPS=(build-essential autoconf automake pkg-config libfcgi-dev libfcgi-bin
 	libcurl4-openssl-dev libpq-dev libjson-c-dev libssl-dev openssl libpng-dev
 	libcunit1-dev postgresql nginx-light spawn-fcgi python3 curl wrk valgrind
 	procps systemd lighttpd lighttpd-mod-openssl groff-base apache2 libapache2-mod-fcgid
-	python3-jsonschema)
+	python3-jsonschema chromium)
 
 ig_log() { printf '[%s] %s\n' "${IG_SCRIPT:-imagegen}" "$*"; }
 ig_warn() { printf '[%s] warning: %s\n' "${IG_SCRIPT:-imagegen}" "$*" >&2; }

@@ -302,6 +302,19 @@ static const struct setting cfg_settings[] = {
 	{ "IMAGEGEN_RATE_LIMIT_BURST", SET_LONG, "20", 1, 1000000,
 	  F(rate_limit_burst), 0, NULL, NULL,
 	  "the bucket's size: creations in a row before the rate applies" },
+	{ "IMAGEGEN_MAX_WAIT_S", SET_LONG, "60", 0, 70, F(max_wait_s), 0, NULL,
+	  NULL, "`Prefer: wait[=N]` on generate holds the answer up to N "
+	  "seconds, never more than this, which is also N's default (`0`: "
+	  "never wait, the preference is ignored); at most 70, below the "
+	  "FastCGI read timeout of the shipped nginx and Apache configs "
+	  "(75 s), past which the web server would answer 504 instead" },
+	{ "IMAGEGEN_MAX_WAITING_REQUESTS", SET_LONG, "-1", -1, 256,
+	  F(max_waiting_requests), 0, NULL, "half the workers (`-1`)",
+	  "responders of a pool that may hold a `Prefer: wait` request at "
+	  "once; the next one is answered at once, as without the preference "
+	  "(`0`: none; never more than the workers less one, whatever it "
+	  "says, so one responder is always free; needs the master pool: "
+	  "without one no request waits)" },
 	{ "IMAGEGEN_TEST_STAGE_DELAY_MS", SET_LONG, "0", 0, 600000,
 	  F(test_stage_delay_ms), SET_TEST, NULL, NULL,
 	  "an executor waits this long after recording where it will upload, "

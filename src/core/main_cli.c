@@ -70,6 +70,28 @@ usage(FILE *f)
 "      for projects; without --daily/--monthly: both), or show limit,\n"
 "      spent, reserved and remaining in the current UTC windows (without an\n"
 "      option: the deployment's day and every override)\n"
+"  generate PROMPT [--project UUID] [--branch UUID]\n"
+"           [--type master_asset|start_frame|end_frame|inpaint] [--size WxH]\n"
+"           [--style UUID] [--scene UUID --shot UUID] [--source URL [--mask URL]]\n"
+"           [--wait] [--timeout S] [--json] [--output FILE]\n"
+"      create a job through the HTTP API (POST /api/images/generate, a random\n"
+"      Idempotency-Key, resent after a lost connection) and print its id;\n"
+"      --wait polls it every second (progress on stderr) and prints its\n"
+"      public URL, or the job with --json; --output FILE also downloads the\n"
+"      image; --timeout S gives up after S seconds (default 300); --output\n"
+"      and --timeout imply --wait. Exit 0 completed (or accepted), 1 failed\n"
+"      or canceled (code and message on stderr), 2 usage, 3 timeout, 4 HTTP\n"
+"      or connection error, 130 interrupted (Ctrl-C: the job keeps running)\n"
+"  jobs list [--project UUID] [--status S] [--limit N] [--cursor C]\n"
+"  jobs show ID\n"
+"  jobs cancel ID\n"
+"  jobs retry ID [--wait] [--timeout S]\n"
+"      the caller's jobs, newest first; one job; cancel one; retry a failed or\n"
+"      canceled one as a new job (--wait as for generate)\n"
+"      generate and jobs also take --url URL, --token TOKEN (default:\n"
+"      IMAGEGEN_URL, IMAGEGEN_TOKEN; without a URL, ./var/stack.env or the\n"
+"      build tree's, as scripts/up writes it, gives URL, token, project,\n"
+"      branch and certificate), --insecure (no certificate check) and --json\n"
 "  token --sub UUID [--email EMAIL] [--ttl SECONDS] [--role ROLE]\n"
 "        [--alg HS256|ES256|RS256] [--key FILE] [--kid KID]\n"
 "      print a development access token: HS256 with SUPABASE_JWT_SECRET, or\n"
@@ -487,6 +509,10 @@ main(int argc, char **argv)
 		rc = cmd_stats();
 	} else if (strcmp(argv[1], "budget") == 0) {
 		rc = cmd_budget(argc - 1, argv + 1);
+	} else if (strcmp(argv[1], "generate") == 0) {
+		rc = cmd_generate(argc - 1, argv + 1);
+	} else if (strcmp(argv[1], "jobs") == 0) {
+		rc = cmd_jobs(argc - 1, argv + 1);
 	} else if (strcmp(argv[1], "settings") == 0) {
 		rc = cmd_settings(argc - 1, argv + 1);
 	} else {

@@ -359,6 +359,7 @@ pool_run_master(const struct pool_opts *o, struct cfg *c)
 		return 1;
 	}
 	pool_stats_init_main();
+	pool_stats_set_workers(o->workers);
 	pool_sig_catch(SIGCHLD);
 	pool_sig_catch(SIGHUP);
 	pool_sig_catch(SIGTERM);

@@ -14,8 +14,15 @@
 struct shared_stats {
 	atomic_ulong restarts, crashes, reloads;
 	atomic_ulong tokens_verified, tokens_cached, tokens_refused;
+	atomic_int workers;			/* the pool's size, by the master */
+	atomic_int waiting;			/* requests held (Prefer: wait) */
 	atomic_int live[POOL_MAX_CHILDREN];	/* set by the master */
 	atomic_int busy[POOL_MAX_CHILDREN];	/* set by the child, serving */
+	/* 1 while the slot's child holds one of the waiting places: set by
+	 * the child after it took the place, cleared by whoever gives it
+	 * back (the child after the wait, or the master freeing the slot of
+	 * a child that died holding it). */
+	atomic_int waiter[POOL_MAX_CHILDREN];
 };
 static struct shared_stats *shared;	/* NULL: no master (spawn-fcgi -F) */
 /* Shared between processes, the atomics must not hide a lock. */
@@ -45,6 +52,7 @@ pool_stats_slot_take(void)
 	for (i = 0; shared != NULL && i < POOL_MAX_CHILDREN; i++) {
 		if (!atomic_load(&shared->live[i])) {
 			atomic_store(&shared->busy[i], 0);
+			atomic_store(&shared->waiter[i], 0);
 			atomic_store(&shared->live[i], 1);
 			return i;
 		}
@@ -58,6 +66,10 @@ pool_stats_slot_free(int slot)
 	if (shared == NULL || slot < 0)
 		return;
 	atomic_store(&shared->busy[slot], 0);
+	/* A child killed (or crashed) while it held a request gives its
+	 * place back here, or the place would be lost for good. */
+	if (atomic_exchange(&shared->waiter[slot], 0))
+		atomic_fetch_sub(&shared->waiting, 1);
 	atomic_store(&shared->live[slot], 0);
 }
 
@@ -77,6 +89,52 @@ pool_stats_count(enum pool_stats_counter which)
 		atomic_fetch_add(&shared->reloads, 1);
 		break;
 	}
+}
+
+void
+pool_stats_set_workers(int n)
+{
+	if (shared != NULL)
+		atomic_store(&shared->workers, n);
+}
+
+long
+pool_stats_wait_places(long max, int workers)
+{
+	long cap = workers > 1 ? workers - 1 : 0;
+
+	if (max < 0)
+		max = workers / 2;
+	return max < cap ? max : cap;
+}
+
+int
+pool_stats_wait_take(long max)
+{
+	int n;
+
+	if (shared == NULL || my_stat_slot < 0 ||
+	    atomic_load(&shared->waiter[my_stat_slot]))
+		return 0;
+	max = pool_stats_wait_places(max, atomic_load(&shared->workers));
+	n = atomic_load(&shared->waiting);
+	do {
+		if (n >= max)
+			return 0;
+	} while (!atomic_compare_exchange_weak(&shared->waiting, &n, n + 1));
+	/* Right after the compare-and-swap (nothing between them can fail),
+	 * so the master knows to give the place back should this child die
+	 * holding it (pool_stats_slot_free). */
+	atomic_store(&shared->waiter[my_stat_slot], 1);
+	return 1;
+}
+
+void
+pool_stats_wait_put(void)
+{
+	if (shared != NULL && my_stat_slot >= 0 &&
+	    atomic_exchange(&shared->waiter[my_stat_slot], 0))
+		atomic_fetch_sub(&shared->waiting, 1);
 }
 
 void
@@ -132,6 +190,7 @@ pool_get_stats(struct pool_stats *out)
 		if (atomic_load_explicit(&shared->busy[i], memory_order_relaxed))
 			out->busy++;
 	}
+	out->waiting = (unsigned long)atomic_load(&shared->waiting);
 	out->restarts = atomic_load(&shared->restarts);
 	out->crashes = atomic_load(&shared->crashes);
 	out->reloads = atomic_load(&shared->reloads);

@@ -26,6 +26,12 @@ static PGconn *db_worker_conn;
 static int db_conn_lost, db_worker_conn_lost;
 static long long db_worker_last_fail_ms = -1;
 static int db_role_checked;
+/* The connection whose transaction db_exec_commit() ended: the caller's
+ * db_commit() or db_rollback() then has nothing left to end. */
+static PGconn *db_tx_ended;
+/* The claims of the last db_begin_user(), for db_begin_again(): the
+ * request's, valid while it is handled. */
+static const char *db_last_claims;
 /* Who a request's statements run as, for the rest of its transaction. */
 /* imagegen.request_id: the status trigger keeps it on a new job's first
  * event, for the executor's log lines (sql/010_job_request_id.sql);
@@ -404,6 +410,8 @@ begin_as(PGconn *conn, const char *role, const char *claims)
 	PGresult *res;
 	enum ig_err e;
 
+	if (db_tx_ended == conn)
+		db_tx_ended = NULL;
 	e = exec_simple(conn, "BEGIN");
 	if (e != IG_OK)
 		return e;
@@ -423,7 +431,14 @@ begin_as(PGconn *conn, const char *role, const char *claims)
 enum ig_err
 db_begin_user(PGconn *conn, const char *claims)
 {
+	db_last_claims = claims;
 	return begin_as(conn, "authenticated", claims);
+}
+
+enum ig_err
+db_begin_again(PGconn *conn)
+{
+	return begin_as(conn, "authenticated", db_last_claims);
 }
 
 enum ig_err
@@ -445,12 +460,20 @@ db_begin_service(PGconn *conn)
 enum ig_err
 db_commit(PGconn *conn)
 {
+	if (db_tx_ended == conn) {
+		db_tx_ended = NULL;
+		return IG_OK;
+	}
 	return exec_simple(conn, "COMMIT");
 }
 
 void
 db_rollback(PGconn *conn)
 {
+	if (db_tx_ended == conn) {
+		db_tx_ended = NULL;
+		return;
+	}
 	PQclear(PQexec(conn, "ROLLBACK"));
 }
 
@@ -506,6 +529,75 @@ db_exec(PGconn *conn, const char *sql, int n, const char *const *params)
 	default:
 		return PQexecPrepared(conn, name, n, params, NULL, NULL, 0);
 	}
+}
+
+PGresult *
+db_exec_commit(PGconn *conn, const char *sql, int n,
+    const char *const *params)
+{
+	PGresult *r, *res = NULL, *commit = NULL, *err = NULL;
+	char name[16];
+	int stmt = 0;
+
+	switch (prepare_once(conn, sql, n, name, &err)) {
+	case -2:
+		return err;
+	case -1:
+		/* not prepared here: two round trips, as before */
+		res = PQexecParams(conn, sql, n, NULL, params, NULL, NULL, 0);
+		if (PQresultStatus(res) == PGRES_TUPLES_OK ||
+		    PQresultStatus(res) == PGRES_COMMAND_OK) {
+			if (exec_simple(conn, "COMMIT") != IG_OK) {
+				PQclear(res);
+				return NULL;
+			}
+			db_tx_ended = conn;
+		}
+		return res;
+	default:
+		break;
+	}
+	if (PQenterPipelineMode(conn) != 1)
+		return NULL;
+	if (PQsendQueryPrepared(conn, name, n, params, NULL, NULL, 0) != 1 ||
+	    PQsendQueryParams(conn, "COMMIT", 0, NULL, NULL, NULL, NULL, 0) != 1 ||
+	    PQpipelineSync(conn) != 1) {
+		PQexitPipelineMode(conn);
+		return NULL;
+	}
+	/* In order: the statement's result and a NULL, COMMIT's and a NULL
+	 * (PGRES_PIPELINE_ABORTED after a failed statement), the sync. */
+	for (;;) {
+		r = PQgetResult(conn);
+		if (r == NULL) {
+			if (++stmt > 2 || PQstatus(conn) != CONNECTION_OK)
+				break;
+			continue;
+		}
+		if (PQresultStatus(r) == PGRES_PIPELINE_SYNC) {
+			PQclear(r);
+			break;
+		}
+		if (stmt == 0 && res == NULL)
+			res = r;
+		else if (stmt == 1 && commit == NULL)
+			commit = r;
+		else
+			PQclear(r);
+	}
+	PQexitPipelineMode(conn);
+	if (res != NULL && (PQresultStatus(res) == PGRES_TUPLES_OK ||
+	    PQresultStatus(res) == PGRES_COMMAND_OK)) {
+		if (commit == NULL || PQresultStatus(commit) != PGRES_COMMAND_OK) {
+			/* the statement ran, its COMMIT did not: the commit's
+			 * failure is the answer (nothing stands) */
+			PQclear(res);
+			return commit;
+		}
+		db_tx_ended = conn;
+	}
+	PQclear(commit);
+	return res;
 }
 
 PGresult *
@@ -575,6 +667,20 @@ db_read_as_user(PGconn *conn, const char *claims, const char *sql, int n,
 		return err;
 	}
 	return res;
+}
+
+void
+db_drop(PGconn *conn)
+{
+	if (conn == NULL)
+		return;
+	if (conn == db_conn) {
+		close_request();
+	} else if (conn == db_worker_conn) {
+		PQfinish(db_worker_conn);
+		db_worker_conn = NULL;
+		db_worker_conn_lost = 0;
+	}
 }
 
 void

@@ -1,11 +1,15 @@
 /* jobs_db.c - image jobs in Postgres, as the request's user: owner
  * predicates in every query, and RLS behind them. */
+#include <errno.h>
 #include <inttypes.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "base64.h"
+#include "clock.h"
 #include "db.h"
 #include "job_json.h"
 #include "jobsdb.h"
@@ -38,6 +42,11 @@ static const char *const job_states[] = { "queued", "processing", "generating",
 	" source_image_url, mask_image_url"
 #define JOB_RUN_COLS "provider, model, estimated_cost, max_attempts"
 
+/* Bounds of the listings' answers (as SQL text). */
+#define JOBSDB_MAX_PROJECTS_S "200"
+#define JOBSDB_MAX_BRANCHES_S "100"
+#define JOBSDB_MAX_EVENTS_S "1000"
+
 /* Ownership, before the INSERT: the project is the caller's, the branch
  * is in it, and the capsule (if any) is the caller's, shared or public. */
 static const char sql_create_owned[] =
@@ -50,6 +59,12 @@ static const char sql_create_owned[] =
     "  WHERE c.id = $3 AND"
     OWNER_PRED("c.user_id = auth.uid() OR c.user_id IS NULL OR c.is_public")
     ")";
+/* The project's main branch, for a request without branchId: no row when
+ * it has none (or is not the caller's: sql_create_owned tells which). */
+static const char sql_create_main[] =
+    "SELECT b.id FROM public.branches b JOIN public.projects p"
+    " ON p.id = b.project_id WHERE b.project_id = $1 AND b.is_main AND"
+    OWNER_PRED("p.owner_id = auth.uid()");
 /* An idempotent replay: the caller's own job with this key, and the
  * caller's rate limit as it stands (a replay takes no token; NULL when
  * rate limits are off). */
@@ -57,6 +72,9 @@ static const char sql_create_replay[] =
     "SELECT id, status, request_fingerprint,"
     " public.image_job_rate_peek() FROM public.image_generation_jobs"
     " WHERE idempotency_key = $1 AND" OWNER_PRED("user_id = auth.uid()");
+/* The caller's bucket (auth.uid()'s, inside the function): no owner
+ * predicate to add, no row of anyone's read. */
+static const char sql_rate_peek[] = "SELECT public.image_job_rate_peek()";
 static const char sql_get[] =
     "SELECT " JOB_JSON_COLUMNS " FROM public.image_generation_jobs j"
     " WHERE j.id = $1 AND" OWNER_PRED("j.user_id = auth.uid()");
@@ -121,8 +139,34 @@ static const char sql_create_insert[] =
     " ON CONFLICT (user_id, idempotency_key) WHERE idempotency_key IS NOT NULL"
     " DO NOTHING RETURNING id, status, public.image_job_rate_take()";
 
+/* The caller's projects, newest first, each with its branches, the main
+ * one first, then by name: at most JOBSDB_MAX_PROJECTS projects of
+ * JOBSDB_MAX_BRANCHES branches (a bounded answer). A project without a
+ * branch is one row with NULL branch columns. $1: NULL, or one project
+ * (for the owner-predicate test; the handler passes NULL). */
+static const char sql_projects[] =
+    "WITH p AS (SELECT p.id, p.title, p.created_at FROM public.projects p"
+    " WHERE" OWNER_PRED("p.owner_id = auth.uid()")
+    " AND ($1::uuid IS NULL OR p.id = $1)"
+    " ORDER BY p.created_at DESC, p.id DESC LIMIT " JOBSDB_MAX_PROJECTS_S ")"
+    " SELECT p.id, p.title, p.created_at, b.id, b.name, b.is_main FROM p"
+    " LEFT JOIN LATERAL (SELECT b.id, b.name, b.is_main FROM public.branches b"
+    "  WHERE b.project_id = p.id ORDER BY b.is_main DESC, b.name, b.id"
+    "  LIMIT " JOBSDB_MAX_BRANCHES_S ") b ON true"
+    " ORDER BY p.created_at DESC, p.id DESC, b.is_main DESC, b.name, b.id";
+/* The caller's job and its events, oldest first (at most
+ * JOBSDB_MAX_EVENTS): no row when the job is not the caller's, one row
+ * with NULL event columns when it has none. */
+static const char sql_events[] =
+    "SELECT j.id, e.id, e.event, e.from_status, e.to_status, e.detail,"
+    " e.created_at FROM public.image_generation_jobs j"
+    " LEFT JOIN public.image_generation_job_events e ON e.job_id = j.id"
+    " WHERE j.id = $1 AND" OWNER_PRED("j.user_id = auth.uid()")
+    " ORDER BY e.id LIMIT " JOBSDB_MAX_EVENTS_S;
+
 const struct jobsdb_query jobsdb_queries[] = {
 	{ "create_owned", sql_create_owned, 3 },
+	{ "create_main", sql_create_main, 1 },
 	{ "create_replay", sql_create_replay, 1 },
 	{ "get", sql_get, 1 },
 	{ "list", sql_list, 5 },
@@ -130,6 +174,8 @@ const struct jobsdb_query jobsdb_queries[] = {
 	{ "cancel_after", sql_get, 1 },	/* why a cancel changed nothing */
 	{ "retry_lock", sql_retry_lock, 1 },
 	{ "retry_insert", sql_retry_insert, 6 },
+	{ "projects", sql_projects, 1 },
+	{ "events", sql_events, 1 },
 	{ NULL, NULL, 0 }
 };
 
@@ -213,9 +259,13 @@ refused(struct arena *a, const PGresult *r, struct job_created *out,
 }
 
 /* Runs sql, an INSERT … RETURNING id, status, rate of at most one job,
- * with params p[0..n-1]. IG_OK with *made 1 and the job in *out, or
- * *made 0 when it inserted none (*out zeroed); IG_EBUDGET or
- * IG_ERATE_LIMITED with *msg and out->refusal; else q()'s failure. */
+ * with params p[0..n-1], and commits right after it, in the same round
+ * trip (db_exec_commit: the user's budget and rate-limit rows it updated
+ * are not held locked while the answer travels back). IG_OK with *made 1
+ * and the job in *out, or *made 0 when it inserted none (*out zeroed),
+ * committed either way; IG_EBUDGET or IG_ERATE_LIMITED with *msg and
+ * out->refusal; else q()'s failure; failed: the transaction is the
+ * caller's to roll back. */
 static enum ig_err
 insert_job(PGconn *c, struct arena *a, const char *sql, int n,
     const char *const *p, struct job_created *out, int *made,
@@ -226,7 +276,7 @@ insert_job(PGconn *c, struct arena *a, const char *sql, int n,
 
 	memset(out, 0, sizeof(*out));
 	*made = 0;
-	r = db_exec(c, sql, n, p);
+	r = db_exec_commit(c, sql, n, p);
 	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
 		e = refused(a, r, out, msg);
 		if (e == IG_OK)
@@ -242,25 +292,74 @@ insert_job(PGconn *c, struct arena *a, const char *sql, int n,
 	return IG_OK;
 }
 
+/* The caller's job of jr's idempotency key, as a replay into out (*found
+ * 1), or *found 0 when there is none; IG_EIDEM_REUSED when the key's job
+ * is of another request. */
+static enum ig_err
+find_replay(PGconn *c, const struct job_request *jr, struct job_created *out,
+    int *found, const char **msg)
+{
+	PGresult *r;
+	enum ig_err e;
+
+	*found = 0;
+	r = q(c, sql_create_replay, 1, &jr->idem_key, &e, PGRES_TUPLES_OK);
+	if (r == NULL)
+		return e;
+	e = IG_OK;
+	if (PQntuples(r) != 1) {
+		/* none */
+	} else if (strcmp(PQgetvalue(r, 0, 2), jr->fingerprint) != 0) {
+		*msg = "idempotencyKey: already used with a different request";
+		e = IG_EIDEM_REUSED;
+	} else {
+		created(out, r, 3);
+		out->replayed = 1;
+		*found = 1;
+	}
+	PQclear(r);
+	return e;
+}
 
 enum ig_err
 jobsdb_create(PGconn *c, struct arena *a, const char *user_id,
     const struct job_request *jr, const struct job_plan *run,
     struct job_created *out, const char **msg)
 {
-	const char *own[3] = { jr->project_id, jr->branch_id, jr->capsule_id };
-	/* $1..$19 of sql_create_insert, in its column order */
-	const char *p[19] = { user_id, jr->project_id, jr->branch_id,
-		jr->job_type, jr->prompt, lng(a, jr->width), lng(a, jr->height),
-		jr->capsule_id, jr->asset_id, jr->scene_id, jr->shot_id,
-		jr->source_url, jr->mask_url, jr->idem_key, jr->fingerprint,
-		run->provider, run->model, num(a, run->estimated_cost),
-		lng(a, run->max_attempts) };
+	const char *branch = jr->branch_id;
+	const char *own[3] = { jr->project_id, NULL, jr->capsule_id };
+	const char *p[19];
 	PGresult *r;
 	enum ig_err e;
-	int made = 0;
+	int made = 0, found = 0;
 
 	memset(out, 0, sizeof(*out));
+	/* No branchId: the project's main branch (the fingerprint is of the
+	 * request as sent, jobreq.c, so a replay finds its job whatever is
+	 * main now). */
+	if (branch == NULL) {
+		r = q(c, sql_create_main, 1, &jr->project_id, &e, PGRES_TUPLES_OK);
+		if (r == NULL)
+			return e;
+		if (PQntuples(r) == 1) {
+			branch = arena_strdup(a, PQgetvalue(r, 0, 0));
+			if (branch == NULL) {
+				PQclear(r);
+				*msg = "out of memory";
+				return IG_EINTERNAL;
+			}
+		}
+		PQclear(r);
+		/* None is main now: a replay still answers with the job made
+		 * on the branch that was main then (the key's request, sent
+		 * without branchId like this one) before "no main branch". */
+		if (branch == NULL && jr->idem_key != NULL) {
+			e = find_replay(c, jr, out, &found, msg);
+			if (e != IG_OK || found)
+				return e;
+		}
+	}
+	own[1] = branch;
 	/* Ownership, by the owner predicates and again by row-level
 	 * security: another user's project or capsule is not visible. */
 	r = q(c, sql_create_owned, 3, own, &e, PGRES_TUPLES_OK);
@@ -269,6 +368,9 @@ jobsdb_create(PGconn *c, struct arena *a, const char *user_id,
 	if (strcmp(PQgetvalue(r, 0, 0), "t") != 0) {
 		*msg = "projectId: no such project of yours";
 		e = IG_EFORBIDDEN;
+	} else if (branch == NULL) {
+		*msg = "branchId: required: the project has no main branch";
+		e = IG_EVALIDATION;
 	} else if (strcmp(PQgetvalue(r, 0, 1), "t") != 0) {
 		*msg = "branchId: not a branch of this project";
 		e = IG_EFORBIDDEN;
@@ -280,31 +382,68 @@ jobsdb_create(PGconn *c, struct arena *a, const char *user_id,
 	if (e != IG_OK)
 		return e;
 
+	/* $1..$19 of sql_create_insert, in its column order */
+	p[0] = user_id;
+	p[1] = jr->project_id;
+	p[2] = branch;
+	p[3] = jr->job_type;
+	p[4] = jr->prompt;
+	p[5] = lng(a, jr->width);
+	p[6] = lng(a, jr->height);
+	p[7] = jr->capsule_id;
+	p[8] = jr->asset_id;
+	p[9] = jr->scene_id;
+	p[10] = jr->shot_id;
+	p[11] = jr->source_url;
+	p[12] = jr->mask_url;
+	p[13] = jr->idem_key;
+	p[14] = jr->fingerprint;
+	p[15] = run->provider;
+	p[16] = run->model;
+	p[17] = num(a, run->estimated_cost);
+	p[18] = lng(a, run->max_attempts);
 	e = insert_job(c, a, sql_create_insert, 19, p, out, &made, msg);
 	if (e != IG_OK || made)
 		return e;
-	r = q(c, sql_create_replay, 1, &jr->idem_key, &e, PGRES_TUPLES_OK);
-	if (r == NULL)
+	/* The key's job is another request's: read it as the user again, in
+	 * a new transaction (the INSERT's ended with it). */
+	e = db_begin_again(c);
+	if (e != IG_OK)
 		return e;
-	if (PQntuples(r) != 1) {
-		PQclear(r);
+	e = find_replay(c, jr, out, &found, msg);
+	if (e == IG_OK && !found) {
 		*msg = "idempotency key conflict, try again";
-		return IG_EIDEM_IN_FLIGHT;
+		e = IG_EIDEM_IN_FLIGHT;
 	}
-	if (strcmp(PQgetvalue(r, 0, 2), jr->fingerprint) != 0) {
-		PQclear(r);
-		*msg = "idempotencyKey: already used with a different request";
-		return IG_EIDEM_REUSED;
-	}
-	created(out, r, 3);
-	out->replayed = 1;
+	return e;
+}
+
+enum ig_err
+jobsdb_rate_peek(PGconn *c, const char *claims, char *out, size_t n)
+{
+	PGresult *r;
+	enum ig_err e = IG_OK;
+
+	out[0] = '\0';
+	r = db_read_as_user(c, claims, sql_rate_peek, 0, NULL);
+	if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1)
+		e = db_error(c, r, "rate limit peek");
+	else if (!PQgetisnull(r, 0, 0))
+		snprintf(out, n, "%s", PQgetvalue(r, 0, 0));
 	PQclear(r);
-	return IG_OK;
+	return e;
 }
 
 const char *
 jobsdb_get_json(PGconn *c, struct arena *a, const char *claims, const char *id,
     enum ig_err *e)
+{
+	return jobsdb_get_job(c, a, claims, id, NULL, e);
+}
+
+const char *
+jobsdb_get_job(PGconn *c, struct arena *a, const char *claims, const char *id,
+    char status[16], enum ig_err *e)
 {
 	const char *p[1] = { id };
 	const char *json = NULL;
@@ -320,10 +459,13 @@ jobsdb_get_json(PGconn *c, struct arena *a, const char *claims, const char *id,
 		return NULL;
 	}
 	*e = IG_OK;
-	if (PQntuples(r) == 1)
+	if (PQntuples(r) == 1) {
 		json = row_json(a, r, 0, 0, e);
-	else
+		if (status != NULL)
+			snprintf(status, 16, "%s", PQgetvalue(r, 0, 1));
+	} else {
 		*e = IG_ENOTFOUND;
+	}
 	PQclear(r);
 	return json;
 }
@@ -508,4 +650,286 @@ jobsdb_retry(PGconn *c, struct arena *a, const char *user_id, const char *id,
 		e = IG_EFORBIDDEN;
 	}
 	return e;
+}
+
+/* ts (Postgres' ISO text of a timestamptz) as the API's "…Z" string, or
+ * null; -1 when it is neither. */
+static int
+put_ts(struct jsonw *w, const PGresult *r, int row, int col)
+{
+	char ts[JOB_TS_ISO_SIZE];
+
+	if (PQgetisnull(r, row, col)) {
+		jw_lit(w, "null");
+		return 0;
+	}
+	if (job_ts_iso(PQgetvalue(r, row, col), ts) != 0)
+		return -1;
+	jw_str(w, ts, strlen(ts));
+	return 0;
+}
+
+/* A text column as a JSON string, or null. */
+static void
+put_text(struct jsonw *w, const PGresult *r, int row, int col)
+{
+	if (PQgetisnull(r, row, col))
+		jw_lit(w, "null");
+	else
+		jw_str(w, PQgetvalue(r, row, col), (size_t)PQgetlength(r, row, col));
+}
+
+/* db_read_as_user() of sql with params p, or NULL with *e. */
+static PGresult *
+read_user(PGconn *c, const char *claims, const char *sql, int n,
+    const char *const *p, enum ig_err *e)
+{
+	PGresult *r = db_read_as_user(c, claims, sql, n, p);
+
+	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+		*e = db_error(c, r, "job query");
+		PQclear(r);
+		return NULL;
+	}
+	*e = IG_OK;
+	return r;
+}
+
+const char *
+jobsdb_projects_json(PGconn *c, struct arena *a, const char *claims,
+    enum ig_err *e)
+{
+	const char *p[1] = { NULL };
+	const char *prev = "";
+	struct jsonw w;
+	PGresult *r;
+	char *out;
+	int i, n, nb = 0;
+
+	r = read_user(c, claims, sql_projects, 1, p, e);
+	if (r == NULL)
+		return NULL;
+	n = PQntuples(r);
+	jw_init(&w, a, 256 * (size_t)(n + 1));
+	jw_lit(&w, "{\"projects\":[");
+	for (i = 0; i < n; i++) {
+		if (strcmp(prev, PQgetvalue(r, i, 0)) != 0) {
+			if (i > 0)
+				jw_lit(&w, "]},");
+			jw_lit(&w, "{");
+			jw_key(&w, "id");
+			put_text(&w, r, i, 0);
+			jw_key(&w, "name");
+			put_text(&w, r, i, 1);
+			jw_key(&w, "createdAt");
+			if (put_ts(&w, r, i, 2) != 0)
+				goto bad;
+			jw_key(&w, "branches");
+			jw_lit(&w, "[");
+			prev = PQgetvalue(r, i, 0);
+			nb = 0;
+		}
+		if (PQgetisnull(r, i, 3))
+			continue;
+		jw_lit(&w, nb++ > 0 ? ",{" : "{");
+		jw_key(&w, "id");
+		put_text(&w, r, i, 3);
+		jw_key(&w, "name");
+		put_text(&w, r, i, 4);
+		jw_key(&w, "isMain");
+		jw_lit(&w, strcmp(PQgetvalue(r, i, 5), "t") == 0 ? "true" : "false");
+		jw_lit(&w, "}");
+	}
+	jw_lit(&w, n > 0 ? "]}]}" : "]}");
+	PQclear(r);
+	out = jw_finish(&w, NULL);
+	if (out == NULL)
+		*e = IG_EINTERNAL;
+	return out;
+bad:
+	log_error("project %.36s: unexpected created_at", PQgetvalue(r, i, 0));
+	PQclear(r);
+	*e = IG_EINTERNAL;
+	return NULL;
+}
+
+const char *
+jobsdb_events_json(PGconn *c, struct arena *a, const char *claims,
+    const char *id, enum ig_err *e)
+{
+	const char *p[1] = { id };
+	struct jsonw w;
+	PGresult *r;
+	char *out;
+	int i, n;
+
+	r = read_user(c, claims, sql_events, 1, p, e);
+	if (r == NULL)
+		return NULL;
+	n = PQntuples(r);
+	if (n == 0) {
+		PQclear(r);
+		*e = IG_ENOTFOUND;
+		return NULL;
+	}
+	jw_init(&w, a, 256 * (size_t)(n + 1));
+	jw_lit(&w, "{\"jobId\":");
+	put_text(&w, r, 0, 0);
+	jw_lit(&w, ",\"events\":[");
+	for (i = 0; i < n; i++) {
+		if (PQgetisnull(r, i, 1))
+			continue;
+		if (i > 0)
+			jw_lit(&w, ",");
+		jw_lit(&w, "{\"id\":");
+		jw_lit(&w, PQgetvalue(r, i, 1));	/* bigserial: digits */
+		jw_key(&w, "event");
+		put_text(&w, r, i, 2);
+		jw_key(&w, "fromStatus");
+		put_text(&w, r, i, 3);
+		jw_key(&w, "toStatus");
+		put_text(&w, r, i, 4);
+		jw_key(&w, "detail");
+		/* jsonb's text form is JSON */
+		jw_lit(&w, PQgetisnull(r, i, 5) ? "null" : PQgetvalue(r, i, 5));
+		jw_key(&w, "createdAt");
+		if (put_ts(&w, r, i, 6) != 0) {
+			log_error("job %.36s: unexpected event created_at", id);
+			PQclear(r);
+			*e = IG_EINTERNAL;
+			return NULL;
+		}
+		jw_lit(&w, "}");
+	}
+	jw_lit(&w, "]}");
+	PQclear(r);
+	out = jw_finish(&w, NULL);
+	if (out == NULL)
+		*e = IG_EINTERNAL;
+	return out;
+}
+
+/* Frees every notification libpq has read on c. */
+static void
+drop_notifies(PGconn *c)
+{
+	PGnotify *n;
+
+	while ((n = PQnotifies(c)) != NULL)
+		PQfreemem(n);
+}
+
+/* A command (LISTEN, UNLISTEN) outside any transaction; IG_OK or the
+ * mapped failure. */
+static enum ig_err
+command(PGconn *c, const char *sql)
+{
+	PGresult *r = PQexec(c, sql);
+	enum ig_err e = IG_OK;
+
+	if (PQresultStatus(r) != PGRES_COMMAND_OK)
+		e = db_error(c, r, sql);
+	PQclear(r);
+	return e;
+}
+
+enum ig_err
+jobsdb_listen_done(PGconn *c)
+{
+	drop_notifies(c);
+	return command(c, "LISTEN image_job_done");
+}
+
+void
+jobsdb_unlisten_done(PGconn *c)
+{
+	if (c == NULL)
+		return;
+	/* A healthy connection is never left listening, whatever ended the
+	 * wait: its next request would carry every job's end. */
+	if (PQstatus(c) == CONNECTION_OK &&
+	    command(c, "UNLISTEN image_job_done") == IG_OK) {
+		/* read what arrived meanwhile, so no later request sees it */
+		if (PQconsumeInput(c) == 1)
+			drop_notifies(c);
+		return;
+	}
+	/* Broken, or UNLISTEN failed: the connection goes (the next db_get()
+	 * makes a new one), so no LISTEN outlives the wait. */
+	db_check(c);
+	db_drop(c);
+}
+
+int
+jobsdb_wait_done(PGconn *c, const char *id, long long deadline_ms, int stop_fd,
+    volatile sig_atomic_t *stop, int peer_fd)
+{
+	struct pollfd pfd[3];
+	struct timespec ts;
+	sigset_t mask;
+	long long left;
+	PGnotify *n;
+	int found = 0, k, np;
+
+	/* The stop signals the responder blocks while it serves (pool_worker.c)
+	 * are let in while it sleeps here, so a stopping pool does not wait
+	 * out every held request. */
+	sigprocmask(SIG_BLOCK, NULL, &mask);
+	sigdelset(&mask, SIGTERM);
+	sigdelset(&mask, SIGQUIT);
+	sigdelset(&mask, SIGINT);
+	for (;;) {
+		while ((n = PQnotifies(c)) != NULL) {
+			if (strcmp(n->relname, "image_job_done") == 0 &&
+			    strcmp(n->extra, id) == 0)
+				found = 1;
+			PQfreemem(n);
+		}
+		if (found)
+			return 1;
+		if (stop != NULL && *stop)
+			return 0;
+		left = deadline_ms - clock_mono_ms();
+		if (left <= 0)
+			return 0;
+		pfd[0].fd = PQsocket(c);
+		pfd[0].events = POLLIN;
+		pfd[0].revents = 0;
+		if (pfd[0].fd < 0)
+			return -1;
+		np = 1;
+		if (stop_fd >= 0) {
+			pfd[np].fd = stop_fd;
+			pfd[np].events = POLLIN;
+			pfd[np++].revents = 0;
+		}
+		/* The web server's connection: its request was read to the end
+		 * (FCGI_STDIN's end seen) and it sends nothing more before the
+		 * answer, so input or a hang-up there is the client gone
+		 * (nginx closes the connection) or an FCGI_ABORT_REQUEST. */
+		if (peer_fd >= 0) {
+			pfd[np].fd = peer_fd;
+			pfd[np].events = POLLIN | POLLRDHUP;
+			pfd[np++].revents = 0;
+		}
+		ts.tv_sec = (time_t)(left / 1000);
+		ts.tv_nsec = (long)(left % 1000) * 1000000L;
+		k = ppoll(pfd, (nfds_t)np, &ts, &mask);
+		if (k < 0 && errno != EINTR)
+			return -1;
+		if (k <= 0)
+			continue;
+		if ((pfd[0].revents & (POLLIN | POLLERR | POLLHUP)) &&
+		    PQconsumeInput(c) != 1) {
+			db_check(c);
+			return -1;
+		}
+		/* the self-pipe: only stop signals write it; the accept loop
+		 * drains it */
+		if (stop_fd >= 0 && (pfd[1].revents & POLLIN))
+			return 0;
+		if (peer_fd >= 0 && (pfd[np - 1].revents &
+		    (POLLIN | POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)))
+			return 2;
+	}
 }

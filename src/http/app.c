@@ -10,11 +10,13 @@ static const struct route app_routes[] = {
 	{ "GET", "/api/health", handle_health },
 	{ "GET", "/api/me", handle_me },
 	{ "GET", "/api/usage", handle_usage },
+	{ "GET", "/api/projects", handle_projects },
 	{ "GET", "/api/openapi.json", handle_openapi },
 	{ "GET", "/metrics", handle_metrics },
 	{ "POST", "/api/images/generate", handle_generate },
 	{ "GET", "/api/images/jobs", handle_job_list },
 	{ "GET", "/api/images/jobs/{jobId}", handle_job_get },
+	{ "GET", "/api/images/jobs/{jobId}/events", handle_job_events },
 	{ "POST", "/api/images/jobs/{jobId}/cancel", handle_job_cancel },
 	{ "POST", "/api/images/jobs/{jobId}/retry", handle_job_retry },
 };

@@ -6,12 +6,16 @@
 
 #include "app.h"
 #include "auth.h"
+#include "clock.h"
 #include "db.h"
+#include "exec.h"
 #include "jobreq.h"
 #include "jobs_create.h"
 #include "jobsdb.h"
 #include "uuid.h"
 #include "log.h"
+#include "pool_signals.h"
+#include "pool_stats.h"
 #include "storage.h"
 
 /* db_run_retry() work: BEGIN as the user whose claims arg is. */
@@ -120,6 +124,25 @@ limits_answer(struct http_req *r, const struct job_created *jc, enum ig_err e)
 	add_num_header(r, "RateLimit-Reset", reset);
 }
 
+/* A 402 carries the RateLimit fields too, as every generate answer does:
+ * the refused INSERT took no token (it rolled back), so they are the
+ * bucket as it stands, read after the rollback. Nothing when the read
+ * fails: the refusal is the answer. */
+static void
+budget_refusal_rate(struct http_req *r, PGconn *conn, const struct auth_user *u)
+{
+	struct job_created peek;
+	char rate[sizeof(peek.rate)];
+
+	if (r->cfg->rate_limit_per_minute <= 0 ||
+	    jobsdb_rate_peek(conn, u->claims, rate, sizeof(rate)) != IG_OK ||
+	    rate[0] == '\0')
+		return;
+	memset(&peek, 0, sizeof(peek));
+	memcpy(peek.rate, rate, sizeof(peek.rate));
+	limits_answer(r, &peek, IG_OK);
+}
+
 static void
 send_created(struct http_req *r, const struct job_created *jc)
 {
@@ -132,6 +155,88 @@ send_created(struct http_req *r, const struct job_created *jc)
 	else
 		memcpy(r->spawn_job, jc->id, sizeof(r->spawn_job));
 	http_send_json_text(r, jc->replayed ? 200 : 202, body);
+}
+
+static int
+job_ended(const char *status)
+{
+	return strcmp(status, "completed") == 0 || strcmp(status, "failed") == 0 ||
+	    strcmp(status, "canceled") == 0;
+}
+
+/*
+ * The answer to a create asked to wait (Prefer: wait=N, RFC 7240), after
+ * its commit: the job's JSON once it ended (201, 200 on a replay) or when
+ * N seconds passed (202), with Preference-Applied. A responder waits only
+ * with one of the pool's IMAGEGEN_MAX_WAITING_REQUESTS places, so held
+ * requests never take every responder; without one (or without LISTEN)
+ * the answer is the one without the preference, at once. The wait sleeps
+ * on the connection's socket, woken by NOTIFY image_job_done (sql/012),
+ * not by polling; a stop signal ends it early (202). A client that gives
+ * up (the web server closes the connection) ends it too: the place is
+ * given back at once and no answer is sent (logged as 499).
+ */
+static void
+send_waited(struct http_req *r, const struct auth_user *u,
+    const struct job_created *jc, long wait_s)
+{
+	const char *json = NULL, *again;
+	char status[16] = "", pa[32];
+	long long deadline = clock_mono_ms() + wait_s * 1000LL;
+	PGconn *conn = NULL;
+	enum ig_err e;
+	int rc = 0;
+
+	if (!pool_stats_wait_take(r->cfg->max_waiting_requests)) {
+		log_debug("job %s: no place to wait, answering at once", jc->id);
+		send_created(r, jc);
+		return;
+	}
+	conn = db_get(&e);
+	if (conn == NULL || jobsdb_listen_done(conn) != IG_OK) {
+		pool_stats_wait_put();
+		send_created(r, jc);
+		return;
+	}
+	/* The executor now, not after the answer: the answer waits for it
+	 * (none free: the job stays queued for the sweeper, as always). */
+	if (!jc->replayed)
+		exec_spawn(r->cfg, jc->id);
+	/* LISTEN first, then read: an end between the two is not missed */
+	json = jobsdb_get_job(conn, r->arena, u->claims, jc->id, status, &e);
+	while (json != NULL && !job_ended(status)) {
+		rc = jobsdb_wait_done(conn, jc->id, deadline, pool_sig_fd(),
+		    &pool_sig_stop, r->fcgi != NULL ? r->fcgi->ipcFd : -1);
+		if (rc < 0 || rc == 2)
+			break;
+		again = jobsdb_get_job(conn, r->arena, u->claims, jc->id, status, &e);
+		if (again == NULL)
+			break;
+		json = again;
+		if (rc == 0)
+			break;
+	}
+	jobsdb_unlisten_done(conn);
+	pool_stats_wait_put();
+	if (rc == 2) {
+		/* nobody to answer: the job runs on, its executor started */
+		log_info("job %s: the client gave up waiting", jc->id);
+		r->responded = 1;
+		r->status = 499;
+		return;
+	}
+	if (json == NULL) {
+		/* the job was committed: its short answer, never an error */
+		send_created(r, jc);
+		r->spawn_job[0] = '\0';
+		return;
+	}
+	snprintf(pa, sizeof(pa), "wait=%ld", wait_s);
+	http_add_header(r, "Preference-Applied", pa);
+	if (jc->replayed)
+		http_add_header(r, "Idempotent-Replayed", "true");
+	http_send_json_text(r, !job_ended(status) ? 202 : jc->replayed ? 200 : 201,
+	    json);
 }
 
 /*
@@ -168,10 +273,15 @@ handle_generate(struct http_req *r)
 	const char *msg = NULL;
 	PGconn *conn;
 	enum ig_err e;
+	long wait_s = 0;
+	int wait;
 
 	e = auth_request(r, &u);
 	if (e != IG_OK)
 		return e;
+	/* wait=0 waits for nothing: the answer without the preference */
+	wait = http_prefer_wait(http_param(r, "HTTP_PREFER"), r->cfg->max_wait_s,
+	    &wait_s) && wait_s > 0;
 	if (!http_is_json(r))
 		return http_fail(r, IG_EMEDIA_TYPE, "Content-Type must be application/json");
 	sg = bucket_urls(r->cfg);
@@ -187,37 +297,48 @@ handle_generate(struct http_req *r)
 	e = jobs_create(conn, r->arena, r->cfg, u.sub, &jr, &jc, &msg);
 	limits_answer(r, &jc, e);
 	e = finish(r, conn, e, msg);
+	if (e == IG_EBUDGET)
+		budget_refusal_rate(r, conn, &u);
 	if (e != IG_OK)
 		return e;
-	send_created(r, &jc);
+	if (wait)
+		send_waited(r, &u, &jc, wait_s);
+	else
+		send_created(r, &jc);
 	return IG_OK;
 }
 
-enum job_op { JOB_GET, JOB_CANCEL, JOB_RETRY };
+enum job_op { JOB_GET, JOB_EVENTS, JOB_CANCEL, JOB_RETRY };
 
 /* What job_get() reads, and the JSON it got. */
 struct get_work {
 	struct arena *a;
 	const char *claims, *id, *json;
+	enum job_op op;
 };
 
-/* db_run_retry() work: the job's JSON into w->json. */
+/* db_run_retry() work: the job's (or its events') JSON into w->json. */
 static enum ig_err
 get_once(PGconn *conn, void *arg)
 {
 	struct get_work *w = arg;
 	enum ig_err e;
 
-	w->json = jobsdb_get_json(conn, w->a, w->claims, w->id, &e);
+	if (w->op == JOB_EVENTS)
+		w->json = jobsdb_events_json(conn, w->a, w->claims, w->id, &e);
+	else
+		w->json = jobsdb_get_json(conn, w->a, w->claims, w->id, &e);
 	return e;
 }
 
-/* The poll every client makes: one pipelined round trip, no transaction;
- * reconnects once when a restarted server broke the connection. */
+/* The poll every client makes (and its events): one pipelined round
+ * trip, no transaction; reconnects once when a restarted server broke
+ * the connection. */
 static enum ig_err
-job_get(struct http_req *r, const struct auth_user *u, const char *id)
+job_get(struct http_req *r, const struct auth_user *u, const char *id,
+    enum job_op op)
 {
-	struct get_work w = { r->arena, u->claims, id, NULL };
+	struct get_work w = { r->arena, u->claims, id, NULL, op };
 	enum ig_err e;
 
 	e = db_run_retry(get_once, &w, NULL);
@@ -243,13 +364,14 @@ job_by_id(struct http_req *r, enum job_op op)
 		return e;
 	if (id == NULL)
 		return http_fail(r, IG_EVALIDATION, "jobId: must be a UUID");
-	if (op == JOB_GET)
-		return job_get(r, &u, id);
+	if (op == JOB_GET || op == JOB_EVENTS)
+		return job_get(r, &u, id, op);
 	e = open_tx(r, &u, &conn);
 	if (e != IG_OK)
 		return e;
 	switch (op) {
 	case JOB_GET:	/* job_get() above */
+	case JOB_EVENTS:
 		break;
 	case JOB_CANCEL:
 		json = jobsdb_cancel(conn, r->arena, id, &e, &msg);
@@ -274,6 +396,13 @@ enum ig_err
 handle_job_get(struct http_req *r)
 {
 	return job_by_id(r, JOB_GET);
+}
+
+/* GET /api/images/jobs/{jobId}/events */
+enum ig_err
+handle_job_events(struct http_req *r)
+{
+	return job_by_id(r, JOB_EVENTS);
 }
 
 /* POST /api/images/jobs/{jobId}/cancel */

@@ -226,6 +226,9 @@ pool_families(struct mtext *t, struct http_req *r)
 		add(t, "imagegen_pool_workers{state=\"busy\"} %lu\n"
 		    "imagegen_pool_workers{state=\"idle\"} %lu\n",
 		    ps.busy, ps.workers - ps.busy);
+		family(t, "imagegen_pool_waiting_requests", "gauge",
+		    "Generate requests held open by Prefer: wait.");
+		add(t, "imagegen_pool_waiting_requests %lu\n", ps.waiting);
 		family(t, "imagegen_pool_restarts_total", "counter",
 		    "Responders replaced after exiting on their own (crash or --max-requests).");
 		add(t, "imagegen_pool_restarts_total %lu\n", ps.restarts);

@@ -344,3 +344,87 @@ http_send_error(struct http_req *r, enum ig_err e, const char *message)
 	http_send_json(r, err_http_status(e), root);
 	json_object_put(root);
 }
+
+/* RFC 9110 tchar */
+static int
+is_tchar(int ch)
+{
+	return (ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'z') ||
+	    (ch >= 'A' && ch <= 'Z') || (ch != '\0' && strchr("!#$%&'*+-.^_`|~", ch) != NULL);
+}
+
+int
+http_prefer_wait(const char *hdr, long max, long *n)
+{
+	const char *p = hdr, *name, *val;
+	size_t nlen, vlen, i;
+	long v;
+	int quoted;
+
+	*n = 0;
+	if (hdr == NULL || max <= 0)
+		return 0;
+	while (*p != '\0') {
+		while (*p == ' ' || *p == '\t' || *p == ',')
+			p++;
+		name = p;
+		while (is_tchar((unsigned char)*p))
+			p++;
+		nlen = (size_t)(p - name);
+		while (*p == ' ' || *p == '\t')
+			p++;
+		val = NULL;
+		vlen = 0;
+		quoted = 0;
+		if (*p == '=') {
+			p++;
+			while (*p == ' ' || *p == '\t')
+				p++;
+			if (*p == '"') {
+				quoted = 1;
+				val = ++p;
+				while (*p != '\0' && *p != '"' && *p != '\\')
+					p++;
+				vlen = (size_t)(p - val);
+				if (*p == '"')
+					p++;
+				else
+					quoted = -1;	/* unterminated or escaped */
+			} else {
+				val = p;
+				while (is_tchar((unsigned char)*p))
+					p++;
+				vlen = (size_t)(p - val);
+			}
+		}
+		if (nlen == 4 && strncasecmp(name, "wait", 4) == 0) {
+			/* Only the first instance counts (RFC 7240 §2); a value
+			 * that is not a whole number ignores the preference. */
+			if (val == NULL) {
+				*n = max;
+				return 1;
+			}
+			if (quoted < 0 || vlen == 0)
+				return 0;
+			/* any number of digits: past max it is clamped, so
+			 * the sum stops growing there (no overflow) */
+			for (v = 0, i = 0; i < vlen; i++) {
+				if (val[i] < '0' || val[i] > '9')
+					return 0;
+				if (v <= max && v < LONG_MAX / 10)
+					v = v * 10 + (val[i] - '0');
+			}
+			*n = v < max ? v : max;
+			return 1;
+		}
+		/* the rest of this preference: parameters, up to a comma
+		 * outside quotes */
+		for (quoted = 0; *p != '\0' && (quoted || *p != ','); p++) {
+			if (*p == '"')
+				quoted = !quoted;
+			else if (quoted && *p == '\\' && p[1] != '\0')
+				p++;
+		}
+	}
+	return 0;
+}

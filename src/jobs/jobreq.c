@@ -162,6 +162,10 @@ fp_add(EVP_MD_CTX *md, const char *name, const char *v)
 		EVP_DigestUpdate(md, "\x01", 1);	/* absent differs from "" */
 }
 
+/* The request as sent, not as resolved: an omitted branchId is hashed as
+ * absent, so the same request replayed without it replays its job (on
+ * the branch that was main then, whatever is main now), and the same key
+ * with branchId named (even the main one) is another request. */
 static int
 fingerprint(struct job_request *jr)
 {
@@ -240,7 +244,7 @@ jobreq_parse(struct arena *a, const char *body, size_t len,
 		goto out;
 	}
 	if (opt_uuid(o, "projectId", &out->project_id, a, msg, 1) != 0 ||
-	    opt_uuid(o, "branchId", &out->branch_id, a, msg, 1) != 0)
+	    opt_uuid(o, "branchId", &out->branch_id, a, msg, 0) != 0)
 		goto out;
 	if (opt_string(o, "jobType", &out->job_type, a, msg) != 0)
 		goto out;

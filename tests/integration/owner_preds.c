@@ -55,7 +55,11 @@ params_for(const char *name, const struct ids *id, const char *as,
 		p[3] = "3";
 		p[4] = "local";
 		p[5] = "local-test";
-	} else if (strcmp(name, "get") == 0 || strcmp(name, "cancel") == 0 ||
+	} else if (strcmp(name, "projects") == 0 ||
+	    strcmp(name, "create_main") == 0) {
+		p[0] = id->project;	/* the handler passes NULL: all of them */
+	} else if (strcmp(name, "get") == 0 || strcmp(name, "events") == 0 ||
+	    strcmp(name, "cancel") == 0 ||
 	    strcmp(name, "cancel_after") == 0 || strcmp(name, "retry_lock") == 0) {
 		p[0] = id->job;
 	} else {

@@ -166,6 +166,20 @@ class ApacheRouteExtras:
         self.assertIn(r.status, (403, 404), "storage listing: %r" % r)
         self.assertNotIn(b"asset-images", r.body)
 
+    def test_apache_serves_the_client_module_no_cache(self):
+        for path, types in (("/imageService.js", ("text/javascript", "application/javascript")),
+                            ("/imageService.d.ts", ("text/plain",)), ("/", ("text/html",))):
+            with self.subTest(path=path):
+                r = self.web("GET", path)
+                self.assertEqual(r.status, 200, r)
+                self.assertIn(r.content_type, types, r)
+                self.assertEqual(r.header_all("Cache-Control"), ["no-cache"], r)
+                etag = r.header("ETag")
+                self.assertTrue(etag, r)
+                self.assertEqual(self.web("GET", path, headers={"If-None-Match": etag}).status, 304)
+        r = self.web("GET", "/api/health/live")
+        self.assertNotIn("no-cache", r.header_all("Cache-Control"), r)
+
 
 class ApacheProxyFcgiRoutes(ApacheRouteExtras, RouteChecks, harness.StackTestCase):
     """contrib/apache/imagegen.conf: mod_proxy_fcgi to the pool's socket.

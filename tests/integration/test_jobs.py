@@ -297,8 +297,7 @@ class JobsApi(JobsCase):
             ("projectId not a UUID", body(projectId="not-a-uuid"), {}, "projectId"),
             ("projectId a number", body(projectId=42), {}, "projectId"),
             ("projectId UUID with junk", body(projectId=u.project_id + "x"), {}, "projectId"),
-            ("branchId missing", body(branchId=DROP), {}, "branchId"),
-            ("branchId null", body(branchId=None), {}, "branchId"),
+            # branchId missing or null: the main branch (test_projects.py)
             ("branchId not a UUID", body(branchId="main"), {}, "branchId"),
             ("jobType unknown", body(jobType="poster"), {}, "jobType"),
             ("jobType a number", body(jobType=1), {}, "jobType"),

@@ -174,6 +174,21 @@ class LighttpdMixin(RouteChecks):
         self.assertEqual(r.header("X-Content-Type-Options"), "nosniff", r)
         self.assertEqual(r.header("X-Frame-Options"), "DENY", r)
 
+    def test_lighttpd_serves_the_client_module_no_cache(self):
+        for path, types in (("/imageService.js", ("text/javascript", "application/javascript")),
+                            ("/imageService.d.ts", ("text/plain",)), ("/", ("text/html",))):
+            with self.subTest(path=path):
+                r = self.web("GET", path)
+                self.assertEqual(r.status, 200, r)
+                self.assertIn(r.content_type, types, r)
+                self.assertEqual(r.header_all("Cache-Control"), ["no-cache"], r)
+                self.assertEqual(r.header("X-Content-Type-Options"), "nosniff", r)
+                etag = r.header("ETag")
+                self.assertTrue(etag, r)
+                self.assertEqual(self.web("GET", path, headers={"If-None-Match": etag}).status, 304)
+        r = self.web("GET", "/api/health/live")
+        self.assertNotIn("no-cache", r.header_all("Cache-Control"), r)
+
     def test_lighttpd_storage_lists_nothing_and_follows_no_symlink(self):
         r = self.web("GET", "/storage/v1/object/public/asset-images/")
         self.assertNotEqual(r.status, 200, r)

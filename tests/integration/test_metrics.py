@@ -177,6 +177,7 @@ class MetricsPool(harness.StackTestCase):
             "imagegen_queue_oldest_queued_age_seconds": "gauge",
             "imagegen_tokens_total": "counter",
             "imagegen_pool_workers": "gauge",
+            "imagegen_pool_waiting_requests": "gauge",
             "imagegen_pool_restarts_total": "counter",
             "imagegen_pool_crashes_total": "counter",
             "imagegen_pool_reloads_total": "counter",
@@ -345,7 +346,8 @@ class MetricsNoMaster(harness.StackTestCase):
         self.assertEqual(r.status, 200, r)
         fams = parse_exposition(r.body.decode())
         for name in ("imagegen_pool_workers", "imagegen_pool_restarts_total",
-                     "imagegen_pool_crashes_total", "imagegen_pool_reloads_total"):
+                     "imagegen_pool_crashes_total", "imagegen_pool_reloads_total",
+                     "imagegen_pool_waiting_requests"):
             self.assertNotIn(name, fams)
         self.assertIn("this responder", fams["imagegen_tokens_total"]["help"])
         for name in ("imagegen_jobs", "imagegen_queue_queued_jobs",

@@ -67,7 +67,10 @@ class RateCase(harness.StackTestCase):
 
     @classmethod
     def pool_settings(cls):
+        # priced (no budget applies unless a test sets one), so that a
+        # budget can refuse
         return jh.pool_env(IMAGEGEN_LOCAL_DELAY_MS=0, IMAGEGEN_TEST_FAULTS=1,
+                           IMAGEGEN_PRICE_PER_IMAGE_USD="0.039",
                            IMAGEGEN_RATE_LIMIT_PER_MINUTE=cls.per_minute,
                            IMAGEGEN_RATE_LIMIT_BURST=cls.burst)
 
@@ -250,6 +253,25 @@ class RateLimitOn(RateCase):
         self.assertEqual(self.rate_fields(r)["remaining"], 0, r)
         self.assert_limited(self.post(u), "the next one: ")
         self.assertEqual(self.user_jobs(u), self.burst + 1)
+
+    def test_budget_refusal_402_carries_ratelimit_fields_and_takes_no_token(self):
+        # every generate answer carries the RateLimit fields; a 402's
+        # INSERT rolled back, token and all
+        u = jh.seed_user(self.stack, "broke")
+        self.stack.psql("INSERT INTO public.budgets (scope, scope_id, daily_usd)"
+                        " VALUES ('user', '%s', 0)" % u.id)
+        for k in range(2):
+            r = self.post(u)
+            self.assertEqual(r.status, 402, r)
+            self.assertEqual(r.error_code(), "BUDGET_EXCEEDED", r)
+            f = self.rate_fields(r, "402: ")
+            self.assertEqual(f["remaining"], self.burst, "a 402 took a token: %r" % r)
+            self.assertEqual(r.header_all("Retry-After"), [], r)
+        self.assertEqual(self.user_jobs(u), 0)
+        self.stack.psql("DELETE FROM public.budgets WHERE scope_id = '%s'" % u.id)
+        r = self.post(u)
+        self.assert_created(r, "with the budget gone: ")
+        self.assertEqual(self.rate_fields(r)["remaining"], self.burst - 1, r)
 
     def test_idempotent_replays_take_no_token(self):
         u = jh.seed_user(self.stack, "replayer")

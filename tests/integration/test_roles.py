@@ -148,10 +148,10 @@ class ResponderRole(harness.StackTestCase):
                            timeout=120, text=True)
         self.assertEqual(r.returncode, 0, "owner-preds:\n" + r.stdout)
         runs = [ln for ln in r.stdout.splitlines() if ln.startswith("ok ")]
-        # create_owned has 3 predicates; the 7 other queries one each
-        self.assertGreaterEqual(len(runs), 10, r.stdout)
-        for q in ("create_owned", "create_replay", "get", "list", "cancel", "cancel_after",
-                  "retry_lock", "retry_insert"):
+        # create_owned has 3 predicates; the 10 other queries one each
+        self.assertGreaterEqual(len(runs), 13, r.stdout)
+        for q in ("create_owned", "create_main", "create_replay", "get", "list", "cancel", "cancel_after",
+                  "retry_lock", "retry_insert", "projects", "events"):
             self.assertTrue(any(ln.startswith("ok %s " % q) for ln in runs),
                             "%s not run:\n%s" % (q, r.stdout))
         # Nothing of B's changed (every run rolled back, A's found nothing).

@@ -238,6 +238,29 @@ class ScriptsUpWeb(unittest.TestCase):
         self.assertIn("lighttpd: running", r.stdout)
         self.check_down()
 
+    def test_up_nginx_cli_generate_wait_prints_a_url_that_serves_a_png(self):
+        """Issue 13's line, as a user would type it: on a fresh scripts/up
+        (nginx, the default), `src/imagegen generate "a castle" --wait`
+        with nothing set takes URL, token and project from var/stack.env and
+        prints the job's public URL, which serves a PNG."""
+        self.addCleanup(self.down_quietly)
+        r = self.script("up")
+        self.assertIn("web server nginx", r.stdout)
+        env = harness._clean_env()
+        for k in list(env):
+            if k.startswith(("IMAGEGEN_", "SUPABASE_", "DATABASE_URL")):
+                del env[k]
+        g = subprocess.run([os.path.join(self.root, "src", "imagegen"), "generate", "a castle",
+                            "--wait", "--timeout", "60"], cwd=self.root, env=env,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=90)
+        self.assertEqual(g.returncode, 0, "stdout %r stderr %r\n%s" % (g.stdout, g.stderr, self.logs()))
+        url = g.stdout.strip()
+        self.assertTrue(url.startswith("https://localhost:%d/" % self.https_port), g.stdout)
+        png = subprocess.run(["curl", "-fsk", "--max-time", "10", url],
+                             stdout=subprocess.PIPE, timeout=30).stdout
+        self.assertTrue(png.startswith(PNG_MAGIC), png[:16])
+        self.check_down()
+
     def test_up_web_unknown(self):
         r = self.script("up", "caddy", check=False)
         self.assertEqual(r.returncode, 1, r.stdout)

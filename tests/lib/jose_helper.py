@@ -8,7 +8,8 @@
 The first call installs tests/node's locked dependencies (`npm ci`) into a
 temp dir of this process (the source tree may be read-only, e.g. under
 `make distcheck`), once per run, together with tests/node/mint.mjs, which
-runs from there.  Node.js and npm are required: their absence or a failed
+runs from there (and tests/node/browser.mjs, test_browser.py's, which
+needs playwright-core from the same node_modules).  Node.js and npm are required: their absence or a failed
 install is a HarnessError (a loud failure, never a skip).
 """
 
@@ -23,7 +24,7 @@ import threading
 import harness
 
 NODE_SRC = os.path.join(harness.SRCDIR, "tests", "node")
-_FILES = ("package.json", "package-lock.json", "mint.mjs")
+_FILES = ("package.json", "package-lock.json", "mint.mjs", "browser.mjs")
 
 _lock = threading.Lock()
 _dir = None          # the installed copy, once installed

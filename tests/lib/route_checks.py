@@ -87,6 +87,38 @@ class RouteChecks:
         self.assertEqual(img.status, 200, img)
         self.assertEqual(jh.png_size(img.body), (64, 64))
 
+    def test_route_generate_prefer_wait_held_to_201(self):
+        """Prefer: wait through this web server: the held answer comes
+        when the job ends (the responder's watch on the FastCGI connection
+        must not take the web server's silence, or its way of sending a
+        request, for a client that left). Without the master pool no
+        request waits: the plain 202 (a web server that starts the pool
+        itself may start the master: either answer, but whole)."""
+        u = jh.seed_user(self.stack, "route-wait")
+        h = dict(jh.auth(u.token), **{"Content-Type": "application/json",
+                                      "Prefer": "wait=10"})
+        body = {"projectId": u.project_id, "branchId": u.branch_id,
+                "jobType": "master_asset", "prompt": "a held heron through " + self.web_name,
+                "width": 64, "height": 64}
+        r = self.web("POST", jh.GENERATE, json.dumps(body).encode(), h)
+        if (self.stack.pool_mode not in ("master", "spawn-master")
+                and r.header("Preference-Applied") is None):
+            self.assertEqual(r.status, 202, r)
+            self.assertEqual(set(r.data), {"jobId", "status"}, r)
+            # its executor ends before the class's web server stops
+            for _ in range(200):
+                g = self.web("GET", "/api/images/jobs/" + r.data["jobId"],
+                             headers=jh.auth(u.token))
+                if g.status == 200 and g.data["status"] in jh.TERMINAL:
+                    break
+                time.sleep(0.05)
+            self.assertEqual(g.data["status"], "completed", g)
+            return
+        self.assertEqual(r.status, 201, r)
+        self.assertEqual(r.header("Preference-Applied"), "wait=10", r)
+        self.assertEqual(r.data["status"], "completed", r)
+        self.assertLess(r.elapsed, 5.0, r.elapsed)
+
     def test_route_unknown_404_and_wrong_method_405(self):
         r = self.web("GET", "/api/no-such-route")
         self.assertEqual(r.status, 404, r)

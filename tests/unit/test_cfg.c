@@ -64,6 +64,7 @@ clear_env(void)
 	unsetenv("IMAGEGEN_BUCKET");
 	unsetenv("IMAGEGEN_MAX_RUNNING_JOBS");
 	unsetenv("IMAGEGEN_JOB_TIMEOUT");
+	unsetenv("IMAGEGEN_MAX_WAIT_S");
 }
 
 static void
@@ -125,6 +126,9 @@ test_cfg_bad_value_named(void)
 		{ "IMAGEGEN_BUCKET", "Asset_Images" },
 		{ "IMAGEGEN_MAX_RUNNING_JOBS", "0" },
 		{ "IMAGEGEN_JOB_TIMEOUT", "1" },
+		/* past the web servers' 75 s FastCGI read timeout */
+		{ "IMAGEGEN_MAX_WAIT_S", "71" },
+		{ "IMAGEGEN_MAX_WAIT_S", "300" },
 	};
 	struct cfg c;
 	char err[512];
@@ -138,6 +142,13 @@ test_cfg_bad_value_named(void)
 		CU_ASSERT_PTR_NOT_NULL(strstr(err, bad[i][0]));
 		CU_ASSERT_PTR_NULL(c.database_url);
 	}
+	/* the largest wait the range allows */
+	clear_env();
+	setenv("DATABASE_URL", "postgresql:///x", 1);
+	setenv("IMAGEGEN_MAX_WAIT_S", "70", 1);
+	CU_ASSERT_EQUAL(cfg_load(&c, NULL, CFG_NEED_DB, err, sizeof(err)), 0);
+	CU_ASSERT_EQUAL(c.max_wait_s, 70);
+	cfg_free(&c);
 	clear_env();
 }
 

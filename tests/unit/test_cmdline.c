@@ -72,14 +72,24 @@ static void
 test_cmdline_malformed_spec(void)
 {
 	char *argv[] = { "x", "--a", NULL };
+	char words[CMDLINE_MAX_OPTS * 8 + 16];
+	size_t n = 0;
+	int i;
 
 	optind = 0;
 	opterr = 0;
 	CU_ASSERT_EQUAL(cmdline_getopt(2, argv, "a"), '?');
 	CU_ASSERT_EQUAL(cmdline_getopt(2, argv, "a="), '?');
-	CU_ASSERT_EQUAL(cmdline_getopt(2, argv,
-	    "a/1 b/2 c/3 d/4 e/5 f/6 g/7 h/8 i/9 j/a k/b l/c m/d n/e o/f p/g q/h"),
-	    '?');
+	/* CMDLINE_MAX_OPTS words are taken, one more is a malformed words */
+	for (i = 0; i < CMDLINE_MAX_OPTS; i++)
+		n += (size_t)snprintf(words + n, sizeof(words) - n, "%s%c%c/%c", i ? " " : "",
+		    'a' + i % 26, 'a' + i / 26, 'A' + i);
+	optind = 0;
+	CU_ASSERT_EQUAL(cmdline_getopt(2, argv, words), 'A');
+	snprintf(words + n, sizeof(words) - n, " zz/z");
+	optind = 0;
+	CU_ASSERT_EQUAL(cmdline_getopt(2, argv, words), '?');
+	optind = 0;
 	CU_ASSERT_EQUAL(cmdline_getopt(2, argv, "a/x"), 'x');
 }
 

@@ -510,8 +510,8 @@ test_man_agrees(void)
 }
 
 /* Nowhere in docs/RUNNING.md a variable of ours that no row has (the
- * mains' own IMAGEGEN_ENV_FILE and IMAGEGEN_SQL_DIR and the scripts'
- * variables aside). */
+ * mains' own IMAGEGEN_ENV_FILE and IMAGEGEN_SQL_DIR, the API clients'
+ * IMAGEGEN_URL and IMAGEGEN_TOKEN and the scripts' variables aside). */
 static void
 test_docs_no_stray_variable(void)
 {
@@ -520,6 +520,8 @@ test_docs_no_stray_variable(void)
 	};
 	static const char *const not_rows[] = {
 		"IMAGEGEN_ENV_FILE", "IMAGEGEN_SQL_DIR",
+		/* imagegen generate's and jobs': not the pool's settings */
+		"IMAGEGEN_URL", "IMAGEGEN_TOKEN",
 		/* scripts/up's and scripts/build's own, not the binaries' */
 		"IMAGEGEN_WEB", "IMAGEGEN_HTTP_PORT", "IMAGEGEN_HTTPS_PORT",
 		"IMAGEGEN_PG_PORT", "IMAGEGEN_POOL", "IMAGEGEN_SKIP_DEPS",
