@@ -10,8 +10,11 @@
 #define IG_APICLIENT_H
 
 #include <stddef.h>
+#include <time.h>
 
 #include "httpc.h"
+
+#define API_RETRY_AFTER_MAX	30	/* seconds waited for one Retry-After, at most */
 
 #define API_REPLY_MAX	(4L * 1024 * 1024)	/* an API answer's cap */
 #define API_IMAGE_MAX	(64L * 1024 * 1024)	/* an --output image's cap */
@@ -51,7 +54,7 @@ struct api_reply {
 	long status;		/* 0 when no answer came */
 	char *body;		/* NUL-terminated; NULL when empty. Owned. */
 	size_t len;
-	long retry_after;	/* Retry-After in seconds (date: 1); -1 none */
+	long retry_after;	/* Retry-After in seconds, 0..30; -1 none */
 	/* For a non-2xx answer: the error's code and message from the API's
 	 * {"error":{…}} (one line each), both "" when the body is not that;
 	 * for API_NET: "" and what went wrong. */
@@ -118,6 +121,13 @@ enum api_res api_call(struct api *a, const char *method, const char *path,
     struct api_reply *rep);
 /* Frees and zeroes rep; accepts a zeroed reply. */
 void api_reply_free(struct api_reply *rep);
+
+/*
+ * A Retry-After value in seconds at time now: delay-seconds or an HTTP-date
+ * (read by curl_getdate(); one past is 0), clamped to API_RETRY_AFTER_MAX
+ * (30) however large; 1 for a value that is neither, -1 for none ("" or NULL).
+ */
+long api_retry_after_s(const char *v, time_t now);
 
 /*
  * url made absolute: as it is when it starts with http:// or https://,

@@ -20,5 +20,11 @@ enum ig_err handle_job_cancel(struct http_req *r);
 enum ig_err handle_job_retry(struct http_req *r);
 enum ig_err handle_usage(struct http_req *r);
 enum ig_err handle_openapi(struct http_req *r);
+enum ig_err handle_webhook_secret(struct http_req *r);
+enum ig_err handle_webhook_secret_rotate(struct http_req *r);
+enum ig_err handle_job_webhooks(struct http_req *r);
+enum ig_err handle_job_webhooks_redeliver(struct http_req *r);
+/* POST /api/webhooks/nano-banana (h_provider_webhooks.c): no bearer. */
+enum ig_err handle_provider_webhook(struct http_req *r);
 
 #endif

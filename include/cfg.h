@@ -64,6 +64,16 @@ struct cfg {
 	 * prov_fixed_price(). */
 	char *price_per_image_usd;
 	char *fetch_allow;		/* IMAGEGEN_FETCH_ALLOW (urlpolicy.h), checked */
+	/* outbound events (src/jobs/webhooks.c) */
+	char *alert_webhook_url;	/* IMAGEGEN_ALERT_WEBHOOK_URL, NULL: none */
+	char *alert_webhook_secret;	/* IMAGEGEN_ALERT_WEBHOOK_SECRET (whsec_) */
+	/* IMAGEGEN_TEST_WEBHOOK_BACKOFF_MS (tests only): comma-separated ms
+	 * replacing the retry schedule; NULL: the real one */
+	char *test_webhook_backoff;
+	/* remote models that call back (replicate) */
+	char *public_url;		/* IMAGEGEN_PUBLIC_URL, no trailing /; NULL: poll */
+	long webhook_grace_s;		/* IMAGEGEN_WEBHOOK_GRACE_S */
+	int cap_counts_remote;		/* IMAGEGEN_CAP_COUNTS_REMOTE */
 	/* The chosen provider's and storage backend's own settings (the
 	 * model, keys, endpoints, directories: whatever its rows name), in
 	 * the struct its ops row's conf_size sizes (settings.h); NULL when it

@@ -48,8 +48,9 @@ struct sweep_stats {
  * needs are removed. conn is a service connection. 0, or -1 (logged).
  */
 int exec_sweep(PGconn *conn, const struct cfg *c, struct sweep_stats *st);
-/* Sweeps, then starts executors for queued jobs while slots are free.
- * Connects on its own. 0, or -1 when the database can't be reached. */
+/* Sweeps, then starts executors for queued jobs while slots are free,
+ * then sends due webhook deliveries (webhooks.h). Connects on its own. 0,
+ * or -1 when the database can't be reached. */
 int exec_sweep_and_kick(const struct cfg *c, struct sweep_stats *st);
 
 #endif

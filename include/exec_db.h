@@ -26,6 +26,9 @@ struct exec_job {
 	double recorded_cost;
 	/* This claim's fencing token: every write of ours names it. */
 	char attempt[16];
+	/* A job resumed after its remote model ended (sql/015): the
+	 * provider's outcome (JSON text); NULL for a queued job's claim. */
+	char *outcome;
 };
 
 /* Frees what j holds and zeroes it; accepts a zeroed job. */
@@ -163,5 +166,39 @@ PGresult *execdb_ended_with_objects(PGconn *c, int limit);
 /* id::text and status of the jobs named in ids (a uuid[] literal);
  * NULL (logged). Caller PQclear()s. */
 PGresult *execdb_statuses(PGconn *c, const char *ids);
+
+/* ---- jobs waiting on a remote model (sql/015_provider_request.sql) ---- */
+
+/* generating (at attempt, no cancel asked) → waiting on the provider's
+ * request_id: recorded, the first poll grace_s from now, with the outcome
+ * of a webhook that came first (execdb_webhook_keep). 1, 0 when the job
+ * is no longer ours, as the writer answers otherwise. */
+int execdb_set_waiting(const struct execdb_writer *w, const char *id,
+    const char *attempt, const char *provider, const char *request_id,
+    long grace_s);
+/* The outcome of provider's request_id (JSON text) from a webhook or a
+ * poll (from: "webhook", "poll"), when its job still waits for it. The
+ * job's id into job_id (37 bytes) when one matched: 1; 0 none; -1. */
+int execdb_set_outcome(PGconn *c, const char *provider, const char *request_id,
+    const char *outcome, const char *from, char *job_id);
+/* webhook_id received once: 1 the first time, 0 a replay, -1. */
+int execdb_webhook_seen(PGconn *c, const char *webhook_id, const char *provider,
+    const char *request_id);
+/* Keeps an ended request's outcome with its webhook's receipt: no job
+ * waited on it yet (execdb_set_waiting() takes it). 1, 0, -1. */
+int execdb_webhook_keep(PGconn *c, const char *webhook_id, const char *outcome);
+/* A job waiting without an outcome that the sweeper must look at (its
+ * poll is due, it was asked to cancel, or its deadline passed). */
+struct execdb_waiting {
+	char id[37], request_id[128], attempts[16];
+	int cancel, past, requeue_ok;
+};
+/* Up to limit of them into *rows (malloc'd, caller frees): how many, -1. */
+int execdb_waiting_due(PGconn *c, int limit, struct execdb_waiting **rows);
+/* The next poll of a waiting job: after grace_s doubled per poll so far,
+ * at most 300 s. 1, 0, -1. */
+int execdb_poll_later(PGconn *c, const char *id, long grace_s);
+/* The job no longer waits (it was canceled, failed or requeued). */
+int execdb_waiting_done(PGconn *c, const char *id);
 
 #endif

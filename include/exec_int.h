@@ -41,6 +41,9 @@ struct job_run {
 	 * cancel or a failure, so that a job that ends without its upload
 	 * is still charged what it cost (sql/011_budgets.sql). */
 	char paid_cost[32];
+	/* 1 once the job waits on a remote model (stage_generate): no
+	 * executor holds it from then on. */
+	int handed_off;
 };
 
 enum step { STEP_OK, STEP_STOP, STEP_DB };
@@ -92,6 +95,10 @@ int stage_stored_image(struct job_run *r, struct prov_result *img);
  * *img filled; else the job is finished with (or left). */
 enum step stage_generate(struct job_run *r, const char *final_prompt,
     struct prov_result *img);
+/* A resumed job (j->outcome set): the image of its ended remote job,
+ * downloaded (retried) and spooled. STEP_OK with *img, else the job is
+ * failed at generating with the provider's code (or left). */
+enum step stage_collect(struct job_run *r, struct prov_result *img);
 /* The object path for img (n bytes at path): 0, or -1. */
 int stage_object_path(struct job_run *r, const struct prov_result *img, char *path,
     size_t n);

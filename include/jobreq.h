@@ -9,8 +9,10 @@
 
 #define JOB_PROMPT_MAX 4000		/* characters */
 #define JOB_IDEM_KEY_MAX 255
+#define JOB_WEBHOOK_MAX 2048		/* bytes of a webhook URL */
 
 struct storage;
+struct urlpol;
 
 /* A validated POST /api/images/generate body. Strings live in an arena;
  * optional ones are NULL when absent (branch_id too: the project's main
@@ -21,6 +23,10 @@ struct job_request {
 	const char *capsule_id, *asset_id, *scene_id, *shot_id;
 	const char *source_url, *mask_url;
 	const char *idem_key;
+	/* webhook: an https URL (checked by jobreq_check_webhook()), or NULL;
+	 * webhook_events: its filter as a Postgres array literal ("{completed}",
+	 * "{start,completed}"), NULL without a webhook */
+	const char *webhook, *webhook_events;
 	char fingerprint[65];		/* SHA-256 hex of the normalised request */
 };
 
@@ -33,6 +39,15 @@ struct job_request {
 enum ig_err jobreq_parse(struct arena *a, const char *body, size_t len,
     const char *header_key, struct storage *sg, struct job_request *out,
     const char **msg);
+/*
+ * The outbound URL policy (urlpolicy.h) applied to a webhook URL at
+ * creation: https only (plain http only to an allowed host), no user
+ * name or password, and a host given as an address must be public (or
+ * allowed). A name is checked again, resolved, at every delivery. 0, or
+ * -1 with why. Can't fail otherwise.
+ */
+int jobreq_check_webhook(const struct urlpol *p, const char *url, char *why,
+    size_t whylen);
 /* 1 when s (n bytes) is valid UTF-8 of 1..max characters (code points). */
 int jobreq_utf8_ok(const char *s, size_t n, size_t max);
 

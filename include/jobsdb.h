@@ -66,6 +66,22 @@ const char *jobsdb_projects_json(PGconn *c, struct arena *a,
  * (IG_ENOTFOUND when the job is not the caller's). */
 const char *jobsdb_events_json(PGconn *c, struct arena *a, const char *claims,
     const char *id, enum ig_err *e);
+/* The caller's job's webhook deliveries as JSON ({"jobId", "webhook",
+ * "deliveries": [...]}) in the arena; NULL with IG_ENOTFOUND (not the
+ * caller's job) or the database's failure in *e. */
+const char *jobsdb_webhooks_json(PGconn *c, struct arena *a, const char *claims,
+    const char *id, enum ig_err *e);
+/* In the caller's transaction: queues job id's last event again; the new
+ * delivery's id (arena), or NULL with IG_ENOTFOUND (not the caller's job,
+ * no webhook or no event yet) or the failure in *e. */
+const char *jobsdb_redeliver(PGconn *c, struct arena *a, const char *id,
+    enum ig_err *e);
+/* In the caller's transaction: the caller's signing secret, made from
+ * fresh (a new whsec_ secret) when there is none; rotate: fresh replaces
+ * it, the old one kept for 24 h. The secret (arena; the caller wipes it
+ * from its answer's memory), or NULL with *e. */
+const char *jobsdb_webhook_secret(PGconn *c, struct arena *a, const char *fresh,
+    int rotate, enum ig_err *e);
 /* The caller's rate limit as it stands, without taking from it
  * (image_job_rate_peek(): "REMAINING;RESET") into out (n bytes); empty
  * when rate limits are off. IG_OK, or the failure (logged). */

@@ -119,6 +119,20 @@ enum prov_err prov_remote_generate(struct provider *p,
     const struct prov_request *req, struct prov_result *res);
 
 /*
+ * One call to the provider's own API with its key: method to url (NULL:
+ * the endpoint generate() posts to), len bytes of JSON body when body is
+ * not NULL, within the timeout and deadline_ms; not under the URL policy
+ * (the operator named the endpoint). PROV_OK when an answer of any status
+ * arrived whole into *rep (free it with prov_remote_reply_free()), else a
+ * classified transport failure with res->message.
+ */
+enum prov_err prov_remote_call(struct prov_http *h, const char *method,
+    const char *url, const char *body, size_t len, long long deadline_ms,
+    struct prov_http_reply *rep, struct prov_result *res);
+/* Frees rep's body and zeroes it; accepts a zeroed reply. */
+void prov_remote_reply_free(struct prov_http_reply *rep);
+
+/*
  * Downloads an artifact URL into res->data under the outbound URL policy
  * (urlpolicy.h, h->policy): https, or http to an allowed host; no
  * refused address; at most PROV_URL_MAX_REDIRS redirects, each checked;
@@ -215,5 +229,30 @@ void openai_size(const char *model, int width, int height, char *out,
 /* Reads an error reply {"error":{message,type,code}}. */
 enum prov_err openai_parse_error(long status, const char *body, size_t len,
     long retry_after_ms, struct prov_result *res);
+
+/* ---- replicate (replicate.c) ------------------------------------------ */
+
+/* The create body {"input":{prompt, aspect_ratio, output_format "png",
+ * image_input (inpaint: source and mask, by URL when stored on https,
+ * else as data: URLs)}}, with webhook and webhook_events_filter
+ * ["completed"] when webhook is not NULL (malloc'd; NULL out of memory). */
+char *replicate_request_json(const struct prov_request *req,
+    const char *webhook);
+/* Reads a non-2xx answer (problem details {title, detail, status}). */
+enum prov_err replicate_parse_error(long status, const char *body,
+    size_t len, long retry_after_ms, struct prov_result *res);
+/* 1 when a failed prediction's error says its input or output was
+ * refused for its content (NSFW, sensitive, safety, flagged, …). */
+int replicate_policy_refusal(const char *error);
+/* What a terminal status means: PROV_OK for succeeded; failed is
+ * CONTENT_POLICY when its error is a refusal, else PROVIDER_ERROR; so is
+ * canceled. res->message says which. */
+enum prov_err replicate_outcome(const char *status, const char *error,
+    const char *id, struct prov_result *res);
+/* The webhook_read() of replicate: a prediction body's id, 1 when it ended. */
+int replicate_webhook_read(const char *body, size_t len, char *id,
+    size_t idlen);
+/* 1 when id looks like a prediction id: 1-64 of [A-Za-z0-9]. */
+int replicate_id_ok(const char *id);
 
 #endif

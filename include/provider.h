@@ -37,6 +37,15 @@ struct prov_request {
 	size_t mask_len;
 	const char *mask_mime;
 	long long deadline_ms;		/* CLOCK_MONOTONIC ms to give up at; 0: none */
+	/* Where source and mask are stored (public URLs of our bucket), for
+	 * an API that takes input files by URL; NULL when none. */
+	const char *source_url, *mask_url;
+	/* Asked between polls by a provider that waits on a remote job: 1
+	 * to go on, 0 when the job is no longer wanted (canceled, or the
+	 * executor told to stop); the provider then cancels its remote job
+	 * and returns with prov_result.abandoned set. NULL: always wanted. */
+	int (*wanted)(void *arg);
+	void *wanted_arg;
 };
 
 struct prov_result {
@@ -48,9 +57,14 @@ struct prov_result {
 	long input_tokens, output_tokens;	/* -1 when not reported */
 	char message[512];		/* on failure: what the provider said, no secrets */
 	long retry_after_ms;		/* RATE_LIMIT/TEMPORARY hint; 0 when none */
+	int abandoned;			/* 1: stopped because wanted() said 0 */
 };
 
 struct provider;
+
+/* Where providers that call back are told to: IMAGEGEN_PUBLIC_URL + this
+ * (the guide's endpoint, src/http/h_webhooks.c). */
+#define PROV_WEBHOOK_PATH "/api/webhooks/nano-banana"
 
 /*
  * A price row of a provider (prov_cost_estimate): model NULL matches any model,
@@ -97,6 +111,35 @@ struct prov_ops {
 	 * PROV_OK data/len/mime/width/height, cost_usd; otherwise message. */
 	enum prov_err (*generate)(struct provider *p,
 	    const struct prov_request *req, struct prov_result *res);
+
+	/* A provider that can call back (all NULL for the others). */
+	/* Creates the remote job with webhook as its callback URL: PROV_OK
+	 * with its id in id (idlen bytes), else a classified failure. */
+	enum prov_err (*submit)(struct provider *p,
+	    const struct prov_request *req, const char *webhook, char *id,
+	    size_t idlen, struct prov_result *res);
+	/* One look at remote job id: 1 when it ended, with *outcome its
+	 * JSON (malloc'd); 0 while it runs; -1 when the provider did not say
+	 * (res->message). */
+	int (*peek)(struct provider *p, const char *id, char **outcome,
+	    struct prov_result *res);
+	/* The image of an ended remote job (its JSON, as peek() or the
+	 * webhook gave it): as generate(). */
+	enum prov_err (*collect)(struct provider *p,
+	    const struct prov_request *req, const char *outcome,
+	    struct prov_result *res);
+	/* Asks the provider to stop remote job id; best effort, logged. */
+	void (*cancel)(struct provider *p, const char *id);
+	/* The Standard Webhooks secret ("whsec_…") its webhooks are signed
+	 * with, into out (n bytes): configured, or asked of the provider
+	 * once. 0, or -1 with err. */
+	int (*webhook_secret)(struct provider *p, char *out, size_t n,
+	    char *err, size_t errlen);
+	/* A webhook body: 1 when it tells of an ended remote job (its id in
+	 * id), 0 for one still running (id set too), -1 when it is not the
+	 * provider's. Pure. */
+	int (*webhook_read)(const char *body, size_t len, char *id,
+	    size_t idlen);
 };
 
 struct provider {
@@ -131,6 +174,18 @@ void prov_close(struct provider *p);
 /* One attempt through p->ops->generate; res is zeroed first. */
 enum prov_err prov_generate(struct provider *p,
     const struct prov_request *req, struct prov_result *res);
+/* 1 when p's provider can call back (it has submit, peek, collect,
+ * cancel, webhook_secret and webhook_read). */
+int prov_async(const struct provider *p);
+/* Creates p's remote job with webhook as its callback: PROV_OK with its
+ * id (idlen bytes), else a classified failure in res. */
+enum prov_err prov_submit(struct provider *p, const struct prov_request *req,
+    const char *webhook, char *id, size_t idlen, struct prov_result *res);
+/* prov_generate() for an ended remote job's outcome: p->ops->collect,
+ * the image checked as prov_generate() checks it. */
+enum prov_err prov_collect(struct provider *p, const struct prov_request *req,
+    const char *outcome, struct prov_result *res);
+
 /* Frees res->data; accepts a zeroed result. */
 void prov_result_free(struct prov_result *res);
 

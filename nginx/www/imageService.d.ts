@@ -98,7 +98,7 @@ export interface ImageServiceOptions {
 export interface WaitOptions {
   /** Aborts the wait (rejects with code ABORTED). */
   signal?: AbortSignal;
-  /** An abort also cancels the job. */
+  /** An abort also cancels the job; one during the create waits for its answer, then cancels that job. */
   cancelOnAbort?: boolean;
   /** Called with each new state of the job. */
   onUpdate?: (job: Job) => void;
@@ -182,15 +182,20 @@ export interface ImageService {
   configure(options: ImageServiceOptions): ImageService;
 }
 
-/** The one error type: API codes, a failed job's code, or TIMEOUT, ABORTED, CANCELED, NETWORK_ERROR, BAD_RESPONSE. */
+/**
+ * The one error type: API codes, or JOB_FAILED (the job's own code in
+ * jobErrorCode), TIMEOUT, ABORTED, CANCELED, NETWORK_ERROR, BAD_RESPONSE.
+ */
 export class ImageServiceError extends Error {
   constructor(init: {
-    code: string; message: string; failureStage?: string | null; status?: number;
+    code: string; message: string; failureStage?: string | null; jobErrorCode?: string | null; status?: number;
     jobId?: string | null; job?: Job | null; retryAfterMs?: number | null; cause?: unknown;
   });
   name: 'ImageServiceError';
   code: string;
   failureStage: string | null;
+  /** With code JOB_FAILED: the failed job's error.code (e.g. CONTENT_POLICY, or a provider's TIMEOUT). */
+  jobErrorCode: string | null;
   /** HTTP status, 0 when none. */
   status: number;
   jobId: string | null;

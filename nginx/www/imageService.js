@@ -104,7 +104,8 @@
  * Per-call options of the generate* calls and createJob().
  * @typedef {object} CallOptions
  * @property {AbortSignal} [signal]          aborts the call (and the wait)
- * @property {boolean} [cancelOnAbort=false] an abort also cancels the job
+ * @property {boolean} [cancelOnAbort=false] an abort also cancels the job (even one that
+ *           comes while the create is under way: its answer is awaited, then that job canceled)
  * @property {(job: Job) => void} [onUpdate] called with each new state of the job
  * @property {string} [idempotencyKey]       default crypto.randomUUID()
  * @property {number} [timeoutMs]            overrides the service's timeoutMs
@@ -118,16 +119,17 @@ const RETRY_STATUS = new Set([429, 502, 503, 504]);
  * The one error type of this module.
  *
  * `code` is the API's error code (`VALIDATION_ERROR`, `UNAUTHORIZED`,
- * `RATE_LIMITED`, ...), a failed job's `error.code` (with `failureStage`),
- * or one of this client's: `TIMEOUT` (the wait ran past timeoutMs; the job
- * keeps running), `ABORTED` (the signal fired), `CANCELED` (the job was
+ * `RATE_LIMITED`, ...) or one of this client's: `JOB_FAILED` (the job
+ * failed: the server's `error.code` is in `jobErrorCode`, its stage in
+ * `failureStage`), `TIMEOUT` (the wait ran past timeoutMs; the job keeps
+ * running), `ABORTED` (the signal fired), `CANCELED` (the job was
  * canceled), `NETWORK_ERROR`, `BAD_RESPONSE` (an answer that is not the
  * API's JSON).
  */
 export class ImageServiceError extends Error {
   /**
    * @param {{code: string, message: string, failureStage?: string|null,
-   *          status?: number, jobId?: string|null, job?: Job|null,
+   *          jobErrorCode?: string|null, status?: number, jobId?: string|null, job?: Job|null,
    *          retryAfterMs?: number|null, cause?: unknown}} init
    */
   constructor(init) {
@@ -137,6 +139,8 @@ export class ImageServiceError extends Error {
     this.code = init.code;
     /** @type {string|null} the stage a failed job failed at */
     this.failureStage = init.failureStage ?? null;
+    /** @type {string|null} with code JOB_FAILED: the job's own error.code (e.g. CONTENT_POLICY) */
+    this.jobErrorCode = init.jobErrorCode ?? null;
     /** @type {number} the HTTP status (0 when none) */
     this.status = init.status ?? 0;
     /** @type {string|null} */
@@ -350,7 +354,8 @@ export function createImageService(options = {}) {
         return await once(method, path, init);
       } catch (e) {
         if (!retryable(e) || attempt >= opt.retries) throw e;
-        await sleep(backoff(attempt, e), init.signal);
+        // stopSignal: stops the retries, not a request under way
+        await sleep(backoff(attempt, e), init.signal || init.stopSignal);
       }
     }
   }
@@ -378,7 +383,29 @@ export function createImageService(options = {}) {
     }
     const b = { ...body };
     delete b.idempotencyKey;
-    const r = await call('POST', '/api/images/generate', { body: b, headers, signal: o.signal, timeoutMs });
+    const signal = o.signal;
+    let r;
+    if (signal && o.cancelOnAbort) {
+      // An abort once the POST is on its way may come after the server
+      // made the job: the answer is read to its end all the same (bounded
+      // by the request timeout), and the job it names is canceled.
+      if (signal.aborted) throw abortError(signal);
+      try {
+        r = await call('POST', '/api/images/generate', { body: b, headers, stopSignal: signal, timeoutMs });
+      } catch (e) {
+        if (signal.aborted) throw abortError(signal);
+        throw e;
+      }
+      if (signal.aborted) {
+        const id = typeof r.data.jobId === 'string' ? r.data.jobId : null;
+        if (id) {
+          try { await cancelJob(id); } catch (ce) { /* the abort is what the caller sees */ }
+        }
+        throw abortError(signal, id);
+      }
+    } else {
+      r = await call('POST', '/api/images/generate', { body: b, headers, signal, timeoutMs });
+    }
     if (typeof r.data.jobId !== 'string') {
       throw new ImageServiceError({ code: 'BAD_RESPONSE', status: r.status, message: 'generate: answer has no jobId' });
     }
@@ -451,8 +478,8 @@ export function createImageService(options = {}) {
 
   /**
    * Polls the job every pollIntervalMs until it ends. Resolves with the
-   * completed job; rejects with an ImageServiceError: the job's error code
-   * (and failureStage) when it failed, CANCELED, TIMEOUT after timeoutMs
+   * completed job; rejects with an ImageServiceError: JOB_FAILED when it
+   * failed (the job's error code in jobErrorCode, and failureStage), CANCELED, TIMEOUT after timeoutMs
    * (the job keeps running), ABORTED when signal fires (with cancelOnAbort
    * the job is canceled too). 429 and 503 answers slow the polling down,
    * honouring Retry-After.
@@ -479,7 +506,10 @@ export function createImageService(options = {}) {
         if (signal && signal.aborted) throw abortError(signal, jobId);
         let wait = interval;
         try {
-          const job = (await once('GET', `/api/images/jobs/${encodeId(jobId)}`, { signal })).data;
+          // one poll never runs past the deadline: an answer that does not
+          // come before it is the wait's TIMEOUT, not a request's
+          const pollMs = Math.max(1, Math.min(opt.requestTimeoutMs, deadline - Date.now()));
+          const job = (await once('GET', `/api/images/jobs/${encodeId(jobId)}`, { signal, timeoutMs: pollMs })).data;
           slow = 0;
           last = job;
           const mark = `${job.status}|${job.updatedAt}|${job.attempts}`;
@@ -489,9 +519,12 @@ export function createImageService(options = {}) {
           }
           if (job.status === 'completed') return job;
           if (job.status === 'failed') {
+            // one code for every failed job: the server's own (a
+            // provider's TIMEOUT, say) never passes for one of this client's
             const je = job.error || {};
             throw new ImageServiceError({
-              code: je.code || 'JOB_FAILED', message: je.message || `job ${jobId} failed`,
+              code: 'JOB_FAILED', jobErrorCode: je.code ? String(je.code) : null,
+              message: je.message || `job ${jobId} failed`,
               failureStage: je.failureStage ?? null, status: 200, jobId, job,
             });
           }

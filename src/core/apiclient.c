@@ -11,6 +11,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <curl/curl.h>
@@ -26,7 +27,6 @@
 #include "text.h"
 
 #define API_ENV_FILE_MAX	65536	/* a stack.env larger than this is refused */
-#define API_RETRY_AFTER_MAX	30	/* seconds waited for one Retry-After */
 #define API_UA			"imagegen/" VERSION
 
 static size_t origin_len(const char *url);
@@ -309,9 +309,21 @@ api_conf_load(struct api_conf *c, const char *url_opt, const char *token_opt,
 	}
 	if (url == NULL && env_find(&se, c->env_path, sizeof(c->env_path)) == 1 &&
 	    se.url[0] != '\0') {
+		/*
+		 * A stack.env's URL goes with its own DEMO_TOKEN only: a token
+		 * of the user's (flag or environment) is never sent to a URL
+		 * that a file in the working directory names.
+		 */
+		if (token != NULL) {
+			snprintf(err, errlen, "%s given without a URL: give --url URL or "
+			    "IMAGEGEN_URL too (the URL of %s is used only with its own "
+			    "DEMO_TOKEN)", token == token_opt ? "--token" : "IMAGEGEN_TOKEN",
+			    c->env_path);
+			goto out;
+		}
 		url = se.url;
 		from = c->env_path;
-		if (token == NULL && se.token[0] != '\0')
+		if (se.token[0] != '\0')
 			token = se.token;
 		memcpy(c->project, se.project, sizeof(c->project));
 		memcpy(c->branch, se.branch, sizeof(c->branch));
@@ -428,37 +440,74 @@ origin_len(const char *url)
 	return (size_t)(p - url) + strcspn(p, "/?#");
 }
 
+/* 1 when url is on the API's own origin (scheme, host and port of c->url). */
+static int
+own_origin(const struct api_conf *c, const char *url)
+{
+	size_t ol = origin_len(c->url);
+
+	return ol > 0 && strncasecmp(url, c->url, ol) == 0 &&
+	    strchr("/?#", url[ol]) != NULL;
+}
+
 /* How a request's connection checks the server's certificate. */
 struct tls_how {
 	const struct api_conf *c;
-	int pin;	/* trust c->ca_file (the API's own origin) */
+	int own;	/* the API's own origin: c->ca_file and --insecure apply */
 };
 
+/*
+ * --insecure and the stack.env's certificate are for the API's own origin
+ * only: any other (an --output image on a CDN, a redirect's target) is
+ * checked against the system's CAs as usual.
+ */
 static void
 api_prepare(void *curl, void *arg)
 {
 	const struct tls_how *t = arg;
 
+	if (!t->own)
+		return;
 	if (t->c->insecure) {
 		curl_easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, 0L);
 		curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, 0L);
-	} else if (t->pin && t->c->ca_file != NULL) {
+	} else if (t->c->ca_file != NULL) {
 		curl_easy_setopt(curl, CURLOPT_CAINFO, t->c->ca_file);
 	}
 }
 
-/* Retry-After as seconds: delta-seconds, 1 for a date, -1 when absent. */
-static long
-retry_after_s(const char *v)
+long
+api_retry_after_s(const char *v, time_t now)
 {
+	const char *p;
+	time_t t;
 	long s = 0;
 
+	if (v == NULL)
+		return -1;
+	while (*v == ' ' || *v == '\t')
+		v++;
 	if (*v == '\0')
 		return -1;
-	if (strspn(v, "0123456789") != strlen(v) || strlen(v) > 6)
+	for (p = v; *p >= '0' && *p <= '9'; p++)
+		if (s <= API_RETRY_AFTER_MAX)	/* no overflow on many digits */
+			s = s * 10 + (*p - '0');
+	if (p != v) {
+		while (*p == ' ' || *p == '\t')
+			p++;
+		if (*p == '\0')
+			return s > API_RETRY_AFTER_MAX ? API_RETRY_AFTER_MAX : s;
 		return 1;
-	s = strtol(v, NULL, 10);
-	return s;
+	}
+	/* an HTTP-date (IMF-fixdate and the two obsolete forms) */
+	t = curl_getdate(v, NULL);
+	if (t == (time_t)-1)
+		return 1;
+	if (t <= now)
+		return 0;
+	if (t - now > API_RETRY_AFTER_MAX)
+		return API_RETRY_AFTER_MAX;
+	return (long)(t - now);
 }
 
 /* rep's code and message from its body: the API's error, else "". */
@@ -552,7 +601,7 @@ api_call(struct api *a, const char *method, const char *path, const char *body,
 			rep->body = hr.body;
 			rep->len = hr.len;
 			hr.body = NULL;
-			rep->retry_after = retry_after_s(hr.retry_after);
+			rep->retry_after = api_retry_after_s(hr.retry_after, time(NULL));
 			res = rep->status >= 200 && rep->status < 300 ? API_OK : API_HTTP;
 			if (res == API_HTTP)
 				read_error(rep);
@@ -614,25 +663,45 @@ api_download(struct api *a, const char *url, const char *path, char *err,
 	struct httpc_req req;
 	struct httpc_reply hr;
 	enum httpc_err he;
-	char *tmp = NULL;
-	size_t ol = origin_len(a->conf->url);
+	char *tmp = NULL, *hop = NULL;
 	mode_t mask;
-	int fd = -1, rc = -1;
+	int fd = -1, rc = -1, redirs;
 
 	memset(&hr, 0, sizeof(hr));
-	tls.pin = strncasecmp(url, a->conf->url, ol) == 0 &&
-	    (url[ol] == '/' || url[ol] == '\0');
 	memset(&req, 0, sizeof(req));
 	req.method = "GET";
 	req.url = url;
 	req.timeout_ms = 120000;
 	req.max_bytes = API_IMAGE_MAX;
-	req.max_redirs = 3;
+	req.max_redirs = 0;	/* followed here, each hop's origin checked */
 	req.flags = HTTPC_LENGTH_CAP;
 	req.user_agent = API_UA;
 	req.prepare = api_prepare;
 	req.prepare_arg = &tls;
-	he = httpc_perform(&a->h, &req, &hr);
+	for (redirs = 0; ; redirs++) {
+		tls.own = own_origin(a->conf, req.url);
+		httpc_reply_free(&hr);
+		he = httpc_perform(&a->h, &req, &hr);
+		if (he != HTTPC_OK || hr.status < 300 || hr.status >= 400 ||
+		    hr.location == NULL)
+			break;
+		if (redirs >= 3) {
+			snprintf(err, errlen, "cannot fetch the image: more than 3 redirects");
+			goto out;
+		}
+		if (!http_url(hr.location)) {
+			snprintf(err, errlen, "cannot fetch the image: a redirect to a URL "
+			    "that is not http(s)");
+			goto out;
+		}
+		free(hop);
+		hop = strdup(hr.location);
+		if (hop == NULL) {
+			snprintf(err, errlen, "out of memory");
+			goto out;
+		}
+		req.url = hop;
+	}
 	if (he == HTTPC_TOO_BIG) {
 		snprintf(err, errlen, "the image is larger than %ld bytes", API_IMAGE_MAX);
 		goto out;
@@ -687,6 +756,7 @@ out:
 		unlink(tmp);
 		free(tmp);
 	}
+	free(hop);
 	httpc_reply_free(&hr);
 	return rc;
 }

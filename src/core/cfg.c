@@ -13,6 +13,7 @@
 #include "provider.h"
 #include "settings.h"
 #include "storage.h"
+#include "stdwh.h"
 #include "urlpolicy.h"
 
 #define F(field) offsetof(struct cfg, field)
@@ -113,6 +114,51 @@ check_fetch_allow(const struct setting *row, const char *v, void *field,
 	}
 	urlpol_free(&pol);
 	return 0;
+}
+
+/* A Standard Webhooks secret: whsec_ and 16 to 64 bytes of base64. */
+static int
+check_whsec(const struct setting *row, const char *v, void *field,
+    char *err, size_t errlen)
+{
+	struct stdwh_key k;
+
+	(void)field;
+	if (strncmp(v, STDWH_PREFIX, strlen(STDWH_PREFIX)) != 0 ||
+	    stdwh_key_parse(v, &k) != 0) {
+		snprintf(err, errlen, "%s: must be whsec_ and the base64 of 16 to 64 "
+		    "bytes", row->name);
+		return -1;
+	}
+	stdwh_key_wipe(&k);
+	return 0;
+}
+
+/* The test retry schedule: 1 to 16 comma-separated whole ms, each 1 to
+ * 86400000. */
+static int
+check_backoff(const struct setting *row, const char *v, void *field,
+    char *err, size_t errlen)
+{
+	char buf[256], *tok, *save = NULL;
+	long ms;
+	int n = 0;
+
+	(void)field;
+	if (strlen(v) >= sizeof(buf))
+		goto bad;
+	memcpy(buf, v, strlen(v) + 1);
+	for (tok = strtok_r(buf, ",", &save); tok != NULL;
+	    tok = strtok_r(NULL, ",", &save)) {
+		if (cfg_parse_long(tok, 1, 86400000L, &ms) != 0 || ++n > 16)
+			goto bad;
+	}
+	if (n > 0)
+		return 0;
+bad:
+	snprintf(err, errlen, "%s: must be 1 to 16 comma-separated milliseconds",
+	    row->name);
+	return -1;
 }
 
 static int
@@ -242,13 +288,41 @@ static const struct setting cfg_settings[] = {
 	  "usage then not priced. Unset, the price table prices the model "
 	  "(Gemini 2.5 Flash Image $0.039 an image; Gemini 3 Pro Image $0.134 "
 	  "at 1K/2K, $0.24 at 4K; GPT Image 1 $0.042 at 1024x1024, $0.063 "
-	  "larger; local $0); a model it does not know is refused at start "
+	  "larger; google/nano-banana on Replicate $0.039; local $0); a model it does not know is refused at start "
 	  "(exit 2) until this is set, never priced by a guess" },
 	{ "IMAGEGEN_FETCH_ALLOW", SET_STR, NULL, 0, 0, F(fetch_allow), 0,
 	  check_fetch_allow, "(empty: strict)",
 	  "the outbound URL policy's allow-list: comma-separated host names, "
 	  "addresses and CIDR ranges (IPv4, IPv6); see [Outbound URL policy]"
 	  "(#outbound-url-policy)" },
+	{ "IMAGEGEN_ALERT_WEBHOOK_URL", SET_STR, NULL, 0, 0,
+	  F(alert_webhook_url), SET_HTTP, NULL, "(none)",
+	  "where budget alerts go as `budget.threshold` events (the "
+	  "operator's endpoint: not under the outbound URL policy); unset, "
+	  "they are only logged and listed (see docs/WEBHOOKS.md)" },
+	{ "IMAGEGEN_ALERT_WEBHOOK_SECRET", SET_STR, NULL, 0, 0,
+	  F(alert_webhook_secret), SET_SECRET, check_whsec, "(unsigned)",
+	  "a `whsec_` Standard Webhooks secret the alert events are signed "
+	  "with" },
+	{ "IMAGEGEN_PUBLIC_URL", SET_STR, NULL, 0, 0, F(public_url),
+	  SET_HTTP | SET_STRIP, NULL, "(none: the executor polls)",
+	  "where a model provider can reach this service (`https://host`): "
+	  "set, a provider that calls back (`replicate`) is given "
+	  "`$IMAGEGEN_PUBLIC_URL/api/webhooks/nano-banana`, the executor "
+	  "records the provider's request id and exits, and the signed webhook "
+	  "hands the job to an executor again; unset, the executor polls the "
+	  "provider until the model ends" },
+	{ "IMAGEGEN_WEBHOOK_GRACE_S", SET_LONG, "60", 1, 86400,
+	  F(webhook_grace_s), 0, NULL, NULL,
+	  "seconds a job waiting on a remote model waits for its webhook "
+	  "before the sweeper polls the provider (then with a doubling wait, "
+	  "at most 5 min apart) until the model ends or IMAGEGEN_JOB_TIMEOUT "
+	  "passes" },
+	{ "IMAGEGEN_CAP_COUNTS_REMOTE", SET_INT, "0", 0, 1,
+	  F(cap_counts_remote), 0, NULL, NULL,
+	  "`1`: jobs waiting on a remote model (no executor holds them) count "
+	  "toward IMAGEGEN_MAX_RUNNING_JOBS; `0`: they do not, the cap bounds "
+	  "executors, and the provider's own limits (429) bound the rest" },
 	{ "IMAGEGEN_STORAGE", SET_STR, NULL, 0, 0, F(storage), 0,
 	  check_storage, NULL, "the storage backend: one of the tables below" },
 	{ "IMAGEGEN_BUCKET", SET_STR, "asset-images", 0, 0, F(bucket), 0,
@@ -284,7 +358,9 @@ static const struct setting cfg_settings[] = {
 	{ "IMAGEGEN_MAX_ATTEMPTS", SET_LONG, "3", 1, 100, F(max_attempts), 0, NULL,
 	  NULL, "claims of a job before the sweeper fails it" },
 	{ "IMAGEGEN_SWEEP_INTERVAL", SET_LONG, "5", 1, 3600, F(sweep_interval), 0,
-	  NULL, NULL, "seconds between the master's recovery passes" },
+	  NULL, NULL, "seconds between the master's recovery passes (which "
+	  "also send due webhook deliveries: their retries wait at least this "
+	  "long)" },
 	{ "IMAGEGEN_USER_DAILY_BUDGET_USD", SET_STR, "10", 0, 0,
 	  F(user_daily_budget), 0, check_usd, NULL,
 	  "what one user's jobs may cost per UTC day, unless an operator set "
@@ -322,6 +398,10 @@ static const struct setting cfg_settings[] = {
 	{ "IMAGEGEN_TEST_FAIL_SECOND_FORK", SET_INT, "0", 0, 1,
 	  F(test_fail_second_fork), SET_TEST, NULL, NULL,
 	  "`1` makes the executor's second fork fail, as under `RLIMIT_NPROC`" },
+	{ "IMAGEGEN_TEST_WEBHOOK_BACKOFF_MS", SET_STR, NULL, 0, 0,
+	  F(test_webhook_backoff), SET_TEST, check_backoff, "(the real schedule)",
+	  "comma-separated milliseconds replacing the webhook retry schedule "
+	  "(the last one repeats no more: after them the delivery fails)" },
 	{ NULL, 0, NULL, 0, 0, 0, 0, NULL, NULL, NULL }
 };
 

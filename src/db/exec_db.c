@@ -51,6 +51,7 @@ execdb_job_free(struct exec_job *j)
 	free(j->source_url);
 	free(j->mask_url);
 	free(j->storage_path);
+	free(j->outcome);
 	memset(j, 0, sizeof(*j));
 }
 
@@ -71,24 +72,48 @@ execdb_unlock(PGconn *c, const char *id)
  * deadline, the capsule the owner may read joined once. EXECDB_CLAIM_GOT
  * with *j filled, EXECDB_CLAIM_NONE when it is no longer queued (canceled
  * meanwhile), EXECDB_CLAIM_ERROR. */
+#define CLAIM_QUEUED_HEAD \
+	"WITH q AS (SELECT NULL::uuid AS job_id, NULL::jsonb AS outcome" \
+	"  WHERE false)," \
+	" u AS (UPDATE public.image_generation_jobs j" \
+	"  SET status = 'processing'," \
+	"  attempts = j.attempts + 1," \
+	"  deadline_at = now() + $2::int * interval '1 second'" \
+	"  WHERE j.id = $1 AND j.status = 'queued'" \
+	"  RETURNING j.*)"
+/* A job whose remote model ended: no longer waiting, a new deadline, the
+ * same attempt (the model was paid for by it). */
+#define CLAIM_RESUME_HEAD \
+	"WITH q AS (UPDATE public.image_provider_requests q SET waiting = false" \
+	"  FROM public.image_generation_jobs j" \
+	"  WHERE q.job_id = $1 AND q.waiting AND q.outcome IS NOT NULL" \
+	"  AND j.id = q.job_id AND j.status = 'generating'" \
+	"  AND q.attempt = j.attempts AND NOT j.cancel_requested" \
+	"  RETURNING q.job_id, q.outcome)," \
+	" u AS (UPDATE public.image_generation_jobs j" \
+	"  SET deadline_at = now() + $2::int * interval '1 second'" \
+	"  FROM q WHERE j.id = q.job_id RETURNING j.*)"
+
+/* queued → processing for id (resume: a generating job whose remote model
+ * ended, sql/015), whose advisory lock we hold. EXECDB_CLAIM_GOT with *j
+ * filled, EXECDB_CLAIM_NONE when it is no longer claimable (canceled
+ * meanwhile), EXECDB_CLAIM_ERROR. */
 static enum execdb_claim
-claim_one(PGconn *c, const struct cfg *cf, const char *id, struct exec_job *j)
+claim_one(PGconn *c, const struct cfg *cf, const char *id, int resume,
+    struct exec_job *j)
 {
 	char timeout[24];
 	const char *p[2] = { id, timeout };
 	PGresult *r;
 	enum execdb_claim rc = EXECDB_CLAIM_ERROR;
+	char sql[4096];
 
 	snprintf(timeout, sizeof(timeout), "%ld", cf->job_timeout);
 	/* A capsule is applied when the job's owner may read it: their own,
 	 * or a shared one (no owner, or public); the same rule as its RLS
 	 * policy. */
-	r = execdb_q(c, "WITH u AS (UPDATE public.image_generation_jobs j"
-	    "  SET status = 'processing',"
-	    "  attempts = j.attempts + 1,"
-	    "  deadline_at = now() + $2::int * interval '1 second'"
-	    "  WHERE j.id = $1 AND j.status = 'queued'"
-	    "  RETURNING j.*)"
+	snprintf(sql, sizeof(sql), "%s%s", resume ? CLAIM_RESUME_HEAD :
+	    CLAIM_QUEUED_HEAD,
 	    " SELECT u.id, u.project_id, u.branch_id, u.job_type, u.prompt,"
 	    "  u.width, u.height, u.asset_id, u.scene_id, u.shot_id, u.attempts,"
 	    "  u.max_attempts, s.style_text, u.storage_path, s.id, s.name,"
@@ -97,10 +122,13 @@ claim_one(PGconn *c, const struct cfg *cf, const char *id, struct exec_job *j)
 	    "  (SELECT e.detail ->> 'request_id'"
 	    "   FROM public.image_generation_job_events e"
 	    "   WHERE e.job_id = u.id AND e.event = 'status'"
-	    "   AND e.from_status IS NULL ORDER BY e.id LIMIT 1)"
+	    "   AND e.from_status IS NULL ORDER BY e.id LIMIT 1),"
+	    /* q's rows: this statement's snapshot does not see its update */
+	    "  (SELECT q.outcome::text FROM q WHERE q.job_id = u.id)"
 	    " FROM u LEFT JOIN public.visual_style_capsules s"
 	    "  ON s.id = u.visual_style_capsule_id"
-	    "  AND (s.user_id = u.user_id OR s.user_id IS NULL OR s.is_public)", 2, p);
+	    "  AND (s.user_id = u.user_id OR s.user_id IS NULL OR s.is_public)");
+	r = execdb_q(c, sql, 2, p);
 	if (r == NULL)
 		return EXECDB_CLAIM_ERROR;
 	if (PQntuples(r) == 0) {
@@ -129,7 +157,9 @@ claim_one(PGconn *c, const struct cfg *cf, const char *id, struct exec_job *j)
 	j->mask_url = PQgetisnull(r, 0, 18) ? NULL : strdup(PQgetvalue(r, 0, 18));
 	j->recorded_cost = PQgetisnull(r, 0, 19) ? -1 : atof(PQgetvalue(r, 0, 19));
 	cpy(j->request_id, sizeof(j->request_id), r, 20);
-	if (j->prompt == NULL || j->storage_path == NULL ||
+	if (resume && !PQgetisnull(r, 0, 21))
+		j->outcome = strdup(PQgetvalue(r, 0, 21));
+	if ((resume && j->outcome == NULL) || j->prompt == NULL || j->storage_path == NULL ||
 	    (!PQgetisnull(r, 0, 17) && j->source_url == NULL) ||
 	    (!PQgetisnull(r, 0, 18) && j->mask_url == NULL)) {
 		execdb_job_free(j);
@@ -144,8 +174,8 @@ out:
 enum execdb_claim
 execdb_claim(PGconn *c, const struct cfg *cf, const char *job_id, struct exec_job *j)
 {
-	char cap[24], limit[16];
-	const char *pc[1] = { cap }, *pq[2] = { job_id, limit };
+	char cap[24], limit[16], remote[4];
+	const char *pc[2] = { cap, remote }, *pq[2] = { job_id, limit };
 	const char *id;
 	PGresult *r = NULL, *l;
 	enum execdb_claim rc = EXECDB_CLAIM_ERROR;
@@ -154,6 +184,7 @@ execdb_claim(PGconn *c, const struct cfg *cf, const char *job_id, struct exec_jo
 	memset(j, 0, sizeof(*j));
 	snprintf(cap, sizeof(cap), "%ld", cf->max_running_jobs);
 	snprintf(limit, sizeof(limit), "%d", CLAIM_CANDIDATES);
+	snprintf(remote, sizeof(remote), "%d", cf->cap_counts_remote);
 	r = execdb_q(c, "BEGIN", 0, NULL);
 	if (r == NULL)
 		return EXECDB_CLAIM_ERROR;
@@ -163,8 +194,13 @@ execdb_claim(PGconn *c, const struct cfg *cf, const char *job_id, struct exec_jo
 		goto out;
 	PQclear(r);
 	/* The cap first: at the cap, whatever is queued waits. */
-	r = execdb_q(c, "SELECT count(*) >= $1::int FROM public.image_generation_jobs"
-	    " WHERE status IN ('processing', 'generating', 'uploading')", 1, pc);
+	/* Jobs waiting on a remote model hold no executor: they count only
+	 * with IMAGEGEN_CAP_COUNTS_REMOTE=1. */
+	r = execdb_q(c, "SELECT count(*) >= $1::int FROM public.image_generation_jobs j"
+	    " WHERE status IN ('processing', 'generating', 'uploading')"
+	    " AND ($2::int = 1 OR NOT EXISTS (SELECT 1 FROM"
+	    "  public.image_provider_requests q WHERE q.job_id = j.id AND q.waiting))",
+	    2, pc);
 	if (r == NULL)
 		goto out;
 	if (strcmp(PQgetvalue(r, 0, 0), "t") == 0) {
@@ -174,9 +210,16 @@ execdb_claim(PGconn *c, const struct cfg *cf, const char *job_id, struct exec_jo
 	PQclear(r);
 	/* Then the oldest queued jobs, the first whose lock is free: a wait
 	 * here would hold the claim lock and stall every claimer. */
-	r = execdb_q(c, "SELECT id::text FROM public.image_generation_jobs"
+	/* Jobs whose remote model ended come first: they are paid for. */
+	r = execdb_q(c, "(SELECT j.id::text, 1 FROM public.image_generation_jobs j"
+	    "  JOIN public.image_provider_requests q ON q.job_id = j.id"
+	    "  WHERE j.status = 'generating' AND q.waiting AND q.outcome IS NOT NULL"
+	    "  AND q.attempt = j.attempts AND NOT j.cancel_requested"
+	    "  AND ($1::uuid IS NULL OR j.id = $1)"
+	    "  ORDER BY q.outcome_at, j.id LIMIT $2::int)"
+	    " UNION ALL (SELECT id::text, 0 FROM public.image_generation_jobs"
 	    " WHERE status = 'queued' AND ($1::uuid IS NULL OR id = $1)"
-	    " ORDER BY created_at, id LIMIT $2::int", 2, pq);
+	    " ORDER BY created_at, id LIMIT $2::int)", 2, pq);
 	if (r == NULL)
 		goto out;
 	n = PQntuples(r);
@@ -194,7 +237,7 @@ execdb_claim(PGconn *c, const struct cfg *cf, const char *job_id, struct exec_jo
 			log_debug("job %s: its lock is held (an old executor lives); skipped", id);
 			continue;
 		}
-		rc = claim_one(c, cf, id, j);
+		rc = claim_one(c, cf, id, strcmp(PQgetvalue(r, i, 1), "1") == 0, j);
 		if (rc == EXECDB_CLAIM_GOT)
 			break;
 		execdb_unlock(c, id);	/* canceled meanwhile, or an error */
@@ -456,8 +499,13 @@ execdb_count_provider_error(PGconn *c, const char *code)
 int
 execdb_queued_count(PGconn *c)
 {
-	PGresult *r = execdb_q(c, "SELECT count(*) FROM public.image_generation_jobs"
-	    " WHERE status = 'queued'", 0, NULL);
+	/* Queued, and waiting on a remote model that ended (to resume). */
+	PGresult *r = execdb_q(c, "SELECT (SELECT count(*) FROM"
+	    " public.image_generation_jobs WHERE status = 'queued') +"
+	    " (SELECT count(*) FROM public.image_provider_requests q"
+	    "  JOIN public.image_generation_jobs j ON j.id = q.job_id"
+	    "  WHERE q.waiting AND q.outcome IS NOT NULL AND j.status = 'generating'"
+	    "  AND NOT j.cancel_requested)", 0, NULL);
 	int n;
 
 	if (r == NULL)
@@ -496,8 +544,12 @@ execdb_sweep_running(PGconn *c, int grace, struct execdb_running **rows)
 	    " deadline_at IS NOT NULL AND deadline_at < now(), cancel_requested,"
 	    " pg_try_advisory_lock(hashtextextended(id::text, 0)),"
 	    " updated_at < pg_postmaster_start_time()"
-	    " FROM public.image_generation_jobs"
-	    " WHERE status IN ('processing', 'generating', 'uploading')", 1, p);
+	    " FROM public.image_generation_jobs j"
+	    " WHERE status IN ('processing', 'generating', 'uploading')"
+	    /* No executor holds a job waiting on a remote model: its own pass
+	     * (execdb_waiting_due) looks after it. */
+	    " AND NOT EXISTS (SELECT 1 FROM public.image_provider_requests q"
+	    "  WHERE q.job_id = j.id AND q.waiting)", 1, p);
 	if (r == NULL)
 		return -1;
 	n = PQntuples(r);
@@ -587,4 +639,153 @@ execdb_statuses(PGconn *c, const char *ids)
 {
 	return execdb_q(c, "SELECT id::text, status FROM public.image_generation_jobs"
 	    " WHERE id = ANY($1::uuid[])", 1, &ids);
+}
+
+/* ---- jobs waiting on a remote model (sql/015) -------------------------- */
+
+int
+execdb_set_waiting(const struct execdb_writer *w, const char *id,
+    const char *attempt, const char *provider, const char *request_id,
+    long grace_s)
+{
+	char g[24];
+	const char *p[5] = { id, attempt, provider, request_id, g };
+
+	snprintf(g, sizeof(g), "%ld", grace_s);
+	/* A webhook may have come first (the model was quick): its outcome,
+	 * kept with its receipt, is taken at once. */
+	return w->write(w->ctx, "INSERT INTO public.image_provider_requests"
+	    " (job_id, provider, request_id, attempt, poll_at, outcome,"
+	    "  outcome_from, outcome_at)"
+	    " SELECT j.id, $3, $4, $2::int, now() + $5::int * interval '1 second',"
+	    "  e.outcome, CASE WHEN e.outcome IS NOT NULL THEN 'webhook' END,"
+	    "  CASE WHEN e.outcome IS NOT NULL THEN now() END"
+	    " FROM public.image_generation_jobs j LEFT JOIN LATERAL"
+	    "  (SELECT w.outcome FROM public.image_provider_webhooks w"
+	    "   WHERE w.provider = $3 AND w.request_id = $4"
+	    "   AND w.outcome IS NOT NULL LIMIT 1) e ON true"
+	    " WHERE j.id = $1::uuid"
+	    " AND j.status = 'generating' AND j.attempts = $2::int"
+	    " AND NOT j.cancel_requested"
+	    " ON CONFLICT (job_id) DO UPDATE SET provider = EXCLUDED.provider,"
+	    " request_id = EXCLUDED.request_id, attempt = EXCLUDED.attempt,"
+	    " waiting = true, submitted_at = now(), poll_at = EXCLUDED.poll_at,"
+	    " polls = 0, outcome = EXCLUDED.outcome,"
+	    " outcome_from = EXCLUDED.outcome_from, outcome_at = EXCLUDED.outcome_at",
+	    5, p);
+}
+
+int
+execdb_set_outcome(PGconn *c, const char *provider, const char *request_id,
+    const char *outcome, const char *from, char *job_id)
+{
+	const char *p[4] = { provider, request_id, outcome, from };
+	PGresult *r;
+	int n;
+
+	r = execdb_q(c, "UPDATE public.image_provider_requests q"
+	    " SET outcome = $3::jsonb, outcome_from = $4, outcome_at = now()"
+	    " FROM public.image_generation_jobs j"
+	    " WHERE q.provider = $1 AND q.request_id = $2 AND q.waiting"
+	    " AND q.outcome IS NULL AND j.id = q.job_id AND j.status = 'generating'"
+	    " AND j.attempts = q.attempt RETURNING q.job_id::text", 4, p);
+	if (r == NULL)
+		return -1;
+	n = PQntuples(r);
+	if (n == 1)
+		snprintf(job_id, 37, "%s", PQgetvalue(r, 0, 0));
+	PQclear(r);
+	return n == 1;
+}
+
+int
+execdb_webhook_seen(PGconn *c, const char *webhook_id, const char *provider,
+    const char *request_id)
+{
+	const char *p[3] = { webhook_id, provider, request_id };
+	PGresult *r;
+	int n;
+
+	r = execdb_q(c, "INSERT INTO public.image_provider_webhooks"
+	    " (webhook_id, provider, request_id, job_id)"
+	    " SELECT $1, $2, $3, (SELECT job_id FROM public.image_provider_requests"
+	    "  WHERE provider = $2 AND request_id = $3)"
+	    " ON CONFLICT (webhook_id) DO NOTHING", 3, p);
+	if (r == NULL)
+		return -1;
+	n = atoi(PQcmdTuples(r));
+	PQclear(r);
+	return n == 1;
+}
+
+int
+execdb_webhook_keep(PGconn *c, const char *webhook_id, const char *outcome)
+{
+	const char *p[2] = { webhook_id, outcome };
+
+	return changed(execdb_q(c, "UPDATE public.image_provider_webhooks"
+	    " SET outcome = $2::jsonb WHERE webhook_id = $1", 2, p));
+}
+
+int
+execdb_waiting_due(PGconn *c, int limit, struct execdb_waiting **rows)
+{
+	char l[16];
+	const char *p[1] = { l };
+	struct execdb_waiting *v;
+	PGresult *r;
+	int i, n;
+
+	*rows = NULL;
+	snprintf(l, sizeof(l), "%d", limit);
+	r = execdb_q(c, "SELECT j.id::text, q.request_id, j.attempts,"
+	    " j.cancel_requested, j.deadline_at IS NOT NULL AND j.deadline_at < now(),"
+	    " j.attempts < j.max_attempts"
+	    " FROM public.image_provider_requests q"
+	    " JOIN public.image_generation_jobs j ON j.id = q.job_id"
+	    " WHERE q.waiting AND j.status = 'generating' AND (j.cancel_requested"
+	    "  OR (q.outcome IS NULL AND (q.poll_at <= now() OR j.deadline_at < now())))"
+	    " ORDER BY q.poll_at LIMIT $1::int", 1, p);
+	if (r == NULL)
+		return -1;
+	n = PQntuples(r);
+	v = calloc((size_t)n + 1, sizeof(*v));
+	if (v == NULL) {
+		PQclear(r);
+		return -1;
+	}
+	for (i = 0; i < n; i++) {
+		snprintf(v[i].id, sizeof(v[i].id), "%s", PQgetvalue(r, i, 0));
+		snprintf(v[i].request_id, sizeof(v[i].request_id), "%s",
+		    PQgetvalue(r, i, 1));
+		snprintf(v[i].attempts, sizeof(v[i].attempts), "%s", PQgetvalue(r, i, 2));
+		v[i].cancel = is_true(r, i, 3);
+		v[i].past = is_true(r, i, 4);
+		v[i].requeue_ok = is_true(r, i, 5);
+	}
+	PQclear(r);
+	*rows = v;
+	return n;
+}
+
+int
+execdb_poll_later(PGconn *c, const char *id, long grace_s)
+{
+	char g[24];
+	const char *p[2] = { id, g };
+
+	snprintf(g, sizeof(g), "%ld", grace_s);
+	return changed(execdb_q(c, "UPDATE public.image_provider_requests"
+	    " SET polls = polls + 1, poll_at = now() + least(300,"
+	    "  $2::int * power(2, least(polls, 16))) * interval '1 second'"
+	    " WHERE job_id = $1::uuid AND waiting", 2, p));
+}
+
+int
+execdb_waiting_done(PGconn *c, const char *id)
+{
+	const char *p[1] = { id };
+
+	return changed(execdb_q(c, "UPDATE public.image_provider_requests"
+	    " SET waiting = false WHERE job_id = $1::uuid", 1, p));
 }

@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/crypto.h>
+
 #include "base64.h"
 #include "clock.h"
 #include "db.h"
@@ -39,7 +41,7 @@ static const char *const job_states[] = { "queued", "processing", "generating",
 #define JOB_REQUEST_COLS \
 	"project_id, branch_id, job_type, prompt, width, height," \
 	" visual_style_capsule_id, asset_id, scene_id, shot_id," \
-	" source_image_url, mask_image_url"
+	" source_image_url, mask_image_url, webhook_url, webhook_events"
 #define JOB_RUN_COLS "provider, model, estimated_cost, max_attempts"
 
 /* Bounds of the listings' answers (as SQL text). */
@@ -135,7 +137,7 @@ static const char sql_create_insert[] =
     "INSERT INTO public.image_generation_jobs (user_id, " JOB_REQUEST_COLS ","
     " idempotency_key, request_fingerprint, " JOB_RUN_COLS ")"
     " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11,"
-    " $12, $13, $14, $15, $16, $17, $18, $19)"
+    " $12, $13, $14, $15::text[], $16, $17, $18, $19, $20, $21)"
     " ON CONFLICT (user_id, idempotency_key) WHERE idempotency_key IS NOT NULL"
     " DO NOTHING RETURNING id, status, public.image_job_rate_take()";
 
@@ -164,6 +166,23 @@ static const char sql_events[] =
     " WHERE j.id = $1 AND" OWNER_PRED("j.user_id = auth.uid()")
     " ORDER BY e.id LIMIT " JOBSDB_MAX_EVENTS_S;
 
+/* The caller's job and its webhook deliveries, oldest first (at most
+ * JOBSDB_MAX_EVENTS): no row when the job is not the caller's, one row
+ * with NULL delivery columns when it has none. */
+static const char sql_webhooks[] =
+    "SELECT j.id, j.webhook_url, d.id, d.msg_id, d.event, d.state, d.attempts,"
+    " d.last_status_code, d.last_error, d.next_attempt_at, d.last_attempt_at,"
+    " d.delivered_at, d.created_at FROM public.image_generation_jobs j"
+    " LEFT JOIN public.webhook_deliveries d ON d.job_id = j.id"
+    " WHERE j.id = $1 AND" OWNER_PRED("j.user_id = auth.uid()")
+    " ORDER BY d.id LIMIT " JOBSDB_MAX_EVENTS_S;
+/* sql/014's functions work on auth.uid()'s rows only. */
+static const char sql_redeliver[] =
+    "SELECT public.image_job_webhook_redeliver($1)";
+static const char sql_secret[] = "SELECT public.image_webhook_secret($1)";
+static const char sql_secret_rotate[] =
+    "SELECT public.image_webhook_secret_rotate($1)";
+
 const struct jobsdb_query jobsdb_queries[] = {
 	{ "create_owned", sql_create_owned, 3 },
 	{ "create_main", sql_create_main, 1 },
@@ -176,6 +195,7 @@ const struct jobsdb_query jobsdb_queries[] = {
 	{ "retry_insert", sql_retry_insert, 6 },
 	{ "projects", sql_projects, 1 },
 	{ "events", sql_events, 1 },
+	{ "webhooks", sql_webhooks, 1 },
 	{ NULL, NULL, 0 }
 };
 
@@ -328,7 +348,7 @@ jobsdb_create(PGconn *c, struct arena *a, const char *user_id,
 {
 	const char *branch = jr->branch_id;
 	const char *own[3] = { jr->project_id, NULL, jr->capsule_id };
-	const char *p[19];
+	const char *p[21];
 	PGresult *r;
 	enum ig_err e;
 	int made = 0, found = 0;
@@ -382,7 +402,7 @@ jobsdb_create(PGconn *c, struct arena *a, const char *user_id,
 	if (e != IG_OK)
 		return e;
 
-	/* $1..$19 of sql_create_insert, in its column order */
+	/* $1..$21 of sql_create_insert, in its column order */
 	p[0] = user_id;
 	p[1] = jr->project_id;
 	p[2] = branch;
@@ -396,13 +416,15 @@ jobsdb_create(PGconn *c, struct arena *a, const char *user_id,
 	p[10] = jr->shot_id;
 	p[11] = jr->source_url;
 	p[12] = jr->mask_url;
-	p[13] = jr->idem_key;
-	p[14] = jr->fingerprint;
-	p[15] = run->provider;
-	p[16] = run->model;
-	p[17] = num(a, run->estimated_cost);
-	p[18] = lng(a, run->max_attempts);
-	e = insert_job(c, a, sql_create_insert, 19, p, out, &made, msg);
+	p[13] = jr->webhook;
+	p[14] = jr->webhook_events;
+	p[15] = jr->idem_key;
+	p[16] = jr->fingerprint;
+	p[17] = run->provider;
+	p[18] = run->model;
+	p[19] = num(a, run->estimated_cost);
+	p[20] = lng(a, run->max_attempts);
+	e = insert_job(c, a, sql_create_insert, 21, p, out, &made, msg);
 	if (e != IG_OK || made)
 		return e;
 	/* The key's job is another request's: read it as the user again, in
@@ -932,4 +954,108 @@ jobsdb_wait_done(PGconn *c, const char *id, long long deadline_ms, int stop_fd,
 		    (POLLIN | POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)))
 			return 2;
 	}
+}
+
+const char *
+jobsdb_webhooks_json(PGconn *c, struct arena *a, const char *claims,
+    const char *id, enum ig_err *e)
+{
+	static const char *const ts_keys[] = { "nextAttemptAt", "lastAttemptAt",
+		"deliveredAt", "createdAt" };
+	const char *p[1] = { id };
+	struct jsonw w;
+	PGresult *r;
+	char *out;
+	int i, k, n, nd = 0;
+
+	r = read_user(c, claims, sql_webhooks, 1, p, e);
+	if (r == NULL)
+		return NULL;
+	n = PQntuples(r);
+	if (n == 0) {
+		PQclear(r);
+		*e = IG_ENOTFOUND;
+		return NULL;
+	}
+	jw_init(&w, a, 512 * (size_t)(n + 1));
+	jw_lit(&w, "{\"jobId\":");
+	put_text(&w, r, 0, 0);
+	jw_key(&w, "webhook");
+	put_text(&w, r, 0, 1);
+	jw_lit(&w, ",\"deliveries\":[");
+	for (i = 0; i < n; i++) {
+		if (PQgetisnull(r, i, 2))
+			continue;
+		jw_lit(&w, nd++ > 0 ? ",{\"id\":" : "{\"id\":");
+		jw_lit(&w, PQgetvalue(r, i, 2));	/* bigserial: digits */
+		jw_key(&w, "webhookId");
+		put_text(&w, r, i, 3);
+		jw_key(&w, "event");
+		put_text(&w, r, i, 4);
+		jw_key(&w, "state");
+		put_text(&w, r, i, 5);
+		jw_key(&w, "attempts");
+		jw_lit(&w, PQgetvalue(r, i, 6));
+		jw_key(&w, "lastStatusCode");
+		jw_lit(&w, PQgetisnull(r, i, 7) ? "null" : PQgetvalue(r, i, 7));
+		jw_key(&w, "lastError");
+		put_text(&w, r, i, 8);
+		for (k = 0; k < 4; k++) {
+			jw_key(&w, ts_keys[k]);
+			/* a settled row has no next attempt */
+			if (k == 0 && strcmp(PQgetvalue(r, i, 5), "pending") != 0)
+				jw_lit(&w, "null");
+			else if (put_ts(&w, r, i, 9 + k) != 0) {
+				log_error("job %.36s: unexpected delivery time", id);
+				PQclear(r);
+				*e = IG_EINTERNAL;
+				return NULL;
+			}
+		}
+		jw_lit(&w, "}");
+	}
+	jw_lit(&w, "]}");
+	PQclear(r);
+	out = jw_finish(&w, NULL);
+	if (out == NULL)
+		*e = IG_EINTERNAL;
+	return out;
+}
+
+/* One value of a one-row, one-column query in the caller's transaction,
+ * into the arena; NULL with *e (IG_ENOTFOUND when it is NULL). */
+static const char *
+one_value(PGconn *c, struct arena *a, const char *sql, const char *arg,
+    enum ig_err *e)
+{
+	const char *out;
+	PGresult *r;
+
+	r = q(c, sql, 1, &arg, e, PGRES_TUPLES_OK);
+	if (r == NULL)
+		return NULL;
+	if (PQntuples(r) != 1 || PQgetisnull(r, 0, 0)) {
+		PQclear(r);
+		*e = IG_ENOTFOUND;
+		return NULL;
+	}
+	out = arena_strdup(a, PQgetvalue(r, 0, 0));
+	/* the value may be a secret: wipe libpq's copy */
+	OPENSSL_cleanse(PQgetvalue(r, 0, 0), (size_t)PQgetlength(r, 0, 0));
+	PQclear(r);
+	*e = out != NULL ? IG_OK : IG_EINTERNAL;
+	return out;
+}
+
+const char *
+jobsdb_redeliver(PGconn *c, struct arena *a, const char *id, enum ig_err *e)
+{
+	return one_value(c, a, sql_redeliver, id, e);
+}
+
+const char *
+jobsdb_webhook_secret(PGconn *c, struct arena *a, const char *fresh,
+    int rotate, enum ig_err *e)
+{
+	return one_value(c, a, rotate ? sql_secret_rotate : sql_secret, fresh, e);
 }

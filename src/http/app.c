@@ -19,6 +19,12 @@ static const struct route app_routes[] = {
 	{ "GET", "/api/images/jobs/{jobId}/events", handle_job_events },
 	{ "POST", "/api/images/jobs/{jobId}/cancel", handle_job_cancel },
 	{ "POST", "/api/images/jobs/{jobId}/retry", handle_job_retry },
+	{ "GET", "/api/images/jobs/{jobId}/webhooks", handle_job_webhooks },
+	{ "POST", "/api/images/jobs/{jobId}/webhooks/redeliver",
+	  handle_job_webhooks_redeliver },
+	{ "GET", "/api/webhooks/secret", handle_webhook_secret },
+	{ "POST", "/api/webhooks/secret/rotate", handle_webhook_secret_rotate },
+	{ "POST", "/api/webhooks/nano-banana", handle_provider_webhook },
 };
 
 void

@@ -17,6 +17,7 @@
 #include "pool_signals.h"
 #include "pool_stats.h"
 #include "storage.h"
+#include "urlpolicy.h"
 
 /* db_run_retry() work: BEGIN as the user whose claims arg is. */
 static enum ig_err
@@ -262,6 +263,26 @@ bucket_urls(const struct cfg *c)
 	return state == 1 ? &sg : NULL;
 }
 
+/* The outbound URL policy of webhooks (IMAGEGEN_FETCH_ALLOW), parsed
+ * once per process as bucket_urls(); NULL, logged, when it is refused
+ * (cfg_load() checked it, so only out of memory). */
+static const struct urlpol *
+webhook_policy(const struct cfg *c)
+{
+	static struct urlpol pol;
+	static int state;
+	char why[256];
+
+	if (state == 0) {
+		state = 1;
+		if (urlpol_parse(&pol, c->fetch_allow, why, sizeof(why)) != 0) {
+			log_error("IMAGEGEN_FETCH_ALLOW: %s", why);
+			state = -1;
+		}
+	}
+	return state == 1 ? &pol : NULL;
+}
+
 /* POST /api/images/generate */
 enum ig_err
 handle_generate(struct http_req *r)
@@ -291,6 +312,15 @@ handle_generate(struct http_req *r)
 	    http_param(r, "HTTP_IDEMPOTENCY_KEY"), sg, &jr, &msg);
 	if (e != IG_OK)
 		return http_fail(r, e, "%s", msg != NULL ? msg : "invalid request");
+	if (jr.webhook != NULL) {
+		const struct urlpol *pol = webhook_policy(r->cfg);
+		char why[256];
+
+		if (pol == NULL)
+			return http_fail(r, IG_EINTERNAL, "the URL policy is misconfigured");
+		if (jobreq_check_webhook(pol, jr.webhook, why, sizeof(why)) != 0)
+			return http_fail(r, IG_EVALIDATION, "webhook: %s", why);
+	}
 	e = open_tx(r, &u, &conn);
 	if (e != IG_OK)
 		return e;

@@ -1,5 +1,6 @@
 /* jobreq.c - validating and fingerprinting POST /api/images/generate. */
 #include <ctype.h>
+#include <netdb.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -11,6 +12,7 @@
 #include "jobreq.h"
 #include "uuid.h"
 #include "storage.h"
+#include "urlpolicy.h"
 
 static const char *const job_types[] = { "master_asset", "start_frame",
 	"end_frame", "inpaint", NULL };
@@ -192,12 +194,124 @@ fingerprint(struct job_request *jr)
 	fp_add(md, "shotId", jr->shot_id);
 	fp_add(md, "sourceImageUrl", jr->source_url);
 	fp_add(md, "maskImageUrl", jr->mask_url);
+	if (jr->webhook != NULL) {
+		/* only with a webhook: older keys keep their fingerprints */
+		fp_add(md, "webhook", jr->webhook);
+		fp_add(md, "webhookEventsFilter", jr->webhook_events);
+	}
 	if (EVP_DigestFinal_ex(md, h, &n) != 1 || n != 32)
 		goto out;
 	hex_encode(h, sizeof(h), jr->fingerprint);
 	rc = 0;
 out:
 	EVP_MD_CTX_free(md);
+	return rc;
+}
+
+/* webhook and webhookEventsFilter: the URL's form here (https, length),
+ * the policy in jobreq_check_webhook(); the filter a non-empty subset of
+ * start, completed, each once; default ["completed"]. */
+static int
+webhook_parse(struct json_object *o, struct arena *a, struct job_request *out,
+    const char **msg)
+{
+	struct json_object *v, *it;
+	int start = 0, completed = 0;
+	size_t i, n, len;
+	const char *s;
+
+	if (opt_string(o, "webhook", &out->webhook, a, msg) != 0)
+		return -1;
+	if (json_object_object_get_ex(o, "webhookEventsFilter", &v) && v != NULL &&
+	    out->webhook == NULL) {
+		*msg = "webhookEventsFilter: needs a webhook";
+		return -1;
+	}
+	if (out->webhook == NULL)
+		return 0;
+	len = strlen(out->webhook);
+	if (len == 0 || len > JOB_WEBHOOK_MAX) {
+		*msg = "webhook: must be a URL of 1 to 2048 characters";
+		return -1;
+	}
+	for (i = 0; i < len; i++)
+		if ((unsigned char)out->webhook[i] <= 0x20 ||
+		    (unsigned char)out->webhook[i] >= 0x7f) {
+			*msg = "webhook: must be a URL without blanks or control "
+			    "or non-ASCII characters";
+			return -1;
+		}
+	out->webhook = arena_strdup(a, out->webhook);
+	if (!json_object_object_get_ex(o, "webhookEventsFilter", &v) || v == NULL) {
+		out->webhook_events = "{completed}";
+		return out->webhook == NULL ? -1 : 0;
+	}
+	if (!json_object_is_type(v, json_type_array) ||
+	    (n = json_object_array_length(v)) == 0 || n > 2) {
+		*msg = "webhookEventsFilter: must be a non-empty array of \"start\""
+		    " and \"completed\"";
+		return -1;
+	}
+	for (i = 0; i < n; i++) {
+		it = json_object_array_get_idx(v, i);
+		s = json_object_is_type(it, json_type_string) ?
+		    json_object_get_string(it) : "";
+		if (strcmp(s, "start") == 0 && !start)
+			start = 1;
+		else if (strcmp(s, "completed") == 0 && !completed)
+			completed = 1;
+		else {
+			*msg = "webhookEventsFilter: each of \"start\" and "
+			    "\"completed\" at most once, nothing else";
+			return -1;
+		}
+	}
+	out->webhook_events = start && completed ? "{start,completed}" :
+	    start ? "{start}" : "{completed}";
+	return out->webhook == NULL ? -1 : 0;
+}
+
+int
+jobreq_check_webhook(const struct urlpol *p, const char *url, char *why,
+    size_t whylen)
+{
+	struct addrinfo hints, *ai = NULL;
+	char host[URLPOL_HOST_MAX + 3];
+	const char *h, *e;
+	size_t n;
+	int rc;
+
+	if (urlpol_check_url(p, url, why, whylen) != 0)
+		return -1;
+	/* The host of scheme://host[:port]/... (urlpol_check_url() refused a
+	 * user name): an address literal is checked now, a name when it is
+	 * resolved, at delivery. */
+	h = strstr(url, "://");
+	if (h == NULL)
+		return 0;
+	h += 3;
+	if (*h == '[') {
+		e = strchr(h, ']');
+		if (e == NULL)
+			return 0;
+		h++;
+	} else {
+		e = h + strcspn(h, ":/?#");
+	}
+	n = (size_t)(e - h);
+	if (n == 0 || n >= sizeof(host))
+		return 0;
+	memcpy(host, h, n);
+	host[n] = '\0';
+	/* Numeric forms only, as the resolver reads them ("127.1" and
+	 * "2130706433" are 127.0.0.1 too): no lookup here. */
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_flags = AI_NUMERICHOST;
+	if (getaddrinfo(host, NULL, &hints, &ai) != 0 || ai == NULL)
+		return 0;
+	rc = urlpol_check_addr(p, ai->ai_addr, ai->ai_addrlen, why, whylen);
+	freeaddrinfo(ai);
 	return rc;
 }
 
@@ -309,6 +423,8 @@ jobreq_parse(struct arena *a, const char *body, size_t len,
 		out->source_url = arena_strdup(a, out->source_url);
 	if (out->mask_url != NULL)
 		out->mask_url = arena_strdup(a, out->mask_url);
+	if (webhook_parse(o, a, out, msg) != 0)
+		goto out;
 	if (opt_string(o, "idempotencyKey", &out->idem_key, a, msg) != 0)
 		goto out;
 	if (out->idem_key != NULL && header_key != NULL &&

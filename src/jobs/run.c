@@ -16,6 +16,7 @@
 #include "retry.h"
 #include "slots.h"
 #include "spool.h"
+#include "webhooks.h"
 #include "storage.h"
 
 /* After a stop: a job that ended (failed, canceled) loses its spool file
@@ -88,6 +89,8 @@ get_image(struct job_run *r, const char *final_prompt, struct prov_result *img)
 	const struct exec_job *j = r->j;
 	int n;
 
+	if (j->outcome != NULL)
+		return stage_collect(r, img);	/* its remote model ended */
 	if (stage_spooled_image(r, img)) {
 		log_info("job %s: re-upload of the spooled image (attempt %d); not generating "
 		    "again", j->id, j->attempts);
@@ -141,7 +144,7 @@ run_one(PGconn *c, const struct cfg *cf, struct provider *pv,
 	final_prompt = prompt_compose(&pin);
 	if (final_prompt == NULL)
 		goto out;
-	s = step_boundary(&r, "processing");
+	s = step_boundary(&r, j->outcome != NULL ? "generating" : "processing");
 	if (s != STEP_OK)
 		goto out;
 	s = get_image(&r, final_prompt, &img);
@@ -205,7 +208,7 @@ out:
 	alarm(0);
 	if (s == STEP_OK)
 		spool_remove(cf, j->id, SPOOL_ALL);
-	else if (s == STEP_STOP)
+	else if (s == STEP_STOP && !r.handed_off)
 		after_stop(&r);
 	/* STEP_DB: the spool stays; the next attempt re-uploads it. */
 	prov_result_free(&img);
@@ -280,6 +283,10 @@ exec_run(const struct cfg *c, const char *job_id, int slot_fd)
 		exec_log_job(j.id, j.request_id);
 		job_id = NULL;
 		relooked = 0;
+		/* The claim's image_job.started, if the job asked for it: one
+		 * attempt now, retries by the sweeper. */
+		if (!exec_stopping())
+			wh_deliver(conn, c, j.id, 1, WH_TIMEOUT_MS);
 		s = run_one(conn, c, &pv, &sg, &j);
 		if (s == STEP_DB) {
 			execdb_job_free(&j);
@@ -287,6 +294,10 @@ exec_run(const struct cfg *c, const char *job_id, int slot_fd)
 			goto out;	/* the sweeper requeues it: our lock died */
 		}
 		execdb_unlock(conn, j.id);
+		/* Its end's event (and a started one still due), in order;
+		 * told to stop, the sweeper sends them. */
+		if (!exec_stopping())
+			wh_deliver(conn, c, j.id, 2, 2 * WH_TIMEOUT_MS);
 		execdb_job_free(&j);
 		exec_log_job(NULL, NULL);
 		done++;

@@ -61,7 +61,8 @@ load_input(struct storage *sg, const struct cfg *cf, const char *what,
  */
 static enum prov_err
 generate(struct job_run *r, const struct prov_request *req,
-    struct prov_result *res, enum step *lost)
+    const char *webhook, char *id, size_t idlen, struct prov_result *res,
+    enum step *lost)
 {
 	const struct exec_job *j = r->j;
 	enum prov_err e = PROV_OK;
@@ -86,9 +87,21 @@ generate(struct job_run *r, const struct prov_request *req,
 			}
 		}
 		prov_result_free(res);
-		e = prov_generate(r->pv, req, res);
-		if (e != PROV_OK)
+		if (webhook != NULL)
+			e = prov_submit(r->pv, req, webhook, id, idlen, res);
+		else
+			e = prov_generate(r->pv, req, res);
+		if (res->abandoned && !exec_stopping()) {
+			/* Canceled (or taken from us) while the model ran. */
+			log_info("job %s: no longer generating; the provider's job was "
+			    "canceled", j->id);
+			*lost = STEP_STOP;
+			return e;
+		}
+		if (e != PROV_OK && !res->abandoned)
 			execdb_count_provider_error(r->conn, prov_err_code(e));
+		if (res->abandoned)
+			return e;	/* stopping: the caller gives the job back */
 		if (!retry_provider_again(e, attempt))
 			return e;
 		wait = retry_provider_wait(res->retry_after_ms, backoff);
@@ -103,6 +116,23 @@ generate(struct job_run *r, const struct prov_request *req,
 		backoff = retry_doubled(backoff, RETRY_GEN_BACKOFF_MAX_MS);
 	}
 }
+
+/* The wanted() of a provider's request: 0 once the executor is told to
+ * stop or the job is no longer generating at our attempt (canceled,
+ * requeued); a database that cannot say leaves it wanted. */
+static int
+still_wanted(void *arg)
+{
+	struct job_run *r = arg;
+
+	if (exec_stopping())
+		return 0;
+	return execdb_is(&r->w, r->j->id, r->j->attempt,
+	    EXECDB_STILL_GENERATING) != 0;
+}
+
+static enum step paid(struct job_run *r, struct prov_result *img);
+static enum step hand_off(struct job_run *r, const char *rid);
 
 /* 1 when the object at path holds exactly data (an earlier attempt of ours
  * stored it), 0 otherwise. */
@@ -301,7 +331,8 @@ stage_generate(struct job_run *r, const char *final_prompt, struct prov_result *
 	const struct exec_job *j = r->j;
 	struct prov_request req;
 	unsigned char *source = NULL, *mask = NULL;
-	char msg[512];
+	char msg[512], webhook[2048], rid[128];
+	const char *hook = NULL;
 	enum prov_err pe;
 	enum step s;
 
@@ -318,6 +349,8 @@ stage_generate(struct job_run *r, const char *final_prompt, struct prov_result *
 	req.width = j->width;
 	req.height = j->height;
 	req.deadline_ms = r->deadline_ms;
+	req.wanted = still_wanted;
+	req.wanted_arg = r;
 	if (strcmp(j->job_type, "inpaint") == 0 && j->source_url != NULL) {
 		pe = load_input(r->sg, r->cf, "sourceImageUrl", j->source_url, &source,
 		    &req.source_len, &req.source_mime, msg, sizeof(msg));
@@ -330,8 +363,15 @@ stage_generate(struct job_run *r, const char *final_prompt, struct prov_result *
 		}
 		req.source = source;
 		req.mask = mask;
+		req.source_url = j->source_url;
+		req.mask_url = j->mask_url;
 	}
-	pe = generate(r, &req, img, &s);
+	if (r->cf->public_url != NULL && prov_async(r->pv)) {
+		snprintf(webhook, sizeof(webhook), "%s" PROV_WEBHOOK_PATH,
+		    r->cf->public_url);
+		hook = webhook;
+	}
+	pe = generate(r, &req, hook, rid, sizeof(rid), img, &s);
 	if (s != STEP_OK) {
 		if (s == STEP_STOP)
 			s = step_not_ours(r, "generating", "generating");
@@ -350,6 +390,23 @@ stage_generate(struct job_run *r, const char *final_prompt, struct prov_result *
 		    img->message[0] != '\0' ? img->message : prov_err_code(pe));
 		goto out;
 	}
+	if (hook != NULL) {
+		s = hand_off(r, rid);
+		goto out;
+	}
+	s = paid(r, img);
+out:
+	free(source);
+	free(mask);
+	return s;
+}
+
+/* The image is paid for: its cost noted, its bytes spooled. STEP_OK. */
+static enum step
+paid(struct job_run *r, struct prov_result *img)
+{
+	const struct exec_job *j = r->j;
+
 	/* Paid for: the cost goes with whatever ends the job now (a cancel
 	 * seen at the next boundary, a failure before the upload) ... */
 	if (img->cost_usd >= 0)
@@ -360,9 +417,72 @@ stage_generate(struct job_run *r, const char *final_prompt, struct prov_result *
 	if (spool_write(r->cf, j->id, img->data, img->len, img->cost_usd) != 0)
 		log_error("job %s: the image is not spooled; a crash before it is stored "
 		    "would generate it again", j->id);
-	s = STEP_OK;
-out:
-	free(source);
-	free(mask);
-	return s;
+	return STEP_OK;
+}
+
+/*
+ * The remote job rid was created with a webhook: recorded on the job,
+ * which stays generating with no executor (sql/015), and this executor
+ * lets it go (STEP_STOP: nothing else is done with it here). When the job
+ * is no longer ours the remote job is canceled.
+ */
+static enum step
+hand_off(struct job_run *r, const char *rid)
+{
+	const struct exec_job *j = r->j;
+	int n;
+
+	n = execdb_set_waiting(&r->w, j->id, j->attempt, r->pv->ops->name, rid,
+	    r->cf->webhook_grace_s);
+	if (n == 1) {
+		/* Its webhook may be in already: then a claim resumes the job at
+		 * once (this executor's next, or the sweeper's). */
+		log_info("job %s: %s request %s is running; its webhook (or a poll "
+		    "after %ld s) hands the job on", j->id, r->pv->ops->name, rid,
+		    r->cf->webhook_grace_s);
+		r->handed_off = 1;
+		return STEP_STOP;
+	}
+	r->pv->ops->cancel(r->pv, rid);
+	if (n < 0)
+		return STEP_DB;
+	return step_not_ours(r, "generating", "generating");
+}
+
+enum step
+stage_collect(struct job_run *r, struct prov_result *img)
+{
+	const struct exec_job *j = r->j;
+	struct prov_request req;
+	enum prov_err pe = PROV_OK;
+	long long backoff = RETRY_GEN_BACKOFF_MS;
+	int attempt;
+
+	memset(&req, 0, sizeof(req));
+	req.job_type = j->job_type;
+	req.prompt = j->prompt;
+	req.width = j->width;
+	req.height = j->height;
+	req.deadline_ms = r->deadline_ms;
+	/* The model's answer is there: only its download may be retried. */
+	for (attempt = 1; attempt <= RETRY_GEN_MAX_TRIES; attempt++) {
+		prov_result_free(img);
+		pe = prov_collect(r->pv, &req, j->outcome, img);
+		if (pe == PROV_OK || !prov_err_retryable(pe) || exec_stopping() ||
+		    attempt == RETRY_GEN_MAX_TRIES ||
+		    retry_passes_deadline(clock_mono_ms(), backoff, r->deadline_ms))
+			break;
+		log_info("job %s: %s collecting the outcome, retry %d in %lld ms", j->id,
+		    prov_err_code(pe), attempt, backoff);
+		exec_sleep_ms(backoff);
+		backoff = retry_doubled(backoff, RETRY_GEN_BACKOFF_MAX_MS);
+	}
+	if (pe != PROV_OK) {
+		execdb_count_provider_error(r->conn, prov_err_code(pe));
+		if (exec_stopping())
+			return step_boundary(r, "generating");
+		return step_fail(r, "generating", "generating", prov_err_code(pe),
+		    img->message[0] != '\0' ? img->message : prov_err_code(pe));
+	}
+	return paid(r, img);
 }

@@ -11,11 +11,15 @@
 #include "exec_fail.h"
 #include "exec_int.h"
 #include "log.h"
+#include "remote.h"
 #include "retry.h"
 #include "spool.h"
 #include "storage.h"
+#include "webhooks.h"
 
 #define SWEEP_BATCH 256		/* objects and spool files looked at per pass */
+#define SWEEP_WEBHOOKS 64	/* outbox rows attempted per pass */
+#define SWEEP_WEBHOOK_MS 20000LL	/* and time spent starting them */
 
 int
 sweep_drop_object(PGconn *conn, struct storage *sg, const char *id, const char *path)
@@ -179,6 +183,7 @@ exec_sweep(PGconn *conn, const struct cfg *c, struct sweep_stats *st)
 			execdb_unlock(conn, rows[i].id);
 	}
 	free(rows);
+	(void)remote_sweep(conn, c, st);
 	sweep_objects(conn, c, st);
 	sweep_spool(conn, c, st);
 	n = execdb_queued_count(conn);
@@ -201,14 +206,20 @@ exec_sweep_and_kick(const struct cfg *c, struct sweep_stats *st)
 		return -1;
 	}
 	rc = exec_sweep(conn, c, st);
-	PQfinish(conn);
-	if (rc != 0)
+	if (rc != 0) {
+		PQfinish(conn);
 		return rc;
+	}
 	/* One executor per queued job up to the free slots; each then keeps
 	 * taking queued jobs until none are left. The request that created a
 	 * job is not known here. */
 	for (i = 0; i < st->queued_left; i++)
 		if (exec_spawn(c, NULL) != 1)
 			break;
+	/* Then due outbox rows of any job (retries, and events of changes
+	 * made outside an executor: a queued job canceled, the sweep's own),
+	 * after the executors, whom a slow receiver must not hold up. */
+	wh_deliver(conn, c, NULL, SWEEP_WEBHOOKS, SWEEP_WEBHOOK_MS);
+	PQfinish(conn);
 	return 0;
 }

@@ -444,13 +444,10 @@ out:
 	return rc;
 }
 
-/* POSTs len bytes of JSON to h's endpoint with its key. PROV_OK when an
- * answer of any status arrived whole into *rep (free it with
- * reply_free()); otherwise as prov_http_call(). */
-static enum prov_err
-remote_post(struct prov_http *h, const char *body, size_t len,
-    long long deadline_ms, struct prov_http_reply *rep,
-    struct prov_result *res)
+enum prov_err
+prov_remote_call(struct prov_http *h, const char *method, const char *url,
+    const char *body, size_t len, long long deadline_ms,
+    struct prov_http_reply *rep, struct prov_result *res)
 {
 	const char *headers[3];
 	struct httpc_req req;
@@ -462,8 +459,8 @@ remote_post(struct prov_http *h, const char *body, size_t len,
 	headers[0] = "Content-Type: application/json";
 	headers[1] = h->key_header;
 	headers[2] = NULL;
-	req.method = "POST";
-	req.url = h->url;
+	req.method = method;
+	req.url = url != NULL ? url : h->url;
 	req.headers = headers;
 	req.body = body;
 	req.len = len;
@@ -480,8 +477,8 @@ remote_post(struct prov_http *h, const char *body, size_t len,
 	return e;
 }
 
-static void
-reply_free(struct prov_http_reply *r)
+void
+prov_remote_reply_free(struct prov_http_reply *r)
 {
 	free(r->body);
 	memset(r, 0, sizeof(*r));
@@ -508,7 +505,8 @@ prov_remote_generate(struct provider *p, const struct prov_request *req,
 		    h->name);
 		return PROV_PROVIDER_ERROR;
 	}
-	e = remote_post(h, body, strlen(body), req->deadline_ms, &rep, res);
+	e = prov_remote_call(h, "POST", NULL, body, strlen(body), req->deadline_ms,
+	    &rep, res);
 	free(body);
 	if (e != PROV_OK)
 		goto out;
@@ -520,6 +518,6 @@ prov_remote_generate(struct provider *p, const struct prov_request *req,
 out:
 	/* Whatever the API echoed, the key does not leave this function. */
 	prov_redact(res->message, sizeof(res->message), h->secret);
-	reply_free(&rep);
+	prov_remote_reply_free(&rep);
 	return e;
 }

@@ -14,11 +14,13 @@
 extern const struct prov_ops prov_local;
 extern const struct prov_ops prov_gemini;
 extern const struct prov_ops prov_openai;
+extern const struct prov_ops prov_replicate;
 
 static const struct prov_ops *const providers[] = {
 	&prov_local,
 	&prov_gemini,
 	&prov_openai,
+	&prov_replicate,
 	NULL
 };
 
@@ -175,21 +177,13 @@ provider_fail(struct prov_result *res, enum prov_err e, const char *msg)
 	return e;
 }
 
-enum prov_err
-prov_generate(struct provider *p, const struct prov_request *req,
-    struct prov_result *res)
+/* What prov_generate() and prov_collect() check of any image. */
+static enum prov_err
+provider_checked(struct provider *p, enum prov_err e, struct prov_result *res)
 {
 	const char *mime;
-	enum prov_err e;
 	int w, h;
 
-	memset(res, 0, sizeof(*res));
-	res->cost_usd = -1;
-	res->input_tokens = res->output_tokens = -1;
-	if (p == NULL || p->ops == NULL || p->ops->generate == NULL)
-		return provider_fail(res, PROV_PROVIDER_ERROR,
-		    "provider is not open");
-	e = p->ops->generate(p, req, res);
 	/* Whatever the provider wrote, the message is a C string. */
 	res->message[sizeof(res->message) - 1] = '\0';
 	if (res->retry_after_ms < 0)
@@ -214,6 +208,70 @@ prov_generate(struct provider *p, const struct prov_request *req,
 	res->height = h;
 	res->message[0] = '\0';
 	return PROV_OK;
+}
+
+static void
+result_init(struct prov_result *res)
+{
+	memset(res, 0, sizeof(*res));
+	res->cost_usd = -1;
+	res->input_tokens = res->output_tokens = -1;
+}
+
+enum prov_err
+prov_generate(struct provider *p, const struct prov_request *req,
+    struct prov_result *res)
+{
+	result_init(res);
+	if (p == NULL || p->ops == NULL || p->ops->generate == NULL)
+		return provider_fail(res, PROV_PROVIDER_ERROR,
+		    "provider is not open");
+	return provider_checked(p, p->ops->generate(p, req, res), res);
+}
+
+int
+prov_async(const struct provider *p)
+{
+	const struct prov_ops *o = p != NULL ? p->ops : NULL;
+
+	return o != NULL && o->submit != NULL && o->peek != NULL &&
+	    o->collect != NULL && o->cancel != NULL &&
+	    o->webhook_secret != NULL && o->webhook_read != NULL;
+}
+
+enum prov_err
+prov_submit(struct provider *p, const struct prov_request *req,
+    const char *webhook, char *id, size_t idlen, struct prov_result *res)
+{
+	enum prov_err e;
+
+	result_init(res);
+	if (!prov_async(p))
+		return provider_fail(res, PROV_PROVIDER_ERROR,
+		    "provider does not call back");
+	id[0] = '\0';
+	e = p->ops->submit(p, req, webhook, id, idlen, res);
+	res->message[sizeof(res->message) - 1] = '\0';
+	if ((int)e < 0 || e >= PROV_ERR_COUNT)
+		e = PROV_PROVIDER_ERROR;
+	if (e == PROV_OK && id[0] == '\0')
+		return provider_fail(res, PROV_PROVIDER_ERROR,
+		    "provider gave no request id");
+	if (e != PROV_OK)
+		return provider_fail(res, e, res->message[0] == '\0' ?
+		    prov_err_code(e) : NULL);
+	return PROV_OK;
+}
+
+enum prov_err
+prov_collect(struct provider *p, const struct prov_request *req,
+    const char *outcome, struct prov_result *res)
+{
+	result_init(res);
+	if (!prov_async(p))
+		return provider_fail(res, PROV_PROVIDER_ERROR,
+		    "provider does not call back");
+	return provider_checked(p, p->ops->collect(p, req, outcome, res), res);
 }
 
 void

@@ -59,6 +59,7 @@ params_for(const char *name, const struct ids *id, const char *as,
 	    strcmp(name, "create_main") == 0) {
 		p[0] = id->project;	/* the handler passes NULL: all of them */
 	} else if (strcmp(name, "get") == 0 || strcmp(name, "events") == 0 ||
+	    strcmp(name, "webhooks") == 0 ||
 	    strcmp(name, "cancel") == 0 ||
 	    strcmp(name, "cancel_after") == 0 || strcmp(name, "retry_lock") == 0) {
 		p[0] = id->job;

@@ -168,17 +168,21 @@ class ApacheRouteExtras:
 
     def test_apache_serves_the_client_module_no_cache(self):
         for path, types in (("/imageService.js", ("text/javascript", "application/javascript")),
-                            ("/imageService.d.ts", ("text/plain",)), ("/", ("text/html",))):
+                            ("/imageService.d.ts", ("text/plain",)), ("/", ("text/html",)),
+                            ("/app.js", ("text/javascript", "application/javascript"))):
             with self.subTest(path=path):
                 r = self.web("GET", path)
                 self.assertEqual(r.status, 200, r)
                 self.assertIn(r.content_type, types, r)
                 self.assertEqual(r.header_all("Cache-Control"), ["no-cache"], r)
+                self.assertEqual(r.header_all("Content-Security-Policy"),
+                                 ["script-src 'self'; object-src 'none'; base-uri 'none'"], r)
                 etag = r.header("ETag")
                 self.assertTrue(etag, r)
                 self.assertEqual(self.web("GET", path, headers={"If-None-Match": etag}).status, 304)
         r = self.web("GET", "/api/health/live")
         self.assertNotIn("no-cache", r.header_all("Cache-Control"), r)
+        self.assertEqual(r.header_all("Content-Security-Policy"), [], r)
 
 
 class ApacheProxyFcgiRoutes(ApacheRouteExtras, RouteChecks, harness.StackTestCase):

@@ -10,6 +10,8 @@ and main branch preselected, generates a master asset and sees the picture
 load at the requested size, cancels a slow job and retries a failed one
 from the list of recent jobs, and imports /imageService.js in the page to
 run generateAssetImageKey(projectId, prompt) to a URL that serves a PNG;
+signs out while a job is watched and sees nothing of it left on screen and
+no request made after;
 then, in a fresh context, signs another user in with email and password
 through supabase-js (the page's local /vendor/supabase.js; /config.json,
 served here by nginx, names this origin as the Supabase project and nginx
@@ -152,8 +154,9 @@ class DemoPage(harness.StackTestCase):
         res = json.loads(lines[-1])
         self.assertTrue(res.get("ok"), what)
         self.assertEqual(p.returncode, 0, what)
-        self.assertEqual(res["steps"][-3:], [
-            "screenshots", "signed in with email and password through supabase-js",
+        self.assertEqual(res["steps"][-4:], [
+            "screenshots", "sign-out clears the screen and stops polling",
+            "signed in with email and password through supabase-js",
             "without GET /api/projects: IDs by hand, the main branch by default"], what)
         # supabase-js asked the fake twice (a wrong password, then the
         # right one) with the anon key, then signed out.

@@ -131,7 +131,11 @@ class FakeHandler(http.server.BaseHTTPRequestHandler):
                 self._send(200, {"jobId": srv.job_id, "status": "generating"})
             else:
                 self._send(200, {"jobId": srv.job_id, "status": "completed",
-                                 "publicUrl": "/storage/v1/object/public/b/x.png"})
+                                 "publicUrl": getattr(srv, "public_url",
+                                                      "/storage/v1/object/public/b/x.png")})
+            return
+        if self.path == "/redirect/x.png":
+            self._send(302, raw=b"", headers={"Location": srv.redirect_to})
             return
         if self.path == "/storage/v1/object/public/b/x.png":
             self._send(200, raw=png_bytes(), ctype="image/png")
@@ -229,6 +233,63 @@ class FakeApi(unittest.TestCase):
                 self.assertEqual({k: v for k, v in body.items()
                                   if k in ("projectId", "branchId")}, want)
                 self.assertEqual(posts[-1]["headers"]["authorization"], "Bearer " + self.token)
+
+    def test_user_token_never_sent_to_a_stack_env_url(self):
+        # ./var/stack.env names this listener; a token of the user's (the
+        # variable or --token) must not go there: usage error, no request
+        other = "user-token-" + uuid.uuid4().hex
+        self.stack_env(self.project, str(uuid.uuid4()))
+        for args, env, name in ((["jobs", "list"], cli_env(IMAGEGEN_TOKEN=other),
+                                 "IMAGEGEN_TOKEN"),
+                                (["generate", "p", "--token", other], cli_env(), "--token")):
+            with self.subTest(via=name):
+                r = run_cli(args, env, self.tmp)
+                self.assertEqual(r.returncode, 2, r.stderr)
+                self.assertIn("%s given without a URL: give --url URL or IMAGEGEN_URL" % name,
+                              r.stderr)
+                self.assertNotIn(other, r.stderr + r.stdout)
+        self.assertEqual([s["headers"].get("authorization") for s in self.srv.seen], [],
+                         "a request reached the stack.env's URL")
+        # its own DEMO_TOKEN still goes with it
+        r = run_cli(["generate", "p"], cli_env(), self.tmp)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertTrue(self.srv.seen)
+        for s in self.srv.seen:
+            self.assertEqual(s["headers"].get("authorization"), "Bearer " + self.token)
+
+    def test_insecure_only_for_the_api_origin_not_an_output_elsewhere(self):
+        # the image is on another origin, over HTTPS with a certificate no
+        # one trusts: --insecure (meant for the API's self-signed one) must
+        # not turn its check off, neither directly nor after a redirect
+        cert, key = os.path.join(self.tmp, "c.pem"), os.path.join(self.tmp, "k.pem")
+        harness.make_cert(cert, key)
+        img = http.server.ThreadingHTTPServer(("127.0.0.1", 0), FakeHandler)
+        img.daemon_threads = True
+        img.lock = threading.Lock()
+        img.seen = []
+        img.job_id = self.srv.job_id
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(cert, key)
+        img.socket = ctx.wrap_socket(img.socket, server_side=True)
+        threading.Thread(target=img.serve_forever, daemon=True).start()
+        try:
+            other = "https://127.0.0.1:%d/storage/v1/object/public/b/x.png" % img.server_address[1]
+            self.srv.redirect_to = other
+            for via, public in (("direct", other), ("redirect", "/redirect/x.png")):
+                with self.subTest(via=via):
+                    self.srv.seen = []
+                    self.srv.public_url = public
+                    out = os.path.join(self.tmp, "x-%s.png" % via)
+                    r = run_cli(["generate", "a castle", "--project", self.project, "--insecure",
+                                 "--output", out], self.env(), self.tmp)
+                    self.assertEqual(r.returncode, 4, r.stderr)
+                    self.assertIn("--output", r.stderr)
+                    self.assertRegex(r.stderr.lower(), r"certificate|ssl")
+                    self.assertFalse(os.path.exists(out), "the image was fetched without a check")
+            self.assertEqual([s for s in img.seen], [], "a request got through")
+        finally:
+            img.shutdown()
+            img.server_close()
 
     def test_progress_redrawn_on_a_terminal(self):
         master, slave = pty.openpty()

@@ -40,6 +40,9 @@ class Case(harness.StackTestCase):
         super().setUpClass()
 
 
+CSP = "script-src 'self'; object-src 'none'; base-uri 'none'"
+
+
 class Served(Case):
     def check_static(self, path, types, tls):
         r = self.stack.http("GET", path, tls=tls)
@@ -75,13 +78,31 @@ class Served(Case):
                 self.assertEqual(r.status, 200, r)
                 self.assertEqual(r.content_type, "text/html", r)
                 self.assertEqual(r.header_all("Cache-Control"), ["no-cache"], r)
-                self.assertIn(b'import { createImageService, ImageServiceError } from \'/imageService.js\'', r.body)
+                self.assertIn(b'<script type="module" src="/app.js"></script>', r.body)
+        self.check_static("/app.js", ("application/javascript", "text/javascript"), False)
+        r = self.stack.http("GET", "/app.js")
+        self.assertIn(b"import { createImageService, ImageServiceError } from '/imageService.js'", r.body)
+
+    def test_page_content_security_policy_no_inline_script(self):
+        # script-src 'self' holds only while the page has no inline script
+        with open(os.path.join(WWW, "index.html"), "rb") as f:
+            page = f.read().decode()
+        scripts = re.findall(r"<script\b[^>]*>(.*?)</script>", page, re.S)
+        self.assertTrue(scripts)
+        self.assertEqual([x for x in scripts if x.strip()], [], "an inline script")
+        self.assertNotRegex(page, r"\son[a-z]+\s*=", "an inline event handler")
+        for tls in (False, True):
+            for path in ("/", "/index.html", "/app.js", "/imageService.js"):
+                with self.subTest(path=path, tls=tls):
+                    r = self.stack.http("GET", path, tls=tls)
+                    self.assertEqual(r.header_all("Content-Security-Policy"), [CSP], r)
 
     def test_api_answers_get_no_static_cache_header(self):
         for path in ("/api/health/live", "/api/images/jobs", "/storage/v1/object/public/asset-images/x.png"):
             with self.subTest(path=path):
                 r = self.stack.http("GET", path)
                 self.assertNotIn("no-cache", r.header_all("Cache-Control"), r)
+                self.assertEqual(r.header_all("Content-Security-Policy"), [], r)
 
 
 class NodeSuite(Case):

@@ -37,6 +37,7 @@ EXPECTED = {
     "usr/share/imagegen/nginx/imagegen.conf": "nginx/imagegen.conf",
     "usr/share/imagegen/nginx/fastcgi_params": "nginx/fastcgi_params",
     "usr/share/imagegen/www/index.html": "nginx/www/index.html",
+    "usr/share/imagegen/www/app.js": "nginx/www/app.js",
     "usr/share/imagegen/www/imageService.js": "nginx/www/imageService.js",
     "usr/share/imagegen/www/imageService.d.ts": "nginx/www/imageService.d.ts",
     "usr/share/imagegen/www/vendor/supabase.js": "nginx/www/vendor/supabase.js",

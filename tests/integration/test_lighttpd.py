@@ -176,18 +176,22 @@ class LighttpdMixin(RouteChecks):
 
     def test_lighttpd_serves_the_client_module_no_cache(self):
         for path, types in (("/imageService.js", ("text/javascript", "application/javascript")),
-                            ("/imageService.d.ts", ("text/plain",)), ("/", ("text/html",))):
+                            ("/imageService.d.ts", ("text/plain",)), ("/", ("text/html",)),
+                            ("/app.js", ("text/javascript", "application/javascript"))):
             with self.subTest(path=path):
                 r = self.web("GET", path)
                 self.assertEqual(r.status, 200, r)
                 self.assertIn(r.content_type, types, r)
                 self.assertEqual(r.header_all("Cache-Control"), ["no-cache"], r)
+                self.assertEqual(r.header_all("Content-Security-Policy"),
+                                 ["script-src 'self'; object-src 'none'; base-uri 'none'"], r)
                 self.assertEqual(r.header("X-Content-Type-Options"), "nosniff", r)
                 etag = r.header("ETag")
                 self.assertTrue(etag, r)
                 self.assertEqual(self.web("GET", path, headers={"If-None-Match": etag}).status, 304)
         r = self.web("GET", "/api/health/live")
         self.assertNotIn("no-cache", r.header_all("Cache-Control"), r)
+        self.assertEqual(r.header_all("Content-Security-Policy"), [], r)
 
     def test_lighttpd_storage_lists_nothing_and_follows_no_symlink(self):
         r = self.web("GET", "/storage/v1/object/public/asset-images/")

@@ -111,19 +111,23 @@ class NginxProduction(RouteChecks, harness.StackTestCase):
     def test_prod_serves_the_client_module_no_cache(self):
         # With Debian's mime.types (.ts there is video/mp2t).
         for path, types in (("/imageService.js", ("application/javascript", "text/javascript")),
-                            ("/imageService.d.ts", ("text/plain",)), ("/", ("text/html",))):
+                            ("/imageService.d.ts", ("text/plain",)), ("/", ("text/html",)),
+                            ("/app.js", ("text/javascript", "application/javascript"))):
             with self.subTest(path=path):
                 r = self.web("GET", path)
                 self.assertEqual(r.status, 200, r)
                 self.assertIn(r.content_type, types, r)
                 self.assertIn("charset=utf-8", r.header("Content-Type").lower(), r)
                 self.assertEqual(r.header_all("Cache-Control"), ["no-cache"], r)
+                self.assertEqual(r.header_all("Content-Security-Policy"),
+                                 ["script-src 'self'; object-src 'none'; base-uri 'none'"], r)
                 self.assertTrue(r.header("Strict-Transport-Security"), r)
                 etag = r.header("ETag")
                 self.assertTrue(etag, r)
                 self.assertEqual(self.web("GET", path, headers={"If-None-Match": etag}).status, 304)
         r = self.web("GET", "/api/health/live")
         self.assertNotIn("no-cache", r.header_all("Cache-Control"), r)
+        self.assertEqual(r.header_all("Content-Security-Policy"), [], r)
 
     def test_prod_api_rate_limit_429_json_with_retry_after(self):
         # 10 r/s with a burst of 40 per address: 150 requests at once

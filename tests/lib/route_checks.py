@@ -65,6 +65,20 @@ class RouteChecks:
         self.assertEqual(r.status, 401, r)
         self.assertEqual(r.error_code(), "UNAUTHORIZED", r)
 
+    def test_route_provider_webhook_reaches_the_pool_without_a_token(self):
+        # The provider's callback has no bearer token: the web server must
+        # pass it, and its webhook-* headers, to the pool, which answers
+        # (the local provider sends no webhooks: the pool's own 404).
+        body = b'{"id":"abc","status":"succeeded"}'
+        r = self.web("POST", "/api/webhooks/nano-banana", body,
+                     {"Content-Type": "application/json", "webhook-id": "msg_1",
+                      "webhook-timestamp": str(int(time.time())),
+                      "webhook-signature": "v1,AAAA"})
+        self.assertEqual(r.status, 404, "%s: %r" % (self.web_name, r))
+        self.assertEqual(r.error_code(), "NOT_FOUND", r)
+        self.assertIn("sends no webhooks", r.data["error"]["message"], r)
+        self.assert_request_id(r)
+
     def test_route_generate_to_completed_png_served(self):
         u = jh.seed_user(self.stack, "route-gen")
         h = dict(jh.auth(u.token), **{"Content-Type": "application/json"})

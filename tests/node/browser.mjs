@@ -172,6 +172,27 @@ try {
   await page.screenshot({ path: path.join(SHOTS, 'demo-phone.png'), fullPage: true });
   step('screenshots');
 
+  // Sign-out while a job is being watched: nothing of this user's stays on
+  // screen, and no poll or list timer of theirs runs on.
+  await page.getByLabel('Size').selectOption('256x256');
+  await page.getByLabel('Prompt', { exact: true }).fill('a job watched at sign-out');
+  await page.getByRole('button', { name: 'Generate', exact: true }).click();
+  await jobRow('a job watched at sign-out').waitFor({ timeout: T });
+  const after = [];
+  page.on('request', (r) => { if (new URL(r.url()).pathname.startsWith('/api/')) after.push(r.url()); });
+  await page.getByRole('button', { name: 'Sign out' }).click();
+  await page.getByText('Signed out.').waitFor({ timeout: T });
+  const n0 = after.length;
+  await page.waitForTimeout(3000);
+  assert.deepEqual(after.slice(n0), [], 'requests after sign-out (a poll or a list timer ran on)');
+  assert.equal(await page.locator('#result-image').isVisible(), false, 'the picture was left on screen');
+  assert.equal(await page.locator('#result-image').getAttribute('src'), null, 'the picture was left in the page');
+  assert.equal(await page.locator('#events li').count(), 0, 'the event history was left on screen');
+  assert.equal(await page.locator('#jobs li').count(), 0, 'the job list was left on screen');
+  assert.equal((await page.locator('#progress').innerText()).trim(), '', 'the progress line was left');
+  assert.equal(await page.locator('#result-caption').innerText(), '', 'the caption was left');
+  step('sign-out clears the screen and stops polling');
+
   // Email and password through supabase-js (the page's /config.json names
   // the Supabase project; the test proxies a fake of its Auth server).
   if (process.env.IMAGEGEN_TEST_SB_EMAIL) {

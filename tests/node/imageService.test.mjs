@@ -121,6 +121,23 @@ describe('imageService with a fake fetch', () => {
     assert.ok(f.calls.length >= 3);
   });
 
+  test('a poll that never answers still rejects with TIMEOUT at timeoutMs', async () => {
+    // a fetch that never answers (until its signal aborts it)
+    const f = fakeFetch((c) => new Promise((resolve, reject) => {
+      c.signal.addEventListener('abort', () => reject(new DOMException('aborted', 'AbortError')), { once: true });
+    }));
+    const svc = createImageService({ fetch: f, pollIntervalMs: 20, timeoutMs: 300, requestTimeoutMs: 30000 });
+    const t0 = Date.now();
+    await assert.rejects(svc.waitForJob(JOB), (e) => {
+      assert.equal(e.code, 'TIMEOUT');
+      assert.equal(e.jobId, JOB);
+      return true;
+    });
+    const took = Date.now() - t0;
+    assert.ok(took >= 290 && took < 1500, `took ${took} ms, timeoutMs 300`);
+    assert.ok(f.calls.every((c) => c.method === 'GET'), 'no cancel was sent');
+  });
+
   test('an abort stops the wait; cancelOnAbort also cancels the job', async () => {
     for (const cancelOnAbort of [false, true]) {
       const f = fakeFetch((c) => (c.method === 'POST' ? json(200, job('canceled')) : json(200, job('queued'))));
@@ -137,6 +154,31 @@ describe('imageService with a fake fetch', () => {
       const cancels = f.calls.filter((c) => c.method === 'POST');
       assert.equal(cancels.length, cancelOnAbort ? 1 : 0);
       if (cancelOnAbort) assert.ok(cancels[0].url.endsWith(`/api/images/jobs/${JOB}/cancel`));
+    }
+  });
+
+  test('an abort while the create is under way: with cancelOnAbort the job it made is canceled', async () => {
+    for (const cancelOnAbort of [false, true]) {
+      // the server makes the job at once; its answer takes 150 ms to come
+      const f = fakeFetch((c) => new Promise((resolve, reject) => {
+        if (c.method === 'POST' && c.url.endsWith('/cancel')) return resolve(json(200, job('canceled')));
+        const t = setTimeout(() => resolve(c.method === 'POST' ? json(202, { jobId: JOB, status: 'queued' })
+          : json(200, job('queued'))), 150);
+        c.signal.addEventListener('abort', () => { clearTimeout(t); reject(new DOMException('aborted', 'AbortError')); }, { once: true });
+      }));
+      const svc = createImageService({ fetch: f, pollIntervalMs: 20 });
+      const ac = new AbortController();
+      setTimeout(() => ac.abort(), 30);
+      await assert.rejects(svc.generateAssetImageKey(PROJECT, 'x', null, { signal: ac.signal, cancelOnAbort }), (e) => {
+        assert.equal(e.code, 'ABORTED');
+        if (cancelOnAbort) assert.equal(e.jobId, JOB);
+        return true;
+      });
+      const cancels = f.calls.filter((c) => c.url.endsWith('/cancel'));
+      assert.equal(cancels.length, cancelOnAbort ? 1 : 0, `cancelOnAbort ${cancelOnAbort}`);
+      if (cancelOnAbort) assert.ok(cancels[0].url.endsWith(`/api/images/jobs/${JOB}/cancel`));
+      assert.equal(f.calls.filter((c) => c.url.endsWith('/api/images/generate')).length, 1, 'one create');
+      assert.equal(f.calls.filter((c) => c.method === 'GET').length, 0, 'no polling after the abort');
     }
   });
 
@@ -189,15 +231,29 @@ describe('imageService with a fake fetch', () => {
     assert.ok(f.calls[1].at - f.calls[0].at >= 950);
   });
 
-  test('a failed job rejects with its code and failureStage', async () => {
+  test('a failed job rejects with JOB_FAILED, its code in jobErrorCode, and failureStage', async () => {
     const f = fakeFetch(() => json(200, job('failed', { error: { code: 'CONTENT_POLICY', message: 'refused', failureStage: 'generating' } })));
     const svc = createImageService({ fetch: f });
     await assert.rejects(svc.waitForJob(JOB), (e) => {
       assert.ok(e instanceof ImageServiceError);
-      assert.equal(e.code, 'CONTENT_POLICY');
+      assert.equal(e.code, 'JOB_FAILED');
+      assert.equal(e.jobErrorCode, 'CONTENT_POLICY');
       assert.equal(e.failureStage, 'generating');
       assert.equal(e.jobId, JOB);
       assert.equal(e.message, 'refused');
+      return true;
+    });
+  });
+
+  test('a job failed with a provider TIMEOUT is JOB_FAILED, never the wait\'s TIMEOUT', async () => {
+    const f = fakeFetch(() => json(200, job('failed', { error: { code: 'TIMEOUT', message: 'provider timed out', failureStage: 'generating' } })));
+    const svc = createImageService({ fetch: f, timeoutMs: 10000 });
+    await assert.rejects(svc.waitForJob(JOB), (e) => {
+      assert.ok(e instanceof ImageServiceError);
+      assert.equal(e.code, 'JOB_FAILED');
+      assert.equal(e.jobErrorCode, 'TIMEOUT');
+      assert.equal(e.failureStage, 'generating');
+      assert.equal(e.job.status, 'failed');
       return true;
     });
   });

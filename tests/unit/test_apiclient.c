@@ -295,6 +295,33 @@ test_urls_keys_and_queries(void)
 	CU_ASSERT_EQUAL(api_query_escape(q, 4, "a/"), -1);
 }
 
+static void
+test_retry_after_dates_and_large_values(void)
+{
+	/* Sun, 06 Nov 1994 08:49:37 GMT */
+	const time_t t0 = 784111777;
+
+	CU_ASSERT_EQUAL(api_retry_after_s(NULL, t0), -1);
+	CU_ASSERT_EQUAL(api_retry_after_s("", t0), -1);
+	CU_ASSERT_EQUAL(api_retry_after_s("0", t0), 0);
+	CU_ASSERT_EQUAL(api_retry_after_s("7", t0), 7);
+	CU_ASSERT_EQUAL(api_retry_after_s("30", t0), 30);
+	/* large values are clamped, not read as 1 s */
+	CU_ASSERT_EQUAL(api_retry_after_s("31", t0), API_RETRY_AFTER_MAX);
+	CU_ASSERT_EQUAL(api_retry_after_s("999999", t0), API_RETRY_AFTER_MAX);
+	CU_ASSERT_EQUAL(api_retry_after_s("1000000", t0), API_RETRY_AFTER_MAX);
+	CU_ASSERT_EQUAL(api_retry_after_s("99999999999999999999999", t0), API_RETRY_AFTER_MAX);
+	/* HTTP-dates: IMF-fixdate and the obsolete RFC 850 and asctime forms */
+	CU_ASSERT_EQUAL(api_retry_after_s("Sun, 06 Nov 1994 08:49:49 GMT", t0), 12);
+	CU_ASSERT_EQUAL(api_retry_after_s("Sunday, 06-Nov-94 08:49:42 GMT", t0), 5);
+	CU_ASSERT_EQUAL(api_retry_after_s("Sun Nov  6 08:49:57 1994", t0), 20);
+	CU_ASSERT_EQUAL(api_retry_after_s("Sun, 06 Nov 1994 09:49:37 GMT", t0), API_RETRY_AFTER_MAX);
+	CU_ASSERT_EQUAL(api_retry_after_s("Sun, 06 Nov 1994 08:00:00 GMT", t0), 0);
+	/* neither: one second, as before */
+	CU_ASSERT_EQUAL(api_retry_after_s("soon", t0), 1);
+	CU_ASSERT_EQUAL(api_retry_after_s("5s", t0), 1);
+}
+
 int
 main(void)
 {
@@ -305,6 +332,7 @@ main(void)
 		{ "generate_refusals_name_the_problem", test_generate_refusals_name_the_problem },
 		{ "jobs_args", test_jobs_args },
 		{ "urls_keys_and_queries", test_urls_keys_and_queries },
+		{ "retry_after_dates_and_large_values", test_retry_after_dates_and_large_values },
 		CU_TEST_INFO_NULL
 	};
 

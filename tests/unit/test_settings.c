@@ -26,6 +26,8 @@ static const struct {
 	{ "SUPABASE_JWKS_URL", "file:///etc/jwks.json", "ftp://x" },
 	{ "IMAGEGEN_BUCKET", "my-bucket.1", "Asset_Images" },
 	{ "IMAGEGEN_FETCH_ALLOW", "127.0.0.1, 10.0.0.0/8", "10.0.0.1/8" },
+	{ "IMAGEGEN_ALERT_WEBHOOK_SECRET", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "whsec_c2hvcnQ=" },
+	{ "IMAGEGEN_TEST_WEBHOOK_BACKOFF_MS", "300,300,600000", "300,,x" },
 	{ "IMAGEGEN_PROVIDER", "local", "dall-e" },
 	{ "IMAGEGEN_STORAGE", "local", "ftp" },
 	{ "IMAGEGEN_USER_DAILY_BUDGET_USD", "0.39", "-1" },

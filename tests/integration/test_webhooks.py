@@ -1,0 +1,527 @@
+"""Outbound job events (docs/WEBHOOKS.md, sql/014_webhook_outbox.sql):
+POST /api/images/generate with `webhook`, deliveries from the transactional
+outbox, signed with Standard Webhooks and verified by the receiver with
+the `standardwebhooks` npm package (tests/fakes/webhook_receiver.mjs), an
+implementation independent of src/util/stdwh.c.  HTTP through real nginx
+to a real pool and Postgres; the receiver on 127.0.0.1, allowed by the
+test-only IMAGEGEN_FETCH_ALLOW; IMAGEGEN_TEST_WEBHOOK_BACKOFF_MS shrinks
+the retry schedule to 300 ms, 300 ms, then 10 minutes.
+
+  Delivery   started + completed, in order, verified, data = GET's job;
+             500, 500, 200: the third attempt, the same webhook-id; 410
+             stops; the receiver down: the delivery listed with its
+             attempts, last error and next attempt; the end's event waits
+             for a started one being retried; a row another deliverer
+             holds is skipped, not waited for; a status change that
+             rolled back sends nothing; rotation signs with both secrets;
+             redeliver sends the last event again with its webhook-id;
+             the default filter sends only the end; another user's job's
+             deliveries are a 404; without IMAGEGEN_ALERT_WEBHOOK_URL an
+             alert's row is dropped
+  Policy     without the allow-list: http://169.254.169.254/ and
+             https://127.0.0.1/ are a 400 at POST, nothing created
+  Alerts     a budget threshold reached is a signed budget.threshold event
+             to IMAGEGEN_ALERT_WEBHOOK_URL; a refused job sends none
+  WorkerRetries  spawn-fcgi responders, no master: the executor's first
+             attempt, then `imagegen worker` sends the retry
+"""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+
+import harness  # noqa: E402
+import jobs_helper as jh  # noqa: E402
+import jose_helper  # noqa: E402
+
+RECEIVER = os.path.join(harness.SRCDIR, "tests", "fakes", "webhook_receiver.mjs")
+
+
+class Receiver:
+    """tests/fakes/webhook_receiver.mjs on a free port of 127.0.0.1."""
+
+    def __init__(self):
+        d = jose_helper.install()           # tests/node's locked deps
+        if not os.path.isfile(os.path.join(d, "node_modules", "standardwebhooks",
+                                           "package.json")):
+            raise harness.HarnessError("npm ci in %s did not install standardwebhooks" % d)
+        self.proc = subprocess.Popen([shutil.which("node"), RECEIVER, d], cwd=d,
+                                     stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                     stderr=subprocess.DEVNULL, start_new_session=True)
+        line = [None]
+        t = threading.Thread(target=lambda: line.__setitem__(0, self.proc.stdout.readline()),
+                             daemon=True)
+        t.start()
+        t.join(30)
+        try:
+            self.port = int(line[0].decode().split()[1])
+        except (AttributeError, IndexError, ValueError):
+            self.stop()
+            raise harness.HarnessError("webhook_receiver.mjs did not start: %r" % (line[0],))
+        self.base = "http://127.0.0.1:%d" % self.port
+
+    def _req(self, method, path, body=None):
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(self.base + path, data=data, method=method,
+                                     headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=10) as r:
+            raw = r.read()
+        return json.loads(raw) if raw else None
+
+    def config(self, **kw):
+        self._req("POST", "/_config", kw)
+
+    def log(self, path=None):
+        return [e for e in self._req("GET", "/_log")
+                if path is None or e["path"] == path]
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+
+
+def deliveries(stack, user, job_id):
+    r = stack.http("GET", "/api/images/jobs/%s/webhooks" % job_id, headers=jh.auth(user.token))
+    return r
+
+
+def secret_of(stack, user, rotate=False):
+    r = stack.http("POST" if rotate else "GET",
+                   "/api/webhooks/secret" + ("/rotate" if rotate else ""),
+                   headers=jh.auth(user.token))
+    assert r.status == 200, r
+    assert r.data["key"].startswith("whsec_"), r
+    return r.data["key"]
+
+
+class Delivery(harness.StackTestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.stack_args = dict(pool="master", workers=2, extra_env=jh.pool_env(
+            IMAGEGEN_FETCH_ALLOW="127.0.0.1",
+            IMAGEGEN_TEST_WEBHOOK_BACKOFF_MS="300,300,600000,600000"))
+        super().setUpClass()
+        cls.rx = Receiver()
+        cls.addClassCleanup(cls.rx.stop)
+
+    def job_with_webhook(self, user, path, events=None, **over):
+        body = user.body("a lighthouse with a webhook", webhook=self.rx.base + path, **over)
+        if events is not None:
+            body["webhookEventsFilter"] = events
+        r = jh.post_job(self.stack, user.token, body)
+        self.assertEqual(r.status, 202, r)
+        return r.data["jobId"]
+
+    def wait_log(self, path, n, timeout=20.0):
+        deadline = time.monotonic() + timeout
+        while True:
+            got = self.rx.log(path)
+            if len(got) >= n or time.monotonic() > deadline:
+                return got
+            time.sleep(0.1)
+
+    def wait_delivery(self, user, job_id, pred, timeout=20.0):
+        deadline = time.monotonic() + timeout
+        while True:
+            r = deliveries(self.stack, user, job_id)
+            self.assertEqual(r.status, 200, r)
+            if pred(r.data["deliveries"]) or time.monotonic() > deadline:
+                return r.data
+            time.sleep(0.1)
+
+    def test_started_and_completed_arrive_in_order_verified(self):
+        s = self.stack
+        u = jh.seed_user(s, "wh-both")
+        self.rx.config(secret=secret_of(s, u), script=[], default=200)
+        jid = self.job_with_webhook(u, "/hook/both", ["start", "completed"])
+        job = jh.wait_job(s, u.token, jid)
+        self.assertEqual(job["status"], "completed", job)
+        got = self.wait_log("/hook/both", 2)
+        self.assertEqual(len(got), 2, got)
+        for e in got:
+            self.assertTrue(e["verified"], e)
+            self.assertEqual(e["contentType"], "application/json", e)
+        bodies = [json.loads(e["body"]) for e in got]
+        self.assertEqual([b["type"] for b in bodies],
+                         ["image_job.started", "image_job.completed"], bodies)
+        self.assertEqual(bodies[0]["data"]["status"], "processing", bodies[0])
+        # the job exactly as GET returns it
+        self.assertEqual(bodies[1]["data"], jh.get_job(s, u.token, jid).data)
+        self.assertNotEqual(got[0]["id"], got[1]["id"])
+        self.assertLess(abs(int(got[1]["timestamp"]) - time.time()), 60)
+        d = self.wait_delivery(u, jid, lambda ds: all(x["state"] == "delivered" for x in ds))
+        self.assertEqual([(x["event"], x["state"], x["attempts"], x["lastStatusCode"])
+                          for x in d["deliveries"]],
+                         [("image_job.started", "delivered", 1, 200),
+                          ("image_job.completed", "delivered", 1, 200)], d)
+        self.assertEqual(d["deliveries"][1]["webhookId"], got[1]["id"])
+        self.assertIsNotNone(d["deliveries"][1]["deliveredAt"])
+        self.assertIsNone(d["deliveries"][1]["nextAttemptAt"])
+
+    def test_default_filter_sends_only_the_end(self):
+        s = self.stack
+        u = jh.seed_user(s, "wh-default")
+        self.rx.config(secret=secret_of(s, u), script=[], default=200)
+        jid = self.job_with_webhook(u, "/hook/default")
+        jh.wait_job(s, u.token, jid)
+        got = self.wait_log("/hook/default", 1)
+        time.sleep(1.5)
+        got = self.rx.log("/hook/default")
+        self.assertEqual([json.loads(e["body"])["type"] for e in got],
+                         ["image_job.completed"], got)
+
+    def test_500_500_200_is_delivered_on_the_third_attempt_same_id(self):
+        s = self.stack
+        u = jh.seed_user(s, "wh-retry")
+        self.rx.config(secret=secret_of(s, u), script=[500, 500], default=200)
+        jid = self.job_with_webhook(u, "/hook/retry")
+        jh.wait_job(s, u.token, jid)
+        got = self.wait_log("/hook/retry", 3)
+        self.assertEqual([e["answered"] for e in got], [500, 500, 200], got)
+        self.assertEqual(len({e["id"] for e in got}), 1, got)
+        self.assertTrue(all(e["verified"] for e in got), got)
+        self.assertEqual(len({e["body"] for e in got}), 1, "the body changed between attempts")
+        d = self.wait_delivery(u, jid, lambda ds: ds and ds[0]["state"] == "delivered")
+        self.assertEqual((d["deliveries"][0]["attempts"], d["deliveries"][0]["lastStatusCode"]),
+                         (3, 200), d)
+
+    def test_a_later_event_waits_for_the_earlier_one(self):
+        s = self.stack
+        u = jh.seed_user(s, "wh-order")
+        self.rx.config(secret=secret_of(s, u), script=[500], default=200)
+        jid = self.job_with_webhook(u, "/hook/order", ["start", "completed"])
+        jh.wait_job(s, u.token, jid)
+        got = self.wait_log("/hook/order", 3)
+        self.assertEqual([(json.loads(e["body"])["type"], e["answered"]) for e in got],
+                         [("image_job.started", 500), ("image_job.started", 200),
+                          ("image_job.completed", 200)], got)
+
+    def test_a_row_another_deliverer_holds_is_skipped_not_waited_for(self):
+        s = self.stack
+        u = jh.seed_user(s, "wh-skip")
+        # job A's delivery fails (nobody listens), due again every sweep
+        a = jh.post_job(s, u.token, u.body("held", webhook="http://127.0.0.1:%d/x"
+                                           % harness.free_port()))
+        self.assertEqual(a.status, 202, a)
+        self.wait_delivery(u, a.data["jobId"], lambda ds: ds and ds[0]["attempts"] >= 1)
+        with jh.PsqlSession(s) as db:
+            # another deliverer's claim, held: FOR UPDATE of A's row
+            self.assertEqual(db.value(
+                "BEGIN; SELECT count(*) FROM (SELECT id FROM public.webhook_deliveries"
+                " WHERE job_id = '%s' FOR UPDATE) x" % a.data["jobId"]), "1")
+            held = deliveries(s, u, a.data["jobId"]).data["deliveries"][0]["attempts"]
+            # job B's retry (its first answer a 500) is the sweeper's: it
+            # must skip A's row, which is due first, not wait for it
+            self.rx.config(secret=secret_of(s, u), script=[500], default=200)
+            b = self.job_with_webhook(u, "/hook/skip")
+            got = self.wait_log("/hook/skip", 2, timeout=10)
+            self.assertEqual([e["answered"] for e in got], [500, 200], got)
+            self.assertEqual(deliveries(s, u, a.data["jobId"]).data["deliveries"][0]
+                             ["attempts"], held, "a held row was attempted")
+            db.value("ROLLBACK; SELECT 1")
+        self.assertTrue(b)
+
+    def test_alerts_without_an_alert_url_are_dropped(self):
+        s = self.stack
+        u = jh.seed_user(s, "wh-noalert")
+        aid = s.psql("INSERT INTO public.cost_alerts (scope, scope_id, period, window_start,"
+                     " threshold, spent_usd, reserved_usd, limit_usd) VALUES ('user', '%s',"
+                     " 'day', current_date, 50, 0.3, 0, 0.5) RETURNING id" % u.id).split()[0]
+        deadline = time.monotonic() + 10
+        state = None
+        while time.monotonic() < deadline:
+            state = s.psql("SELECT state || ' ' || coalesce(last_error, '')"
+                           " FROM public.webhook_deliveries WHERE alert_id = %s" % aid).strip()
+            if not state.startswith("pending"):
+                break
+            time.sleep(0.2)
+        self.assertEqual(state, "dropped IMAGEGEN_ALERT_WEBHOOK_URL is not set")
+
+    def test_410_stops(self):
+        s = self.stack
+        u = jh.seed_user(s, "wh-gone")
+        self.rx.config(secret=secret_of(s, u), script=[410], default=200)
+        jid = self.job_with_webhook(u, "/hook/gone")
+        jh.wait_job(s, u.token, jid)
+        self.wait_log("/hook/gone", 1)
+        time.sleep(3)   # past several sweeps and the 300 ms backoff
+        got = self.rx.log("/hook/gone")
+        self.assertEqual([e["answered"] for e in got], [410], got)
+        d = self.wait_delivery(u, jid, lambda ds: ds and ds[0]["state"] == "gone")
+        x = d["deliveries"][0]
+        self.assertEqual((x["state"], x["attempts"], x["lastStatusCode"]), ("gone", 1, 410), d)
+        self.assertIsNone(x["nextAttemptAt"], d)
+
+    def test_receiver_down_leaves_the_delivery_listed_with_attempts_and_next_time(self):
+        s = self.stack
+        u = jh.seed_user(s, "wh-down")
+        port = harness.free_port()      # nothing listens there
+        body = u.body("a webhook to nowhere", webhook="http://127.0.0.1:%d/hook" % port)
+        r = jh.post_job(s, u.token, body)
+        self.assertEqual(r.status, 202, r)
+        jid = r.data["jobId"]
+        jh.wait_job(s, u.token, jid)
+        d = self.wait_delivery(u, jid, lambda ds: ds and ds[0]["attempts"] >= 3, timeout=25)
+        x = d["deliveries"][0]
+        self.assertEqual((x["event"], x["state"], x["attempts"]),
+                         ("image_job.completed", "pending", 3), d)
+        self.assertIsNone(x["lastStatusCode"], d)
+        self.assertTrue(x["lastError"], d)
+        nxt = jh.parse_ts(x["nextAttemptAt"]).timestamp()
+        self.assertGreater(nxt - time.time(), 500, "the third wait is 10 minutes: %s" % d)
+        self.assertIsNotNone(x["lastAttemptAt"], d)
+        self.assertIsNone(x["deliveredAt"], d)
+
+    def test_a_status_change_that_rolled_back_sends_nothing(self):
+        s = self.stack
+        u = jh.seed_user(s, "wh-rollback")
+        self.rx.config(secret=secret_of(s, u), script=[], default=200)
+        url = self.rx.base + "/hook/rollback"
+        # In one transaction: a job with a webhook, canceled (the trigger
+        # writes its outbox row: seen inside), then rolled back.
+        out = s.psql(
+            "BEGIN;"
+            "INSERT INTO public.image_generation_jobs (id, user_id, project_id, branch_id,"
+            " job_type, prompt, width, height, webhook_url, webhook_events)"
+            " VALUES ('00000000-0000-4000-8000-00000000feed', '%s', '%s', '%s',"
+            " 'master_asset', 'rolled back', 64, 64, '%s', '{completed}');"
+            "UPDATE public.image_generation_jobs SET status = 'canceled'"
+            " WHERE id = '00000000-0000-4000-8000-00000000feed';"
+            "SELECT 'inside=' || count(*) FROM public.webhook_deliveries"
+            " WHERE job_id = '00000000-0000-4000-8000-00000000feed';"
+            "ROLLBACK;" % (u.id, u.project_id, u.branch_id, url))
+        self.assertIn("inside=1", out)
+        time.sleep(3)   # several sweeps
+        self.assertEqual(self.rx.log("/hook/rollback"), [])
+        self.assertEqual(s.psql("SELECT count(*) FROM public.webhook_deliveries"
+                                " WHERE job_id = '00000000-0000-4000-8000-00000000feed'").strip(),
+                         "0")
+
+    def test_rotation_signs_with_both_secrets_for_a_day(self):
+        s = self.stack
+        u = jh.seed_user(s, "wh-rotate")
+        old = secret_of(s, u)
+        self.assertEqual(secret_of(s, u), old, "the secret changed without a rotation")
+        new = secret_of(s, u, rotate=True)
+        self.assertNotEqual(new, old)
+        self.assertEqual(secret_of(s, u), new)
+        for i, key in enumerate((old, new)):
+            self.rx.config(secret=key, script=[], default=200)
+            path = "/hook/rotate%d" % i
+            jid = self.job_with_webhook(u, path)
+            jh.wait_job(s, u.token, jid)
+            got = self.wait_log(path, 1)
+            self.assertEqual(len(got), 1, got)
+            self.assertTrue(got[0]["verified"], got)
+            self.assertEqual(len(got[0]["signature"].split(" ")), 2, got)
+
+    def test_redeliver_sends_the_last_event_again_with_its_webhook_id(self):
+        s = self.stack
+        u = jh.seed_user(s, "wh-redeliver")
+        self.rx.config(secret=secret_of(s, u), script=[], default=200)
+        jid = self.job_with_webhook(u, "/hook/redeliver")
+        jh.wait_job(s, u.token, jid)
+        first = self.wait_log("/hook/redeliver", 1)
+        self.assertEqual(len(first), 1, first)
+        r = s.http("POST", "/api/images/jobs/%s/webhooks/redeliver" % jid,
+                   headers=jh.auth(u.token))
+        self.assertEqual(r.status, 202, r)
+        got = self.wait_log("/hook/redeliver", 2)
+        self.assertEqual(len(got), 2, got)
+        self.assertEqual(got[1]["id"], got[0]["id"])
+        self.assertEqual(got[1]["body"], got[0]["body"])
+        self.assertTrue(got[1]["verified"], got)
+        # a job without a webhook has nothing to send again
+        plain = jh.post_job(s, u.token, u.body("no webhook"))
+        jh.wait_job(s, u.token, plain.data["jobId"])
+        r = s.http("POST", "/api/images/jobs/%s/webhooks/redeliver" % plain.data["jobId"],
+                   headers=jh.auth(u.token))
+        self.assertEqual(r.status, 404, r)
+
+    def test_another_users_job_deliveries_are_404(self):
+        s = self.stack
+        a = jh.seed_user(s, "wh-owner")
+        b = jh.seed_user(s, "wh-other")
+        self.rx.config(secret=secret_of(s, a), script=[], default=200)
+        jid = self.job_with_webhook(a, "/hook/owner")
+        jh.wait_job(s, a.token, jid)
+        self.assertEqual(deliveries(s, b, jid).status, 404)
+        r = s.http("POST", "/api/images/jobs/%s/webhooks/redeliver" % jid,
+                   headers=jh.auth(b.token))
+        self.assertEqual(r.status, 404, r)
+        self.assertEqual(deliveries(s, a, jid).status, 200)
+
+    def test_webhook_field_validation(self):
+        s = self.stack
+        u = jh.seed_user(s, "wh-validate")
+        for over, what in (({"webhook": "ftp://example.com/x"}, "webhook"),
+                           ({"webhook": "https://example.com/" + "a" * 2048}, "webhook"),
+                           ({"webhook": 5}, "webhook"),
+                           ({"webhook": "https://example.com/x",
+                             "webhookEventsFilter": ["started"]}, "webhookEventsFilter"),
+                           ({"webhook": "https://example.com/x",
+                             "webhookEventsFilter": []}, "webhookEventsFilter"),
+                           ({"webhook": "https://example.com/x",
+                             "webhookEventsFilter": ["start", "start"]}, "webhookEventsFilter"),
+                           ({"webhookEventsFilter": ["start"]}, "webhookEventsFilter")):
+            r = jh.post_job(s, u.token, u.body("bad webhook", **over))
+            self.assertEqual(r.status, 400, (over, r))
+            self.assertEqual(r.error_code(), "VALIDATION_ERROR", r)
+            self.assertIn(what, r.data["error"]["message"], r)
+
+
+class Policy(harness.StackTestCase):
+    """No IMAGEGEN_FETCH_ALLOW: the strict outbound URL policy."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.stack_args = dict(pool="master", workers=2, extra_env=jh.pool_env())
+        super().setUpClass()
+
+    def test_metadata_and_loopback_webhooks_are_400_at_post(self):
+        s = self.stack
+        u = jh.seed_user(s, "wh-policy")
+        for url in ("http://169.254.169.254/", "https://169.254.169.254/latest/meta-data",
+                    "https://127.0.0.1/", "https://[::1]:8443/hook", "https://10.1.2.3/",
+                    "http://example.com/hook", "https://user:pw@example.com/"):
+            r = jh.post_job(s, u.token, u.body("a webhook inside", webhook=url))
+            self.assertEqual(r.status, 400, (url, r))
+            self.assertEqual(r.error_code(), "VALIDATION_ERROR", r)
+            self.assertIn("webhook", r.data["error"]["message"], r)
+        self.assertEqual(s.psql("SELECT count(*) FROM public.image_generation_jobs"
+                                " WHERE user_id = '%s'" % u.id).strip(), "0")
+        # a name is accepted at POST (resolved and checked at delivery;
+        # .invalid never resolves, so no test reaches the internet)
+        r = jh.post_job(s, u.token, u.body("a webhook outside",
+                                           webhook="https://webhook.invalid/hook"))
+        self.assertEqual(r.status, 202, r)
+
+
+ALERT_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+
+
+class Alerts(harness.StackTestCase):
+    """Budget alerts as budget.threshold events to the operator's
+    IMAGEGEN_ALERT_WEBHOOK_URL, signed with IMAGEGEN_ALERT_WEBHOOK_SECRET:
+    a $0.30 image against a $0.50 daily budget reaches 50 %."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.rx = Receiver()
+        cls.addClassCleanup(cls.rx.stop)
+        cls.rx.config(secret=ALERT_SECRET, script=[], default=200)
+        cls.stack_args = dict(pool="master", workers=2, extra_env=jh.pool_env(
+            IMAGEGEN_PRICE_PER_IMAGE_USD="0.3",
+            IMAGEGEN_USER_DAILY_BUDGET_USD="0.5",
+            IMAGEGEN_ALERT_WEBHOOK_URL=cls.rx.base + "/hook/alerts",
+            IMAGEGEN_ALERT_WEBHOOK_SECRET=ALERT_SECRET,
+            IMAGEGEN_TEST_WEBHOOK_BACKOFF_MS="300,300,600000"))
+        super().setUpClass()
+
+    def test_a_threshold_reached_is_a_signed_budget_threshold_event(self):
+        s = self.stack
+        u = jh.seed_user(s, "wh-alert")
+        r = jh.post_job(s, u.token, u.body("a priced lighthouse"))
+        self.assertEqual(r.status, 202, r)
+        jh.wait_job(s, u.token, r.data["jobId"])
+        deadline = time.monotonic() + 20
+        got = []
+        while time.monotonic() < deadline:
+            got = [e for e in self.rx.log("/hook/alerts")
+                   if json.loads(e["body"])["data"]["scopeId"] == u.id]
+            if got:
+                break
+            time.sleep(0.1)
+        self.assertEqual(len(got), 1, got)
+        self.assertTrue(got[0]["verified"], got)
+        b = json.loads(got[0]["body"])
+        self.assertEqual(b["type"], "budget.threshold", b)
+        d = b["data"]
+        self.assertEqual((d["scope"], d["period"], d["threshold"], d["limitUsd"]),
+                         ("user", "day", 50, 0.5), d)
+        self.assertEqual(d["jobId"], r.data["jobId"], d)
+        self.assertEqual(s.psql("SELECT state FROM public.webhook_deliveries"
+                                " WHERE alert_id = %d" % d["alertId"]).strip(), "delivered")
+        # the second job (0.6 > 0.5) is refused: its transaction rolled
+        # back, so no 100 % alert row and no event
+        r = jh.post_job(s, u.token, u.body("over the budget"))
+        self.assertEqual(r.status, 402, r)
+        time.sleep(2)
+        self.assertEqual(len([e for e in self.rx.log("/hook/alerts")
+                              if json.loads(e["body"])["data"]["scopeId"] == u.id]), 1)
+
+
+class WorkerRetries(harness.StackTestCase):
+    """spawn-fcgi responders without a master (no sweeper): the executor
+    makes the first attempt, `imagegen worker` every retry."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.stack_args = dict(pool="spawn-plain", workers=2, extra_env=jh.pool_env(
+            IMAGEGEN_FETCH_ALLOW="127.0.0.1",
+            IMAGEGEN_TEST_WEBHOOK_BACKOFF_MS="300,300,600000"))
+        super().setUpClass()
+        cls.rx = Receiver()
+        cls.addClassCleanup(cls.rx.stop)
+
+    def start_worker(self):
+        s = self.stack
+        env = s.pool_env({"IMAGEGEN_SWEEP_INTERVAL": "1"})
+        log = open(os.path.join(s.tmp, "worker.log"), "ab")
+        self.addCleanup(log.close)
+
+        def as_pool_user():
+            if harness.IS_ROOT:
+                import pwd
+                pw = pwd.getpwnam(harness.POOL_USER)
+                os.setgroups([])
+                os.setgid(pw.pw_gid)
+                os.setuid(pw.pw_uid)
+        w = subprocess.Popen([harness.imagegen_bin(), "worker"], env=env, cwd=s.tmp,
+                             stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                             start_new_session=True, preexec_fn=as_pool_user)
+
+        def stop():
+            if w.poll() is None:
+                w.send_signal(signal.SIGTERM)
+                try:
+                    w.wait(10)
+                except subprocess.TimeoutExpired:
+                    w.kill()
+                    w.wait(5)
+        self.addCleanup(stop)
+
+    def test_the_worker_sends_the_retries(self):
+        s = self.stack
+        u = jh.seed_user(s, "wh-worker")
+        self.rx.config(secret=secret_of(s, u), script=[500], default=200)
+        body = u.body("a lighthouse for the worker", webhook=self.rx.base + "/hook/worker")
+        r = jh.post_job(s, u.token, body)
+        self.assertEqual(r.status, 202, r)
+        jh.wait_job(s, u.token, r.data["jobId"])
+        deadline = time.monotonic() + 10
+        while not self.rx.log("/hook/worker") and time.monotonic() < deadline:
+            time.sleep(0.1)
+        time.sleep(2)   # no sweeper here: nothing retries it yet
+        self.assertEqual([e["answered"] for e in self.rx.log("/hook/worker")], [500])
+        self.start_worker()
+        deadline = time.monotonic() + 15
+        while len(self.rx.log("/hook/worker")) < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        got = self.rx.log("/hook/worker")
+        self.assertEqual([e["answered"] for e in got], [500, 200], got)
+        self.assertTrue(all(e["verified"] for e in got), got)
+        self.assertEqual(got[0]["id"], got[1]["id"])
