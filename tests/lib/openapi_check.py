@@ -50,6 +50,9 @@ ERROR_RESPONSES = {"400": "BadRequest", "401": "Unauthorized", "402": "BudgetExc
                    "415": "UnsupportedMediaType", "422": "IdempotencyKeyReused",
                    "429": "RateLimited", "500": "Internal", "503": "ServiceUnavailable",
                    "502": "BadGateway", "504": "GatewayTimeout"}     # nginx's own
+# Other components an operation may give for a status: the provider
+# webhook's 401 (a bad signature) has no bearer challenge (WWW-Authenticate).
+ERROR_ALTERNATIVES = {"401": ("SignatureRefused",)}
 METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 
 
