@@ -218,6 +218,60 @@ class CheckerRefuses(unittest.TestCase):
         self.assertIn("'USD' was expected", self.refused(
             "GET", get, 200, self.H, body(cost={"estimated": 1, "actual": None, "currency": "EUR"})))
 
+    def test_refuses_an_event_or_a_401_the_document_does_not_describe(self):
+        u = "1b4e28ba-2fa1-11d2-883f-0016d3cca427"
+        ts = "2026-12-02T12:00:00.123Z"
+        job = {"jobId": u, "status": "completed", "jobType": "master_asset", "projectId": u,
+               "branchId": u, "assetId": None, "sceneId": None, "shotId": None,
+               "visualStyleCapsuleId": None, "prompt": "a castle", "finalPrompt": "a castle",
+               "width": 1024, "height": 1024, "provider": "local", "model": "local-1",
+               "publicUrl": None, "storagePath": None, "mimeType": None,
+               "cost": {"estimated": 0.039, "actual": 0.039, "currency": "USD"},
+               "attempts": 1, "retryOf": None, "cancelRequested": False, "createdAt": ts,
+               "startedAt": ts, "completedAt": ts, "updatedAt": ts}
+        sig = "v1," + "A" * 43 + "="
+        hdrs = [("webhook-id", "msg_" + "0" * 32), ("webhook-timestamp", "1767225600"),
+                ("webhook-signature", sig), ("Content-Type", "application/json")]
+
+        def ev(**over):
+            return json.dumps(dict({"type": "image_job.completed", "timestamp": ts,
+                                    "data": job}, **over))
+
+        def refused(h, body):
+            n = openapi_check.count()
+            try:
+                with self.assertRaises(openapi_check.Violation) as cm:
+                    openapi_check.check_webhook(h, body)
+            finally:
+                del openapi_check.violations[n:]
+            return str(cm.exception)
+        openapi_check.check_webhook(hdrs, ev())
+        openapi_check.check_webhook(hdrs + [("webhook-signature", sig + " " + sig)], ev())
+        started = dict(job, status="processing", completedAt=None)
+        openapi_check.check_webhook(hdrs, ev(type="image_job.started", data=started))
+        self.assertIn("'processing' was expected", refused(hdrs, ev(type="image_job.started")))
+        self.assertIn("not one of the document's webhooks", refused(hdrs, ev(type="job.done")))
+        self.assertIn("'extra' was unexpected", refused(hdrs, ev(extra=1)))
+        self.assertIn("header webhook-signature missing", refused(hdrs[:2] + hdrs[3:], ev()))
+        self.assertIn("header webhook-id", refused([("webhook-id", "x")] + hdrs[1:], ev()))
+        self.assertIn("Content-Type 'text/plain'", refused(
+            hdrs[:3] + [("Content-Type", "text/plain")], ev()))
+        alert = {"type": "budget.threshold", "timestamp": ts, "data": {
+            "alertId": 7, "scope": "user", "scopeId": u, "period": "day",
+            "windowStart": "2026-12-02", "threshold": 80, "spentUsd": 0.3,
+            "reservedUsd": 0.1, "limitUsd": 0.5, "jobId": u, "createdAt": ts}}
+        # without IMAGEGEN_ALERT_WEBHOOK_SECRET an alert is not signed
+        openapi_check.check_webhook(hdrs[:2] + hdrs[3:], json.dumps(alert))
+        alert["data"]["threshold"] = 90
+        self.assertIn("90 is not one of", refused(hdrs, json.dumps(alert)))
+        # the provider webhook's 401 has no bearer challenge; a bearer 401 has
+        e401 = b'{"error":{"code":"UNAUTHORIZED","message":"webhook refused"}}'
+        openapi_check.check("POST", "/api/webhooks/nano-banana", 401, self.H, e401)
+        self.assertIn("header WWW-Authenticate missing", self.refused(
+            "GET", "/api/me", 401, self.H, e401))
+        self.assertIn("status 401 is not documented", self.refused(
+            "GET", "/api/openapi.json", 401, self.H, e401))
+
     def test_a_swallowed_violation_is_still_recorded(self):
         n = openapi_check.count()
         try:

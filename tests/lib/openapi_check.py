@@ -259,6 +259,54 @@ def check(method, target, status, headers, body):
         raise v
 
 
+def check_webhook(headers, body):
+    """Checks one outbound event as a receiver got it against the
+    document's OpenAPI 3.1 `webhooks` entry named by its "type": its
+    Content-Type, its header parameters (webhook-id, -timestamp,
+    -signature) and its body.  Raises Violation (and records it) as
+    check() does.  headers [(name, value)] (a value None: absent); body
+    bytes or str."""
+    if isinstance(body, str):
+        body = body.encode("utf-8")
+    d = doc()
+    errors = []
+    try:
+        inst = json.loads(body.decode("utf-8"))
+    except (ValueError, UnicodeDecodeError) as e:
+        inst, errors = None, ["webhook: not JSON (%s): %r" % (e, body[:300])]
+    name = inst.get("type") if isinstance(inst, dict) else None
+    entry = (d.get("webhooks") or {}).get(name) if isinstance(name, str) else None
+    if inst is not None and entry is None:
+        errors.append("webhook: type %r is not one of the document's webhooks (%s); body %r" % (
+            name, ", ".join(sorted(d.get("webhooks") or {})), body[:300]))
+    if entry is not None:
+        op = entry["post"]
+        where = "webhook %s" % name
+        for prm in op.get("parameters", []):
+            prm = resolve(prm)
+            if prm.get("in") == "header":
+                _check_header(where, prm["name"], prm, _header(headers, prm["name"]), errors)
+        content = resolve(op["requestBody"])["content"]
+        ctype = (_header(headers, "Content-Type") or "").split(";")[0].strip().lower()
+        if ctype not in content:
+            errors.append("%s: Content-Type %r, the document says %s" % (
+                where, ctype or None, " or ".join(content)))
+        else:
+            v = _validator(("webhook", name, ctype), content[ctype]["schema"])
+            best = jsonschema.exceptions.best_match(v.iter_errors(inst))
+            if best is not None:
+                loc = "/".join(str(p) for p in best.absolute_path) or "(top)"
+                errors.append("%s: body at %s: %s (schema %s); body %s" % (
+                    where, loc, best.message,
+                    "/".join(str(p) for p in best.absolute_schema_path),
+                    body[:600].decode("utf-8", "replace")))
+    if errors:
+        v = Violation("openapi: webhook not as docs/openapi.json says:\n  " + "\n  ".join(errors))
+        with _lock:
+            violations.append(v)
+        raise v
+
+
 def count():
     with _lock:
         return len(violations)
