@@ -19,6 +19,7 @@ enum ig_err handle_projects(struct http_req *r);
 enum ig_err handle_job_cancel(struct http_req *r);
 enum ig_err handle_job_retry(struct http_req *r);
 enum ig_err handle_usage(struct http_req *r);
+enum ig_err handle_openapi(struct http_req *r);
 enum ig_err handle_webhook_secret(struct http_req *r);
 enum ig_err handle_webhook_secret_rotate(struct http_req *r);
 enum ig_err handle_job_webhooks(struct http_req *r);

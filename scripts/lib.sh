@@ -40,7 +40,7 @@ IG_DEPS=(build-essential autoconf automake pkg-config libfcgi-dev libfcgi-bin
 	libcurl4-openssl-dev libpq-dev libjson-c-dev libssl-dev openssl libpng-dev
 	libcunit1-dev postgresql nginx-light spawn-fcgi python3 curl wrk valgrind
 	procps systemd lighttpd lighttpd-mod-openssl groff-base apache2 libapache2-mod-fcgid
-	chromium)
+	python3-jsonschema chromium)
 
 ig_log() { printf '[%s] %s\n' "${IG_SCRIPT:-imagegen}" "$*"; }
 ig_warn() { printf '[%s] warning: %s\n' "${IG_SCRIPT:-imagegen}" "$*" >&2; }

@@ -11,6 +11,7 @@ static const struct route app_routes[] = {
 	{ "GET", "/api/me", handle_me },
 	{ "GET", "/api/usage", handle_usage },
 	{ "GET", "/api/projects", handle_projects },
+	{ "GET", "/api/openapi.json", handle_openapi },
 	{ "GET", "/metrics", handle_metrics },
 	{ "POST", "/api/images/generate", handle_generate },
 	{ "GET", "/api/images/jobs", handle_job_list },

@@ -45,6 +45,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import harness  # noqa: E402
 import jobs_helper as jh  # noqa: E402
 import jose_helper  # noqa: E402
+import openapi_check  # noqa: E402
 
 RECEIVER = os.path.join(harness.SRCDIR, "tests", "fakes", "webhook_receiver.mjs")
 
@@ -71,6 +72,7 @@ class Receiver:
             self.stop()
             raise harness.HarnessError("webhook_receiver.mjs did not start: %r" % (line[0],))
         self.base = "http://127.0.0.1:%d" % self.port
+        self.checked = 0        # log entries checked against the document
 
     def _req(self, method, path, body=None):
         data = json.dumps(body).encode() if body is not None else None
@@ -84,8 +86,16 @@ class Receiver:
         self._req("POST", "/_config", kw)
 
     def log(self, path=None):
-        return [e for e in self._req("GET", "/_log")
-                if path is None or e["path"] == path]
+        got = self._req("GET", "/_log")
+        # every event received is one of docs/openapi.json's webhooks
+        for i in range(self.checked, len(got)):
+            e = got[i]
+            openapi_check.check_webhook(
+                [("webhook-id", e["id"]), ("webhook-timestamp", e["timestamp"]),
+                 ("webhook-signature", e["signature"]), ("Content-Type", e["contentType"])],
+                e["body"])
+        self.checked = max(self.checked, len(got))
+        return [e for e in got if path is None or e["path"] == path]
 
     def stop(self):
         if self.proc.poll() is None:

@@ -22,6 +22,8 @@ import json
 import socket
 import struct
 
+import openapi_check
+
 VERSION = 1
 BEGIN_REQUEST = 1
 ABORT_REQUEST = 2
@@ -184,6 +186,7 @@ class Connection:
             self.sock.settimeout(timeout)
             self.sock.connect(address)
         self.req_id = 1
+        self.checked = None
 
     def close(self):
         try:
@@ -206,6 +209,12 @@ class Connection:
         self.send_raw(encode_record(BEGIN_REQUEST, req_id, body))
 
     def params(self, params, end=True):
+        # what read_response() checks the answer against docs/openapi.json
+        # for: the method and the path the pool routes on (DOCUMENT_URI,
+        # else REQUEST_URI's)
+        if "REQUEST_METHOD" in params or "DOCUMENT_URI" in params or "REQUEST_URI" in params:
+            self.checked = (params.get("REQUEST_METHOD", "GET"),
+                            params.get("DOCUMENT_URI") or params.get("REQUEST_URI") or "/")
         data = b"".join(encode_pair(k, v) for k, v in params.items())
         out = encode_stream(PARAMS, self.req_id, data)
         if end:
@@ -253,7 +262,12 @@ class Connection:
                 err.append(content)
             elif rtype == END_REQUEST:
                 app, proto = struct.unpack(">IB3x", content[:8])
-                return Response(b"".join(out), b"".join(err), app, proto)
+                resp = Response(b"".join(out), b"".join(err), app, proto)
+                if self.checked is not None:
+                    # raises openapi_check.Violation when not as documented
+                    openapi_check.check(self.checked[0], self.checked[1], resp.status,
+                                        resp.headers, resp.body)
+                return resp
             else:
                 raise FcgiError("unexpected record type %d" % rtype)
 
@@ -278,4 +292,4 @@ def request(address, method="GET", uri="/api/health/live", body=b"", *,
         c.begin()
         c.params(p)
         c.stdin(body, end=True)
-        return c.read_response()
+        return c.read_response()     # checked against docs/openapi.json

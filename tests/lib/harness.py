@@ -31,6 +31,7 @@ import time
 import unittest
 
 import fcgi_client
+import openapi_check
 
 _REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 
@@ -278,7 +279,8 @@ class Response:
 
 def http_request(host, port, method, path, body=None, headers=None, tls=False,
                  timeout=10.0):
-    """One request on a fresh connection (http.client); returns Response."""
+    """One request on a fresh connection (http.client); returns Response,
+    checked against docs/openapi.json (tests/lib/openapi_check.py)."""
     if isinstance(body, str):
         body = body.encode()
     if tls:
@@ -301,9 +303,11 @@ def http_request(host, port, method, path, body=None, headers=None, tls=False,
         tls_version = conn.sock.version() if tls and conn.sock else None
         resp = Response(r.status, r.reason, r.version, r.getheaders(), data, tls_version)
         resp.elapsed = time.monotonic() - t0
-        return resp
     finally:
         conn.close()
+    # docs/openapi.json must describe it (raises openapi_check.Violation)
+    openapi_check.check(method, path, resp.status, resp.headers, resp.body)
+    return resp
 
 
 # ---------------------------------------------------------------- the stack

@@ -301,6 +301,7 @@ class KeepAlive:
         resp = harness.Response(r.status, r.reason, r.version, r.getheaders(), data)
         if r.will_close:
             self.close()
+        harness.openapi_check.check(method, path, resp.status, resp.headers, resp.body)
         return resp
 
     def close(self):

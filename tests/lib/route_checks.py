@@ -8,6 +8,7 @@ messages.  The stack runs the local provider and storage (jh.pool_env()).
 Each check goes through that web server only."""
 
 import json
+import os
 import time
 import urllib.parse
 
@@ -44,6 +45,15 @@ class RouteChecks:
         r = self.web("GET", "/api/health")
         self.assertEqual(r.status, 200, r)
         self.assertEqual(r.data["database"], "ok", r)
+
+    def test_route_openapi_document_without_auth(self):
+        r = self.web("GET", "/api/openapi.json")
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.content_type, "application/json", "%s: %r" % (self.web_name, r))
+        with open(os.path.join(harness.SRCDIR, "docs", "openapi.json"), "rb") as f:
+            self.assertEqual(r.body, f.read(), "%s: the served document differs from "
+                             "docs/openapi.json" % self.web_name)
+        self.assert_request_id(r)
 
     def test_route_me_with_and_without_token(self):
         u = jh.seed_user(self.stack, "route")
