@@ -533,13 +533,43 @@ db_exec(PGconn *conn, const char *sql, int n, const char *const *params)
 	}
 }
 
+/* Reads the answer to a pipeline of two statements and its sync: the
+ * first result of each into out[0] and out[1] (NULL when none came: a
+ * dead connection ends the reading), the rest cleared; leaves pipeline
+ * mode. */
+static void
+pipeline_two(PGconn *conn, PGresult *out[2])
+{
+	PGresult *r;
+	int stmt = 0;
+
+	out[0] = out[1] = NULL;
+	for (;;) {
+		r = PQgetResult(conn);
+		if (r == NULL) {
+			/* each statement's results end with a NULL */
+			if (++stmt > 2 || PQstatus(conn) != CONNECTION_OK)
+				break;
+			continue;
+		}
+		if (PQresultStatus(r) == PGRES_PIPELINE_SYNC) {
+			PQclear(r);
+			break;
+		}
+		if (stmt < 2 && out[stmt] == NULL)
+			out[stmt] = r;
+		else
+			PQclear(r);
+	}
+	PQexitPipelineMode(conn);
+}
+
 PGresult *
 db_exec_commit(PGconn *conn, const char *sql, int n,
     const char *const *params)
 {
-	PGresult *r, *res = NULL, *commit = NULL, *err = NULL;
+	PGresult *out[2], *res = NULL, *commit, *err = NULL;
 	char name[16];
-	int stmt = 0;
 
 	switch (prepare_once(conn, sql, n, name, &err)) {
 	case -2:
@@ -567,27 +597,10 @@ db_exec_commit(PGconn *conn, const char *sql, int n,
 		PQexitPipelineMode(conn);
 		return NULL;
 	}
-	/* In order: the statement's result and a NULL, COMMIT's and a NULL
-	 * (PGRES_PIPELINE_ABORTED after a failed statement), the sync. */
-	for (;;) {
-		r = PQgetResult(conn);
-		if (r == NULL) {
-			if (++stmt > 2 || PQstatus(conn) != CONNECTION_OK)
-				break;
-			continue;
-		}
-		if (PQresultStatus(r) == PGRES_PIPELINE_SYNC) {
-			PQclear(r);
-			break;
-		}
-		if (stmt == 0 && res == NULL)
-			res = r;
-		else if (stmt == 1 && commit == NULL)
-			commit = r;
-		else
-			PQclear(r);
-	}
-	PQexitPipelineMode(conn);
+	/* COMMIT's is PGRES_PIPELINE_ABORTED after a failed statement */
+	pipeline_two(conn, out);
+	res = out[0];
+	commit = out[1];
 	if (res != NULL && (PQresultStatus(res) == PGRES_TUPLES_OK ||
 	    PQresultStatus(res) == PGRES_COMMAND_OK)) {
 		if (commit == NULL || PQresultStatus(commit) != PGRES_COMMAND_OK) {
@@ -609,9 +622,9 @@ db_read_as_user(PGconn *conn, const char *claims, const char *sql, int n,
 	const char *who[5] = { "authenticated", claims, log_request_id(),
 	    db_cfg != NULL ? db_cfg->budget_defaults : "||",
 	    db_cfg != NULL ? db_cfg->rate_limit_conf : "" };
-	PGresult *r, *res = NULL, *err = NULL;
+	PGresult *out[2], *res = NULL, *err = NULL;
 	char n1[16], n2[16];
-	int aborted = 0, stmt = 0, i;
+	int i;
 
 	/* The first time, sql is prepared as the user, in a transaction: a
 	 * Parse checks privileges as the role of the moment (schema auth for
@@ -641,34 +654,13 @@ db_read_as_user(PGconn *conn, const char *claims, const char *sql, int n,
 		PQexitPipelineMode(conn);
 		return NULL;
 	}
-	/* In order: statement 0's result and a NULL, statement 1's result and
-	 * a NULL, then the sync. A dead connection ends the loop. */
-	for (;;) {
-		r = PQgetResult(conn);
-		if (r == NULL) {
-			if (++stmt > 2 || PQstatus(conn) != CONNECTION_OK)
-				break;
-			continue;
-		}
-		if (PQresultStatus(r) == PGRES_PIPELINE_SYNC) {
-			PQclear(r);
-			break;
-		}
-		if (PQresultStatus(r) == PGRES_FATAL_ERROR && err == NULL) {
-			err = r;	/* the first failure says why */
-			aborted = 1;
-		} else if (stmt == 1 && res == NULL && !aborted) {
-			res = r;	/* the query's, not set_config's */
-		} else {
-			PQclear(r);
-		}
+	pipeline_two(conn, out);
+	if (out[0] == NULL || PQresultStatus(out[0]) == PGRES_FATAL_ERROR) {
+		PQclear(out[1]);	/* set_config failed: the query did not run */
+		return out[0];
 	}
-	PQexitPipelineMode(conn);
-	if (aborted || res == NULL) {
-		PQclear(res);
-		return err;
-	}
-	return res;
+	PQclear(out[0]);
+	return out[1];	/* the query's: rows, its failure, or NULL */
 }
 
 void
