@@ -93,14 +93,20 @@ PGresult *db_exec(PGconn *conn, const char *sql, int n,
  * db_exec() and COMMIT pipelined (one round trip): the transaction ends
  * right after sql, so the rows it locked (budget and rate-limit rows that
  * every POST of a user updates) are not held across a round trip to the
- * client. On success (TUPLES_OK/COMMAND_OK) it is committed, and the
- * caller's db_commit()/db_rollback() on conn do nothing; on failure the
+ * client. then, when not NULL, is a statement without parameters sent
+ * between the two (in the same round trip); its result, when everything
+ * succeeded, goes to *then_res (caller PQclear()s; NULL otherwise). On
+ * success (TUPLES_OK/COMMAND_OK) it is committed, and the caller's
+ * db_commit()/db_rollback() on conn do nothing; on failure the
  * transaction is still open and failed (the caller rolls it back), and
- * the result is the statement's failure or the commit's. NULL when the
- * connection broke. Caller PQclear()s.
+ * the result is the first failure: sql's, then's or the commit's. NULL
+ * when the connection broke. Caller PQclear()s.
  */
 PGresult *db_exec_commit(PGconn *conn, const char *sql, int n,
-    const char *const *params);
+    const char *const *params, const char *then, PGresult **then_res);
+
+/* 1 when the settings give a rate limit (imagegen.rate_limit not empty). */
+int db_rate_limit_on(void);
 
 /*
  * Runs one read-only statement as the request's user in a single round

@@ -533,22 +533,22 @@ db_exec(PGconn *conn, const char *sql, int n, const char *const *params)
 	}
 }
 
-/* Reads the answer to a pipeline of two statements and its sync: the
- * first result of each into out[0] and out[1] (NULL when none came: a
- * dead connection ends the reading), the rest cleared; leaves pipeline
- * mode. */
+/* Reads the answer to a pipeline of k statements (k <= 3) and its sync:
+ * the first result of each into out[0..k-1] (NULL when none came: a dead
+ * connection ends the reading), the rest cleared; leaves pipeline mode. */
 static void
-pipeline_two(PGconn *conn, PGresult *out[2])
+pipeline_read(PGconn *conn, PGresult **out, int k)
 {
 	PGresult *r;
-	int stmt = 0;
+	int stmt = 0, i;
 
-	out[0] = out[1] = NULL;
+	for (i = 0; i < k; i++)
+		out[i] = NULL;
 	for (;;) {
 		r = PQgetResult(conn);
 		if (r == NULL) {
 			/* each statement's results end with a NULL */
-			if (++stmt > 2 || PQstatus(conn) != CONNECTION_OK)
+			if (++stmt > k || PQstatus(conn) != CONNECTION_OK)
 				break;
 			continue;
 		}
@@ -556,7 +556,7 @@ pipeline_two(PGconn *conn, PGresult *out[2])
 			PQclear(r);
 			break;
 		}
-		if (stmt < 2 && out[stmt] == NULL)
+		if (stmt < k && out[stmt] == NULL)
 			out[stmt] = r;
 		else
 			PQclear(r);
@@ -564,27 +564,54 @@ pipeline_two(PGconn *conn, PGresult *out[2])
 	PQexitPipelineMode(conn);
 }
 
+static int
+result_ok(const PGresult *r)
+{
+	return r != NULL && (PQresultStatus(r) == PGRES_TUPLES_OK ||
+	    PQresultStatus(r) == PGRES_COMMAND_OK);
+}
+
+int
+db_rate_limit_on(void)
+{
+	return db_cfg != NULL && db_cfg->rate_limit_conf[0] != '\0';
+}
+
 PGresult *
 db_exec_commit(PGconn *conn, const char *sql, int n,
-    const char *const *params)
+    const char *const *params, const char *then, PGresult **then_res)
 {
-	PGresult *out[2], *res = NULL, *commit, *err = NULL;
+	PGresult *out[3], *res = NULL, *mid = NULL, *commit, *err = NULL;
 	char name[16];
+	int k = then != NULL ? 3 : 2;
 
+	if (then_res != NULL)
+		*then_res = NULL;
 	switch (prepare_once(conn, sql, n, name, &err)) {
 	case -2:
 		return err;
 	case -1:
-		/* not prepared here: two round trips, as before */
+		/* not prepared here: a round trip each, as before */
 		res = PQexecParams(conn, sql, n, NULL, params, NULL, NULL, 0);
-		if (PQresultStatus(res) == PGRES_TUPLES_OK ||
-		    PQresultStatus(res) == PGRES_COMMAND_OK) {
-			if (exec_simple(conn, "COMMIT") != IG_OK) {
+		if (!result_ok(res))
+			return res;
+		if (then != NULL) {
+			mid = PQexec(conn, then);
+			if (!result_ok(mid)) {
 				PQclear(res);
-				return NULL;
+				return mid;
 			}
-			db_tx_ended = conn;
 		}
+		if (exec_simple(conn, "COMMIT") != IG_OK) {
+			PQclear(res);
+			PQclear(mid);
+			return NULL;
+		}
+		db_tx_ended = conn;
+		if (then_res != NULL)
+			*then_res = mid;
+		else
+			PQclear(mid);
 		return res;
 	default:
 		break;
@@ -592,26 +619,40 @@ db_exec_commit(PGconn *conn, const char *sql, int n,
 	if (PQenterPipelineMode(conn) != 1)
 		return NULL;
 	if (PQsendQueryPrepared(conn, name, n, params, NULL, NULL, 0) != 1 ||
+	    (then != NULL && PQsendQueryParams(conn, then, 0, NULL, NULL, NULL,
+	    NULL, 0) != 1) ||
 	    PQsendQueryParams(conn, "COMMIT", 0, NULL, NULL, NULL, NULL, 0) != 1 ||
 	    PQpipelineSync(conn) != 1) {
 		PQexitPipelineMode(conn);
 		return NULL;
 	}
-	/* COMMIT's is PGRES_PIPELINE_ABORTED after a failed statement */
-	pipeline_two(conn, out);
+	/* after a failed statement, the rest are PGRES_PIPELINE_ABORTED */
+	pipeline_read(conn, out, k);
 	res = out[0];
-	commit = out[1];
-	if (res != NULL && (PQresultStatus(res) == PGRES_TUPLES_OK ||
-	    PQresultStatus(res) == PGRES_COMMAND_OK)) {
+	mid = then != NULL ? out[1] : NULL;
+	commit = out[k - 1];
+	if (result_ok(res) && then != NULL && !result_ok(mid)) {
+		/* the statement ran, the one after it did not (a refusal, say):
+		 * its failure is the answer (nothing stands) */
+		PQclear(res);
+		PQclear(commit);
+		return mid;
+	}
+	if (result_ok(res)) {
 		if (commit == NULL || PQresultStatus(commit) != PGRES_COMMAND_OK) {
-			/* the statement ran, its COMMIT did not: the commit's
+			/* the statements ran, their COMMIT did not: the commit's
 			 * failure is the answer (nothing stands) */
 			PQclear(res);
+			PQclear(mid);
 			return commit;
 		}
 		db_tx_ended = conn;
 	}
 	PQclear(commit);
+	if (then_res != NULL && result_ok(res))
+		*then_res = mid;
+	else
+		PQclear(mid);
 	return res;
 }
 
@@ -654,7 +695,7 @@ db_read_as_user(PGconn *conn, const char *claims, const char *sql, int n,
 		PQexitPipelineMode(conn);
 		return NULL;
 	}
-	pipeline_two(conn, out);
+	pipeline_read(conn, out, 2);
 	if (out[0] == NULL || PQresultStatus(out[0]) == PGRES_FATAL_ERROR) {
 		PQclear(out[1]);	/* set_config failed: the query did not run */
 		return out[0];

@@ -122,24 +122,28 @@ static const char sql_retry_insert[] =
     " OR EXISTS (SELECT 1 FROM public.visual_style_capsules c"
     " WHERE c.id = j.visual_style_capsule_id AND (c.user_id = auth.uid()"
     " OR c.user_id IS NULL OR c.is_public)))")
-    " RETURNING id, status, public.image_job_rate_take()";
+    " RETURNING id, status";
 
 /* The new job (no row read: its wall is sql_create_owned before it).
  * The unique (user_id, idempotency_key) index decides between concurrent
  * first requests: the loser waits for the winner's commit, inserts
  * nothing, and replays the winner's job (sql_create_replay). A row
- * inserted takes a token from the caller's bucket, in RETURNING, which
- * only inserted rows reach (the limit is the transaction's
- * imagegen.rate_limit, db.c; none: NULL), and the
- * status trigger reserves its estimate in the caller's budgets; either
- * refusal fails the statement (SQLSTATE IG429, IG402). */
+ * inserted, and only one (the insert trigger, sql/019), takes a token
+ * from the caller's bucket (the limit is the transaction's
+ * imagegen.rate_limit, db.c) and reserves its estimate in the caller's
+ * budgets; either refusal fails the statement (SQLSTATE IG429, IG402). */
 static const char sql_create_insert[] =
     "INSERT INTO public.image_generation_jobs (user_id, " JOB_REQUEST_COLS ","
     " idempotency_key, request_fingerprint, " JOB_RUN_COLS ")"
     " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11,"
     " $12, $13, $14, $15::text[], $16, $17, $18, $19, $20, $21)"
     " ON CONFLICT (user_id, idempotency_key) WHERE idempotency_key IS NOT NULL"
-    " DO NOTHING RETURNING id, status, public.image_job_rate_take()";
+    " DO NOTHING RETURNING id, status";
+/* What the insert's rate-limit take left, 'REMAINING;RESET' (the insert
+ * trigger's, sql/019; '' or NULL when it took none: a replay), read
+ * between the INSERT and its COMMIT. */
+static const char sql_rate_state[] =
+    "SELECT current_setting('imagegen.rate_state', true)";
 
 /* The caller's projects, newest first, each with its branches, the main
  * one first, then by name: at most JOBSDB_MAX_PROJECTS projects of
@@ -243,13 +247,17 @@ row_json(struct arena *a, const PGresult *r, int row, int col, enum ig_err *e)
 }
 
 /* The new job's id and status, columns 0 and 1 of r's first row, and
- * the caller's rate limit, column rate_col, into out. Can't fail. */
+ * the caller's rate limit, column rate_col (none: -1), into out. Can't
+ * fail. */
 static void
 created(struct job_created *out, const PGresult *r, int rate_col)
 {
 	snprintf(out->id, sizeof(out->id), "%s", PQgetvalue(r, 0, 0));
 	snprintf(out->status, sizeof(out->status), "%s", PQgetvalue(r, 0, 1));
-	snprintf(out->rate, sizeof(out->rate), "%s", PQgetvalue(r, 0, rate_col));
+	out->rate[0] = '\0';
+	if (rate_col >= 0)
+		snprintf(out->rate, sizeof(out->rate), "%s",
+		    PQgetvalue(r, 0, rate_col));
 }
 
 /* A budget's or rate limit's refusal (SQLSTATE IG402, IG429 of
@@ -278,25 +286,27 @@ refused(struct arena *a, const PGresult *r, struct job_created *out,
 	return *msg != NULL && out->refusal != NULL ? e : IG_EINTERNAL;
 }
 
-/* Runs sql, an INSERT … RETURNING id, status, rate of at most one job,
- * with params p[0..n-1], and commits right after it, in the same round
- * trip (db_exec_commit: the user's budget and rate-limit rows it updated
- * are not held locked while the answer travels back). IG_OK with *made 1
- * and the job in *out, or *made 0 when it inserted none (*out zeroed),
- * committed either way; IG_EBUDGET or IG_ERATE_LIMITED with *msg and
- * out->refusal; else q()'s failure; failed: the transaction is the
- * caller's to roll back. */
+/* Runs sql, an INSERT … RETURNING id, status of at most one job, with
+ * params p[0..n-1], and commits right after it, in the same round trip
+ * (db_exec_commit: the user's budget and rate-limit rows it updated are
+ * not held locked while the answer travels back); with a rate limit on,
+ * what its take left is read in that round trip too (sql_rate_state).
+ * IG_OK with *made 1 and the job in *out, or *made 0 when it inserted
+ * none (*out zeroed), committed either way; IG_EBUDGET or
+ * IG_ERATE_LIMITED with *msg and out->refusal; else q()'s failure;
+ * failed: the transaction is the caller's to roll back. */
 static enum ig_err
 insert_job(PGconn *c, struct arena *a, const char *sql, int n,
     const char *const *p, struct job_created *out, int *made,
     const char **msg)
 {
-	PGresult *r;
+	PGresult *r, *rate = NULL;
 	enum ig_err e;
 
 	memset(out, 0, sizeof(*out));
 	*made = 0;
-	r = db_exec_commit(c, sql, n, p);
+	r = db_exec_commit(c, sql, n, p, db_rate_limit_on() ? sql_rate_state :
+	    NULL, &rate);
 	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
 		e = refused(a, r, out, msg);
 		if (e == IG_OK)
@@ -305,9 +315,13 @@ insert_job(PGconn *c, struct arena *a, const char *sql, int n,
 		return e;
 	}
 	if (PQntuples(r) == 1) {
-		created(out, r, 2);
+		created(out, r, -1);
+		if (rate != NULL && PQntuples(rate) == 1)
+			snprintf(out->rate, sizeof(out->rate), "%s",
+			    PQgetvalue(rate, 0, 0));
 		*made = 1;
 	}
+	PQclear(rate);
 	PQclear(r);
 	return IG_OK;
 }

@@ -165,16 +165,28 @@ BEGIN
 		RAISE EXCEPTION 'row-level security is off on a public table';
 	END IF;
 
-	-- the state machine's three triggers, by name (006 adds a notify one)
+	-- the state machine's three triggers, by name (006 adds a notify one;
+	-- 019 puts the insert's in zz_admit, the last AFTER INSERT trigger)
 	IF (SELECT count(*) FROM pg_trigger WHERE tgrelid =
 	    'public.image_generation_jobs'::regclass AND NOT tgisinternal
 	    AND tgenabled = 'O' AND tgname IN ('image_generation_jobs_guard',
-	    'image_generation_jobs_log_insert', 'image_generation_jobs_log_update')) <> 3 THEN
+	    'image_generation_jobs_zz_admit', 'image_generation_jobs_log_update')) <> 3 THEN
 		RAISE EXCEPTION 'image_generation_jobs must have its 3 state-machine triggers enabled';
 	END IF;
 	IF NOT (SELECT prosecdef FROM pg_proc WHERE oid =
 	    'public.image_generation_jobs_log_status()'::regprocedure) THEN
 		RAISE EXCEPTION 'the event-logging trigger function must be SECURITY DEFINER';
+	END IF;
+	IF NOT (SELECT prosecdef FROM pg_proc WHERE oid =
+	    'public.image_generation_jobs_admit()'::regprocedure) THEN
+		RAISE EXCEPTION 'the insert trigger function must be SECURITY DEFINER';
+	END IF;
+	-- the admitting trigger fires last among the AFTER INSERT ones (by
+	-- name): the rows every POST of a user shares are locked last
+	IF (SELECT max(tgname COLLATE "C") FROM pg_trigger WHERE tgrelid =
+	    'public.image_generation_jobs'::regclass AND NOT tgisinternal
+	    AND tgtype & 4 = 4 AND tgtype & 2 = 0) <> 'image_generation_jobs_zz_admit' THEN
+		RAISE EXCEPTION 'image_generation_jobs_zz_admit must be the last AFTER INSERT trigger';
 	END IF;
 END
 $t$;
