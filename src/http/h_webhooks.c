@@ -50,6 +50,9 @@ secret_tx(struct http_req *r, PGconn *conn, const struct seal_key *k,
 		goto out;
 	opened = stored != NULL &&
 	    whsecret_open(k, owner, stored, plain, &legacy) == 0;
+	/* a legacy value is the secret itself: not left in the arena */
+	if (stored != NULL && !seal_is_sealed(stored))
+		OPENSSL_cleanse((char *)stored, strlen(stored));
 	if (stored != NULL && !opened && !rotate) {
 		/* another key, or a row altered: only a rotation mends it */
 		log_error("%s: the caller's signing secret does not open with "
