@@ -44,5 +44,8 @@ int whdb_secret_insert(PGconn *c, const char *user_id, const char *sealed);
  * -1 (logged). */
 int whdb_secret_reseal(PGconn *c, const char *user_id, const char *plain,
     const char *sealed);
+/* Up to max rows still holding a legacy plain value (user_id, secret,
+ * previous); NULL on failure (logged). Caller wipes and PQclear()s. */
+PGresult *whdb_legacy_secrets(PGconn *c, int max);
 
 #endif

@@ -36,8 +36,11 @@
 -- GET /api/webhooks/secret and before a rotation (which would move it to
 -- `previous`).  A trigger makes sure no plain text is written from now on:
 -- a value is sealed text, or the legacy value the row already held.
--- Previous secrets whose 24 hours have passed sign nothing any more and
--- are dropped here instead of being kept in plain text.
+-- And the sweeper seals the rest (64 rows a pass, found through the
+-- partial index below, empty once every row is sealed), so a secret its
+-- user never uses does not stay in plain text either.  Previous secrets
+-- whose 24 hours have passed sign nothing any more and are dropped here
+-- instead of being kept in plain text.
 -- image_webhook_secret_new() (plain text made in SQL) is dropped.
 
 UPDATE public.webhook_secrets SET previous = NULL, previous_until = NULL
@@ -55,6 +58,10 @@ ALTER TABLE public.webhook_secrets
 	    (previous ~ '^v1:[A-Za-z0-9+/]+={0,2}$'
 	    AND char_length(previous) BETWEEN 40 AND 256)
 	    OR previous LIKE 'whsec\_%');
+
+-- The rows still holding plain text, for the sweeper.
+CREATE INDEX webhook_secrets_legacy ON public.webhook_secrets (user_id)
+	WHERE secret LIKE 'whsec\_%' OR previous LIKE 'whsec\_%';
 
 -- No plain text written from now on: a whsec_ value only where the row
 -- held that very value already (a legacy row not sealed yet).

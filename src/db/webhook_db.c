@@ -70,6 +70,12 @@ static const char sql_secret_reseal[] =
     " previous = CASE WHEN previous = $2 THEN $3 ELSE previous END"
     " WHERE user_id = $1 AND (secret = $2 OR previous = $2)";
 
+/* Rows still holding plain text (the partial index of sql/018). */
+static const char sql_legacy[] =
+    "SELECT user_id, secret, previous FROM public.webhook_secrets"
+    " WHERE secret LIKE 'whsec\\_%' OR previous LIKE 'whsec\\_%'"
+    " LIMIT $1";
+
 PGresult *
 whdb_claim(PGconn *c, const char *job_id)
 {
@@ -147,4 +153,21 @@ whdb_secret_reseal(PGconn *c, const char *user_id, const char *plain,
 	}
 	PQclear(r);
 	return rc;
+}
+
+PGresult *
+whdb_legacy_secrets(PGconn *c, int max)
+{
+	char n[16];
+	const char *p = n;
+	PGresult *r;
+
+	snprintf(n, sizeof(n), "%d", max);
+	r = db_exec(c, sql_legacy, 1, &p);
+	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+		db_error(c, r, "webhook legacy secrets");
+		PQclear(r);
+		return NULL;
+	}
+	return r;
 }

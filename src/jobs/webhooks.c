@@ -384,3 +384,44 @@ wh_deliver_exec(PGconn *conn, const struct cfg *c, const char *job_id,
 	return deliver(conn, c, job_id, max, WH_EXEC_BUDGET_MS, 1,
 	    WH_EXEC_CONNECT_MS);
 }
+
+int
+wh_seal_legacy(PGconn *conn, const struct cfg *c, int max)
+{
+	char plain[STDWH_SECRET_MAX];
+	struct seal_key k;
+	PGresult *r;
+	int i, col, legacy, n = 0;
+
+	if (whsecret_key(c, &k) != 0)
+		return 0;
+	r = whdb_legacy_secrets(conn, max);
+	if (r == NULL) {
+		seal_key_wipe(&k);
+		return -1;
+	}
+	for (i = 0; i < PQntuples(r); i++) {
+		const char *user = PQgetvalue(r, i, 0);
+
+		for (col = 1; col <= 2; col++) {
+			const char *v = PQgetvalue(r, i, col);
+
+			if (PQgetisnull(r, i, col) || seal_is_sealed(v))
+				continue;
+			if (whsecret_open(&k, user, v, plain, &legacy) != 0 || !legacy) {
+				log_debug("webhooks: user %s: a plain value that is no "
+				    "usable secret, left as it is", user);
+				continue;
+			}
+			reseal(conn, &k, user, plain);
+			OPENSSL_cleanse(plain, sizeof(plain));
+			n++;
+		}
+		for (col = 1; col <= 2; col++)
+			OPENSSL_cleanse(PQgetvalue(r, i, col),
+			    (size_t)PQgetlength(r, i, col));
+	}
+	PQclear(r);
+	seal_key_wipe(&k);
+	return n;
+}

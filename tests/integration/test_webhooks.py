@@ -20,7 +20,8 @@ the retry schedule to 300 ms, 300 ms, then 10 minutes.
              alert's row is dropped
              the secret is stored sealed (v1:, not containing it), a
              copy in another user's row does not open, a legacy plain
-             row keeps signing and is sealed on first use
+             row keeps signing and is sealed on first use, or by the
+             sweeper when nobody reads it
   NoKey      without IMAGEGEN_WEBHOOK_SECRET_KEY: 503 naming it
   Policy     without the allow-list: http://169.254.169.254/ and
              https://127.0.0.1/ are a 400 at POST, nothing created
@@ -563,6 +564,22 @@ class Delivery(harness.StackTestCase):
             self.assertEqual(len(got), 1, got)
             self.assertTrue(got[0]["verified"], got)
             self.assertEqual(len(got[0]["signature"].split(" ")), 2, got)
+
+    def test_the_sweeper_seals_legacy_secrets_nobody_reads(self):
+        s = self.stack
+        u = jh.seed_user(s, "wh-legacy-idle")
+        cur = "whsec_" + base64.b64encode(os.urandom(32)).decode()
+        prev = "whsec_" + base64.b64encode(os.urandom(32)).decode()
+        self.put_legacy(u, cur, prev)
+        deadline = time.time() + 15
+        while time.time() < deadline and (self.stored(u).startswith("whsec_")
+                                          or self.stored(u, "previous").startswith("whsec_")):
+            time.sleep(0.2)
+        self.assert_sealed(self.stored(u), cur, prev)
+        self.assert_sealed(self.stored(u, "previous"), cur, prev)
+        self.assertEqual(s.psql("SELECT count(*) FROM public.webhook_secrets"
+                                " WHERE secret LIKE 'whsec%' OR previous LIKE 'whsec%'").strip(), "0")
+        self.assertEqual(secret_of(s, u), cur)
 
     def test_redeliver_sends_the_last_event_again_with_its_webhook_id(self):
         s = self.stack
