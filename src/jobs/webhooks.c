@@ -157,6 +157,9 @@ row_keys(PGconn *conn, const struct cfg *c, const char *user_id,
 
 		if (PQgetisnull(r, 0, cols[i]))
 			continue;
+		/* a previous one past its 24 hours: only sealed if still plain */
+		if (i == 1 && PQgetisnull(r, 0, 1) && seal_is_sealed(v))
+			continue;
 		if (whsecret_open(&k, user_id, v, plain, &legacy) != 0) {
 			log_error("webhooks: user %s: the %s signing secret does not "
 			    "open with IMAGEGEN_WEBHOOK_SECRET_KEY", user_id,
