@@ -67,6 +67,9 @@ struct cfg {
 	/* outbound events (src/jobs/webhooks.c) */
 	char *alert_webhook_url;	/* IMAGEGEN_ALERT_WEBHOOK_URL, NULL: none */
 	char *alert_webhook_secret;	/* IMAGEGEN_ALERT_WEBHOOK_SECRET (whsec_) */
+	/* IMAGEGEN_WEBHOOK_SECRET_KEY: base64 of the 32-byte key users'
+	 * signing secrets are sealed with (seal.h), checked; NULL: none */
+	char *webhook_secret_key;
 	/* IMAGEGEN_TEST_WEBHOOK_BACKOFF_MS (tests only): comma-separated ms
 	 * replacing the retry schedule; NULL: the real one */
 	char *test_webhook_backoff;

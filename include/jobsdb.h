@@ -78,12 +78,22 @@ const char *jobsdb_webhooks_json(PGconn *c, struct arena *a, const char *claims,
  * failure in *e. */
 const char *jobsdb_redeliver(PGconn *c, struct arena *a, const char *id,
     int *queued, enum ig_err *e);
-/* In the caller's transaction: the caller's signing secret, made by the
- * database (sql/016) when there is none; rotate: a new one replaces it,
- * the old one kept for 24 h. The secret (arena; the caller wipes it from
- * its answer's memory), or NULL with *e. */
-const char *jobsdb_webhook_secret(PGconn *c, struct arena *a, int rotate,
-    enum ig_err *e);
+/* In the caller's transaction: the caller's stored signing secret
+ * (sealed, or legacy plain text: include/whsecret.h), the row made from
+ * fresh (sealed) when there is none; fresh NULL only reads. *owner gets
+ * the caller's user id as the database writes it (what the secret is
+ * sealed to). The stored value (arena; the caller wipes it), or NULL:
+ * none yet (*e IG_OK) or the failure in *e (*owner NULL). */
+const char *jobsdb_webhook_secret(PGconn *c, struct arena *a,
+    const char *fresh, const char **owner, enum ig_err *e);
+/* In the caller's transaction: fresh (sealed) becomes the caller's secret,
+ * the one it replaces kept for 24 h (it must be sealed already). IG_OK or
+ * the failure (logged). */
+enum ig_err jobsdb_webhook_secret_rotate(PGconn *c, const char *fresh);
+/* In the caller's transaction: the caller's legacy plain value plain
+ * replaced by sealed. IG_OK or the failure (logged). */
+enum ig_err jobsdb_webhook_secret_reseal(PGconn *c, const char *plain,
+    const char *sealed);
 /* The caller's rate limit as it stands, without taking from it
  * (image_job_rate_peek(): "REMAINING;RESET") into out (n bytes); empty
  * when rate limits are off. IG_OK, or the failure (logged). */

@@ -30,11 +30,22 @@ PGresult *whdb_claim(PGconn *c, const char *job_id);
 int whdb_finish(PGconn *c, const char *id, const char *attempts,
     const char *state, long status, const char *error, long delay_ms);
 /*
- * user_id's signing secrets, the current one made by the database
- * (image_webhook_secret_new()) when the user has none: one row (secret,
- * previous or NULL once its 24 hours passed); NULL on failure. Caller
- * wipes and PQclear()s.
+ * user_id's stored signing secrets (sealed, or legacy plain text; see
+ * include/whsecret.h): no row when the user has none yet, else one
+ * (secret, previous or NULL once its 24 hours passed, previous as
+ * stored); NULL on failure (logged). Caller wipes and PQclear()s.
  */
 PGresult *whdb_user_secrets(PGconn *c, const char *user_id);
+/* user_id's first secret, sealed, unless they have one already. 0, or -1
+ * (logged). */
+int whdb_secret_insert(PGconn *c, const char *user_id, const char *sealed);
+/* Replaces user_id's legacy plain value plain (secret or previous) with
+ * sealed, if the row still holds it. 0 (also when it no longer does), or
+ * -1 (logged). */
+int whdb_secret_reseal(PGconn *c, const char *user_id, const char *plain,
+    const char *sealed);
+/* Up to max rows still holding a legacy plain value (user_id, secret,
+ * previous); NULL on failure (logged). Caller wipes and PQclear()s. */
+PGresult *whdb_legacy_secrets(PGconn *c, int max);
 
 #endif

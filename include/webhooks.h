@@ -44,5 +44,13 @@ int wh_deliver(PGconn *conn, const struct cfg *c, const char *job_id, int max,
  */
 int wh_deliver_exec(PGconn *conn, const struct cfg *c, const char *job_id,
     int max);
+/*
+ * Seals up to max users' legacy plain-text secrets (rows from before
+ * sql/018) with IMAGEGEN_WEBHOOK_SECRET_KEY, on conn, a worker-role
+ * connection; the sweeper's, so a secret nobody reads is sealed too. The
+ * number of values sealed (0 without the key), or -1 when the database
+ * failed (logged).
+ */
+int wh_seal_legacy(PGconn *conn, const struct cfg *c, int max);
 
 #endif

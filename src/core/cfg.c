@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "cfg.h"
+#include "seal.h"
 #include "secret.h"
 #include "provider.h"
 #include "settings.h"
@@ -131,6 +132,25 @@ check_whsec(const struct setting *row, const char *v, void *field,
 		return -1;
 	}
 	stdwh_key_wipe(&k);
+	return 0;
+}
+
+/* The key webhook signing secrets are sealed with: base64 of 32 bytes.
+ * The message never shows the value. */
+static int
+check_seal_key(const struct setting *row, const char *v, void *field,
+    char *err, size_t errlen)
+{
+	struct seal_key k;
+
+	(void)field;
+	if (seal_key_parse(v, &k) != 0) {
+		snprintf(err, errlen, "%s: must be the base64 of exactly 32 bytes "
+		    "(44 characters; make one with `openssl rand -base64 32`)",
+		    row->name);
+		return -1;
+	}
+	seal_key_wipe(&k);
 	return 0;
 }
 
@@ -304,6 +324,16 @@ static const struct setting cfg_settings[] = {
 	  F(alert_webhook_secret), SET_SECRET, check_whsec, "(unsigned)",
 	  "a `whsec_` Standard Webhooks secret the alert events are signed "
 	  "with" },
+	{ "IMAGEGEN_WEBHOOK_SECRET_KEY", SET_STR, NULL, 0, 0,
+	  F(webhook_secret_key), SET_SECRET, check_seal_key,
+	  "(none: user webhooks off)",
+	  "the key the users' `whsec_` webhook signing secrets are encrypted "
+	  "with in the database (AES-256-GCM; the database never sees it): the "
+	  "base64 of 32 random bytes (`openssl rand -base64 32`), the same on "
+	  "every host of a deployment and kept as long as their secrets. Unset, "
+	  "`GET /api/webhooks/secret`, its rotation and a job with a `webhook` "
+	  "answer 503 SERVICE_UNAVAILABLE and user deliveries wait (see "
+	  "docs/WEBHOOKS.md)" },
 	{ "IMAGEGEN_PUBLIC_URL", SET_STR, NULL, 0, 0, F(public_url),
 	  SET_HTTP | SET_STRIP, NULL, "(none: the executor polls)",
 	  "where a model provider can reach this service (`https://host`): "

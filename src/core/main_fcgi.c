@@ -193,6 +193,9 @@ main(int argc, char **argv)
 		goto out;
 	}
 	log_set_level(cfg.log_level);
+	if (cfg.webhook_secret_key == NULL)
+		log_warn("IMAGEGEN_WEBHOOK_SECRET_KEY is not set: webhook signing "
+		    "secrets and jobs with a webhook answer 503 (docs/WEBHOOKS.md)");
 	if (user != NULL) {
 		pw = getpwnam(user);
 		if (pw == NULL) {

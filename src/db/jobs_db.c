@@ -183,9 +183,12 @@ static const char sql_webhooks[] =
 /* sql/014's functions work on auth.uid()'s rows only. */
 static const char sql_redeliver[] =
     "SELECT delivery_id, queued FROM public.image_job_webhook_redeliver($1)";
-static const char sql_secret[] = "SELECT public.image_webhook_secret()";
+static const char sql_secret[] =
+    "SELECT owner, stored FROM public.image_webhook_secret($1)";
 static const char sql_secret_rotate[] =
-    "SELECT public.image_webhook_secret_rotate()";
+    "SELECT public.image_webhook_secret_rotate($1)";
+static const char sql_secret_reseal[] =
+    "SELECT public.image_webhook_secret_reseal($1, $2)";
 
 const struct jobsdb_query jobsdb_queries[] = {
 	{ "create_owned", sql_create_owned, 3 },
@@ -1036,32 +1039,6 @@ jobsdb_webhooks_json(PGconn *c, struct arena *a, const char *claims,
 	return out;
 }
 
-/* One value of a one-row, one-column query in the caller's transaction,
- * into the arena; NULL with *e (IG_ENOTFOUND when it is NULL).  arg is
- * the query's one parameter, or NULL for a query without any. */
-static const char *
-one_value(PGconn *c, struct arena *a, const char *sql, const char *arg,
-    enum ig_err *e)
-{
-	const char *out;
-	PGresult *r;
-
-	r = q(c, sql, arg != NULL ? 1 : 0, &arg, e, PGRES_TUPLES_OK);
-	if (r == NULL)
-		return NULL;
-	if (PQntuples(r) != 1 || PQgetisnull(r, 0, 0)) {
-		PQclear(r);
-		*e = IG_ENOTFOUND;
-		return NULL;
-	}
-	out = arena_strdup(a, PQgetvalue(r, 0, 0));
-	/* the value may be a secret: wipe libpq's copy */
-	OPENSSL_cleanse(PQgetvalue(r, 0, 0), (size_t)PQgetlength(r, 0, 0));
-	PQclear(r);
-	*e = out != NULL ? IG_OK : IG_EINTERNAL;
-	return out;
-}
-
 const char *
 jobsdb_redeliver(PGconn *c, struct arena *a, const char *id, int *queued,
     enum ig_err *e)
@@ -1086,7 +1063,50 @@ jobsdb_redeliver(PGconn *c, struct arena *a, const char *id, int *queued,
 }
 
 const char *
-jobsdb_webhook_secret(PGconn *c, struct arena *a, int rotate, enum ig_err *e)
+jobsdb_webhook_secret(PGconn *c, struct arena *a, const char *fresh,
+    const char **owner, enum ig_err *e)
 {
-	return one_value(c, a, rotate ? sql_secret_rotate : sql_secret, NULL, e);
+	const char *out = NULL;
+	PGresult *r;
+
+	*owner = NULL;
+	r = q(c, sql_secret, 1, &fresh, e, PGRES_TUPLES_OK);
+	if (r == NULL)
+		return NULL;
+	if (PQntuples(r) != 1 || PQgetisnull(r, 0, 0)) {
+		PQclear(r);
+		*e = IG_EINTERNAL;
+		return NULL;
+	}
+	*owner = arena_strdup(a, PQgetvalue(r, 0, 0));
+	if (!PQgetisnull(r, 0, 1)) {
+		out = arena_strdup(a, PQgetvalue(r, 0, 1));
+		OPENSSL_cleanse(PQgetvalue(r, 0, 1), (size_t)PQgetlength(r, 0, 1));
+		if (out == NULL)
+			*owner = NULL;
+	}
+	PQclear(r);
+	*e = *owner != NULL ? IG_OK : IG_EINTERNAL;
+	return out;
+}
+
+enum ig_err
+jobsdb_webhook_secret_rotate(PGconn *c, const char *fresh)
+{
+	enum ig_err e;
+	PGresult *r = q(c, sql_secret_rotate, 1, &fresh, &e, PGRES_TUPLES_OK);
+
+	PQclear(r);
+	return e;
+}
+
+enum ig_err
+jobsdb_webhook_secret_reseal(PGconn *c, const char *plain, const char *sealed)
+{
+	const char *p[2] = { plain, sealed };
+	enum ig_err e;
+	PGresult *r = q(c, sql_secret_reseal, 2, p, &e, PGRES_TUPLES_OK);
+
+	PQclear(r);
+	return e;
 }

@@ -51,19 +51,30 @@ static const char sql_finish[] =
     "  ELSE least(b.next_attempt_at, now()) END"
     " FROM f WHERE b.job_id = f.job_id AND b.id > f.id AND b.state = 'pending')"
     " SELECT count(*) FROM f";
-/* The user's secret, made in SQL (sql/016) only when they have none: no
- * candidate secret is made or sent on every attempt.  The INSERT's row is
- * not visible to the SELECT of the same statement: one of the two
- * branches gives the row. */
+/* The user's stored secrets (sealed, or legacy plain text from before
+ * sql/018): the current one, the previous one while its 24 hours last,
+ * and the previous one as stored (to seal a legacy value even when it no
+ * longer signs).  No row when the user has none yet: the deliverer makes
+ * one (sql_secret_insert), so no candidate is made on every attempt. */
 static const char sql_secrets[] =
-    "WITH ins AS (INSERT INTO public.webhook_secrets (user_id, secret)"
-    " SELECT $1, public.image_webhook_secret_new()"
-    " WHERE NOT EXISTS (SELECT 1 FROM public.webhook_secrets"
-    "  WHERE user_id = $1)"
-    " ON CONFLICT (user_id) DO NOTHING RETURNING secret)"
-    " SELECT secret, CASE WHEN previous_until > now() THEN previous END"
-    " FROM public.webhook_secrets WHERE user_id = $1"
-    " UNION ALL SELECT secret, NULL FROM ins";
+    "SELECT secret, CASE WHEN previous_until > now() THEN previous END,"
+    " previous FROM public.webhook_secrets WHERE user_id = $1";
+static const char sql_secret_insert[] =
+    "INSERT INTO public.webhook_secrets (user_id, secret) VALUES ($1, $2)"
+    " ON CONFLICT (user_id) DO NOTHING";
+/* A legacy plain value replaced by its sealed form, only where the row
+ * still holds that value (a concurrent rotation wins). */
+static const char sql_secret_reseal[] =
+    "UPDATE public.webhook_secrets SET"
+    " secret = CASE WHEN secret = $2 THEN $3 ELSE secret END,"
+    " previous = CASE WHEN previous = $2 THEN $3 ELSE previous END"
+    " WHERE user_id = $1 AND (secret = $2 OR previous = $2)";
+
+/* Rows still holding plain text (the partial index of sql/018). */
+static const char sql_legacy[] =
+    "SELECT user_id, secret, previous FROM public.webhook_secrets"
+    " WHERE secret LIKE 'whsec\\_%' OR previous LIKE 'whsec\\_%'"
+    " LIMIT $1";
 
 PGresult *
 whdb_claim(PGconn *c, const char *job_id)
@@ -105,11 +116,56 @@ whdb_user_secrets(PGconn *c, const char *user_id)
 {
 	PGresult *r = db_exec(c, sql_secrets, 1, &user_id);
 
-	if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
-		if (PQresultStatus(r) != PGRES_TUPLES_OK)
-			db_error(c, r, "webhook secret");
-		else
-			log_error("webhook secret: no row for the user");
+	if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) > 1) {
+		db_error(c, r, "webhook secret");
+		PQclear(r);
+		return NULL;
+	}
+	return r;
+}
+
+int
+whdb_secret_insert(PGconn *c, const char *user_id, const char *sealed)
+{
+	const char *p[2] = { user_id, sealed };
+	PGresult *r = db_exec(c, sql_secret_insert, 2, p);
+	int rc = 0;
+
+	if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+		db_error(c, r, "webhook secret insert");
+		rc = -1;
+	}
+	PQclear(r);
+	return rc;
+}
+
+int
+whdb_secret_reseal(PGconn *c, const char *user_id, const char *plain,
+    const char *sealed)
+{
+	const char *p[3] = { user_id, plain, sealed };
+	PGresult *r = db_exec(c, sql_secret_reseal, 3, p);
+	int rc = 0;
+
+	if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+		db_error(c, r, "webhook secret reseal");
+		rc = -1;
+	}
+	PQclear(r);
+	return rc;
+}
+
+PGresult *
+whdb_legacy_secrets(PGconn *c, int max)
+{
+	char n[16];
+	const char *p = n;
+	PGresult *r;
+
+	snprintf(n, sizeof(n), "%d", max);
+	r = db_exec(c, sql_legacy, 1, &p);
+	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+		db_error(c, r, "webhook legacy secrets");
 		PQclear(r);
 		return NULL;
 	}

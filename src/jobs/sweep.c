@@ -20,6 +20,7 @@
 #define SWEEP_BATCH 256		/* objects and spool files looked at per pass */
 #define SWEEP_WEBHOOKS 64	/* outbox rows attempted per pass */
 #define SWEEP_WEBHOOK_MS 20000LL	/* and time spent starting them */
+#define SWEEP_SEALS 64		/* legacy plain secrets sealed per pass */
 
 int
 sweep_drop_object(PGconn *conn, struct storage *sg, const char *id, const char *path)
@@ -222,6 +223,8 @@ exec_sweep_and_kick(const struct cfg *c, struct sweep_stats *st)
 	 * made outside an executor: a queued job canceled, the sweep's own),
 	 * after the executors, whom a slow receiver must not hold up. */
 	wh_deliver(conn, c, NULL, SWEEP_WEBHOOKS, SWEEP_WEBHOOK_MS);
+	/* signing secrets still in plain text from before sql/018 */
+	wh_seal_legacy(conn, c, SWEEP_SEALS);
 	PQfinish(conn);
 	return 0;
 }

@@ -14,6 +14,7 @@
 #include "urlpolicy.h"
 #include "webhookdb.h"
 #include "webhooks.h"
+#include "whsecret.h"
 
 /* Standard Webhooks' suggested schedule after the first attempt. */
 static const long long real_schedule[] = { 5000LL, 300000LL, 1800000LL,
@@ -82,33 +83,114 @@ ctx_close(struct wh_ctx *x)
 	x->open = 0;
 }
 
+/* Seals user_id's legacy plain secret plain and writes it back; a
+ * failure is logged and changes nothing (the next read tries again). */
+static void
+reseal(PGconn *conn, const struct seal_key *k, const char *user_id,
+    const char *plain)
+{
+	char sealed[SEAL_TEXT_MAX];
+
+	if (whsecret_seal(k, user_id, plain, sealed) != 0 ||
+	    whdb_secret_reseal(conn, user_id, plain, sealed) != 0)
+		log_warn("webhooks: user %s: could not seal the legacy signing "
+		    "secret", user_id);
+	else
+		log_info("webhooks: user %s: legacy signing secret sealed", user_id);
+}
+
+/* user_id's stored secrets, their first one made and stored sealed when
+ * they have none: one row as whdb_user_secrets(), or NULL. */
+static PGresult *
+user_secrets(PGconn *conn, const struct seal_key *k, const char *user_id)
+{
+	char plain[STDWH_SECRET_MAX], sealed[SEAL_TEXT_MAX];
+	PGresult *r = whdb_user_secrets(conn, user_id);
+
+	if (r == NULL || PQntuples(r) == 1)
+		return r;
+	PQclear(r);
+	r = NULL;
+	if (whsecret_new(k, user_id, plain, sealed) == 0 &&
+	    whdb_secret_insert(conn, user_id, sealed) == 0)
+		r = whdb_user_secrets(conn, user_id);
+	OPENSSL_cleanse(plain, sizeof(plain));
+	if (r != NULL && PQntuples(r) != 1) {
+		log_error("webhooks: user %s: no signing secret row", user_id);
+		PQclear(r);
+		r = NULL;
+	}
+	return r;
+}
+
 /* The keys a row is signed with: the user's secret (and the previous one
- * for 24 hours after a rotation), or the operator's alert secret. The
- * number of keys, 0 for an unsigned alert, -1 on failure. */
+ * for 24 hours after a rotation), opened with IMAGEGEN_WEBHOOK_SECRET_KEY
+ * (a legacy plain one is sealed on the way), or the operator's alert
+ * secret. The number of keys, 0 for an unsigned alert, -1 on failure with
+ * *why (the row's last_error, which its user reads). */
 static int
 row_keys(PGconn *conn, const struct cfg *c, const char *user_id,
-    struct stdwh_key keys[2])
+    struct stdwh_key keys[2], const char **why)
 {
-	PGresult *r;
-	int n = 0, i;
+	static const int cols[2] = { 0, 2 };
+	char plain[STDWH_SECRET_MAX];
+	struct seal_key k;
+	PGresult *r = NULL;
+	int n = -1, i, legacy;
 
+	*why = "no signing secret";
 	if (user_id == NULL) {
 		if (c->alert_webhook_secret == NULL)
 			return 0;
 		return stdwh_key_parse(c->alert_webhook_secret, &keys[0]) == 0 ? 1 : -1;
 	}
-	r = whdb_user_secrets(conn, user_id);
-	if (r == NULL)
-		return -1;
-	for (i = 0; i < 2; i++) {
-		if (PQgetisnull(r, 0, i))
-			continue;
-		if (stdwh_key_parse(PQgetvalue(r, 0, i), &keys[n]) == 0)
-			n++;
-		OPENSSL_cleanse(PQgetvalue(r, 0, i), (size_t)PQgetlength(r, 0, i));
+	if (whsecret_key(c, &k) != 0) {
+		*why = WHSECRET_UNSET_MSG;
+		goto out;
 	}
-	PQclear(r);
-	return n > 0 ? n : -1;
+	r = user_secrets(conn, &k, user_id);
+	if (r == NULL)
+		goto out;
+	n = 0;
+	for (i = 0; i < 2; i++) {
+		const char *v = PQgetvalue(r, 0, cols[i]);
+
+		if (PQgetisnull(r, 0, cols[i]))
+			continue;
+		/* a previous one past its 24 hours: only sealed if still plain */
+		if (i == 1 && PQgetisnull(r, 0, 1) && seal_is_sealed(v))
+			continue;
+		if (whsecret_open(&k, user_id, v, plain, &legacy) != 0) {
+			log_error("webhooks: user %s: the %s signing secret does not "
+			    "open with IMAGEGEN_WEBHOOK_SECRET_KEY", user_id,
+			    i == 0 ? "current" : "previous");
+			if (i == 0) {
+				*why = "the signing secret cannot be read: rotate it";
+				n = -1;
+				goto out;
+			}
+			continue;
+		}
+		if (legacy)
+			reseal(conn, &k, user_id, plain);
+		/* the previous one signs only while its 24 hours last */
+		if ((i == 0 || !PQgetisnull(r, 0, 1)) &&
+		    stdwh_key_parse(plain, &keys[n]) == 0)
+			n++;
+		OPENSSL_cleanse(plain, sizeof(plain));
+	}
+	if (n == 0)
+		n = -1;
+out:
+	OPENSSL_cleanse(plain, sizeof(plain));
+	seal_key_wipe(&k);
+	if (r != NULL) {
+		for (i = 0; i < 3; i++)
+			OPENSSL_cleanse(PQgetvalue(r, 0, i),
+			    (size_t)PQgetlength(r, 0, i));
+		PQclear(r);
+	}
+	return n;
 }
 
 /* What a failed attempt's row says (last_error, which its user reads):
@@ -145,7 +227,7 @@ attempt(PGconn *conn, struct wh_ctx *x, PGresult *r)
 	struct httpc_req req;
 	struct httpc_reply rep;
 	enum httpc_err he;
-	const char *state;
+	const char *state, *why = NULL;
 	long long ts = (long long)time(NULL), delay = 0;
 	int nkeys, n = atoi(attempts), rc, delivered = 0;
 
@@ -160,9 +242,9 @@ attempt(PGconn *conn, struct wh_ctx *x, PGresult *r)
 		return whdb_finish(conn, id, attempts, "dropped", 0,
 		    "IMAGEGEN_ALERT_WEBHOOK_URL is not set", 0) < 0 ? -1 : 0;
 	}
-	nkeys = row_keys(conn, c, user, keys);
+	nkeys = row_keys(conn, c, user, keys, &why);
 	if (nkeys < 0) {
-		snprintf(err, sizeof(err), "no signing secret");
+		snprintf(err, sizeof(err), "%s", why);
 		delay = wh_backoff_ms(c, n);
 		state = delay < 0 ? "failed" : "pending";
 		goto record;
@@ -304,4 +386,45 @@ wh_deliver_exec(PGconn *conn, const struct cfg *c, const char *job_id,
 {
 	return deliver(conn, c, job_id, max, WH_EXEC_BUDGET_MS, 1,
 	    WH_EXEC_CONNECT_MS);
+}
+
+int
+wh_seal_legacy(PGconn *conn, const struct cfg *c, int max)
+{
+	char plain[STDWH_SECRET_MAX];
+	struct seal_key k;
+	PGresult *r;
+	int i, col, legacy, n = 0;
+
+	if (whsecret_key(c, &k) != 0)
+		return 0;
+	r = whdb_legacy_secrets(conn, max);
+	if (r == NULL) {
+		seal_key_wipe(&k);
+		return -1;
+	}
+	for (i = 0; i < PQntuples(r); i++) {
+		const char *user = PQgetvalue(r, i, 0);
+
+		for (col = 1; col <= 2; col++) {
+			const char *v = PQgetvalue(r, i, col);
+
+			if (PQgetisnull(r, i, col) || seal_is_sealed(v))
+				continue;
+			if (whsecret_open(&k, user, v, plain, &legacy) != 0 || !legacy) {
+				log_debug("webhooks: user %s: a plain value that is no "
+				    "usable secret, left as it is", user);
+				continue;
+			}
+			reseal(conn, &k, user, plain);
+			OPENSSL_cleanse(plain, sizeof(plain));
+			n++;
+		}
+		for (col = 1; col <= 2; col++)
+			OPENSSL_cleanse(PQgetvalue(r, i, col),
+			    (size_t)PQgetlength(r, i, col));
+	}
+	PQclear(r);
+	seal_key_wipe(&k);
+	return n;
 }

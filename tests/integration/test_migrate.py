@@ -5,6 +5,7 @@ processes race on a fresh database (the advisory lock)."""
 import difflib
 import os
 import re
+import shutil
 import subprocess
 import sys
 import unittest
@@ -114,6 +115,43 @@ class Migrate(harness.StackTestCase):
         # and the result is the same schema as a single run gives
         self.assertSameText(self.schema_dump(), self.schema_dump(db),
                             "two racing runs give another schema than one run")
+
+    def test_018_keeps_the_plain_secrets_of_before_and_drops_expired_previous_ones(self):
+        """sql/018 cannot seal (the key is not in the database): a row of
+        before keeps its plain secret, which the service seals when it
+        first reads it (test_webhooks); no new plain text is accepted."""
+        s = self.stack
+        db = "imagegen_upgrade"
+        s.createdb(db)
+        old = os.path.join(s.tmp, "sql-before-018")
+        os.makedirs(old, exist_ok=True)
+        for f in self.files:
+            if version_of(f) < "018":
+                shutil.copy(f, old)
+        argv, env = s.migrate_cmd(db=db)
+        argv[argv.index("--dir") + 1] = old
+        r = subprocess.run(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           text=True, cwd=s.tmp, timeout=120)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        a, b, c = ("00000000-0000-4000-8000-0000000018%02d" % i for i in (1, 2, 3))
+        s.psql("INSERT INTO auth.users (id, email) VALUES ('%s', 'a@x.invalid'),"
+               " ('%s', 'b@x.invalid'), ('%s', 'c@x.invalid');"
+               "INSERT INTO public.webhook_secrets (user_id, secret, previous, previous_until)"
+               " VALUES ('%s', 'whsec_QUFB', NULL, NULL),"
+               " ('%s', 'whsec_QkJC', 'whsec_YmJi', now() + interval '2 hours'),"
+               " ('%s', 'whsec_Q0ND', 'whsec_Y2Nj', now() - interval '1 hour')"
+               % (a, b, c, a, b, c), db=db)
+        s.migrate(db=db)
+        got = s.psql("SELECT secret, coalesce(previous, '-'), previous_until IS NOT NULL"
+                     " FROM public.webhook_secrets ORDER BY user_id", db=db).split()
+        self.assertEqual(got, ["whsec_QUFB|-|f", "whsec_QkJC|whsec_YmJi|t", "whsec_Q0ND|-|f"])
+        r = subprocess.run(["psql", "-X", "-q", "-At", "-v", "ON_ERROR_STOP=1", "-c",
+                            "UPDATE public.webhook_secrets SET secret = 'whsec_ZGRk'"
+                            " WHERE user_id = '%s'" % a],
+                           env=s.pg_env(False, db), stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True, timeout=60)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("never in plain text", r.stderr)
 
 
 if __name__ == "__main__":

@@ -35,7 +35,7 @@ def run_bash(script, env_over=None, var_dir=None):
     prologue = (
         "set -euo pipefail\n"
         ". %s\n"
-        "for f in build_pool_env quote write_stack_env; do\n"
+        "for f in build_pool_env quote write_stack_env ensure_webhook_key; do\n"
         "  eval \"$(sed -n \"/^$f() {/,/^}/p\" %s)\"\n"
         "done\n" % (shlex.quote(LIB), shlex.quote(UP)))
     if var_dir:
@@ -132,6 +132,32 @@ class UpPoolEnv(unittest.TestCase):
             up = f.read()
         self.assertIn('ig_pg_conf "$IG_PG_PORT" "$IG_PG_RUN" >"$IG_PG_DATA/imagegen.conf"', up)
         self.assertNotIn("synchronous_commit = off", up)
+
+
+class UpWebhookKey(unittest.TestCase):
+    """ensure_webhook_key: IMAGEGEN_WEBHOOK_SECRET_KEY made once in
+    var/webhook-secret-key (32 random bytes, base64, mode 0600), the same
+    on every later run, the caller's own when set; the pool gets it."""
+
+    def key_of(self, var, env_over=None):
+        out = run_bash('ig_log() { :; }\nensure_webhook_key\nSUPABASE_JWT_SECRET=%s\n'
+                       'IG_SECRET_LOCAL=1\nbuild_pool_env\n'
+                       'printf "%%s\\n" "${POOL_ENV[@]}"\n' % SECRET, env_over, var)
+        env = dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
+        return env.get("IMAGEGEN_WEBHOOK_SECRET_KEY")
+
+    def test_up_makes_the_webhook_key_once_and_passes_it_to_the_pool(self):
+        with tempfile.TemporaryDirectory() as var:
+            k1 = self.key_of(var)
+            self.assertIsNotNone(k1)
+            self.assertEqual(len(base64.b64decode(k1, validate=True)), 32)
+            path = os.path.join(var, "webhook-secret-key")
+            self.assertEqual(os.stat(path).st_mode & 0o777, 0o600)
+            self.assertEqual(self.key_of(var), k1, "a second run made another key")
+            mine = base64.b64encode(b"k" * 32).decode()
+            self.assertEqual(self.key_of(var, {"IMAGEGEN_WEBHOOK_SECRET_KEY": mine}), mine)
+            with open(path) as f:
+                self.assertEqual(f.read().strip(), k1)
 
 
 class UpDemoToken(harness.StackTestCase):

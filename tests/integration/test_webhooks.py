@@ -18,6 +18,11 @@ the retry schedule to 300 ms, 300 ms, then 10 minutes.
              the default filter sends only the end; another user's job's
              deliveries are a 404; without IMAGEGEN_ALERT_WEBHOOK_URL an
              alert's row is dropped
+             the secret is stored sealed (v1:, not containing it), a
+             copy in another user's row does not open, a legacy plain
+             row keeps signing and is sealed on first use, or by the
+             sweeper when nobody reads it
+  NoKey      without IMAGEGEN_WEBHOOK_SECRET_KEY: 503 naming it
   Policy     without the allow-list: http://169.254.169.254/ and
              https://127.0.0.1/ are a 400 at POST, nothing created
   Alerts     a budget threshold reached is a signed budget.threshold event
@@ -326,9 +331,9 @@ class Delivery(harness.StackTestCase):
     def test_an_unusable_secret_fails_after_the_last_attempt_not_forever(self):
         s = self.stack
         u = jh.seed_user(s, "wh-badkey")
-        # a secret that does not decode (no API makes one: sql/016)
+        # sealed text that opens with no key (altered, or another key's)
         s.psql("INSERT INTO public.webhook_secrets (user_id, secret)"
-               " VALUES ('%s', 'whsec_!!!!')" % u.id)
+               " VALUES ('%s', 'v1:%s')" % (u.id, base64.b64encode(os.urandom(78)).decode()))
         jid = self.job_with_webhook(u, "/hook/badkey")
         jh.wait_job(s, u.token, jid)
         self.wait_delivery(u, jid, lambda ds: ds and ds[0]["attempts"] >= 1)
@@ -339,7 +344,7 @@ class Delivery(harness.StackTestCase):
                                or ds[0]["attempts"] > 5, timeout=15)
         x = d["deliveries"][0]
         self.assertEqual((x["state"], x["attempts"], x["lastError"]),
-                         ("failed", 5, "no signing secret"), d)
+                         ("failed", 5, "the signing secret cannot be read: rotate it"), d)
         self.assertIsNone(x["nextAttemptAt"], d)
         self.assertEqual(self.rx.log("/hook/badkey"), [])
 
@@ -446,6 +451,136 @@ class Delivery(harness.StackTestCase):
             self.assertTrue(got[0]["verified"], got)
             self.assertEqual(len(got[0]["signature"].split(" ")), 2, got)
 
+    def stored(self, u, col="secret"):
+        return self.stack.psql("SELECT %s FROM public.webhook_secrets WHERE user_id = '%s'"
+                               % (col, u.id)).strip()
+
+    def put_legacy(self, u, secret, previous=None):
+        """A row as sql/014 to sql/017 wrote it: plain text, which no
+        statement can write since sql/018 (its trigger is skipped here)."""
+        self.stack.psql(
+            "BEGIN; SET LOCAL session_replication_role = replica;"
+            " INSERT INTO public.webhook_secrets (user_id, secret, previous, previous_until)"
+            " VALUES ('%s', '%s', %s, %s); COMMIT;"
+            % (u.id, secret, "'%s'" % previous if previous else "NULL",
+               "now() + interval '1 hour'" if previous else "NULL"))
+
+    def assert_sealed(self, stored, *secrets):
+        self.assertRegex(stored, r"^v1:[A-Za-z0-9+/]+={0,2}$")
+        raw = base64.b64decode(stored[3:])
+        for sec in secrets:
+            self.assertNotIn(sec, stored)
+            self.assertNotIn(sec[len("whsec_"):], stored)
+            self.assertNotIn(base64.b64decode(sec[len("whsec_"):]), raw)
+
+    def test_the_stored_secret_is_sealed_not_the_secret(self):
+        s = self.stack
+        u = jh.seed_user(s, "wh-sealed")
+        key = secret_of(s, u)
+        first = self.stored(u)
+        self.assert_sealed(first, key)
+        self.assertNotIn(s.webhook_secret_key, first)
+        # the key of the service never reaches the database or the log
+        self.assertEqual(s.psql("SELECT count(*) FROM public.webhook_secrets"
+                                " WHERE secret LIKE 'whsec%%' OR previous LIKE 'whsec%%'"
+                                " OR secret LIKE '%%%s%%'" % key[6:]).strip(), "0")
+        self.rx.config(secret=key, script=[], default=200)
+        jid = self.job_with_webhook(u, "/hook/sealed")
+        jh.wait_job(s, u.token, jid)
+        got = self.wait_log("/hook/sealed", 1)
+        self.assertEqual(len(got), 1, got)
+        self.assertTrue(got[0]["verified"], got)
+        self.assertEqual(self.stored(u), first, "reading the secret changed it")
+        # a rotation keeps the old one sealed as previous, the new one sealed
+        new = secret_of(s, u, rotate=True)
+        self.assertEqual(self.stored(u, "previous"), first)
+        self.assert_sealed(self.stored(u), key, new)
+        self.assertEqual(secret_of(s, u), new)
+        with open(s.pool_log, errors="replace") as f:
+            log = f.read()
+        for sec in (key, new, s.webhook_secret_key):
+            self.assertNotIn(sec[6:], log)
+
+    def test_a_sealed_secret_copied_to_another_user_does_not_open(self):
+        s = self.stack
+        a = jh.seed_user(s, "wh-copy-a")
+        b = jh.seed_user(s, "wh-copy-b")
+        ka = secret_of(s, a)
+        secret_of(s, b)
+        s.psql("UPDATE public.webhook_secrets SET secret = (SELECT secret FROM"
+               " public.webhook_secrets WHERE user_id = '%s') WHERE user_id = '%s'"
+               % (a.id, b.id))
+        r = s.http("GET", "/api/webhooks/secret", headers=jh.auth(b.token))
+        self.assertEqual(r.status, 500, r)
+        self.assertEqual(r.error_code(), "INTERNAL", r)
+        self.assertIn("rotate", r.data["error"]["message"], r)
+        self.assertNotIn(ka[6:], r.body.decode(errors="replace"))
+        # a rotation mends it
+        kb = secret_of(s, b, rotate=True)
+        self.assertNotEqual(kb, ka)
+        self.assertEqual(secret_of(s, b), kb)
+        self.assertEqual(secret_of(s, a), ka)
+
+    def test_a_legacy_plain_secret_keeps_signing_and_is_sealed_on_first_use(self):
+        s = self.stack
+        new_secret = lambda: "whsec_" + base64.b64encode(os.urandom(32)).decode()
+        # read by the deliverer first: it signs with both, then seals both
+        u = jh.seed_user(s, "wh-legacy-d")
+        cur, prev = new_secret(), new_secret()
+        self.put_legacy(u, cur, prev)
+        for i, key in enumerate((cur, prev)):
+            self.rx.config(secret=key, script=[], default=200)
+            path = "/hook/legacy%d" % i
+            jid = self.job_with_webhook(u, path)
+            jh.wait_job(s, u.token, jid)
+            got = self.wait_log(path, 1)
+            self.assertEqual(len(got), 1, got)
+            self.assertTrue(got[0]["verified"], got)
+            self.assertEqual(len(got[0]["signature"].split(" ")), 2, got)
+        self.assert_sealed(self.stored(u), cur, prev)
+        self.assert_sealed(self.stored(u, "previous"), cur, prev)
+        self.assertEqual(secret_of(s, u), cur)
+        # read by its user first: the same secret back, sealed from then on,
+        # and a rotation signs with it and the new one
+        v = jh.seed_user(s, "wh-legacy-r")
+        old = new_secret()
+        self.put_legacy(v, old)
+        self.assertEqual(secret_of(s, v), old)
+        self.assert_sealed(self.stored(v), old)
+        self.assertEqual(secret_of(s, v), old)
+        w = jh.seed_user(s, "wh-legacy-rot")
+        old = new_secret()
+        self.put_legacy(w, old)
+        new = secret_of(s, w, rotate=True)
+        self.assertNotEqual(new, old)
+        self.assert_sealed(self.stored(w), old, new)
+        self.assert_sealed(self.stored(w, "previous"), old, new)
+        for i, key in enumerate((old, new)):
+            self.rx.config(secret=key, script=[], default=200)
+            path = "/hook/legacyrot%d" % i
+            jid = self.job_with_webhook(w, path)
+            jh.wait_job(s, w.token, jid)
+            got = self.wait_log(path, 1)
+            self.assertEqual(len(got), 1, got)
+            self.assertTrue(got[0]["verified"], got)
+            self.assertEqual(len(got[0]["signature"].split(" ")), 2, got)
+
+    def test_the_sweeper_seals_legacy_secrets_nobody_reads(self):
+        s = self.stack
+        u = jh.seed_user(s, "wh-legacy-idle")
+        cur = "whsec_" + base64.b64encode(os.urandom(32)).decode()
+        prev = "whsec_" + base64.b64encode(os.urandom(32)).decode()
+        self.put_legacy(u, cur, prev)
+        deadline = time.time() + 15
+        while time.time() < deadline and (self.stored(u).startswith("whsec_")
+                                          or self.stored(u, "previous").startswith("whsec_")):
+            time.sleep(0.2)
+        self.assert_sealed(self.stored(u), cur, prev)
+        self.assert_sealed(self.stored(u, "previous"), cur, prev)
+        self.assertEqual(s.psql("SELECT count(*) FROM public.webhook_secrets"
+                                " WHERE secret LIKE 'whsec%' OR previous LIKE 'whsec%'").strip(), "0")
+        self.assertEqual(secret_of(s, u), cur)
+
     def test_redeliver_sends_the_last_event_again_with_its_webhook_id(self):
         s = self.stack
         u = jh.seed_user(s, "wh-redeliver")
@@ -547,6 +682,37 @@ class Policy(harness.StackTestCase):
         # .invalid never resolves, so no test reaches the internet)
         r = jh.post_job(s, u.token, u.body("a webhook outside",
                                            webhook="https://webhook.invalid/hook"))
+        self.assertEqual(r.status, 202, r)
+
+
+class NoKey(harness.StackTestCase):
+    """Without IMAGEGEN_WEBHOOK_SECRET_KEY the secrets cannot be sealed or
+    opened: the secret endpoints and a job with a `webhook` are a 503
+    naming the setting; a job without one is not affected."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.stack_args = dict(pool="master", workers=1, extra_env=jh.pool_env(
+            IMAGEGEN_WEBHOOK_SECRET_KEY="", IMAGEGEN_FETCH_ALLOW="127.0.0.1"))
+        super().setUpClass()
+
+    def test_secret_endpoints_and_webhook_jobs_are_503_naming_the_setting(self):
+        s = self.stack
+        u = jh.seed_user(s, "wh-nokey")
+        for method, path in (("GET", "/api/webhooks/secret"),
+                             ("POST", "/api/webhooks/secret/rotate")):
+            r = s.http(method, path, headers=jh.auth(u.token))
+            self.assertEqual(r.status, 503, r)
+            self.assertEqual(r.error_code(), "SERVICE_UNAVAILABLE", r)
+            self.assertIn("IMAGEGEN_WEBHOOK_SECRET_KEY", r.data["error"]["message"], r)
+        r = jh.post_job(s, u.token, u.body("no key", webhook="http://127.0.0.1:9/hook"))
+        self.assertEqual(r.status, 503, r)
+        self.assertIn("IMAGEGEN_WEBHOOK_SECRET_KEY", r.data["error"]["message"], r)
+        self.assertEqual(s.psql("SELECT count(*) FROM public.image_generation_jobs"
+                                " WHERE user_id = '%s'" % u.id).strip(), "0")
+        self.assertEqual(s.psql("SELECT count(*) FROM public.webhook_secrets"
+                                " WHERE user_id = '%s'" % u.id).strip(), "0")
+        r = jh.post_job(s, u.token, u.body("no key, no webhook"))
         self.assertEqual(r.status, 202, r)
 
 

@@ -16,6 +16,7 @@ abs_top_builddir (automake's test environment), default the repo root.
 
 import glob
 import atexit
+import base64
 import http.client
 import json
 import os
@@ -673,6 +674,7 @@ class Stack:
         self.slot_dir = self._mkdir("slots", owner=owner, mode=0o700)
         # executors keep each generated image here until it is stored
         self.spool_dir = self._mkdir("spool", owner=owner, mode=0o700)
+        self.webhook_secret_key = base64.b64encode(os.urandom(32)).decode()
         self.pool_socket = os.path.join(self.run_dir, "imagegen.sock")
         self.pool_pidfile = os.path.join(self.run_dir, "imagegen-fcgi.pid")
         self.pool_log = os.path.join(self.tmp, "imagegen-fcgi.log")
@@ -685,6 +687,9 @@ class Stack:
         env["IMAGEGEN_STORAGE_DIR"] = self.storage_dir
         env["IMAGEGEN_SLOT_DIR"] = self.slot_dir
         env["IMAGEGEN_SPOOL_DIR"] = self.spool_dir
+        # The key users' webhook signing secrets are sealed with, one per
+        # stack (a test passes "" in extra_env to run without it).
+        env["IMAGEGEN_WEBHOOK_SECRET_KEY"] = self.webhook_secret_key
         # Spending limits off unless a test turns them on (test_budgets,
         # test_rate_limits): the load and recovery tests create more jobs
         # as one user than a default budget or rate limit admits.

@@ -1,4 +1,4 @@
--- test: webhook_outbox - the status trigger writes one outbox row per event the job's filter asks for (started on the claim, the end's event on completed/failed/canceled), none without a webhook (the trigger's WHEN clause skips those jobs), none left by a rollback; a user reads only their own jobs' deliveries and never webhook_secrets; the secret functions make one secret in the database (never the caller's: no argument), rotate it keeping the old for 24 h (the previous one only, after a second rotation); redeliver copies the last event with its webhook-id, for the owner only, and while the job has a pending delivery returns that one and adds nothing; a cost alert adds a budget.threshold row
+-- test: webhook_outbox - the status trigger writes one outbox row per event the job's filter asks for (started on the claim, the end's event on completed/failed/canceled), none without a webhook (the trigger's WHEN clause skips those jobs), none left by a rollback; a user reads only their own jobs' deliveries and never webhook_secrets; the secret functions keep the sealed secret the service made (plain text refused), once, rotate it keeping the old for 24 h (the previous one only, after a second rotation); redeliver copies the last event with its webhook-id, for the owner only, and while the job has a pending delivery returns that one and adds nothing; a cost alert adds a budget.threshold row
 BEGIN;
 
 CREATE FUNCTION pg_temp.expect_error(q text, want text, what text)
@@ -157,23 +157,31 @@ BEGIN
 	    '42501', 'reading webhook_secrets');
 	PERFORM pg_temp.expect_error('UPDATE public.webhook_deliveries SET'
 	    ' state = ''delivered''', '42501', 'writing webhook_deliveries');
-	-- the database makes the secret: a caller cannot choose one
+	-- the service makes and seals the secret (sql/018): the database
+	-- keeps what it is given, sealed text only
 	PERFORM pg_temp.expect_error(
-	    'SELECT public.image_webhook_secret_rotate(''whsec_!!!!'')',
-	    '42883', 'rotating to a secret of the caller''s');
+	    'SELECT public.image_webhook_secret_rotate(''whsec_QUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFB'')',
+	    '23514', 'rotating to a plain-text secret');
 	PERFORM pg_temp.expect_error(
-	    'SELECT public.image_webhook_secret(''whsec_!!!!'')',
-	    '42883', 'a first secret of the caller''s');
-	s1 := public.image_webhook_secret();
-	s2 := public.image_webhook_secret();
-	IF s2 <> s1 OR s1 !~ '^whsec_[A-Za-z0-9+/]{43}=$'
-	    OR length(decode(substr(s1, 7), 'base64')) <> 32 THEN
+	    'SELECT public.image_webhook_secret(''whsec_QUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFB'')',
+	    '23514', 'a first secret in plain text');
+	IF (SELECT stored FROM public.image_webhook_secret()) IS NOT NULL
+	    OR (SELECT owner FROM public.image_webhook_secret()) <> pg_temp.id('a')
+	THEN
+		RAISE EXCEPTION 'a read made a secret, or is not the caller''s';
+	END IF;
+	s1 := 'v1:' || encode(sha256(gen_random_uuid()::text::bytea),
+	    'base64');
+	s2 := (SELECT stored FROM public.image_webhook_secret(s1));
+	IF s2 IS DISTINCT FROM s1 OR (SELECT stored FROM
+	    public.image_webhook_secret('v1:' || repeat('B', 60))) <> s1 THEN
 		RAISE EXCEPTION 'first use: % then %', s1, s2;
 	END IF;
 	PERFORM set_config('t.s1', s1, true);
-	s2 := public.image_webhook_secret_rotate();
-	IF s2 = s1 OR s2 !~ '^whsec_[A-Za-z0-9+/]{43}=$'
-	    OR public.image_webhook_secret() <> s2 THEN
+	s2 := 'v1:' || encode(sha256(gen_random_uuid()::text::bytea),
+	    'base64');
+	IF public.image_webhook_secret_rotate(s2) <> s2
+	    OR (SELECT stored FROM public.image_webhook_secret()) <> s2 THEN
 		RAISE EXCEPTION 'rotation did not take: % -> %', s1, s2;
 	END IF;
 	-- j1's rows are pending (no deliverer here): the last one is returned
@@ -236,7 +244,8 @@ $t$;
 -- the first one stops signing then (docs/WEBHOOKS.md says so).
 SET LOCAL ROLE authenticated;
 SELECT pg_temp.as_user('a');
-SELECT public.image_webhook_secret_rotate() IS NOT NULL;
+SELECT public.image_webhook_secret_rotate('v1:' || repeat('C', 60))
+    IS NOT NULL;
 RESET ROLE;
 DO $t$
 BEGIN

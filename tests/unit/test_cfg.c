@@ -65,6 +65,7 @@ clear_env(void)
 	unsetenv("IMAGEGEN_MAX_RUNNING_JOBS");
 	unsetenv("IMAGEGEN_JOB_TIMEOUT");
 	unsetenv("IMAGEGEN_MAX_WAIT_S");
+	unsetenv("IMAGEGEN_WEBHOOK_SECRET_KEY");
 }
 
 static void
@@ -152,6 +153,46 @@ test_cfg_bad_value_named(void)
 	clear_env();
 }
 
+/* IMAGEGEN_WEBHOOK_SECRET_KEY: 32 bytes of base64 or a start-up error
+ * naming it, never showing the value. */
+static void
+test_cfg_webhook_secret_key_checked_and_never_shown(void)
+{
+	static const char *const bad[] = {
+		"AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHg==",	/* 31 bytes */
+		"AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8gIQ==",	/* 34 */
+		"AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8",	/* no padding */
+		"000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f",
+		"whsec_AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
+	};
+	struct cfg c;
+	char err[512];
+	size_t i;
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		clear_env();
+		setenv("DATABASE_URL", "postgresql:///x", 1);
+		setenv("IMAGEGEN_WEBHOOK_SECRET_KEY", bad[i], 1);
+		CU_ASSERT_EQUAL(cfg_load(&c, NULL, CFG_NEED_DB, err, sizeof(err)), -1);
+		CU_ASSERT_PTR_NOT_NULL(strstr(err, "IMAGEGEN_WEBHOOK_SECRET_KEY"));
+		CU_ASSERT_PTR_NOT_NULL(strstr(err, "32 bytes"));
+		CU_ASSERT_PTR_NULL(strstr(err, "AAECAwQF"));
+		CU_ASSERT_PTR_NULL(strstr(err, "00010203"));
+	}
+	clear_env();
+	setenv("DATABASE_URL", "postgresql:///x", 1);
+	CU_ASSERT_EQUAL_FATAL(cfg_load(&c, NULL, CFG_NEED_DB, err, sizeof(err)), 0);
+	CU_ASSERT_PTR_NULL(c.webhook_secret_key);
+	cfg_free(&c);
+	setenv("IMAGEGEN_WEBHOOK_SECRET_KEY",
+	    "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=", 1);
+	CU_ASSERT_EQUAL_FATAL(cfg_load(&c, NULL, CFG_NEED_DB, err, sizeof(err)), 0);
+	CU_ASSERT_STRING_EQUAL(c.webhook_secret_key,
+	    "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=");
+	cfg_free(&c);
+	clear_env();
+}
+
 static void
 test_cfg_env_file_and_env_wins(void)
 {
@@ -198,6 +239,7 @@ main(void)
 		{ "bad_value_named", test_cfg_bad_value_named },
 		{ "worker_database_url_optional", test_cfg_worker_database_url_optional },
 		{ "env_file_and_env_wins", test_cfg_env_file_and_env_wins },
+		{ "webhook_secret_key_checked", test_cfg_webhook_secret_key_checked_and_never_shown },
 		CU_TEST_INFO_NULL
 	};
 

@@ -27,6 +27,8 @@ static const struct {
 	{ "IMAGEGEN_BUCKET", "my-bucket.1", "Asset_Images" },
 	{ "IMAGEGEN_FETCH_ALLOW", "127.0.0.1, 10.0.0.0/8", "10.0.0.1/8" },
 	{ "IMAGEGEN_ALERT_WEBHOOK_SECRET", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "whsec_c2hvcnQ=" },
+	{ "IMAGEGEN_WEBHOOK_SECRET_KEY", "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
+	  "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHg==" },
 	{ "IMAGEGEN_TEST_WEBHOOK_BACKOFF_MS", "300,300,600000", "300,,x" },
 	{ "IMAGEGEN_PROVIDER", "local", "dall-e" },
 	{ "IMAGEGEN_STORAGE", "local", "ftp" },
