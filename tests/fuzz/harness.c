@@ -3,10 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/evp.h>
-#include <openssl/pem.h>
-
 #include "harness.h"
+#include "jwks.h"
 #include "jwt_key.h"
 #include "log.h"
 
@@ -59,39 +57,38 @@ fz_parts_free(struct fz_part *parts, size_t n)
 
 /* ---- the JWT keyring --------------------------------------------------- */
 
-static struct jwt_key fz_es1, fz_rs1, fz_hs;
+/* The public keys of the ES256 and RS256 tokens in tests/fuzz/corpus/jwt/
+ * (their private halves were used once, to sign those, and dropped), as
+ * a key server would send them; also corpus/jwks/fuzz_keyring. */
+static const char fz_jwks[] =
+	"{\"keys\":[{\"kty\":\"EC\",\"crv\":\"P-256\",\"kid\":\"es1\",\"u"
+	"se\":\"sig\",\"alg\":\"ES256\",\"x\":\"OSA_IlK2UydcmRzjjEhUqwMrz"
+	"d3mDhSLvyzMwiEwVzU\",\"y\":\"tahEozU5TOBJsY0rQk4h5pWJ2IVKqtkrUvA"
+	"r9Ae9Iok\"},{\"kty\":\"RSA\",\"kid\":\"rs1\",\"use\":\"sig\",\"a"
+	"lg\":\"RS256\",\"n\":\"qQlDW0ux4_aMIg-D0CAQzo5piOmUopjNPvontlL3V"
+	"mG6vdDOeKZqpuniINt1dIv_BHMtHbRWCnwhgvKgXA4CFVUyajfn6MpOP8sl5aNVo"
+	"hiwyb4FyjKZGtNmsLpO5QAGwao5EVDyETDhFupZsCurigvs9uWePdMxUOJy84Xuw"
+	"O3s6laeRdOYTzi6xtcUV3mRQDEpByrUjgdshnaXhr6YNG4RpKNXoSzoWE6u-G-FM"
+	"BCoM-idJP7jE52-zLe4-QNA5ykuBp8NMBnPcuIWv4qDRXfBk39Nxv0_JAk4gfMZS"
+	"i3-T8BlI4GZurWispQvolTmUUzgqP8c9blSyIcqy-d57Q\",\"e\":\"AQAB\"}]"
+	"}";
+
+static struct jwt_key fz_keys[2], fz_hs;
 static int fz_keys_made;
-
-/* The public half of priv as k, through PEM, as the service loads it. */
-static void
-public_key(struct jwt_key *k, const char *kid, EVP_PKEY *priv)
-{
-	BIO *bio = BIO_new(BIO_s_mem());
-	const char *why = NULL;
-	char *pem;
-	long n;
-
-	if (bio == NULL || priv == NULL || PEM_write_bio_PUBKEY(bio, priv) != 1)
-		abort();
-	n = BIO_get_mem_data(bio, &pem);
-	if (jwt_key_from_pem(k, kid, pem, (size_t)n, &why) != 0) {
-		fprintf(stderr, "fuzz: key %s: %s\n", kid, why != NULL ? why : "?");
-		abort();
-	}
-	BIO_free(bio);
-	EVP_PKEY_free(priv);
-}
 
 void
 fz_jwt_keys(void)
 {
+	int skipped = 0;
+
 	if (fz_keys_made)
 		return;
-	public_key(&fz_es1, "es1", EVP_EC_gen("P-256"));
-	public_key(&fz_rs1, "rs1", EVP_RSA_gen(2048));
-	if (jwt_key_hs256(&fz_hs, NULL, (const unsigned char *)FZ_JWT_SECRET,
-	    strlen(FZ_JWT_SECRET)) != 0)
+	if (jwks_parse(fz_jwks, sizeof(fz_jwks) - 1, fz_keys, 2, &skipped) != 2 ||
+	    skipped != 0 || jwt_key_hs256(&fz_hs, NULL,
+	    (const unsigned char *)FZ_JWT_SECRET, strlen(FZ_JWT_SECRET)) != 0) {
+		fprintf(stderr, "fuzz: the test keyring does not load\n");
 		abort();
+	}
 	fz_keys_made = 1;
 }
 
@@ -100,9 +97,9 @@ fz_jwt_lookup(void *ctx, const char *kid)
 {
 	(void)ctx;
 	if (kid != NULL && strcmp(kid, "es1") == 0)
-		return &fz_es1;
+		return &fz_keys[0];
 	if (kid != NULL && strcmp(kid, "rs1") == 0)
-		return &fz_rs1;
+		return &fz_keys[1];
 	return &fz_hs;
 }
 

@@ -46,7 +46,8 @@ char *fz_strndup(const uint8_t *data, size_t size);
 
 /*
  * The JWT targets' keyring: HS256 FZ_JWT_SECRET for a token without a kid
- * (or with one the ring lacks), ES256 "es1" and RS256 "rs1" made once.
+ * (or with one the ring lacks), ES256 "es1" and RS256 "rs1" (fixed public
+ * keys, read with jwks_parse(); the seed tokens are signed with them).
  * fz_jwt_keys() makes it on first use (aborts on failure);
  * fz_jwt_lookup() is the jwt_key_lookup over it.
  */
