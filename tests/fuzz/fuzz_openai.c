@@ -1,7 +1,8 @@
 /*
  * fuzz_openai.c - the OpenAI images reply readers over any body:
  * openai_parse_reply() (a 2xx: data[0].b64_json decoded and checked, or
- * data[0].url handed back, usage and cost) and openai_parse_error().
+ * data[0].url handed back, usage and cost) and openai_parse_error();
+ * and the same bytes as a Retry-After header (prov_retry_after_ms).
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -38,6 +39,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct prov_result res;
 	enum prov_err e;
 	char *url = NULL;
+	long ms;
 	size_t i;
 
 	memset(&res, 0, sizeof(res));
@@ -52,6 +54,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	    &url, &res);
 	free(url);
 	check(e, &res);
+	url = fz_strndup(data, size);
+	ms = prov_retry_after_ms(url, FZ_NOW);
+	if (ms < 0 || ms > 86400000L)
+		__builtin_trap();
+	free(url);
 	for (i = 0; i < sizeof(status) / sizeof(status[0]); i++) {
 		memset(&res, 0, sizeof(res));
 		e = openai_parse_error(status[i], body, size, 2000, &res);
