@@ -3,9 +3,14 @@
 #define IG_APP_H
 
 #include "http.h"
+#include "router.h"
 
 /* Routes and answers one request; always sends exactly one response. */
 void app_handle(struct http_req *r);
+/* The handler of the service's route table for r (router_match() over
+ * it): NULL with *e IG_ENOTFOUND or IG_EMETHOD (an Allow header added).
+ * Sends nothing. */
+route_fn app_route(struct http_req *r, enum ig_err *e);
 
 enum ig_err handle_health_live(struct http_req *r);
 enum ig_err handle_health(struct http_req *r);

@@ -226,6 +226,17 @@ char *gemini_request_json(const struct prov_request *req, const char *model);
  * request's own "WxH". Writes into out. */
 void openai_size(const char *model, int width, int height, char *out,
     size_t outlen);
+/*
+ * Reads a 2xx reply of HTTP status status: data[0].b64_json decoded into
+ * res->data (at most max bytes, checked), or data[0].url into *url
+ * (malloc'd, caller frees; res->data then empty: the caller downloads
+ * it); usage → res->cost_usd and tokens (the estimate for model at
+ * width/height without usage). An "error" object is read as
+ * openai_parse_error(). *url is NULL on any failure.
+ */
+enum prov_err openai_parse_reply(long status, const char *body, size_t len,
+    const char *model, int width, int height, size_t max, char **url,
+    struct prov_result *res);
 /* Reads an error reply {"error":{message,type,code}}. */
 enum prov_err openai_parse_error(long status, const char *body, size_t len,
     long retry_after_ms, struct prov_result *res);
@@ -249,6 +260,11 @@ int replicate_policy_refusal(const char *error);
  * canceled. res->message says which. */
 enum prov_err replicate_outcome(const char *status, const char *error,
     const char *id, struct prov_result *res);
+struct json_object;
+/* The first output file URL of a prediction: its output is one URL
+ * (google/nano-banana) or a list of them. NULL when there is none; the
+ * text is pred's. */
+const char *replicate_output_url(struct json_object *pred);
 /* The webhook_read() of replicate: a prediction body's id, 1 when it ended. */
 int replicate_webhook_read(const char *body, size_t len, char *id,
     size_t idlen);

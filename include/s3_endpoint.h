@@ -49,4 +49,13 @@ void s3_endpoint_free(struct s3_endpoint *ep);
 int s3_endpoint_urls(struct storage *s, const struct cfg *c, char *err,
     size_t errlen);
 
+/*
+ * Reads an S3 error answer (a->status not 2xx, a->rep its reply, NUL-
+ * terminated): the <Code> and <Message> of its XML into a->code and
+ * a->message, one line each ("" when absent, or when the body was cut at
+ * its bound), and a->fails_as, STOR_TEMPORARY or STOR_ERROR by S3's
+ * codes and the status (src/storage/s3.c). Can't fail.
+ */
+void s3_parse_error(struct storage_answer *a);
+
 #endif

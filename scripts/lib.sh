@@ -35,12 +35,13 @@ IG_POOL_USER=www-data             # the pool and nginx workers, when root
 IG_PG_SUPERUSER=postgres          # initdb -U; trust auth on the dev cluster
 
 # The Debian packages the build, the stack and the tests need (chromium:
-# the demo page's browser test, test_browser.py, drives it headless).
+# the demo page's browser test, test_browser.py, drives it headless; clang
+# and its runtime libraries, libFuzzer among them: make fuzz).
 IG_DEPS=(build-essential autoconf automake pkg-config libfcgi-dev libfcgi-bin
 	libcurl4-openssl-dev libpq-dev libjson-c-dev libssl-dev openssl libpng-dev
 	libcunit1-dev postgresql nginx-light spawn-fcgi python3 curl wrk valgrind
 	procps systemd lighttpd lighttpd-mod-openssl groff-base apache2 libapache2-mod-fcgid
-	python3-jsonschema chromium)
+	python3-jsonschema chromium clang libclang-rt-dev)
 
 ig_log() { printf '[%s] %s\n' "${IG_SCRIPT:-imagegen}" "$*"; }
 ig_warn() { printf '[%s] warning: %s\n' "${IG_SCRIPT:-imagegen}" "$*" >&2; }

@@ -1,4 +1,5 @@
 /* jwt.c - JWS compact tokens: strict parsing and key-pinned verification. */
+#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -295,6 +296,19 @@ check_header(struct json_object *h, enum jwt_alg *alg, const char **kid)
 	return JWT_OK;
 }
 
+/* a + b, saturated at LONG_MIN and LONG_MAX: a time claim may be any
+ * integer a token carries, and a claim at the end of the range must
+ * neither wrap nor be undefined. Can't fail. */
+static long
+time_add(long a, long b)
+{
+	long r;
+
+	if (__builtin_add_overflow(a, b, &r))
+		return b > 0 ? LONG_MAX : LONG_MIN;
+	return r;
+}
+
 static enum jwt_reason
 check_claims(struct json_object *c, const struct jwt_policy *p,
     struct jwt_claims *out)
@@ -306,13 +320,13 @@ check_claims(struct json_object *c, const struct jwt_policy *p,
 	has = get_time(c, "exp", &exp);
 	if (has == 0)
 		return JWT_EEXP_MISSING;
-	if (has < 0 || exp + p->leeway <= p->now)
+	if (has < 0 || time_add(exp, p->leeway) <= p->now)
 		return JWT_EEXPIRED;
 	has = get_time(c, "nbf", &t);
-	if (has < 0 || (has > 0 && t - p->leeway > p->now))
+	if (has < 0 || (has > 0 && time_add(t, -p->leeway) > p->now))
 		return JWT_ENBF;
 	has = get_time(c, "iat", &t);
-	if (has < 0 || (has > 0 && t - p->leeway > p->now))
+	if (has < 0 || (has > 0 && time_add(t, -p->leeway) > p->now))
 		return JWT_EIAT;
 	out->exp = exp;
 	if (p->issuer != NULL) {

@@ -27,14 +27,20 @@ static const struct route app_routes[] = {
 	{ "POST", "/api/webhooks/nano-banana", handle_provider_webhook },
 };
 
+route_fn
+app_route(struct http_req *r, enum ig_err *e)
+{
+	return router_match(app_routes, sizeof(app_routes) / sizeof(app_routes[0]),
+	    r, e);
+}
+
 void
 app_handle(struct http_req *r)
 {
 	enum ig_err e;
 	route_fn fn;
 
-	fn = router_match(app_routes, sizeof(app_routes) / sizeof(app_routes[0]),
-	    r, &e);
+	fn = app_route(r, &e);
 	if (fn != NULL)
 		e = fn(r);
 	if (e == IG_ENOTFOUND && r->err_msg == NULL)

@@ -150,41 +150,42 @@ openai_request_json(const struct prov_request *req, const char *model)
 	return out;
 }
 
-/* A 2xx reply: data[0].b64_json or data[0].url, then usage → cost. */
-static enum prov_err
-openai_reply(struct provider *p, const struct prov_request *req,
-    const struct prov_http_reply *rep, struct prov_result *res)
+enum prov_err
+openai_parse_reply(long status, const char *body, size_t len,
+    const char *model, int width, int height, size_t max, char **url,
+    struct prov_result *res)
 {
-	struct prov_http *h = p->state;
-	const char *model = p->model;
 	json_object *root, *data, *item, *usage, *det;
-	const char *b64, *url;
+	const char *b64, *u;
 	long in, out, in_text, in_image;
 	enum prov_err e;
 	double cost = -1;
 	char why[sizeof(res->message)];
 
-	root = jr_parse(rep->body, rep->len);
+	*url = NULL;
+	root = jr_parse(body, len);
 	if (root == NULL || !json_object_is_type(root, json_type_object)) {
 		prov_msg(res, NULL, "openai: the reply is not a JSON object "
-		    "(%zu bytes)", rep->len);
+		    "(%zu bytes)", len);
 		e = PROV_PROVIDER_ERROR;
 		goto out;
 	}
 	data = jr_get(root, "data", json_type_array);
 	if (data == NULL && jr_get(root, "error", json_type_object) != NULL) {
-		e = openai_parse_error(rep->status, rep->body, rep->len, 0, res);
+		e = openai_parse_error(status, body, len, 0, res);
 		goto out;
 	}
 	item = data != NULL && json_object_array_length(data) > 0 ?
 	    json_object_array_get_idx(data, 0) : NULL;
 	b64 = jr_str(item, "b64_json");
-	url = jr_str(item, "url");
+	u = jr_str(item, "url");
 	if (b64 != NULL) {
-		e = prov_artifact_b64(b64, jr_strlen(item, "b64_json"),
-		    h->max_bytes, res);
-	} else if (url != NULL) {
-		e = prov_http_fetch(h, url, req->deadline_ms, res);
+		e = prov_artifact_b64(b64, jr_strlen(item, "b64_json"), max, res);
+	} else if (u != NULL) {
+		*url = strdup(u);
+		e = *url != NULL ? PROV_OK : PROV_PROVIDER_ERROR;
+		if (e != PROV_OK)
+			prov_msg(res, NULL, "openai: out of memory");
 	} else {
 		prov_msg(res, NULL, "openai: no image in the reply");
 		e = PROV_NO_IMAGE;
@@ -216,9 +217,35 @@ openai_reply(struct provider *p, const struct prov_request *req,
 		cost = prov_cost_from_usage("openai", model, in_text, in_image, 0, out);
 	}
 	res->cost_usd = cost >= 0 ? cost : prov_cost_estimate("openai", model,
-	    req->width, req->height);
+	    width, height);
 out:
 	json_object_put(root);
+	return e;
+}
+
+/* A 2xx reply (openai_parse_reply), its image downloaded when the reply
+ * gave a URL. */
+static enum prov_err
+openai_reply(struct provider *p, const struct prov_request *req,
+    const struct prov_http_reply *rep, struct prov_result *res)
+{
+	struct prov_http *h = p->state;
+	enum prov_err e;
+	char *url = NULL;
+	char why[sizeof(res->message)];
+
+	e = openai_parse_reply(rep->status, rep->body, rep->len, p->model,
+	    req->width, req->height, h->max_bytes, &url, res);
+	if (e != PROV_OK || url == NULL)
+		goto out;
+	e = prov_http_fetch(h, url, req->deadline_ms, res);
+	if (e != PROV_OK) {
+		memcpy(why, res->message, sizeof(why));
+		prov_msg(res, NULL, "%s%.480s", strncmp(why, "openai:", 7) == 0 ?
+		    "" : "openai: ", why);
+	}
+out:
+	free(url);
 	return e;
 }
 

@@ -201,10 +201,8 @@ replicate_id_ok(const char *id)
 	return i > 0 && i <= REPLICATE_ID_MAX;
 }
 
-/* The first output file URL: output is one URL (google/nano-banana) or
- * a list of them. NULL when there is none. */
-static const char *
-output_url(json_object *pred)
+const char *
+replicate_output_url(json_object *pred)
 {
 	json_object *o = NULL, *first;
 
@@ -309,7 +307,7 @@ finish(struct provider *p, const struct prov_request *req, json_object *pred,
 	e = replicate_outcome(status, jr_str(pred, "error"), id, res);
 	if (e != PROV_OK)
 		return e;
-	url = output_url(pred);
+	url = replicate_output_url(pred);
 	if (url == NULL) {
 		prov_msg(res, NULL, "replicate: prediction %s succeeded without an "
 		    "output file", id);

@@ -102,6 +102,19 @@ s3_xml_text(const char *xml, const char *tag, char *out, size_t outlen)
 		text_clean(out, outlen, b, (size_t)(e - b));
 }
 
+void
+s3_parse_error(struct storage_answer *a)
+{
+	/* An error answer's <Code> and <Message>, when it came whole. */
+	a->code[0] = a->message[0] = '\0';
+	if (a->rep.body != NULL && !a->rep.over) {
+		s3_xml_text(a->rep.body, "Code", a->code, sizeof(a->code));
+		s3_xml_text(a->rep.body, "Message", a->message,
+		    sizeof(a->message));
+	}
+	a->fails_as = s3_status_class(a);
+}
+
 /*
  * One signed request: method to {prefix}/{bucket}/{key} (key not yet
  * encoded; NULL for the bucket itself) with query (NULL for none), extra
@@ -186,15 +199,8 @@ s3_call(struct storage *s, const char *method, const char *key,
 		req.len = body != NULL ? len : 0;
 	}
 	rc = storage_http(&st->http, &req, "s3", a, msg, msglen);
-	/* An error answer's <Code> and <Message>, when it came whole. */
-	if (rc == STOR_OK && (a->status < 200 || a->status >= 300)) {
-		if (a->rep.body != NULL && !a->rep.over) {
-			s3_xml_text(a->rep.body, "Code", a->code, sizeof(a->code));
-			s3_xml_text(a->rep.body, "Message", a->message,
-			    sizeof(a->message));
-		}
-		a->fails_as = s3_status_class(a);
-	}
+	if (rc == STOR_OK && (a->status < 200 || a->status >= 300))
+		s3_parse_error(a);
 	goto out;
 oom:
 	snprintf(msg, msglen, "out of memory");

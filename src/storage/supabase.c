@@ -67,9 +67,7 @@ supa_status_class(long status)
 	return STOR_ERROR;
 }
 
-/* Reads Storage's error JSON out of a's reply into a (status stays the
- * HTTP one when the body has no usable statusCode). */
-static void
+void
 supa_parse_error(struct storage_answer *a)
 {
 	struct json_object *o = NULL, *v;
@@ -79,7 +77,10 @@ supa_parse_error(struct storage_answer *a)
 
 	a->status = a->http;
 	a->code[0] = a->message[0] = '\0';
-	if (a->rep.body == NULL || a->rep.len == 0)
+	a->fails_as = supa_status_class(a->status);
+	/* An error answer longer than its bound was cut: its JSON is then
+	 * lost, and the HTTP status decides. */
+	if (a->rep.body == NULL || a->rep.len == 0 || a->rep.over)
 		return;
 	o = json_tokener_parse(a->rep.body);
 	if (o == NULL || !json_object_is_type(o, json_type_object))
@@ -111,6 +112,7 @@ supa_parse_error(struct storage_answer *a)
 		text_clean(a->message, sizeof(a->message),
 		    json_object_get_string(v), SIZE_MAX);
 out:
+	a->fails_as = supa_status_class(a->status);
 	json_object_put(o);
 }
 
@@ -153,13 +155,8 @@ supa_call(struct supa_st *st, const char *method, const char *const *extra,
 	    .body = body, .len = len, .timeout_ms = st->timeout_ms,
 	    .max_bytes = max };
 	rc = storage_http(&st->http, &req, "supabase storage", a, msg, msglen);
-	/* An error answer longer than max was cut: its JSON is then lost,
-	 * and the HTTP status decides. */
-	if (rc == STOR_OK && (a->http < 200 || a->http >= 300)) {
-		if (!a->rep.over)
-			supa_parse_error(a);
-		a->fails_as = supa_status_class(a->status);
-	}
+	if (rc == STOR_OK && (a->http < 200 || a->http >= 300))
+		supa_parse_error(a);
 	free(url);
 	return rc;
 }

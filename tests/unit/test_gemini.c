@@ -617,6 +617,58 @@ test_openai_size_and_errors(void)
 	}
 }
 
+/* A 2xx images answer: the image in base64, or its URL handed back for
+ * the caller to download, usage to tokens; an error object or no image. */
+static void
+test_openai_reply_bodies(void)
+{
+	static const char b64[] = "{\"created\":1,\"data\":[{\"b64_json\":\""
+	    PNG_B64 "\"}],\"usage\":{\"input_tokens\":50,\"output_tokens\":"
+	    "40,\"input_tokens_details\":{\"text_tokens\":10,\"image_tokens\":"
+	    "40}}}";
+	static const char url[] = "{\"data\":[{\"url\":"
+	    "\"https://img.example/a.png\"}]}";
+	static const char err[] = "{\"error\":{\"message\":\"rejected\","
+	    "\"type\":\"image_generation_user_error\",\"code\":"
+	    "\"content_policy_violation\"}}";
+	struct prov_result r;
+	char *u = NULL;
+
+	res_init(&r);
+	CU_ASSERT_EQUAL(openai_parse_reply(200, b64, strlen(b64), "gpt-image-1",
+	    1024, 1024, 1 << 20, &u, &r), PROV_OK);
+	CU_ASSERT_PTR_NULL(u);
+	CU_ASSERT_PTR_NOT_NULL(r.data);
+	CU_ASSERT(r.len > 0);
+	CU_ASSERT_EQUAL(r.input_tokens, 50);
+	CU_ASSERT_EQUAL(r.output_tokens, 40);
+	prov_result_free(&r);
+	res_init(&r);
+	CU_ASSERT_EQUAL(openai_parse_reply(200, b64, strlen(b64), "gpt-image-1",
+	    1024, 1024, 16, &u, &r), PROV_PROVIDER_ERROR);
+	CU_ASSERT_PTR_NULL(r.data);
+	CU_ASSERT(strncmp(r.message, "openai: ", 8) == 0);
+	res_init(&r);
+	CU_ASSERT_EQUAL(openai_parse_reply(200, url, strlen(url), "dall-e-3",
+	    1024, 1024, 1 << 20, &u, &r), PROV_OK);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(u);
+	CU_ASSERT_STRING_EQUAL(u, "https://img.example/a.png");
+	CU_ASSERT_PTR_NULL(r.data);
+	free(u);
+	u = NULL;
+	res_init(&r);
+	CU_ASSERT_EQUAL(openai_parse_reply(200, err, strlen(err), "gpt-image-1",
+	    1024, 1024, 1 << 20, &u, &r), PROV_CONTENT_POLICY);
+	CU_ASSERT_PTR_NULL(u);
+	res_init(&r);
+	CU_ASSERT_EQUAL(openai_parse_reply(200, "{\"data\":[]}", 11,
+	    "gpt-image-1", 1024, 1024, 1 << 20, &u, &r), PROV_NO_IMAGE);
+	res_init(&r);
+	CU_ASSERT_EQUAL(openai_parse_reply(200, "[1]", 3, "gpt-image-1", 1024,
+	    1024, 1 << 20, &u, &r), PROV_PROVIDER_ERROR);
+	CU_ASSERT_PTR_NULL(u);
+}
+
 /* ---- the providers through the vtable, offline ---------------------------- */
 
 static void
@@ -702,6 +754,7 @@ main(void)
 		{ "classification_table", test_classification_table },
 		{ "retry_after_and_duration", test_retry_after_and_duration },
 		{ "openai_size_and_errors", test_openai_size_and_errors },
+		{ "openai_reply_bodies", test_openai_reply_bodies },
 		{ "remote_providers_open_and_fail_fast",
 		    test_remote_providers_open_and_fail_fast },
 		CU_TEST_INFO_NULL

@@ -474,6 +474,43 @@ test_jwt_forbidden_headers(void)
 		    strlen(SECRET))), JWT_EHEADER);
 }
 
+/* Time claims at the ends of the integer range: exp + leeway and nbf/iat
+ * - leeway are computed without overflow (found by the fuzzer: exp
+ * 9223372036854775807 wrapped to the past, refusing a token that never
+ * expires, and was undefined behaviour). */
+static void
+test_jwt_time_claims_overflow(void)
+{
+	static const char hdr[] = "{\"alg\":\"HS256\",\"typ\":\"JWT\"}";
+	static const char far[] = "{\"sub\":\"" SUB "\",\"aud\":\"authenticated\","
+	    "\"role\":\"authenticated\",\"exp\":9223372036854775807}";
+	char claims[512];
+
+	CU_ASSERT_EQUAL(vfree(sign_hmac(hdr, far, SECRET, strlen(SECRET))),
+	    JWT_OK);
+	snprintf(claims, sizeof(claims), "{\"sub\":\"" SUB "\","
+	    "\"aud\":\"authenticated\",\"role\":\"authenticated\","
+	    "\"exp\":%ld,\"nbf\":-9223372036854775808}", NOW + 3600);
+	CU_ASSERT_EQUAL(vfree(sign_hmac(hdr, claims, SECRET, strlen(SECRET))),
+	    JWT_OK);
+	snprintf(claims, sizeof(claims), "{\"sub\":\"" SUB "\","
+	    "\"aud\":\"authenticated\",\"role\":\"authenticated\","
+	    "\"exp\":%ld,\"iat\":-9223372036854775808}", NOW + 3600);
+	CU_ASSERT_EQUAL(vfree(sign_hmac(hdr, claims, SECRET, strlen(SECRET))),
+	    JWT_OK);
+	/* the far past stays expired, the far future not yet valid */
+	snprintf(claims, sizeof(claims), "{\"sub\":\"" SUB "\","
+	    "\"aud\":\"authenticated\",\"role\":\"authenticated\","
+	    "\"exp\":-9223372036854775808}");
+	CU_ASSERT_EQUAL(vfree(sign_hmac(hdr, claims, SECRET, strlen(SECRET))),
+	    JWT_EEXPIRED);
+	snprintf(claims, sizeof(claims), "{\"sub\":\"" SUB "\","
+	    "\"aud\":\"authenticated\",\"role\":\"authenticated\","
+	    "\"exp\":9223372036854775807,\"nbf\":9223372036854775807}");
+	CU_ASSERT_EQUAL(vfree(sign_hmac(hdr, claims, SECRET, strlen(SECRET))),
+	    JWT_ENBF);
+}
+
 /* kid only ever selects an in-memory key; hostile values can't reach a
  * path or a query, and odd ones are refused outright. */
 static void
@@ -678,6 +715,7 @@ main(void)
 		{ "forbidden_headers", test_jwt_forbidden_headers },
 		{ "hostile_kid", test_jwt_hostile_kid },
 		{ "time_claims", test_jwt_time_claims },
+		{ "time_claims_overflow", test_jwt_time_claims_overflow },
 		{ "audience_issuer_role_sub", test_jwt_audience_issuer_role_sub },
 		{ "malformed_structure", test_jwt_malformed_structure },
 		{ "duplicate_members", test_jwt_duplicate_members },

@@ -860,11 +860,82 @@ test_inpaint_source_url_asks_the_backend(void)
 	}
 }
 
+/* The error answer of http status and body read by parse into *a. */
+static void
+answer(struct storage_answer *a, long status, const char *body, int over,
+    void (*parse)(struct storage_answer *))
+{
+	memset(a, 0, sizeof(*a));
+	a->http = a->status = a->rep.status = status;
+	a->rep.body = (char *)body;
+	a->rep.len = strlen(body);
+	a->rep.over = over;
+	parse(a);
+}
+
+/* S3's XML error: <Code> and <Message> one line each, the class by code
+ * and status; a body cut at its bound is not read. */
+static void
+test_s3_error_answers(void)
+{
+	struct storage_answer a;
+
+	answer(&a, 503, "<Error><Code>SlowDown</Code><Message>Please reduce\n"
+	    "your request rate.</Message></Error>", 0, s3_parse_error);
+	CU_ASSERT_STRING_EQUAL(a.code, "SlowDown");
+	CU_ASSERT_PTR_NULL(strchr(a.message, '\n'));
+	CU_ASSERT_EQUAL(a.fails_as, STOR_TEMPORARY);
+	answer(&a, 400, "<Error><Code>RequestTimeout</Code></Error>", 0,
+	    s3_parse_error);
+	CU_ASSERT_EQUAL(a.fails_as, STOR_TEMPORARY);
+	CU_ASSERT_STRING_EQUAL(a.message, "");
+	answer(&a, 404, "<Error><Code>NoSuchBucket</Code><Message>gone", 0,
+	    s3_parse_error);
+	CU_ASSERT_STRING_EQUAL(a.code, "NoSuchBucket");
+	CU_ASSERT_STRING_EQUAL(a.message, "");
+	CU_ASSERT_EQUAL(a.fails_as, STOR_ERROR);
+	answer(&a, 501, "<Error><Code>NotImplemented</Code></Error>", 1,
+	    s3_parse_error);
+	CU_ASSERT_STRING_EQUAL(a.code, "");
+	CU_ASSERT_EQUAL(a.fails_as, STOR_ERROR);
+}
+
+/* Supabase Storage's JSON error: the body's statusCode decides (a string,
+ * or a number from older versions), else the HTTP status. */
+static void
+test_supabase_error_answers(void)
+{
+	struct storage_answer a;
+
+	answer(&a, 400, "{\"statusCode\":\"409\",\"code\":\"KeyAlreadyExists\","
+	    "\"error\":\"Duplicate\",\"message\":\"The resource already "
+	    "exists\"}", 0, supa_parse_error);
+	CU_ASSERT_EQUAL(a.status, 409);
+	CU_ASSERT_STRING_EQUAL(a.code, "Duplicate");
+	CU_ASSERT_EQUAL(a.fails_as, STOR_ERROR);
+	answer(&a, 400, "{\"statusCode\":544,\"error\":\"DatabaseTimeout\"}",
+	    0, supa_parse_error);
+	CU_ASSERT_EQUAL(a.status, 544);
+	CU_ASSERT_EQUAL(a.fails_as, STOR_TEMPORARY);
+	answer(&a, 400, "{\"statusCode\":\"5031\",\"message\":\"x\"}", 0,
+	    supa_parse_error);
+	CU_ASSERT_EQUAL(a.status, 400);
+	CU_ASSERT_STRING_EQUAL(a.message, "x");
+	answer(&a, 503, "{\"statusCode\":\"409\"}", 1, supa_parse_error);
+	CU_ASSERT_EQUAL(a.status, 503);
+	CU_ASSERT_EQUAL(a.fails_as, STOR_TEMPORARY);
+	answer(&a, 413, "not json", 0, supa_parse_error);
+	CU_ASSERT_EQUAL(a.status, 413);
+	CU_ASSERT_EQUAL(a.fails_as, STOR_ERROR);
+}
+
 int
 main(void)
 {
 	CU_TestInfo tests[] = {
 		{ "local_get_and_path_of_url", test_local_get_and_path_of_url },
+		{ "s3_error_answers", test_s3_error_answers },
+		{ "supabase_error_answers", test_supabase_error_answers },
 		{ "path_of_url_local", test_path_of_url_local },
 		{ "path_of_url_supabase", test_path_of_url_supabase },
 		{ "path_of_url_s3", test_path_of_url_s3 },
