@@ -315,10 +315,12 @@ class ChaosTest(harness.StackTestCase):
 
         ids = "', '".join(u.id for u in users)
         where = "user_id IN ('%s')" % ids
-        # the driver ends its steps first (Postgres may be restarting)
-        driver.join(max(10, 160 - (time.monotonic() - t0)))
+        # the driver ends its steps first (Postgres may be restarting).
+        # The budgets are for a slow or busy machine (another test module
+        # beside this one on 2 cores): alone, CI settles in about 70 s.
+        driver.join(max(10, 280 - (time.monotonic() - t0)))
         done.set()
-        counts, _ = jh.wait_db_settled(st, where, timeout=max(10, 170 - (time.monotonic() - t0)))
+        counts, _ = jh.wait_db_settled(st, where, timeout=max(10, 300 - (time.monotonic() - t0)))
         settled = time.monotonic() - t0
         self.assertEqual(chaos_errors, [])
         self.assertEqual(errors, [], "POSTs that never got a job")

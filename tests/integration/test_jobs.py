@@ -167,7 +167,8 @@ class GenerateEndToEnd(JobsCase):
         for body, pattern in cases:
             r = jh.post_job(s, u.token, body)
             jid = self.assert_created(r)
-            self.assertLess(r.elapsed, 0.5, "POST took %.3fs with a 3 s render: the answer "
+            # well under the render (slack for a loaded machine)
+            self.assertLess(r.elapsed, 1.5, "POST took %.3fs with a 3 s render: the answer "
                             "waited for the job" % r.elapsed)
             # the render takes 3 s: right after the 202 the job cannot be done
             g = jh.get_job(s, u.token, jid)

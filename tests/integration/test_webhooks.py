@@ -117,6 +117,25 @@ def deliveries(stack, user, job_id):
     return r
 
 
+LEASE_S = 60        # WHDB_LEASE_S (include/webhookdb.h): a claimed row's lease
+
+
+def attempted(n):
+    """A wait_delivery predicate: the first row has made n attempts and the
+    last one's outcome is recorded.  A deliverer counts an attempt when it
+    claims the row (attempts + 1, next_attempt_at a lease ahead), before
+    its POST; until the outcome is written the row is in that lease."""
+    def pred(ds):
+        if not ds or ds[0]["attempts"] < n:
+            return False
+        x = ds[0]
+        if x["state"] != "pending" or not x["lastAttemptAt"] or not x["nextAttemptAt"]:
+            return True
+        ahead = jh.parse_ts(x["nextAttemptAt"]) - jh.parse_ts(x["lastAttemptAt"])
+        return abs(ahead.total_seconds() - LEASE_S) > 0.001
+    return pred
+
+
 def secret_of(stack, user, rotate=False):
     r = stack.http("POST" if rotate else "GET",
                    "/api/webhooks/secret" + ("/rotate" if rotate else ""),
@@ -238,7 +257,7 @@ class Delivery(harness.StackTestCase):
         jid = r.data["jobId"]
         jh.wait_job(s, u.token, jid)
         # the started row backs off 300, 300 ms, then 10 minutes
-        self.wait_delivery(u, jid, lambda ds: len(ds) == 2 and ds[0]["attempts"] >= 3,
+        self.wait_delivery(u, jid, lambda ds: len(ds) == 2 and attempted(3)(ds),
                            timeout=25)
         q = ("SELECT count(*) FROM public.webhook_deliveries WHERE job_id = '%s'"
              " AND state = 'pending' AND next_attempt_at <= now()" % jid)
@@ -259,7 +278,7 @@ class Delivery(harness.StackTestCase):
         a = jh.post_job(s, u.token, u.body("held", webhook="http://127.0.0.1:%d/x"
                                            % harness.free_port()))
         self.assertEqual(a.status, 202, a)
-        self.wait_delivery(u, a.data["jobId"], lambda ds: ds and ds[0]["attempts"] >= 1)
+        self.wait_delivery(u, a.data["jobId"], attempted(1))
         with jh.PsqlSession(s) as db:
             # another deliverer's claim, held: FOR UPDATE of A's row
             self.assertEqual(db.value(
@@ -317,7 +336,7 @@ class Delivery(harness.StackTestCase):
         self.assertEqual(r.status, 202, r)
         jid = r.data["jobId"]
         jh.wait_job(s, u.token, jid)
-        d = self.wait_delivery(u, jid, lambda ds: ds and ds[0]["attempts"] >= 3, timeout=25)
+        d = self.wait_delivery(u, jid, attempted(3), timeout=25)
         x = d["deliveries"][0]
         self.assertEqual((x["event"], x["state"], x["attempts"]),
                          ("image_job.completed", "pending", 3), d)
@@ -336,7 +355,7 @@ class Delivery(harness.StackTestCase):
                " VALUES ('%s', 'v1:%s')" % (u.id, base64.b64encode(os.urandom(78)).decode()))
         jid = self.job_with_webhook(u, "/hook/badkey")
         jh.wait_job(s, u.token, jid)
-        self.wait_delivery(u, jid, lambda ds: ds and ds[0]["attempts"] >= 1)
+        self.wait_delivery(u, jid, attempted(1))
         # the schedule (4 waits) spent: the next attempt is the last
         s.psql("UPDATE public.webhook_deliveries SET attempts = 4,"
                " next_attempt_at = now() WHERE job_id = '%s'" % jid)
@@ -356,7 +375,7 @@ class Delivery(harness.StackTestCase):
         self.assertEqual(r.status, 202, r)
         jid = r.data["jobId"]
         jh.wait_job(s, u.token, jid)
-        d = self.wait_delivery(u, jid, lambda ds: ds and ds[0]["attempts"] >= 1)
+        d = self.wait_delivery(u, jid, attempted(1))
         self.assertEqual(d["deliveries"][0]["lastError"], "could not connect", d)
         # an address the policy refuses at delivery (as DNS could answer)
         s.psql("UPDATE public.webhook_deliveries SET url = 'https://10.0.0.7/h',"
@@ -613,7 +632,7 @@ class Delivery(harness.StackTestCase):
         self.assertEqual(r.status, 202, r)
         jid = r.data["jobId"]
         jh.wait_job(s, u.token, jid)
-        d = self.wait_delivery(u, jid, lambda ds: ds and ds[0]["attempts"] >= 1)
+        d = self.wait_delivery(u, jid, attempted(1))
         pending = d["deliveries"][0]
         self.assertEqual(pending["state"], "pending", d)
         for _ in range(5):

@@ -117,11 +117,98 @@ def _install_exit_handlers():
             signal.signal(sig, _exit_on_signal)
 
 
-def free_port():
-    """A TCP port on 127.0.0.1 nobody listens on right now."""
+# Ports for the servers a test starts.  A port that bind(("", 0)) found
+# free and closed again can be taken before the server binds it: by an
+# outgoing connection (its local port) or by another test process's
+# bind(0) (tests/integration/run -j, or two suites at once).  So tests take
+# their ports below the kernel's ephemeral range (which connect() and
+# bind(0) draw from), and each port is reserved for the life of this
+# process by a lock on its byte of PORT_LOCK (fcntl record locks: other
+# processes skip it; released when the process ends, however it ends).
+PORT_LOCK = "/tmp/imagegen-test-ports.lock"
+_ports_lock = __import__("threading").Lock()
+_ports_fd = None
+_ports_taken = set()
+_ports_next = None
+
+
+def _port_range():
+    """(first, last) port tests take: IMAGEGEN_TEST_PORTS=FIRST-LAST, or
+    the 10,000 below the ephemeral range (or above it, if that is too
+    low); None when neither fits (then bind(0), unreserved)."""
+    v = os.environ.get("IMAGEGEN_TEST_PORTS")
+    if v:
+        lo, hi = (int(x) for x in v.split("-"))
+        return lo, hi
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            elo, ehi = (int(x) for x in f.read().split())
+    except (OSError, ValueError):
+        elo, ehi = 32768, 60999
+    if elo - 1 - 1024 >= 2000:
+        return max(1024, elo - 10000), elo - 1
+    if 65535 - ehi >= 2000:
+        return ehi + 1, min(65535, ehi + 10000)
+    return None
+
+
+def _ports_file():
+    global _ports_fd
+    if _ports_fd is None:
+        try:
+            # not O_CREAT on a file someone else made: fs.protected_regular
+            # refuses that in a sticky /tmp, even to root
+            _ports_fd = os.open(PORT_LOCK, os.O_RDWR)
+        except FileNotFoundError:
+            try:
+                _ports_fd = os.open(PORT_LOCK, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o666)
+                os.fchmod(_ports_fd, 0o666)     # for every user's test runs
+            except FileExistsError:
+                _ports_fd = os.open(PORT_LOCK, os.O_RDWR)
+    return _ports_fd
+
+
+def _probe(port):
+    """True when 127.0.0.1:port can be bound (nothing listens on it, no
+    connection uses it) right now."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+        try:
+            s.bind(("127.0.0.1", port))
+            return True
+        except OSError:
+            return False
+
+
+def free_port():
+    """A TCP port on 127.0.0.1 nobody listens on right now, reserved for
+    this process (no other test process picks it; see PORT_LOCK)."""
+    import fcntl
+    import random
+    global _ports_next
+    rng = _port_range()
+    if rng is None:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.bind(("127.0.0.1", 0))
+            return s.getsockname()[1]
+    lo, hi = rng
+    with _ports_lock:
+        fd = _ports_file()
+        if _ports_next is None:
+            _ports_next = random.randint(lo, hi)
+        for _ in range(hi - lo + 1):
+            port = _ports_next
+            _ports_next = lo if port >= hi else port + 1
+            if port in _ports_taken:
+                continue
+            try:
+                fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB, 1, port)
+            except OSError:
+                continue            # another process has it
+            if _probe(port):
+                _ports_taken.add(port)
+                return port
+            fcntl.lockf(fd, fcntl.LOCK_UN, 1, port)
+    raise HarnessError("no free port in %d-%d (%s)" % (lo, hi, PORT_LOCK))
 
 
 def imagegen_fcgi_bin():

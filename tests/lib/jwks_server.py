@@ -7,7 +7,8 @@
     srv.requests                              # JWKS documents served so far
 
 A threaded http.server; stop() closes the listening socket, so a client
-gets "connection refused", and start() listens again on the same port.
+gets "connection refused", and start() listens again on the same port
+(reserved for this process by harness.free_port, so still free).
 """
 
 import http.server
@@ -105,7 +106,11 @@ class JwksServer:
             def log_message(self, *args):
                 pass
 
-        self._httpd = _Server(("127.0.0.1", self.port or 0), Handler)
+        # a reserved port (harness.free_port), not bind(0)'s: while the
+        # endpoint is down nobody else may take it
+        if not self.port:
+            self.port = harness.free_port()
+        self._httpd = _Server(("127.0.0.1", self.port), Handler)
         self.port = self._httpd.server_address[1]
         self._thread = threading.Thread(target=self._httpd.serve_forever,
                                         kwargs={"poll_interval": 0.05},
