@@ -49,6 +49,7 @@ DECLARE
 	per_s double precision;
 	t timestamptz;
 	left_ double precision;
+	took boolean := false;
 	d text;
 	ud numeric;
 	um numeric;
@@ -131,20 +132,13 @@ BEGIN
 			  AND least(burst, b.tokens
 			        + extract(epoch FROM greatest(t, b.at) - b.at) * per_s) >= 1
 			RETURNING b.tokens INTO left_;
-			EXIT WHEN FOUND;
-			-- no token, or no row yet
+			took := FOUND;
+			EXIT WHEN took;
+			-- no token (refused below), or no row yet
 			SELECT least(burst, b.tokens
 			    + extract(epoch FROM greatest(t, b.at) - b.at) * per_s)
 			INTO left_ FROM public.rate_buckets b WHERE b.user_id = NEW.user_id;
-			IF FOUND THEN
-				RAISE EXCEPTION USING ERRCODE = 'IG429',
-				    MESSAGE = format('more than %s job creations in a row; %s a minute'
-					' after that', burst, per_minute),
-				    DETAIL = json_build_object(
-					'retryAfter', greatest(1, ceil((1 - coalesce(left_, 0)) / per_s)::bigint),
-					'limit', burst::bigint, 'remaining', 0,
-					'reset', ceil((burst - coalesce(left_, 0)) / per_s)::bigint)::text;
-			END IF;
+			EXIT WHEN FOUND;
 			-- the user's first job: a full bucket, less this one (or,
 			-- when a concurrent first job made the row meanwhile,
 			-- take from it)
@@ -153,9 +147,20 @@ BEGIN
 			ON CONFLICT (user_id) DO NOTHING;
 			IF FOUND THEN
 				left_ := burst - 1;
+				took := true;
 				EXIT;
 			END IF;
 		END LOOP;
+		-- no token taken, whatever the reason: refused, as by 011
+		IF NOT took THEN
+			RAISE EXCEPTION USING ERRCODE = 'IG429',
+			    MESSAGE = format('more than %s job creations in a row; %s a minute'
+				' after that', burst, per_minute),
+			    DETAIL = json_build_object(
+				'retryAfter', greatest(1, ceil((1 - coalesce(left_, 0)) / per_s)::bigint),
+				'limit', burst::bigint, 'remaining', 0,
+				'reset', ceil((burst - coalesce(left_, 0)) / per_s)::bigint)::text;
+		END IF;
 		PERFORM set_config('imagegen.rate_state', format('%s;%s', floor(left_)::bigint,
 		    ceil((burst - left_) / per_s)::bigint), true);
 	END IF;

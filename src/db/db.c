@@ -33,10 +33,11 @@ static PGconn *db_tx_ended;
  * request's, valid while it is handled. */
 static const char *db_last_claims;
 /* Who a request's statements run as, for the rest of its transaction. */
-/* imagegen.request_id: the status trigger keeps it on a new job's first
- * event, for the executor's log lines (sql/010_job_request_id.sql);
- * imagegen.budget_defaults and imagegen.rate_limit: the budgets and the
- * rate limit the settings give a new job (sql/011_budgets.sql); the first
+/* imagegen.request_id: the insert trigger keeps it on a new job's first
+ * event, for the executor's log lines (sql/010_job_request_id.sql, now
+ * sql/019's image_generation_jobs_admit); imagegen.budget_defaults and
+ * imagegen.rate_limit: the budgets and the rate limit the settings give a
+ * new job (sql/011_budgets.sql, taken by sql/019's trigger); the first
  * is always 'D|M|DD' (even without a configuration: "||"), which is also
  * what lets the request role insert a job at all (sql/017). */
 static const char db_set_user[] = "SELECT set_config('role', $1, true), "
@@ -632,7 +633,8 @@ db_exec_commit(PGconn *conn, const char *sql, int n,
 	mid = then != NULL ? out[1] : NULL;
 	commit = out[k - 1];
 	if (result_ok(res) && then != NULL && !result_ok(mid)) {
-		/* the statement ran, the one after it did not (a refusal, say):
+		/* the statement ran, the one after it did not (a refusal
+		 * fails sql itself; this is a lost connection or the like):
 		 * its failure is the answer (nothing stands) */
 		PQclear(res);
 		PQclear(commit);

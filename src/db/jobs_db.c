@@ -263,8 +263,8 @@ created(struct job_created *out, const PGresult *r, int rate_col)
 		    PQgetvalue(r, 0, rate_col));
 }
 
-/* A budget's or rate limit's refusal (SQLSTATE IG402, IG429 of
- * sql/011_budgets.sql): its code, with the server's message in *msg and
+/* A budget's or rate limit's refusal (SQLSTATE IG402, IG429, raised by
+ * the insert trigger of sql/019_admission_last.sql): its code, with the server's message in *msg and
  * the limit's JSON in out->refusal (arena); IG_OK when r is another
  * failure. */
 static enum ig_err
