@@ -5,6 +5,7 @@ benchmarks and the soak (tests/bench/bench_jobs, tests/bench/soak).
     procstat.fd_count(pid)          open file descriptors (None when gone)
     procstat.proc_cpu(pid)          CPU seconds, children that exited included
     procstat.proc_comm(pid)         /proc/PID/comm
+    procstat.proc_age(pid)          seconds since it started (None when gone)
     procstat.executor_pids(stack)   the stack's live ig-executor processes
     procstat.kill_executors(stack)  SIGKILLs them (raises if one survives)
 
@@ -37,6 +38,19 @@ def proc_comm(pid):
             return f.read().strip()
     except OSError:
         return None
+
+
+def proc_age(pid):
+    """Seconds since pid started (/proc/PID/stat starttime), or None."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            data = f.read()
+        with open("/proc/uptime") as f:
+            up = float(f.read().split()[0])
+    except OSError:
+        return None
+    rest = data[data.rindex(")") + 2:].split()
+    return up - int(rest[19]) / TICK
 
 
 def status_kb(pid, field):
