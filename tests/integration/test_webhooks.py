@@ -36,80 +36,17 @@ import hashlib
 import hmac
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
-import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 
 import harness  # noqa: E402
 import jobs_helper as jh  # noqa: E402
-import jose_helper  # noqa: E402
-import openapi_check  # noqa: E402
-
-RECEIVER = os.path.join(harness.SRCDIR, "tests", "fakes", "webhook_receiver.mjs")
-
-
-class Receiver:
-    """tests/fakes/webhook_receiver.mjs on a free port of 127.0.0.1."""
-
-    def __init__(self):
-        d = jose_helper.install()           # tests/node's locked deps
-        if not os.path.isfile(os.path.join(d, "node_modules", "standardwebhooks",
-                                           "package.json")):
-            raise harness.HarnessError("npm ci in %s did not install standardwebhooks" % d)
-        self.proc = subprocess.Popen([shutil.which("node"), RECEIVER, d], cwd=d,
-                                     stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                     stderr=subprocess.DEVNULL, start_new_session=True)
-        line = [None]
-        t = threading.Thread(target=lambda: line.__setitem__(0, self.proc.stdout.readline()),
-                             daemon=True)
-        t.start()
-        t.join(30)
-        try:
-            self.port = int(line[0].decode().split()[1])
-        except (AttributeError, IndexError, ValueError):
-            self.stop()
-            raise harness.HarnessError("webhook_receiver.mjs did not start: %r" % (line[0],))
-        self.base = "http://127.0.0.1:%d" % self.port
-        self.checked = 0        # log entries checked against the document
-
-    def _req(self, method, path, body=None):
-        data = json.dumps(body).encode() if body is not None else None
-        req = urllib.request.Request(self.base + path, data=data, method=method,
-                                     headers={"Content-Type": "application/json"})
-        with urllib.request.urlopen(req, timeout=10) as r:
-            raw = r.read()
-        return json.loads(raw) if raw else None
-
-    def config(self, **kw):
-        self._req("POST", "/_config", kw)
-
-    def log(self, path=None):
-        got = self._req("GET", "/_log")
-        # every event received is one of docs/openapi.json's webhooks
-        for i in range(self.checked, len(got)):
-            e = got[i]
-            openapi_check.check_webhook(
-                [("webhook-id", e["id"]), ("webhook-timestamp", e["timestamp"]),
-                 ("webhook-signature", e["signature"]), ("Content-Type", e["contentType"])],
-                e["body"])
-        self.checked = max(self.checked, len(got))
-        return [e for e in got if path is None or e["path"] == path]
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
+from webhook_rx import Receiver  # noqa: E402
 
 
 def deliveries(stack, user, job_id):
