@@ -117,8 +117,10 @@ END
 $fn$;
 
 -- Rotation: fresh (sealed) becomes the secret; the one it replaces signs
--- too for 24 hours.  A legacy plain secret is sealed by the service first
--- (the trigger refuses to move plain text to previous).  Returns fresh.
+-- too for 24 hours.  A usable legacy plain secret is sealed by the service
+-- first (the trigger refuses to move plain text to previous); one still
+-- plain here is no usable key (it signs nothing) and is dropped, so a
+-- rotation always mends a secret that cannot be read.  Returns fresh.
 CREATE FUNCTION public.image_webhook_secret_rotate(fresh text) RETURNS text
 LANGUAGE plpgsql
 SECURITY DEFINER
@@ -133,7 +135,10 @@ BEGIN
 	INSERT INTO public.webhook_secrets AS w (user_id, secret)
 	VALUES (uid, fresh)
 	ON CONFLICT (user_id) DO UPDATE SET secret = EXCLUDED.secret,
-	    previous = w.secret, previous_until = now() + interval '24 hours',
+	    previous = CASE WHEN w.secret LIKE 'whsec\_%' THEN NULL
+	        ELSE w.secret END,
+	    previous_until = CASE WHEN w.secret LIKE 'whsec\_%' THEN NULL
+	        ELSE now() + interval '24 hours' END,
 	    rotated_at = now();
 	RETURN fresh;
 END

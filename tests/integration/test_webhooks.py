@@ -367,6 +367,29 @@ class Delivery(harness.StackTestCase):
         self.assertIsNone(x["nextAttemptAt"], d)
         self.assertEqual(self.rx.log("/hook/badkey"), [])
 
+    def test_an_unusable_legacy_secret_is_mended_by_a_rotation(self):
+        s = self.stack
+        u = jh.seed_user(s, "wh-legacy-bad")
+        # plain text that is no key, as the RPC functions of sql/014 let a
+        # user store: it cannot be sealed, nor kept as previous
+        self.put_legacy(u, "whsec_!!!!")
+        r = s.http("GET", "/api/webhooks/secret", headers=jh.auth(u.token))
+        self.assertEqual(r.status, 500, r)
+        self.assertEqual(r.error_code(), "INTERNAL", r)
+        self.assertIn("POST /api/webhooks/secret/rotate", r.data["error"]["message"], r)
+        new = secret_of(s, u, rotate=True)
+        self.assertEqual(secret_of(s, u), new)
+        self.assert_sealed(self.stored(u), new)
+        self.assertEqual(self.stored(u, "previous"), "", "an unusable secret kept as previous")
+        self.assertEqual(self.stored(u, "previous_until"), "")
+        self.rx.config(secret=new, script=[], default=200)
+        jid = self.job_with_webhook(u, "/hook/legacybad")
+        jh.wait_job(s, u.token, jid)
+        got = self.wait_log("/hook/legacybad", 1)
+        self.assertEqual(len(got), 1, got)
+        self.assertTrue(got[0]["verified"], got)
+        self.assertEqual(len(got[0]["signature"].split(" ")), 1, got)
+
     def test_last_error_names_no_internal_address_or_resolver_message(self):
         s = self.stack
         u = jh.seed_user(s, "wh-lasterror")
