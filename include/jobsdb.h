@@ -139,12 +139,13 @@ const char *jobsdb_cancel(PGconn *c, struct arena *a, const char *id,
     enum ig_err *e, const char **msg);
 /*
  * Locks the caller's job id (FOR UPDATE, until the transaction ends) for a
- * retry, and tells its resolution, to price the retry at. IG_OK with
- * *width and *height, IG_ENOTFOUND, IG_EVALIDATION with *msg (arena) when
- * it is neither failed nor canceled, or IG_EUNAVAILABLE/IG_EINTERNAL.
+ * retry, and tells its resolution, to price the retry at, and whether it
+ * has a webhook (the retry copies it). IG_OK with *width, *height and
+ * *webhook, IG_ENOTFOUND, IG_EVALIDATION with *msg (arena) when it is
+ * neither failed nor canceled, or IG_EUNAVAILABLE/IG_EINTERNAL.
  */
 enum ig_err jobsdb_retry_lock(PGconn *c, struct arena *a, const char *id,
-    int *width, int *height, const char **msg);
+    int *width, int *height, int *webhook, const char **msg);
 /*
  * The job id, locked by jobsdb_retry_lock(), again as a new job of
  * user_id's (retry_of = id) to run as run says, with a token and a

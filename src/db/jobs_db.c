@@ -105,8 +105,8 @@ static const char sql_cancel[] =
 /* FOR UPDATE: two retries of one job at once make two jobs, but each
  * sees the job as it is, and the estimate uses its resolution. */
 static const char sql_retry_lock[] =
-    "SELECT status, width, height FROM public.image_generation_jobs"
-    " WHERE id = $1 AND" OWNER_PRED("user_id = auth.uid()") " FOR UPDATE";
+    "SELECT status, width, height, webhook_url IS NOT NULL"
+    " FROM public.image_generation_jobs WHERE id = $1 AND" OWNER_PRED("user_id = auth.uid()") " FOR UPDATE";
 static const char sql_retry_insert[] =
     "INSERT INTO public.image_generation_jobs (user_id, " JOB_REQUEST_COLS ","
     " " JOB_RUN_COLS ", retry_of)"
@@ -646,7 +646,7 @@ jobsdb_cancel(PGconn *c, struct arena *a, const char *id, enum ig_err *e,
 
 enum ig_err
 jobsdb_retry_lock(PGconn *c, struct arena *a, const char *id, int *width,
-    int *height, const char **msg)
+    int *height, int *webhook, const char **msg)
 {
 	const char *p[1] = { id };
 	const char *status;
@@ -669,6 +669,7 @@ jobsdb_retry_lock(PGconn *c, struct arena *a, const char *id, int *width,
 	}
 	*width = atoi(PQgetvalue(r, 0, 1));
 	*height = atoi(PQgetvalue(r, 0, 2));
+	*webhook = strcmp(PQgetvalue(r, 0, 3), "t") == 0;
 	PQclear(r);
 	return IG_OK;
 }

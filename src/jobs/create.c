@@ -5,6 +5,7 @@
 
 #include "jobs_create.h"
 #include "provider.h"
+#include "whsecret.h"
 
 /* How a job of width x height runs under c: the configured provider,
  * model and attempts, and its estimate (the fixed price, else the price
@@ -35,15 +36,21 @@ jobs_retry(PGconn *conn, struct arena *a, const struct cfg *c,
     const char **msg)
 {
 	struct job_plan run;
-	int width = 0, height = 0;
+	int width = 0, height = 0, webhook = 0;
 	enum ig_err e;
 
 	memset(out, 0, sizeof(*out));
 	/* Locked until the transaction ends: two retries of one job at once
 	 * make two jobs, but each prices the job as it is. */
-	e = jobsdb_retry_lock(conn, a, id, &width, &height, msg);
+	e = jobsdb_retry_lock(conn, a, id, &width, &height, &webhook, msg);
 	if (e != IG_OK)
 		return e;
+	/* the retry copies the webhook: as POST /api/images/generate, no
+	 * job is made whose events could not be signed */
+	if (webhook && c->webhook_secret_key == NULL) {
+		*msg = "webhook: " WHSECRET_UNSET_MSG;
+		return IG_EUNAVAILABLE;
+	}
 	run_of(c, width, height, &run);
 	return jobsdb_retry(conn, a, user_id, id, &run, out, msg);
 }

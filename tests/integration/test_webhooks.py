@@ -26,7 +26,8 @@ the retry schedule to 300 ms, 300 ms, then 10 minutes.
              rotation
   LegacyFirstRead  no sweeper: a legacy plain row keeps signing and is
              sealed by the deliverer
-  NoKey      without IMAGEGEN_WEBHOOK_SECRET_KEY: 503 naming it
+  NoKey      without IMAGEGEN_WEBHOOK_SECRET_KEY: 503 naming it, for a
+             job with a webhook and for its retry
   Policy     without the allow-list: http://169.254.169.254/ and
              https://127.0.0.1/ are a 400 at POST, nothing created
   Alerts     a budget threshold reached is a signed budget.threshold event
@@ -789,6 +790,33 @@ class NoKey(harness.StackTestCase):
                                 " WHERE user_id = '%s'" % u.id).strip(), "0")
         r = jh.post_job(s, u.token, u.body("no key, no webhook"))
         self.assertEqual(r.status, 202, r)
+
+    def test_a_retry_of_a_job_with_a_webhook_is_503_naming_the_setting(self):
+        s = self.stack
+        u = jh.seed_user(s, "wh-nokey-retry")
+        jobs = []
+        for i in range(2):
+            r = jh.post_job(s, u.token, u.body("to retry %d" % i))
+            self.assertEqual(r.status, 202, r)
+            jh.wait_job(s, u.token, r.data["jobId"])
+            jobs.append(r.data["jobId"])
+        # jobs that failed, one with a webhook (made while the key was set)
+        s.psql("BEGIN; SET LOCAL session_replication_role = replica;"
+               " UPDATE public.image_generation_jobs SET status = 'failed',"
+               " failure_stage = 'generating', error_code = 'PROVIDER_ERROR',"
+               " webhook_url = CASE WHEN id = '%s' THEN 'http://127.0.0.1:9/hook' END"
+               " WHERE id IN ('%s', '%s'); COMMIT;" % (jobs[0], jobs[0], jobs[1]))
+        count = lambda: s.psql("SELECT count(*) FROM public.image_generation_jobs"
+                               " WHERE user_id = '%s'" % u.id).strip()
+        r = s.http("POST", "/api/images/jobs/%s/retry" % jobs[0], headers=jh.auth(u.token))
+        self.assertEqual(r.status, 503, r)
+        self.assertEqual(r.error_code(), "SERVICE_UNAVAILABLE", r)
+        self.assertIn("IMAGEGEN_WEBHOOK_SECRET_KEY", r.data["error"]["message"], r)
+        self.assertEqual(count(), "2")
+        # without a webhook a retry is not affected
+        r = s.http("POST", "/api/images/jobs/%s/retry" % jobs[1], headers=jh.auth(u.token))
+        self.assertEqual(r.status, 202, r)
+        self.assertEqual(count(), "3")
 
 
 class LegacyFirstRead(harness.StackTestCase):
