@@ -17,7 +17,10 @@
  * provider and model, priced at the requested resolution, with c's
  * attempts. IG_OK with *out (created, or an idempotent replay of an
  * earlier job), else jobsdb_create()'s failure, with *msg (arena or
- * static) when there is more to say than the code.
+ * static) when there is more to say than the code. A request with a
+ * webhook while IMAGEGEN_WEBHOOK_SECRET_KEY is not set creates nothing:
+ * only its replay (a job of its idempotency key made while the key was
+ * set), else IG_EUNAVAILABLE with *msg.
  */
 enum ig_err jobs_create(PGconn *conn, struct arena *a, const struct cfg *c,
     const char *user_id, const struct job_request *jr,

@@ -458,6 +458,20 @@ jobsdb_create(PGconn *c, struct arena *a, const char *user_id,
 }
 
 enum ig_err
+jobsdb_replay(PGconn *c, const struct job_request *jr,
+    struct job_created *out, const char **msg)
+{
+	enum ig_err e;
+	int found = 0;
+
+	memset(out, 0, sizeof(*out));
+	if (jr->idem_key == NULL)
+		return IG_ENOTFOUND;
+	e = find_replay(c, jr, out, &found, msg);
+	return e == IG_OK && !found ? IG_ENOTFOUND : e;
+}
+
+enum ig_err
 jobsdb_rate_peek(PGconn *c, const char *claims, char *out, size_t n)
 {
 	PGresult *r;

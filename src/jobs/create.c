@@ -25,7 +25,18 @@ jobs_create(PGconn *conn, struct arena *a, const struct cfg *c,
     struct job_created *out, const char **msg)
 {
 	struct job_plan run;
+	enum ig_err e;
 
+	/* its events could not be signed: refused, not queued unsent; the
+	 * replay of a job made while the key was set answers as ever */
+	if (jr->webhook != NULL && c->webhook_secret_key == NULL) {
+		e = jobsdb_replay(conn, jr, out, msg);
+		if (e == IG_ENOTFOUND) {
+			*msg = "webhook: " WHSECRET_UNSET_MSG;
+			e = IG_EUNAVAILABLE;
+		}
+		return e;
+	}
 	run_of(c, jr->width, jr->height, &run);
 	return jobsdb_create(conn, a, user_id, jr, &run, out, msg);
 }

@@ -27,7 +27,8 @@ the retry schedule to 300 ms, 300 ms, then 10 minutes.
   LegacyFirstRead  no sweeper: a legacy plain row keeps signing and is
              sealed by the deliverer
   NoKey      without IMAGEGEN_WEBHOOK_SECRET_KEY: 503 naming it, for a
-             job with a webhook and for its retry
+             job with a webhook and for its retry; the replay of one made
+             while it was set is its 200 replay
   Policy     without the allow-list: http://169.254.169.254/ and
              https://127.0.0.1/ are a 400 at POST, nothing created
   Alerts     a budget threshold reached is a signed budget.threshold event
@@ -790,6 +791,35 @@ class NoKey(harness.StackTestCase):
                                 " WHERE user_id = '%s'" % u.id).strip(), "0")
         r = jh.post_job(s, u.token, u.body("no key, no webhook"))
         self.assertEqual(r.status, 202, r)
+
+    def test_a_replay_of_a_webhook_job_made_with_the_key_is_200_without_it(self):
+        s = self.stack
+        u = jh.seed_user(s, "wh-nokey-replay")
+        body = u.body("made with the key", webhook="http://127.0.0.1:9/hook")
+        # the job made while the key was set (the pool started with it)
+        s.stop_pool()
+        try:
+            s.start_pool(extra_env={"IMAGEGEN_WEBHOOK_SECRET_KEY": s.webhook_secret_key})
+            r = jh.post_job(s, u.token, body, headers={"Idempotency-Key": "replay-1"})
+            self.assertEqual(r.status, 202, r)
+            jid = r.data["jobId"]
+        finally:
+            s.stop_pool()
+            s.start_pool()
+        r = jh.post_job(s, u.token, body, headers={"Idempotency-Key": "replay-1"})
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.header("Idempotent-Replayed"), "true", r)
+        self.assertEqual(r.data["jobId"], jid, r)
+        # the key's request changed: as ever, 422
+        other = dict(body, prompt="another request")
+        r = jh.post_job(s, u.token, other, headers={"Idempotency-Key": "replay-1"})
+        self.assertEqual(r.status, 422, r)
+        # a new key makes a job: 503, nothing made
+        r = jh.post_job(s, u.token, body, headers={"Idempotency-Key": "replay-2"})
+        self.assertEqual(r.status, 503, r)
+        self.assertIn("IMAGEGEN_WEBHOOK_SECRET_KEY", r.data["error"]["message"], r)
+        self.assertEqual(s.psql("SELECT count(*) FROM public.image_generation_jobs"
+                                " WHERE user_id = '%s'" % u.id).strip(), "1")
 
     def test_a_retry_of_a_job_with_a_webhook_is_503_naming_the_setting(self):
         s = self.stack
