@@ -37,8 +37,10 @@
 -- `previous`).  A trigger makes sure no plain text is written from now on:
 -- a value is sealed text, or the legacy value the row already held.
 -- And the sweeper seals the rest (64 rows a pass, found through the
--- partial index below, empty once every row is sealed), so a secret its
--- user never uses does not stay in plain text either.  Previous secrets
+-- partial index below, empty once every row is sealed; read from a random
+-- point so rows it cannot seal hold up no others), so a secret its user
+-- never uses does not stay in plain text either.  A plain value that is
+-- no usable key cannot be sealed and signs nothing: a rotation drops it.  Previous secrets
 -- whose 24 hours have passed sign nothing any more and are dropped here
 -- instead of being kept in plain text.
 -- image_webhook_secret_new() (plain text made in SQL) is dropped.
