@@ -25,7 +25,8 @@ the retry schedule to 300 ms, 300 ms, then 10 minutes.
              others); a legacy value that is no key is mended by a
              rotation
   LegacyFirstRead  no sweeper: a legacy plain row keeps signing and is
-             sealed by the deliverer
+             sealed by the deliverer; `imagegen sweep` counts only the
+             secrets it sealed
   NoKey      without IMAGEGEN_WEBHOOK_SECRET_KEY: 503 naming it, for a
              job with a webhook and for its retry; the replay of one made
              while it was set is its 200 replay
@@ -892,6 +893,31 @@ class LegacyFirstRead(harness.StackTestCase):
         self.assertEqual(log.count(line), 2, log[-4000:])
         self.assertNotIn("user %s: legacy signing secret sealed by the sweeper" % u.id, log)
         self.assertEqual(secret_of(s, u), cur)
+
+    def sweep(self):
+        """`imagegen sweep` with the pool's environment, as the pool's user."""
+        s = self.stack
+        argv = s._run_as(harness.POOL_USER if harness.IS_ROOT else None,
+                         [harness.imagegen_bin(), "sweep"])
+        r = subprocess.run(argv, env=s.pool_env(), cwd=s.tmp, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True, timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        return r.stdout
+
+    def test_the_sweep_counts_only_the_secrets_it_sealed(self):
+        s = self.stack
+        u = jh.seed_user(s, "wh-legacy-count")
+        cur = "whsec_" + base64.b64encode(os.urandom(32)).decode()
+        self.put_legacy(u, cur)
+        # the deliverers' role may not write the secrets: every seal fails
+        grant = "GRANT UPDATE (secret, previous) ON public.webhook_secrets TO service_role"
+        s.psql("REVOKE UPDATE (secret, previous) ON public.webhook_secrets FROM service_role")
+        self.addCleanup(s.psql, grant)
+        self.assertIn("; sealed 0 signing secrets", self.sweep())
+        self.assertEqual(self.stored(u), cur)
+        s.psql(grant)
+        self.assertIn("; sealed 1 signing secrets", self.sweep())
+        self.assert_sealed(self.stored(u), cur)
 
 
 ALERT_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
