@@ -37,6 +37,7 @@ int exec_run(const struct cfg *c, const char *job_id, int slot_fd);
 struct sweep_stats {
 	int requeued, failed, canceled, queued_left;
 	int objects_removed, spool_removed;	/* cleaned up this pass */
+	int secrets_sealed;	/* legacy webhook signing secrets sealed */
 };
 /*
  * One recovery pass (SPEC §5): a running job whose executor is gone (its

@@ -17,7 +17,10 @@
  * provider and model, priced at the requested resolution, with c's
  * attempts. IG_OK with *out (created, or an idempotent replay of an
  * earlier job), else jobsdb_create()'s failure, with *msg (arena or
- * static) when there is more to say than the code.
+ * static) when there is more to say than the code. A request with a
+ * webhook while IMAGEGEN_WEBHOOK_SECRET_KEY is not set creates nothing:
+ * only its replay (a job of its idempotency key made while the key was
+ * set), else IG_EUNAVAILABLE with *msg.
  */
 enum ig_err jobs_create(PGconn *conn, struct arena *a, const struct cfg *c,
     const char *user_id, const struct job_request *jr,
@@ -28,7 +31,9 @@ enum ig_err jobs_create(PGconn *conn, struct arena *a, const struct cfg *c,
  * now, priced at the job's resolution, with c's attempts. IG_OK with
  * *out, IG_ENOTFOUND, IG_EVALIDATION (not failed or canceled) or
  * IG_EFORBIDDEN (no longer the caller's to write), with *msg as for
- * jobs_create(); IG_EUNAVAILABLE/IG_EINTERNAL.
+ * jobs_create(); IG_EUNAVAILABLE with *msg when the job has a webhook and
+ * IMAGEGEN_WEBHOOK_SECRET_KEY is not set (its events could not be
+ * signed); IG_EUNAVAILABLE/IG_EINTERNAL.
  */
 enum ig_err jobs_retry(PGconn *conn, struct arena *a, const struct cfg *c,
     const char *user_id, const char *id, struct job_created *out,

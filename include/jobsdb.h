@@ -50,6 +50,14 @@ struct job_plan {
 enum ig_err jobsdb_create(PGconn *c, struct arena *a, const char *user_id,
     const struct job_request *jr, const struct job_plan *run,
     struct job_created *out, const char **msg);
+/*
+ * Only the replay of jr: the caller's earlier job of jr's idempotency key
+ * into *out (out->replayed set), nothing created. IG_OK, IG_ENOTFOUND
+ * when there is none (or jr has no key), IG_EIDEM_REUSED with *msg when
+ * the key's job is of another request, IG_EUNAVAILABLE/IG_EINTERNAL.
+ */
+enum ig_err jobsdb_replay(PGconn *c, const struct job_request *jr,
+    struct job_created *out, const char **msg);
 /* The job's JSON text (arena), read as the user of claims in one round
  * trip (no transaction of the caller's), or NULL with *e (IG_ENOTFOUND). */
 const char *jobsdb_get_json(PGconn *c, struct arena *a, const char *claims,
@@ -139,12 +147,13 @@ const char *jobsdb_cancel(PGconn *c, struct arena *a, const char *id,
     enum ig_err *e, const char **msg);
 /*
  * Locks the caller's job id (FOR UPDATE, until the transaction ends) for a
- * retry, and tells its resolution, to price the retry at. IG_OK with
- * *width and *height, IG_ENOTFOUND, IG_EVALIDATION with *msg (arena) when
- * it is neither failed nor canceled, or IG_EUNAVAILABLE/IG_EINTERNAL.
+ * retry, and tells its resolution, to price the retry at, and whether it
+ * has a webhook (the retry copies it). IG_OK with *width, *height and
+ * *webhook, IG_ENOTFOUND, IG_EVALIDATION with *msg (arena) when it is
+ * neither failed nor canceled, or IG_EUNAVAILABLE/IG_EINTERNAL.
  */
 enum ig_err jobsdb_retry_lock(PGconn *c, struct arena *a, const char *id,
-    int *width, int *height, const char **msg);
+    int *width, int *height, int *webhook, const char **msg);
 /*
  * The job id, locked by jobsdb_retry_lock(), again as a new job of
  * user_id's (retry_of = id) to run as run says, with a token and a

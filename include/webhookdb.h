@@ -40,12 +40,14 @@ PGresult *whdb_user_secrets(PGconn *c, const char *user_id);
  * (logged). */
 int whdb_secret_insert(PGconn *c, const char *user_id, const char *sealed);
 /* Replaces user_id's legacy plain value plain (secret or previous) with
- * sealed, if the row still holds it. 0 (also when it no longer does), or
- * -1 (logged). */
+ * sealed, if the row still holds it. 1 when it was replaced, 0 when the
+ * row no longer holds it, or -1 (logged). */
 int whdb_secret_reseal(PGconn *c, const char *user_id, const char *plain,
     const char *sealed);
 /* Up to max rows still holding a legacy plain value (user_id, secret,
- * previous); NULL on failure (logged). Caller wipes and PQclear()s. */
+ * previous), in user_id order from a random point (wrapping around), so
+ * rows that cannot be sealed do not starve the others; NULL on failure
+ * (logged). Caller wipes and PQclear()s. */
 PGresult *whdb_legacy_secrets(PGconn *c, int max);
 
 #endif

@@ -37,8 +37,10 @@
 -- `previous`).  A trigger makes sure no plain text is written from now on:
 -- a value is sealed text, or the legacy value the row already held.
 -- And the sweeper seals the rest (64 rows a pass, found through the
--- partial index below, empty once every row is sealed), so a secret its
--- user never uses does not stay in plain text either.  Previous secrets
+-- partial index below, empty once every row is sealed; read from a random
+-- point so rows it cannot seal hold up no others), so a secret its user
+-- never uses does not stay in plain text either.  A plain value that is
+-- no usable key cannot be sealed and signs nothing: a rotation drops it.  Previous secrets
 -- whose 24 hours have passed sign nothing any more and are dropped here
 -- instead of being kept in plain text.
 -- image_webhook_secret_new() (plain text made in SQL) is dropped.
@@ -117,8 +119,10 @@ END
 $fn$;
 
 -- Rotation: fresh (sealed) becomes the secret; the one it replaces signs
--- too for 24 hours.  A legacy plain secret is sealed by the service first
--- (the trigger refuses to move plain text to previous).  Returns fresh.
+-- too for 24 hours.  A usable legacy plain secret is sealed by the service
+-- first (the trigger refuses to move plain text to previous); one still
+-- plain here is no usable key (it signs nothing) and is dropped, so a
+-- rotation always mends a secret that cannot be read.  Returns fresh.
 CREATE FUNCTION public.image_webhook_secret_rotate(fresh text) RETURNS text
 LANGUAGE plpgsql
 SECURITY DEFINER
@@ -133,7 +137,10 @@ BEGIN
 	INSERT INTO public.webhook_secrets AS w (user_id, secret)
 	VALUES (uid, fresh)
 	ON CONFLICT (user_id) DO UPDATE SET secret = EXCLUDED.secret,
-	    previous = w.secret, previous_until = now() + interval '24 hours',
+	    previous = CASE WHEN w.secret LIKE 'whsec\_%' THEN NULL
+	        ELSE w.secret END,
+	    previous_until = CASE WHEN w.secret LIKE 'whsec\_%' THEN NULL
+	        ELSE now() + interval '24 hours' END,
 	    rotated_at = now();
 	RETURN fresh;
 END

@@ -330,10 +330,12 @@ static const struct setting cfg_settings[] = {
 	  "the key the users' `whsec_` webhook signing secrets are encrypted "
 	  "with in the database (AES-256-GCM; the database never sees it): the "
 	  "base64 of 32 random bytes (`openssl rand -base64 32`), the same on "
-	  "every host of a deployment and kept as long as their secrets. Unset, "
+	  "every host of a deployment and kept as long as their secrets "
+	  "(changing it is not supported: the secrets sealed with the old one "
+	  "stop opening until their users rotate). Unset, "
 	  "`GET /api/webhooks/secret`, its rotation and a job with a `webhook` "
-	  "answer 503 SERVICE_UNAVAILABLE and user deliveries wait (see "
-	  "docs/WEBHOOKS.md)" },
+	  "(or its retry) answer 503 SERVICE_UNAVAILABLE, and user deliveries "
+	  "fail on their schedule, then end `failed` (see docs/WEBHOOKS.md)" },
 	{ "IMAGEGEN_PUBLIC_URL", SET_STR, NULL, 0, 0, F(public_url),
 	  SET_HTTP | SET_STRIP, NULL, "(none: the executor polls)",
 	  "where a model provider can reach this service (`https://host`): "

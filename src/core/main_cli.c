@@ -410,8 +410,9 @@ cmd_sweep(void)
 	rc = exec_sweep_and_kick(&c, &st);
 	if (rc == 0)
 		printf("requeued %d, failed %d, canceled %d, queued %d; removed %d"
-		    " objects, %d spool files\n", st.requeued, st.failed, st.canceled,
-		    st.queued_left, st.objects_removed, st.spool_removed);
+		    " objects, %d spool files; sealed %d signing secrets\n",
+		    st.requeued, st.failed, st.canceled, st.queued_left,
+		    st.objects_removed, st.spool_removed, st.secrets_sealed);
 	cfg_free(&c);
 	return rc == 0 ? 0 : 1;
 }

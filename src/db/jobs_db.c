@@ -105,8 +105,8 @@ static const char sql_cancel[] =
 /* FOR UPDATE: two retries of one job at once make two jobs, but each
  * sees the job as it is, and the estimate uses its resolution. */
 static const char sql_retry_lock[] =
-    "SELECT status, width, height FROM public.image_generation_jobs"
-    " WHERE id = $1 AND" OWNER_PRED("user_id = auth.uid()") " FOR UPDATE";
+    "SELECT status, width, height, webhook_url IS NOT NULL"
+    " FROM public.image_generation_jobs WHERE id = $1 AND" OWNER_PRED("user_id = auth.uid()") " FOR UPDATE";
 static const char sql_retry_insert[] =
     "INSERT INTO public.image_generation_jobs (user_id, " JOB_REQUEST_COLS ","
     " " JOB_RUN_COLS ", retry_of)"
@@ -458,6 +458,20 @@ jobsdb_create(PGconn *c, struct arena *a, const char *user_id,
 }
 
 enum ig_err
+jobsdb_replay(PGconn *c, const struct job_request *jr,
+    struct job_created *out, const char **msg)
+{
+	enum ig_err e;
+	int found = 0;
+
+	memset(out, 0, sizeof(*out));
+	if (jr->idem_key == NULL)
+		return IG_ENOTFOUND;
+	e = find_replay(c, jr, out, &found, msg);
+	return e == IG_OK && !found ? IG_ENOTFOUND : e;
+}
+
+enum ig_err
 jobsdb_rate_peek(PGconn *c, const char *claims, char *out, size_t n)
 {
 	PGresult *r;
@@ -646,7 +660,7 @@ jobsdb_cancel(PGconn *c, struct arena *a, const char *id, enum ig_err *e,
 
 enum ig_err
 jobsdb_retry_lock(PGconn *c, struct arena *a, const char *id, int *width,
-    int *height, const char **msg)
+    int *height, int *webhook, const char **msg)
 {
 	const char *p[1] = { id };
 	const char *status;
@@ -669,6 +683,7 @@ jobsdb_retry_lock(PGconn *c, struct arena *a, const char *id, int *width,
 	}
 	*width = atoi(PQgetvalue(r, 0, 1));
 	*height = atoi(PQgetvalue(r, 0, 2));
+	*webhook = strcmp(PQgetvalue(r, 0, 3), "t") == 0;
 	PQclear(r);
 	return IG_OK;
 }

@@ -70,10 +70,22 @@ static const char sql_secret_reseal[] =
     " previous = CASE WHEN previous = $2 THEN $3 ELSE previous END"
     " WHERE user_id = $1 AND (secret = $2 OR previous = $2)";
 
-/* Rows still holding plain text (the partial index of sql/018). */
+/* Rows still holding plain text (the partial index of sql/018), in
+ * user_id order from a random point, wrapping around.  Rows that cannot be
+ * sealed (a plain value that is no usable key: only a rotation mends it)
+ * stay in this set; read from the same place every pass they would be the
+ * whole batch every time, and the others would wait for ever.  The sweeper
+ * is a new process each pass, so no cursor is carried from one pass to the
+ * next: a random start reaches every row. */
 static const char sql_legacy[] =
-    "SELECT user_id, secret, previous FROM public.webhook_secrets"
-    " WHERE secret LIKE 'whsec\\_%' OR previous LIKE 'whsec\\_%'"
+    "WITH s AS (SELECT gen_random_uuid() AS at)"
+    " (SELECT w.user_id, w.secret, w.previous FROM public.webhook_secrets w, s"
+    "  WHERE (w.secret LIKE 'whsec\\_%' OR w.previous LIKE 'whsec\\_%')"
+    "  AND w.user_id >= s.at ORDER BY w.user_id LIMIT $1)"
+    " UNION ALL"
+    " (SELECT w.user_id, w.secret, w.previous FROM public.webhook_secrets w, s"
+    "  WHERE (w.secret LIKE 'whsec\\_%' OR w.previous LIKE 'whsec\\_%')"
+    "  AND w.user_id < s.at ORDER BY w.user_id LIMIT $1)"
     " LIMIT $1";
 
 PGresult *
@@ -145,12 +157,12 @@ whdb_secret_reseal(PGconn *c, const char *user_id, const char *plain,
 {
 	const char *p[3] = { user_id, plain, sealed };
 	PGresult *r = db_exec(c, sql_secret_reseal, 3, p);
-	int rc = 0;
+	int rc = -1;
 
-	if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+	if (PQresultStatus(r) != PGRES_COMMAND_OK)
 		db_error(c, r, "webhook secret reseal");
-		rc = -1;
-	}
+	else
+		rc = atoi(PQcmdTuples(r)) > 0 ? 1 : 0;
 	PQclear(r);
 	return rc;
 }

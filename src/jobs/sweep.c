@@ -201,7 +201,7 @@ exec_sweep_and_kick(const struct cfg *c, struct sweep_stats *st)
 {
 	PGconn *conn;
 	char err[512];
-	int i, rc;
+	int i, rc, n;
 
 	conn = db_connect_worker(c, "imagegen-sweeper", err, sizeof(err));
 	if (conn == NULL) {
@@ -224,7 +224,8 @@ exec_sweep_and_kick(const struct cfg *c, struct sweep_stats *st)
 	 * after the executors, whom a slow receiver must not hold up. */
 	wh_deliver(conn, c, NULL, SWEEP_WEBHOOKS, SWEEP_WEBHOOK_MS);
 	/* signing secrets still in plain text from before sql/018 */
-	wh_seal_legacy(conn, c, SWEEP_SEALS);
+	n = wh_seal_legacy(conn, c, SWEEP_SEALS);
+	st->secrets_sealed = n > 0 ? n : 0;
 	PQfinish(conn);
 	return 0;
 }

@@ -83,20 +83,27 @@ ctx_close(struct wh_ctx *x)
 	x->open = 0;
 }
 
-/* Seals user_id's legacy plain secret plain and writes it back; a
- * failure is logged and changes nothing (the next read tries again). */
-static void
+/* Seals user_id's legacy plain secret plain and writes it back (by, the
+ * deliverer or the sweeper, for the log); a failure is logged and changes
+ * nothing (the next read tries again). 1 when it was sealed, 0 when the
+ * row no longer held it (a concurrent seal or rotation), -1 on failure. */
+static int
 reseal(PGconn *conn, const struct seal_key *k, const char *user_id,
-    const char *plain)
+    const char *plain, const char *by)
 {
 	char sealed[SEAL_TEXT_MAX];
+	int rc = -1;
 
-	if (whsecret_seal(k, user_id, plain, sealed) != 0 ||
-	    whdb_secret_reseal(conn, user_id, plain, sealed) != 0)
+	if (whsecret_seal(k, user_id, plain, sealed) == 0)
+		rc = whdb_secret_reseal(conn, user_id, plain, sealed);
+	OPENSSL_cleanse(sealed, sizeof(sealed));
+	if (rc < 0)
 		log_warn("webhooks: user %s: could not seal the legacy signing "
 		    "secret", user_id);
-	else
-		log_info("webhooks: user %s: legacy signing secret sealed", user_id);
+	else if (rc > 0)
+		log_info("webhooks: user %s: legacy signing secret sealed by the "
+		    "%s", user_id, by);
+	return rc;
 }
 
 /* user_id's stored secrets, their first one made and stored sealed when
@@ -161,18 +168,22 @@ row_keys(PGconn *conn, const struct cfg *c, const char *user_id,
 		if (i == 1 && PQgetisnull(r, 0, 1) && seal_is_sealed(v))
 			continue;
 		if (whsecret_open(&k, user_id, v, plain, &legacy) != 0) {
-			log_error("webhooks: user %s: the %s signing secret does not "
-			    "open with IMAGEGEN_WEBHOOK_SECRET_KEY", user_id,
-			    i == 0 ? "current" : "previous");
 			if (i == 0) {
+				log_error("webhooks: user %s: the current signing secret "
+				    "does not open with IMAGEGEN_WEBHOOK_SECRET_KEY",
+				    user_id);
 				*why = "the signing secret cannot be read: rotate it";
 				n = -1;
 				goto out;
 			}
+			/* the one rotated away from (maybe for this very reason):
+			 * the current one signs, nothing to report every attempt */
+			log_debug("webhooks: user %s: the previous signing secret "
+			    "does not open, not signed with", user_id);
 			continue;
 		}
 		if (legacy)
-			reseal(conn, &k, user_id, plain);
+			(void)reseal(conn, &k, user_id, plain, "deliverer");
 		/* the previous one signs only while its 24 hours last */
 		if ((i == 0 || !PQgetisnull(r, 0, 1)) &&
 		    stdwh_key_parse(plain, &keys[n]) == 0)
@@ -416,9 +427,9 @@ wh_seal_legacy(PGconn *conn, const struct cfg *c, int max)
 				    "usable secret, left as it is", user);
 				continue;
 			}
-			reseal(conn, &k, user, plain);
+			if (reseal(conn, &k, user, plain, "sweeper") > 0)
+				n++;
 			OPENSSL_cleanse(plain, sizeof(plain));
-			n++;
 		}
 		for (col = 1; col <= 2; col++)
 			OPENSSL_cleanse(PQgetvalue(r, i, col),

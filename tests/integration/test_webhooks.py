@@ -20,9 +20,16 @@ the retry schedule to 300 ms, 300 ms, then 10 minutes.
              alert's row is dropped
              the secret is stored sealed (v1:, not containing it), a
              copy in another user's row does not open, a legacy plain
-             row keeps signing and is sealed on first use, or by the
-             sweeper when nobody reads it
-  NoKey      without IMAGEGEN_WEBHOOK_SECRET_KEY: 503 naming it
+             row read by its user is sealed, or by the sweeper when
+             nobody reads it (rows it cannot seal do not starve the
+             others); a legacy value that is no key is mended by a
+             rotation
+  LegacyFirstRead  no sweeper: a legacy plain row keeps signing and is
+             sealed by the deliverer; `imagegen sweep` counts only the
+             secrets it sealed
+  NoKey      without IMAGEGEN_WEBHOOK_SECRET_KEY: 503 naming it, for a
+             job with a webhook and for its retry; the replay of one made
+             while it was set is its 200 replay
   Policy     without the allow-list: http://169.254.169.254/ and
              https://127.0.0.1/ are a 400 at POST, nothing created
   Alerts     a budget threshold reached is a signed budget.threshold event
@@ -304,6 +311,29 @@ class Delivery(harness.StackTestCase):
         self.assertIsNone(x["nextAttemptAt"], d)
         self.assertEqual(self.rx.log("/hook/badkey"), [])
 
+    def test_an_unusable_legacy_secret_is_mended_by_a_rotation(self):
+        s = self.stack
+        u = jh.seed_user(s, "wh-legacy-bad")
+        # plain text that is no key, as the RPC functions of sql/014 let a
+        # user store: it cannot be sealed, nor kept as previous
+        self.put_legacy(u, "whsec_!!!!")
+        r = s.http("GET", "/api/webhooks/secret", headers=jh.auth(u.token))
+        self.assertEqual(r.status, 500, r)
+        self.assertEqual(r.error_code(), "INTERNAL", r)
+        self.assertIn("POST /api/webhooks/secret/rotate", r.data["error"]["message"], r)
+        new = secret_of(s, u, rotate=True)
+        self.assertEqual(secret_of(s, u), new)
+        self.assert_sealed(self.stored(u), new)
+        self.assertEqual(self.stored(u, "previous"), "", "an unusable secret kept as previous")
+        self.assertEqual(self.stored(u, "previous_until"), "")
+        self.rx.config(secret=new, script=[], default=200)
+        jid = self.job_with_webhook(u, "/hook/legacybad")
+        jh.wait_job(s, u.token, jid)
+        got = self.wait_log("/hook/legacybad", 1)
+        self.assertEqual(len(got), 1, got)
+        self.assertTrue(got[0]["verified"], got)
+        self.assertEqual(len(got[0]["signature"].split(" ")), 1, got)
+
     def test_last_error_names_no_internal_address_or_resolver_message(self):
         s = self.stack
         u = jh.seed_user(s, "wh-lasterror")
@@ -454,8 +484,8 @@ class Delivery(harness.StackTestCase):
         self.assertEqual(secret_of(s, u), new)
         with open(s.pool_log, errors="replace") as f:
             log = f.read()
-        for sec in (key, new, s.webhook_secret_key):
-            self.assertNotIn(sec[6:], log)
+        for sec in (key[len("whsec_"):], new[len("whsec_"):], s.webhook_secret_key):
+            self.assertNotIn(sec, log)
 
     def test_a_sealed_secret_copied_to_another_user_does_not_open(self):
         s = self.stack
@@ -477,25 +507,32 @@ class Delivery(harness.StackTestCase):
         self.assertEqual(secret_of(s, b), kb)
         self.assertEqual(secret_of(s, a), ka)
 
-    def test_a_legacy_plain_secret_keeps_signing_and_is_sealed_on_first_use(self):
+    def test_a_previous_secret_that_does_not_open_is_no_error_on_every_delivery(self):
         s = self.stack
-        new_secret = lambda: "whsec_" + base64.b64encode(os.urandom(32)).decode()
-        # read by the deliverer first: it signs with both, then seals both
-        u = jh.seed_user(s, "wh-legacy-d")
-        cur, prev = new_secret(), new_secret()
-        self.put_legacy(u, cur, prev)
-        for i, key in enumerate((cur, prev)):
-            self.rx.config(secret=key, script=[], default=200)
-            path = "/hook/legacy%d" % i
+        u = jh.seed_user(s, "wh-prev-bad")
+        secret_of(s, u)
+        # sealed text that opens with no key, then rotated away from
+        s.psql("UPDATE public.webhook_secrets SET secret = 'v1:%s' WHERE user_id = '%s'"
+               % (base64.b64encode(os.urandom(78)).decode(), u.id))
+        new = secret_of(s, u, rotate=True)
+        self.assertTrue(self.stored(u, "previous").startswith("v1:"))
+        self.rx.config(secret=new, script=[], default=200)
+        for i in range(2):
+            path = "/hook/prevbad%d" % i
             jid = self.job_with_webhook(u, path)
             jh.wait_job(s, u.token, jid)
             got = self.wait_log(path, 1)
             self.assertEqual(len(got), 1, got)
             self.assertTrue(got[0]["verified"], got)
-            self.assertEqual(len(got[0]["signature"].split(" ")), 2, got)
-        self.assert_sealed(self.stored(u), cur, prev)
-        self.assert_sealed(self.stored(u, "previous"), cur, prev)
-        self.assertEqual(secret_of(s, u), cur)
+            self.assertEqual(len(got[0]["signature"].split(" ")), 1, got)
+        with open(s.pool_log, errors="replace") as f:
+            errors = [ln for ln in f if u.id in ln and " ERROR " in ln]
+        self.assertEqual(errors, [])
+
+    def test_a_legacy_plain_secret_read_by_its_user_first_is_sealed_and_rotates(self):
+        s = self.stack
+        new_secret = lambda: "whsec_" + base64.b64encode(os.urandom(32)).decode()
+        # the deliverer first: LegacyFirstRead, without a sweeper
         # read by its user first: the same secret back, sealed from then on,
         # and a rotation signs with it and the new one
         v = jh.seed_user(s, "wh-legacy-r")
@@ -536,6 +573,28 @@ class Delivery(harness.StackTestCase):
         self.assertEqual(s.psql("SELECT count(*) FROM public.webhook_secrets"
                                 " WHERE secret LIKE 'whsec%' OR previous LIKE 'whsec%'").strip(), "0")
         self.assertEqual(secret_of(s, u), cur)
+
+    def test_legacy_rows_the_sweeper_cannot_seal_do_not_starve_the_others(self):
+        s = self.stack
+        # more than a pass seals (64), each plain text that is no key: they
+        # stay plain until their users rotate
+        ids = ["00000000-0000-4000-8000-%012d" % i for i in range(100)]
+        listed = ",".join("'%s'" % i for i in ids)
+        self.addCleanup(s.psql, "DELETE FROM public.webhook_secrets"
+                        " WHERE user_id IN (%s)" % listed)
+        s.psql("BEGIN; SET LOCAL session_replication_role = replica;"
+               " INSERT INTO public.webhook_secrets (user_id, secret)"
+               " SELECT x::uuid, 'whsec_!!!!' FROM unnest(ARRAY[%s]) x; COMMIT;" % listed)
+        u = jh.seed_user(s, "wh-legacy-starved")
+        cur = "whsec_" + base64.b64encode(os.urandom(32)).decode()
+        self.put_legacy(u, cur)
+        deadline = time.time() + 15
+        while time.time() < deadline and self.stored(u).startswith("whsec_"):
+            time.sleep(0.2)
+        self.assert_sealed(self.stored(u), cur)
+        self.assertEqual(secret_of(s, u), cur)
+        self.assertEqual(s.psql("SELECT count(*) FROM public.webhook_secrets"
+                                " WHERE secret = 'whsec_!!!!'").strip(), "100")
 
     def test_redeliver_sends_the_last_event_again_with_its_webhook_id(self):
         s = self.stack
@@ -670,6 +729,132 @@ class NoKey(harness.StackTestCase):
                                 " WHERE user_id = '%s'" % u.id).strip(), "0")
         r = jh.post_job(s, u.token, u.body("no key, no webhook"))
         self.assertEqual(r.status, 202, r)
+
+    def test_a_replay_of_a_webhook_job_made_with_the_key_is_200_without_it(self):
+        s = self.stack
+        u = jh.seed_user(s, "wh-nokey-replay")
+        body = u.body("made with the key", webhook="http://127.0.0.1:9/hook")
+        # the job made while the key was set (the pool started with it)
+        s.stop_pool()
+        try:
+            s.start_pool(extra_env={"IMAGEGEN_WEBHOOK_SECRET_KEY": s.webhook_secret_key})
+            r = jh.post_job(s, u.token, body, headers={"Idempotency-Key": "replay-1"})
+            self.assertEqual(r.status, 202, r)
+            jid = r.data["jobId"]
+        finally:
+            s.stop_pool()
+            s.start_pool()
+        r = jh.post_job(s, u.token, body, headers={"Idempotency-Key": "replay-1"})
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.header("Idempotent-Replayed"), "true", r)
+        self.assertEqual(r.data["jobId"], jid, r)
+        # the key's request changed: as ever, 422
+        other = dict(body, prompt="another request")
+        r = jh.post_job(s, u.token, other, headers={"Idempotency-Key": "replay-1"})
+        self.assertEqual(r.status, 422, r)
+        # a new key makes a job: 503, nothing made
+        r = jh.post_job(s, u.token, body, headers={"Idempotency-Key": "replay-2"})
+        self.assertEqual(r.status, 503, r)
+        self.assertIn("IMAGEGEN_WEBHOOK_SECRET_KEY", r.data["error"]["message"], r)
+        self.assertEqual(s.psql("SELECT count(*) FROM public.image_generation_jobs"
+                                " WHERE user_id = '%s'" % u.id).strip(), "1")
+
+    def test_a_retry_of_a_job_with_a_webhook_is_503_naming_the_setting(self):
+        s = self.stack
+        u = jh.seed_user(s, "wh-nokey-retry")
+        jobs = []
+        for i in range(2):
+            r = jh.post_job(s, u.token, u.body("to retry %d" % i))
+            self.assertEqual(r.status, 202, r)
+            jh.wait_job(s, u.token, r.data["jobId"])
+            jobs.append(r.data["jobId"])
+        # jobs that failed, one with a webhook (made while the key was set)
+        s.psql("BEGIN; SET LOCAL session_replication_role = replica;"
+               " UPDATE public.image_generation_jobs SET status = 'failed',"
+               " failure_stage = 'generating', error_code = 'PROVIDER_ERROR',"
+               " webhook_url = CASE WHEN id = '%s' THEN 'http://127.0.0.1:9/hook' END"
+               " WHERE id IN ('%s', '%s'); COMMIT;" % (jobs[0], jobs[0], jobs[1]))
+        count = lambda: s.psql("SELECT count(*) FROM public.image_generation_jobs"
+                               " WHERE user_id = '%s'" % u.id).strip()
+        r = s.http("POST", "/api/images/jobs/%s/retry" % jobs[0], headers=jh.auth(u.token))
+        self.assertEqual(r.status, 503, r)
+        self.assertEqual(r.error_code(), "SERVICE_UNAVAILABLE", r)
+        self.assertIn("IMAGEGEN_WEBHOOK_SECRET_KEY", r.data["error"]["message"], r)
+        self.assertEqual(count(), "2")
+        # without a webhook a retry is not affected
+        r = s.http("POST", "/api/images/jobs/%s/retry" % jobs[1], headers=jh.auth(u.token))
+        self.assertEqual(r.status, 202, r)
+        self.assertEqual(count(), "3")
+
+
+class LegacyFirstRead(harness.StackTestCase):
+    """A legacy plain row read by the deliverer first, with no sweeper to
+    seal it before (IMAGEGEN_SWEEP_INTERVAL of an hour: one sweep at the
+    start, none during the test)."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.stack_args = dict(pool="master", workers=2, extra_env=jh.pool_env(
+            IMAGEGEN_FETCH_ALLOW="127.0.0.1", IMAGEGEN_SWEEP_INTERVAL="3600"))
+        super().setUpClass()
+        cls.rx = Receiver()
+        cls.addClassCleanup(cls.rx.stop)
+
+    job_with_webhook = Delivery.job_with_webhook
+    wait_log = Delivery.wait_log
+    stored = Delivery.stored
+    put_legacy = Delivery.put_legacy
+    assert_sealed = Delivery.assert_sealed
+
+    def test_a_legacy_plain_secret_keeps_signing_and_is_sealed_by_the_deliverer(self):
+        s = self.stack
+        new_secret = lambda: "whsec_" + base64.b64encode(os.urandom(32)).decode()
+        u = jh.seed_user(s, "wh-legacy-d")
+        cur, prev = new_secret(), new_secret()
+        self.put_legacy(u, cur, prev)
+        for i, key in enumerate((cur, prev)):
+            self.rx.config(secret=key, script=[], default=200)
+            path = "/hook/legacy%d" % i
+            jid = self.job_with_webhook(u, path)
+            jh.wait_job(s, u.token, jid)
+            got = self.wait_log(path, 1)
+            self.assertEqual(len(got), 1, got)
+            self.assertTrue(got[0]["verified"], got)
+            self.assertEqual(len(got[0]["signature"].split(" ")), 2, got)
+        self.assert_sealed(self.stored(u), cur, prev)
+        self.assert_sealed(self.stored(u, "previous"), cur, prev)
+        # the deliverer sealed them (both values), not a sweeper
+        with open(s.pool_log, errors="replace") as f:
+            log = f.read()
+        line = "user %s: legacy signing secret sealed by the deliverer" % u.id
+        self.assertEqual(log.count(line), 2, log[-4000:])
+        self.assertNotIn("user %s: legacy signing secret sealed by the sweeper" % u.id, log)
+        self.assertEqual(secret_of(s, u), cur)
+
+    def sweep(self):
+        """`imagegen sweep` with the pool's environment, as the pool's user."""
+        s = self.stack
+        argv = s._run_as(harness.POOL_USER if harness.IS_ROOT else None,
+                         [harness.imagegen_bin(), "sweep"])
+        r = subprocess.run(argv, env=s.pool_env(), cwd=s.tmp, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True, timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        return r.stdout
+
+    def test_the_sweep_counts_only_the_secrets_it_sealed(self):
+        s = self.stack
+        u = jh.seed_user(s, "wh-legacy-count")
+        cur = "whsec_" + base64.b64encode(os.urandom(32)).decode()
+        self.put_legacy(u, cur)
+        # the deliverers' role may not write the secrets: every seal fails
+        grant = "GRANT UPDATE (secret, previous) ON public.webhook_secrets TO service_role"
+        s.psql("REVOKE UPDATE (secret, previous) ON public.webhook_secrets FROM service_role")
+        self.addCleanup(s.psql, grant)
+        self.assertIn("; sealed 0 signing secrets", self.sweep())
+        self.assertEqual(self.stored(u), cur)
+        s.psql(grant)
+        self.assertIn("; sealed 1 signing secrets", self.sweep())
+        self.assert_sealed(self.stored(u), cur)
 
 
 ALERT_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"

@@ -1,4 +1,4 @@
--- test: webhook_secret_sealed - sql/018: webhook_secrets takes sealed text (v1:) only: plain text is refused on every insert and on every update that writes it, by the owner too, while a legacy plain row from before is kept as it is (other columns still update); a caller reads their legacy secret, cannot rotate it away in plain text (it must be sealed first), seals it with image_webhook_secret_reseal() only by naming its exact value (secret or previous), never another user's; service_role may seal a row itself; anon runs none of the functions
+-- test: webhook_secret_sealed - sql/018: webhook_secrets takes sealed text (v1:) only: plain text is refused on every insert and on every update that writes it, by the owner too, while a legacy plain row from before is kept as it is (other columns still update); a caller reads their legacy secret, and a rotation drops a plain secret (and the previous one with it: the service seals a usable one first, so one still plain is no key) rather than keep it as previous; a caller seals it with image_webhook_secret_reseal() only by naming its exact value (secret or previous), never another user's; service_role may seal a row itself; anon runs none of the functions
 BEGIN;
 
 CREATE FUNCTION pg_temp.expect_error(q text, want text, what text)
@@ -100,10 +100,6 @@ BEGIN
 	IF got.owner <> pg_temp.id('l') OR got.stored <> current_setting('t.lp') THEN
 		RAISE EXCEPTION 'the legacy secret is not read back as it is: %', got;
 	END IF;
-	-- a rotation would keep the plain one as previous: refused until sealed
-	PERFORM pg_temp.expect_error(format(
-	    'SELECT public.image_webhook_secret_rotate(%L)', s2), '23514',
-	    'rotating a legacy secret in plain text');
 	-- sealing names the exact value, and gives sealed text
 	IF public.image_webhook_secret_reseal('whsec_bm9wZW5vcGVub3Blbm9wZQ==', s1)
 	    OR public.image_webhook_secret_reseal(current_setting('t.lp'),
@@ -194,5 +190,64 @@ BEGIN
 END
 $t$;
 RESET ROLE;
+
+-- N: a legacy plain value that is no key (sql/014's functions took any
+-- whsec_ text), with a plain previous one: the service cannot seal it,
+-- and a rotation still mends the row, dropping both
+DO $t$
+DECLARE
+	n uuid := gen_random_uuid();
+BEGIN
+	PERFORM set_config('t.n', n::text, true);
+	INSERT INTO auth.users (id, email) VALUES (n, n || '@test.invalid');
+	ALTER TABLE public.webhook_secrets DISABLE TRIGGER webhook_secrets_sealed_only;
+	INSERT INTO public.webhook_secrets (user_id, secret, previous, previous_until)
+	VALUES (n, 'whsec_!!!!', current_setting('t.lq'), now() + interval '2 hours');
+	ALTER TABLE public.webhook_secrets ENABLE TRIGGER webhook_secrets_sealed_only;
+END
+$t$;
+SET LOCAL ROLE authenticated;
+SELECT pg_temp.as_user('n');
+DO $t$
+DECLARE
+	s text := pg_temp.sealed();
+BEGIN
+	IF public.image_webhook_secret_rotate(s) <> s
+	    OR (SELECT stored FROM public.image_webhook_secret()) <> s THEN
+		RAISE EXCEPTION 'the rotation of an unusable plain secret did not take';
+	END IF;
+	PERFORM set_config('t.ns', s, true);
+END
+$t$;
+RESET ROLE;
+DO $t$
+BEGIN
+	IF (SELECT (secret, previous, previous_until) FROM public.webhook_secrets
+	    WHERE user_id = pg_temp.id('n'))
+	    IS DISTINCT FROM (current_setting('t.ns'), NULL::text, NULL::timestamptz) THEN
+		RAISE EXCEPTION 'after rotating an unusable plain secret: %',
+		    (SELECT (secret, previous, previous_until) FROM public.webhook_secrets
+		    WHERE user_id = pg_temp.id('n'));
+	END IF;
+END
+$t$;
+-- a sealed secret rotated away from is kept as previous, as ever
+SET LOCAL ROLE authenticated;
+SELECT pg_temp.as_user('n');
+DO $t$
+BEGIN
+	PERFORM public.image_webhook_secret_rotate(pg_temp.sealed());
+END
+$t$;
+RESET ROLE;
+DO $t$
+BEGIN
+	IF (SELECT (previous, previous_until > now()) FROM public.webhook_secrets
+	    WHERE user_id = pg_temp.id('n'))
+	    IS DISTINCT FROM (current_setting('t.ns'), true) THEN
+		RAISE EXCEPTION 'a sealed secret rotated away from is not kept as previous';
+	END IF;
+END
+$t$;
 
 ROLLBACK;
