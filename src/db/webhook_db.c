@@ -70,23 +70,18 @@ static const char sql_secret_reseal[] =
     " previous = CASE WHEN previous = $2 THEN $3 ELSE previous END"
     " WHERE user_id = $1 AND (secret = $2 OR previous = $2)";
 
-/* Rows still holding plain text (the partial index of sql/018), in
- * user_id order from a random point, wrapping around.  Rows that cannot be
- * sealed (a plain value that is no usable key: only a rotation mends it)
- * stay in this set; read from the same place every pass they would be the
- * whole batch every time, and the others would wait for ever.  The sweeper
- * is a new process each pass, so no cursor is carried from one pass to the
- * next: a random start reaches every row. */
+/* Rows still holding plain text (the partial index of sql/018), a random
+ * batch of them.  Rows that cannot be sealed (a plain value that is no
+ * usable key: only a rotation mends it) stay in this set; read in one
+ * order every pass they could be the whole batch every time, and the
+ * others would wait for ever.  Any order from a fixed or random starting
+ * point is unfair too (a row just after a run of unsealable ones is
+ * rarely reached); a random order reaches each row with the same chance
+ * every pass.  The set is small, and only shrinks. */
 static const char sql_legacy[] =
-    "WITH s AS (SELECT gen_random_uuid() AS at)"
-    " (SELECT w.user_id, w.secret, w.previous FROM public.webhook_secrets w, s"
-    "  WHERE (w.secret LIKE 'whsec\\_%' OR w.previous LIKE 'whsec\\_%')"
-    "  AND w.user_id >= s.at ORDER BY w.user_id LIMIT $1)"
-    " UNION ALL"
-    " (SELECT w.user_id, w.secret, w.previous FROM public.webhook_secrets w, s"
-    "  WHERE (w.secret LIKE 'whsec\\_%' OR w.previous LIKE 'whsec\\_%')"
-    "  AND w.user_id < s.at ORDER BY w.user_id LIMIT $1)"
-    " LIMIT $1";
+    "SELECT w.user_id, w.secret, w.previous FROM public.webhook_secrets w"
+    " WHERE (w.secret LIKE 'whsec\\_%' OR w.previous LIKE 'whsec\\_%')"
+    " ORDER BY random() LIMIT $1";
 
 PGresult *
 whdb_claim(PGconn *c, const char *job_id)
